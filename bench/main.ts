@@ -12,7 +12,9 @@ const benchDir = dirname(fileURLToPath(import.meta.url));
 
 function suites(): string[] {
   return readdirSync(benchDir)
-    .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && f !== "main.ts" && !f.startsWith("_"))
+    .filter(
+      (f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && f !== "main.ts" && !f.startsWith("_"),
+    )
     .map((f) => f.slice(0, -3))
     .sort();
 }
@@ -28,7 +30,9 @@ async function main(): Promise<void> {
   }
   const unknown = named.filter((n) => !available.includes(n));
   if (unknown.length > 0) {
-    console.error(`unknown bench suite: ${unknown.join(", ")} (available: ${available.join(", ")})`);
+    console.error(
+      `unknown bench suite: ${unknown.join(", ")} (available: ${available.join(", ")})`,
+    );
     process.exit(2);
   }
   for (const name of named.length > 0 ? named : available) {

@@ -5,8 +5,8 @@
  */
 import protobuf from "protobufjs";
 
-export { ERROR_CODES, type ErrorCode, isErrorCode, isKvError, KvError } from "./errors.js";
 export type { KvErrorDetails } from "./errors.js";
+export { ERROR_CODES, type ErrorCode, isErrorCode, isKvError, KvError } from "./errors.js";
 
 const roots = new Map<object, protobuf.Root>();
 
