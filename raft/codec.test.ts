@@ -1,0 +1,147 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { isKvError } from "../proto/errors.js";
+import {
+  decodeConfChange,
+  decodeMessage,
+  encodeConfChange,
+  encodeMessage,
+  messagePbType,
+} from "./codec.js";
+import { EntryType } from "./storage.js";
+import { ConfChangeType, MESSAGE_TYPES, type Message } from "./types.js";
+
+const index = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const id = fc.string({ minLength: 1, maxLength: 8 });
+const bytes = fc.uint8Array({ maxLength: 32 });
+const conf = fc.record({
+  voters: fc.array(id, { maxLength: 5 }),
+  learners: fc.array(id, { maxLength: 3 }),
+});
+
+const message: fc.Arbitrary<Message> = fc
+  .record({
+    type: fc.constantFrom(...MESSAGE_TYPES.filter((t) => t !== "MsgSnap")),
+    from: id,
+    to: id,
+    term: index,
+    logTerm: index,
+    index: fc.integer({ min: 0, max: 1_000_000 }),
+    n: fc.integer({ min: 0, max: 4 }),
+    entryTerm: index,
+    commit: index,
+    reject: fc.boolean(),
+    rejectHint: index,
+    context: index,
+    transfer: fc.boolean(),
+    data: bytes,
+  })
+  .map((r) => ({
+    type: r.type,
+    from: r.from,
+    to: r.to,
+    term: r.term,
+    logTerm: r.logTerm,
+    index: r.index,
+    entries: Array.from({ length: r.n }, (_, i) => ({
+      index: r.index + 1 + i,
+      term: r.entryTerm,
+      type: (i % 3) as EntryType,
+      data: r.data,
+    })),
+    commit: r.commit,
+    reject: r.reject,
+    rejectHint: r.rejectHint,
+    context: r.context,
+    transfer: r.transfer,
+    snapshot: null,
+  }));
+
+describe("raft codec", () => {
+  it("round-trips every message", () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        expect(decodeMessage(encodeMessage(m))).toEqual(m);
+      }),
+    );
+  });
+
+  it("round-trips an InstallSnapshot chunk", () => {
+    fc.assert(
+      fc.property(index, index, conf, bytes, fc.boolean(), (i, t, c, data, done) => {
+        const m: Message = { ...emptyMsg(), type: "MsgSnap" };
+        m.snapshot = { meta: { index: i, term: t, conf: c }, offset: 7, data, done };
+        expect(decodeMessage(encodeMessage(m))).toEqual(m);
+      }),
+    );
+  });
+
+  it("round-trips a ConfChange", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(0, 1, 2), id, conf, (type, nodeId, c) => {
+        const cc = { type: type as ConfChangeType, nodeId, conf: c };
+        expect(decodeConfChange(encodeConfChange(cc))).toEqual(cc);
+      }),
+    );
+    expect(ConfChangeType.RemoveServer).toBe(2);
+  });
+
+  it("rejects garbage and out-of-range numbers with MALFORMED_FRAME", () => {
+    const pb = messagePbType();
+    const cases: Uint8Array[] = [
+      new Uint8Array([0xff, 0xff, 0xff]),
+      pb.encode(pb.fromObject({ type: 0, from: "a", to: "b", term: "9007199254740993" })).finish(),
+      pb.encode(pb.fromObject({ type: 99, from: "a", to: "b" })).finish(),
+      pb.encode(pb.fromObject({ type: 0, from: "", to: "b" })).finish(),
+      pb.encode(pb.fromObject({ type: 8, from: "a", to: "b" })).finish(),
+      pb
+        .encode(pb.fromObject({ type: 0, from: "a", to: "b", entries: [{ index: 1, type: 7 }] }))
+        .finish(),
+      pb
+        .encode(
+          pb.fromObject({ type: 0, from: "a", to: "b", entries: [{ index: 2 }, { index: 4 }] }),
+        )
+        .finish(),
+    ];
+    for (const bytes of cases) {
+      let err: unknown;
+      try {
+        decodeMessage(bytes);
+      } catch (e) {
+        err = e;
+      }
+      expect(isKvError(err, "MALFORMED_FRAME")).toBe(true);
+    }
+  });
+
+  it("never throws anything but a KvError on random bytes", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
+        try {
+          decodeMessage(b);
+        } catch (e) {
+          expect(isKvError(e)).toBe(true);
+        }
+      }),
+    );
+  });
+});
+
+function emptyMsg(): Message {
+  return {
+    type: "MsgApp",
+    from: "a",
+    to: "b",
+    term: 1,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: 0,
+    transfer: false,
+    snapshot: null,
+  };
+}
+void EntryType;

@@ -1,0 +1,120 @@
+import { describe, expect, it } from "vitest";
+import { isKvError } from "../proto/errors.js";
+import { applyConfChange } from "./core.js";
+import { FailPoints, InjectedCrash, RaftDriver } from "./driver.js";
+import { MemoryRaftStorage } from "./memory_storage.js";
+import { Sfc32 } from "./prng.js";
+import { SimStateMachine } from "./sim/sim_state_machine.js";
+import type { Message } from "./types.js";
+
+/** Drivers wired by an in-memory transport; ticks are driven by the test. */
+function cluster(ids: string[], failPoints?: FailPoints, onFatal?: (err: unknown) => void) {
+  const drivers = new Map<string, RaftDriver<number>>();
+  const ticks = new Map<string, () => void>();
+  const sms = new Map<string, SimStateMachine>();
+  ids.forEach((id, i) => {
+    const sm = new SimStateMachine();
+    sms.set(id, sm);
+    const d = new RaftDriver<number>({
+      id,
+      storage: new MemoryRaftStorage({
+        initialConf: { voters: ids, learners: [] },
+        applyConfChange,
+      }),
+      stateMachine: sm,
+      prng: new Sfc32(i + 1),
+      electionTimeoutTicks: 10,
+      heartbeatTicks: 2,
+      transport: {
+        send: (m: Message) => queueMicrotask(() => drivers.get(m.to)?.receive(m)),
+      },
+      ticker: { start: (fn) => ticks.set(id, fn), stop: () => ticks.delete(id) },
+      ...(i === 0 && failPoints ? { failPoints } : {}),
+      ...(onFatal ? { onFatal } : {}),
+    });
+    drivers.set(id, d);
+    d.start();
+  });
+  const settle = async () => {
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+  };
+  const tickUntil = async (cond: () => boolean, ticksMax = 200) => {
+    for (let i = 0; i < ticksMax && !cond(); i++) {
+      for (const fn of ticks.values()) fn();
+      await settle();
+    }
+    return cond();
+  };
+  const leader = () => [...drivers.values()].find((d) => d.status().role === "leader");
+  return { drivers, sms, tickUntil, settle, leader };
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+describe("RaftDriver", () => {
+  it("elects a leader and returns the state machine's result to the proposer", async () => {
+    const c = cluster(["a", "b", "c"]);
+    expect(await c.tickUntil(() => c.leader() !== undefined)).toBe(true);
+    const leader = c.leader()!;
+    const p = leader.propose(bytes("x"));
+    await c.tickUntil(() => c.sms.get(leader.id)!.values.length === 1, 20);
+    await expect(p).resolves.toEqual({ index: 2, result: 1 });
+    expect(
+      await c.tickUntil(() => [...c.sms.values()].every((s) => s.values.length === 1), 20),
+    ).toBe(true);
+  });
+
+  it("a follower rejects proposals with NOT_LEADER and the leader's id", async () => {
+    const c = cluster(["a", "b", "c"]);
+    await c.tickUntil(() => c.leader() !== undefined);
+    await c.tickUntil(() => [...c.drivers.values()].every((d) => d.status().leaderId !== null), 20);
+    const leader = c.leader()!;
+    const follower = [...c.drivers.values()].find((d) => d !== leader)!;
+    const err = await follower.propose(bytes("y")).catch((e) => e);
+    expect(isKvError(err, "NOT_LEADER")).toBe(true);
+    expect(err.details.leaderId).toBe(leader.id);
+  });
+
+  it("ReadIndex on a follower resolves once it has applied the leader's commit index", async () => {
+    const c = cluster(["a", "b", "c"]);
+    await c.tickUntil(() => c.leader() !== undefined);
+    const leader = c.leader()!;
+    const written = leader.propose(bytes("z"));
+    await c.tickUntil(() => c.sms.get(leader.id)!.values.length === 1, 20);
+    await written;
+    const follower = [...c.drivers.values()].find((d) => d !== leader)!;
+    const read = follower.readIndex();
+    await c.tickUntil(() => false, 10);
+    const index = await read;
+    expect(c.sms.get(follower.id)!.appliedIndex()).toBeGreaterThanOrEqual(index);
+    expect(c.sms.get(follower.id)!.valueSet.has("z")).toBe(true);
+  });
+
+  it("a triggered failure point stops the driver and fails its pending requests", async () => {
+    const fp = new FailPoints();
+    const fatal: unknown[] = [];
+    const c = cluster(["a"], fp, (err) => fatal.push(err));
+    expect(await c.tickUntil(() => c.leader() !== undefined)).toBe(true);
+    const a = c.drivers.get("a")!;
+    fp.enable("raft_before_send", () => {
+      throw new InjectedCrash("raft_before_send");
+    });
+    const p = a.propose(bytes("w"));
+    await c.settle();
+    const err = await p.catch((e) => e);
+    expect(isKvError(err, "SHUTTING_DOWN")).toBe(true);
+    expect(fatal[0]).toBeInstanceOf(InjectedCrash);
+    expect(a.isStopped()).toBe(true);
+  });
+
+  it("leadership transfer moves the leader to the named peer", async () => {
+    const c = cluster(["a", "b", "c"]);
+    await c.tickUntil(() => c.leader() !== undefined);
+    const leader = c.leader()!;
+    const to = ["a", "b", "c"].find((id) => id !== leader.id)!;
+    const done = leader.transferLeadership(to);
+    await c.tickUntil(() => c.leader()?.id === to, 30);
+    await done;
+    expect(c.leader()!.id).toBe(to);
+  });
+});

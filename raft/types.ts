@@ -1,0 +1,164 @@
+/**
+ * The core's public types: messages, the Ready handed to the driver, status.
+ * Message names follow etcd-io/raft (MsgApp = AppendEntries, MsgVote =
+ * RequestVote, MsgSnap = InstallSnapshot, ...) so logs read like the paper.
+ */
+import type { ConfState, Entry, HardState, NodeId, SnapshotMeta } from "./storage.js";
+
+export type { ConfState, Entry, HardState, NodeId, SnapshotMeta } from "./storage.js";
+
+export const MESSAGE_TYPES = [
+  "MsgApp",
+  "MsgAppResp",
+  "MsgVote",
+  "MsgVoteResp",
+  "MsgPreVote",
+  "MsgPreVoteResp",
+  "MsgHeartbeat",
+  "MsgHeartbeatResp",
+  "MsgSnap",
+  "MsgSnapResp",
+  "MsgReadIndex",
+  "MsgReadIndexResp",
+  "MsgTimeoutNow",
+] as const;
+export type MessageType = (typeof MESSAGE_TYPES)[number];
+
+/** One chunk of an InstallSnapshot transfer. */
+export interface SnapshotChunk {
+  meta: SnapshotMeta;
+  /** Byte offset of `data` within the whole snapshot. */
+  offset: number;
+  data: Uint8Array;
+  /** This chunk ends the snapshot. */
+  done: boolean;
+}
+
+/**
+ * One message between peers. Unused fields are 0/empty, as in etcd's raftpb:
+ * - MsgApp: `index`/`logTerm` locate the entry before `entries`; `commit` is the leader's.
+ * - MsgAppResp: `index` is the last index now matching (or, with `reject`, the rejected
+ *   `index`); a rejection carries `rejectHint` and `logTerm` (the follower's term there)
+ *   for fast backtracking.
+ * - MsgVote/MsgPreVote: `index`/`logTerm` are the candidate's last entry; `transfer` is
+ *   set when a leadership transfer asked for the election (lease checks are skipped).
+ * - MsgHeartbeat(Resp), MsgReadIndex(Resp): `context` is a ReadIndex round or request id.
+ * - MsgSnap: `snapshot` is one chunk; MsgSnapResp acknowledges `index` = bytes received
+ *   so far of the snapshot whose last index is `commit` (0 restarts the transfer).
+ */
+export interface Message {
+  type: MessageType;
+  from: NodeId;
+  to: NodeId;
+  term: number;
+  logTerm: number;
+  index: number;
+  entries: Entry[];
+  commit: number;
+  reject: boolean;
+  rejectHint: number;
+  context: number;
+  transfer: boolean;
+  snapshot: SnapshotChunk | null;
+}
+
+export type Role = "follower" | "precandidate" | "candidate" | "leader";
+
+/** A ReadIndex request that is safe to answer once `appliedIndex >= index`. */
+export interface ReadState {
+  index: number;
+  /** The id the driver passed to `readIndex()`. */
+  context: number;
+}
+
+/** A snapshot to restore into the state machine (received from the leader). */
+export interface SnapshotToInstall {
+  meta: SnapshotMeta;
+  data: Uint8Array;
+}
+
+/**
+ * What the driver must do, in this order (the ordering contract, enforced by
+ * raft/driver.ts and by nothing else):
+ *  1. If `snapshot` is set, restore it into the state machine durably, then
+ *  2. persist `snapshot.meta`, `entries` and `hardState` in one durable write
+ *     (fsync). Readies are persisted in the order they were handed out.
+ *  3. Only then send `messages`: votes and append acknowledgements must not
+ *     leave before what they promise is on disk.
+ *  4. Apply `committed` in order, each exactly once. They are always persisted
+ *     by step 2 of this or an earlier Ready.
+ *  5. Answer `readStates` once the state machine has applied their index.
+ *  6. Call `advance(ready)`; readies are advanced in the order handed out.
+ * The driver may call `ready()` again before advancing the previous one (so
+ * several writes can share one fsync); each Ready holds only new work.
+ */
+export interface Ready {
+  /** Sequence number, starting at 1 per core instance. */
+  seq: number;
+  hardState: HardState | null;
+  entries: Entry[];
+  snapshot: SnapshotToInstall | null;
+  messages: Message[];
+  committed: Entry[];
+  readStates: ReadState[];
+  /** Changed role or leader since the previous Ready (informational). */
+  softState: { role: Role; leaderId: NodeId | null; term: number } | null;
+}
+
+export interface ProgressStatus {
+  match: number;
+  next: number;
+  state: "probe" | "replicate" | "snapshot";
+  inflight: number;
+  recentActive: boolean;
+  isLearner: boolean;
+}
+
+export interface RaftStatus {
+  id: NodeId;
+  role: Role;
+  term: number;
+  votedFor: NodeId | null;
+  leaderId: NodeId | null;
+  commitIndex: number;
+  appliedIndex: number;
+  firstIndex: number;
+  lastIndex: number;
+  conf: ConfState;
+  leadTransferee: NodeId | null;
+  /** Only on the leader. */
+  progress: Record<NodeId, ProgressStatus>;
+}
+
+export const ConfChangeType = {
+  AddLearner: 0,
+  PromoteLearner: 1,
+  RemoveServer: 2,
+} as const;
+export type ConfChangeType = (typeof ConfChangeType)[keyof typeof ConfChangeType];
+
+/** The payload of an EntryType.ConfChange entry: the change and the membership it yields. */
+export interface ConfChange {
+  type: ConfChangeType;
+  nodeId: NodeId;
+  /** Membership after the change; a node uses it as soon as the entry is in its log. */
+  conf: ConfState;
+}
+
+export function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {
+  return {
+    type,
+    from,
+    to,
+    term,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: 0,
+    transfer: false,
+    snapshot: null,
+  };
+}
