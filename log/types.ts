@@ -13,17 +13,23 @@ export type Operation = "PUT" | "DEL" | "PURGE";
 export interface StreamConfig {
   /** Stream name, `^[a-zA-Z0-9_-]+$`, 1..256 chars. */
   name: string;
-  /** Newest messages kept per subject (the KV history); -1 = unlimited. */
+  /** Newest messages kept per subject (the KV history): 1..64, or -1 = unlimited. */
   maxMsgsPerSubject: number;
   /** Messages older than this are removed by `expire`; 0 = forever. */
   maxAgeMs: number;
-  /** Total payload bytes; -1 = unlimited. */
+  /** Total payload bytes: >= 1, or -1 = unlimited. */
   maxBytes: number;
-  /** Total messages; -1 = unlimited. */
+  /** Total messages: >= 1, or -1 = unlimited. */
   maxMsgs: number;
-  /** Largest payload accepted; -1 = unlimited (the log's hard limit still applies). */
+  /** Largest payload accepted: >= 0, or -1 = unlimited (the log's hard limit still applies). */
   maxMsgSize: number;
-  /** "new": reject appends that exceed maxMsgs/maxBytes (STREAM_FULL); "old": drop oldest. */
+  /**
+   * "new": reject appends that exceed maxMsgs/maxBytes (STREAM_FULL); "old": drop oldest.
+   * The limits are judged after the append's own per-subject trim (so an overwrite that
+   * replaces a subject's message can fit a full stream); a payload larger than maxBytes is
+   * STREAM_FULL under either policy. `updateStream` applies tighter limits at once,
+   * dropping the oldest messages whatever the policy (as NATS does).
+   */
   discard: DiscardPolicy;
 }
 
@@ -87,7 +93,7 @@ export interface WriteOptions {
 }
 
 export interface IterateOptions {
-  /** First sequence to visit (default: the stream's firstSeq). */
+  /** First sequence to visit (default: the stream's firstSeq). Without `toSeq`, messages appended while iterating may or may not be visited. */
   fromSeq?: number;
   /** Last sequence to visit, inclusive (default: no bound). */
   toSeq?: number;
@@ -103,8 +109,11 @@ export interface IterateOptions {
  * see them at once; a call that throws has changed nothing. `commit` writes the
  * whole batch; the KV layer applies one Raft entry (append + history trim +
  * applied index + request-id record) as one batch. Only one batch may be open at
- * a time (the apply loop is the single writer); opening a second one before the
- * first is committed is a programmer error.
+ * a time (the apply loop is the single writer); opening a second one before
+ * `commit()` of the first was called is a programmer error. A batch cannot be
+ * abandoned: its changes are already visible, so it must be committed. Commits
+ * reach LevelDB in order; batches committed while a write is in flight share
+ * the next LevelDB write (group commit), which is atomic as a whole.
  */
 export interface LogBatch {
   createStream(config: StreamConfig): void;

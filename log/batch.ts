@@ -1,0 +1,327 @@
+/**
+ * LogBatch: validates each mutation, applies it to the in-memory indexes at
+ * once, and stages the LevelDB operations; `commit` writes them as one batch.
+ * Every method checks all of its input and limits before it changes anything,
+ * so a method that throws leaves the log as it was.
+ */
+import { KvError } from "../proto/errors.js";
+import { assert } from "./assert.js";
+import { sameConfig, validateConfig, validateStreamName } from "./config.js";
+import { HEADER_KEY, messageKey, metaKey, streamKey } from "./keys.js";
+import type { LogState, MetaSlot } from "./log_state.js";
+import { pendingKey } from "./log_state.js";
+import {
+  encodeHeader,
+  encodeMessage,
+  encodeMeta,
+  encodeStream,
+  FORMAT_VERSION,
+} from "./records.js";
+import { StreamIndex } from "./stream_index.js";
+import { compileFilter, isLiteralSubject, validateFilter, validateSubject } from "./subjects.js";
+import type {
+  AppendInput,
+  ExpiredMessage,
+  LogBatch,
+  Operation,
+  PurgeOptions,
+  StreamConfig,
+} from "./types.js";
+import type { WriteOp, WriteQueue } from "./write_queue.js";
+
+/** Longest meta key in UTF-8 bytes. */
+export const MAX_META_KEY_BYTES = 1024;
+
+const OPERATIONS: ReadonlySet<string> = new Set<Operation>(["PUT", "DEL", "PURGE"]);
+const encoder = new TextEncoder();
+
+function invalidArgument(message: string): KvError {
+  return new KvError("INVALID_ARGUMENT", message);
+}
+
+export function validateMeta(key: unknown, value: unknown): void {
+  if (typeof key !== "string" || key.length === 0) {
+    throw invalidArgument("meta key must be a non-empty string");
+  }
+  if (encoder.encode(key).length > MAX_META_KEY_BYTES) {
+    throw invalidArgument(`meta key longer than ${MAX_META_KEY_BYTES} bytes`);
+  }
+  if (value !== null && !(value instanceof Uint8Array)) {
+    throw invalidArgument(`meta ${JSON.stringify(key)} must be a Uint8Array or null`);
+  }
+}
+
+/** Called after a batch's write succeeded, with the message ranges it retired. */
+export type RetireRanges = (streamIds: number[]) => void;
+
+export class LogBatchImpl implements LogBatch {
+  private readonly ops: WriteOp[] = [];
+  private readonly dirtyStreams = new Set<StreamIndex>();
+  private headerDirty = false;
+  private readonly stagedMessages: string[] = [];
+  private readonly stagedMeta = new Map<string, MetaSlot>();
+  private readonly retiredIds: number[] = [];
+  private committed = false;
+
+  constructor(
+    private readonly state: LogState,
+    private readonly queue: WriteQueue,
+    private readonly retire: RetireRanges,
+  ) {}
+
+  createStream(config: StreamConfig): void {
+    this.assertOpen();
+    const cfg = validateConfig(config);
+    const existing = this.state.streams.get(cfg.name);
+    if (existing !== undefined) {
+      if (sameConfig(existing.config, cfg)) return;
+      throw new KvError(
+        "STREAM_EXISTS",
+        `stream ${JSON.stringify(cfg.name)} exists with a different config`,
+      );
+    }
+    const stream = new StreamIndex(this.newStreamId(), cfg, 0);
+    this.state.streams.set(cfg.name, stream);
+    this.dirtyStreams.add(stream);
+  }
+
+  updateStream(config: StreamConfig): void {
+    this.assertOpen();
+    const cfg = validateConfig(config);
+    const stream = this.state.requireStream(cfg.name);
+    stream.config = cfg;
+    this.dirtyStreams.add(stream);
+    // Tighter limits apply at once (as NATS does on update), oldest first.
+    if (cfg.maxMsgsPerSubject > 0) {
+      for (const seqs of [...stream.subjects.values()]) {
+        const excess = seqs.length - cfg.maxMsgsPerSubject;
+        if (excess > 0) for (const seq of seqs.slice(0, excess)) this.removeSeq(stream, seq);
+      }
+    }
+    this.dropOldestOverLimits(stream);
+  }
+
+  deleteStream(name: string): void {
+    this.assertOpen();
+    validateStreamName(name);
+    const stream = this.state.requireStream(name);
+    this.state.streams.delete(name);
+    this.dirtyStreams.delete(stream);
+    this.ops.push({ type: "del", key: streamKey(name) });
+    this.retiredIds.push(stream.id);
+  }
+
+  append(streamName: string, input: AppendInput): number {
+    this.assertOpen();
+    const stream = this.state.requireStream(streamName);
+    if (typeof input !== "object" || input === null) throw invalidArgument("append input missing");
+    validateSubject(input.subject);
+    if (!(input.payload instanceof Uint8Array))
+      throw invalidArgument("payload must be a Uint8Array");
+    const operation = input.operation ?? "PUT";
+    if (!OPERATIONS.has(operation)) throw invalidArgument(`unknown operation ${String(operation)}`);
+    if (!Number.isSafeInteger(input.timestampMs) || input.timestampMs < 0) {
+      throw invalidArgument(`timestampMs must be a non-negative integer, got ${input.timestampMs}`);
+    }
+    const cfg = stream.config;
+    const size = input.payload.length;
+    const hardLimit = this.state.maxMessageSizeBytes;
+    const limit = cfg.maxMsgSize === -1 ? hardLimit : Math.min(cfg.maxMsgSize, hardLimit);
+    if (size > limit) {
+      throw new KvError(
+        "MESSAGE_TOO_LARGE",
+        `message of ${size} bytes exceeds the limit of ${limit} bytes of stream ${JSON.stringify(streamName)}`,
+      );
+    }
+
+    // The subject's oldest messages beyond the per-subject limit go in this batch;
+    // the stream limits are judged on what remains after that.
+    const subjectSeqs = stream.subjects.get(input.subject) ?? [];
+    const trim =
+      cfg.maxMsgsPerSubject > 0
+        ? subjectSeqs.slice(0, Math.max(0, subjectSeqs.length + 1 - cfg.maxMsgsPerSubject))
+        : [];
+    let trimmedBytes = 0;
+    for (const seq of trim) trimmedBytes += stream.messages.get(seq)!.size;
+    const messagesAfter = stream.messages.size - trim.length + 1;
+    const bytesAfter = stream.bytes - trimmedBytes + size;
+    const overMsgs = cfg.maxMsgs > 0 && messagesAfter > cfg.maxMsgs;
+    const overBytes = cfg.maxBytes > 0 && bytesAfter > cfg.maxBytes;
+    if (
+      (overMsgs || overBytes) &&
+      (cfg.discard === "new" || (cfg.maxBytes > 0 && size > cfg.maxBytes))
+    ) {
+      const what = overMsgs ? `${cfg.maxMsgs} messages` : `${cfg.maxBytes} bytes`;
+      throw new KvError(
+        "STREAM_FULL",
+        `stream ${JSON.stringify(streamName)} is full (limit ${what}, discard ${cfg.discard})`,
+      );
+    }
+
+    for (const seq of trim) this.removeSeq(stream, seq);
+    const seq = stream.lastSeq + 1;
+    stream.lastSeq = seq;
+    stream.add(seq, { subject: input.subject, operation, size, timestampMs: input.timestampMs });
+    const record = encodeMessage({
+      streamId: stream.id,
+      seq,
+      subject: input.subject,
+      payload: input.payload,
+      operation,
+      timestampMs: input.timestampMs,
+    });
+    const key = pendingKey(stream.id, seq);
+    this.state.pendingMessages.set(key, record);
+    this.stagedMessages.push(key);
+    this.ops.push({ type: "put", key: messageKey(stream.id, seq), value: record });
+    this.dirtyStreams.add(stream);
+    this.dropOldestOverLimits(stream);
+    return seq;
+  }
+
+  purge(streamName: string, options: PurgeOptions = {}): number {
+    this.assertOpen();
+    const stream = this.state.requireStream(streamName);
+    const keep = options.keep ?? 0;
+    if (!Number.isSafeInteger(keep) || keep < 0) {
+      throw invalidArgument(`purge keep must be a non-negative integer, got ${keep}`);
+    }
+    if (options.subject !== undefined) validateFilter(options.subject);
+
+    if (options.subject === undefined && keep === 0) {
+      const removed = stream.messages.size;
+      if (removed === 0) return 0;
+      // Everything goes: retire the id (one small write) instead of one delete per message.
+      this.retiredIds.push(stream.id);
+      stream.id = this.newStreamId();
+      stream.clear();
+      this.dirtyStreams.add(stream);
+      return removed;
+    }
+
+    const filter = options.subject ?? ">";
+    const names = isLiteralSubject(filter)
+      ? stream.subjects.has(filter)
+        ? [filter]
+        : []
+      : [...stream.subjects.keys()].filter(compileFilter(filter));
+    const doomed: number[] = [];
+    for (const name of names) {
+      const seqs = stream.subjects.get(name)!;
+      doomed.push(...seqs.slice(0, Math.max(0, seqs.length - keep)));
+    }
+    for (const seq of doomed) this.removeSeq(stream, seq);
+    return doomed.length;
+  }
+
+  expire(streamName: string, nowMs: number): ExpiredMessage[] {
+    this.assertOpen();
+    const stream = this.state.requireStream(streamName);
+    if (!Number.isSafeInteger(nowMs))
+      throw invalidArgument(`nowMs must be an integer, got ${nowMs}`);
+    if (stream.config.maxAgeMs === 0) return [];
+    const cutoffMs = nowMs - stream.config.maxAgeMs;
+    const expired: ExpiredMessage[] = [];
+    // While timestamps never went backwards, the expired messages are a prefix.
+    stream.forEachFrom(0, (seq, meta) => {
+      if (meta.timestampMs <= cutoffMs) {
+        expired.push({
+          seq,
+          subject: meta.subject,
+          operation: meta.operation,
+          timestampMs: meta.timestampMs,
+        });
+        return true;
+      }
+      return !stream.timestampsOrdered;
+    });
+    for (const m of expired) this.removeSeq(stream, m.seq);
+    return expired;
+  }
+
+  removeMessage(streamName: string, seq: number): boolean {
+    this.assertOpen();
+    const stream = this.state.requireStream(streamName);
+    if (!Number.isSafeInteger(seq)) throw invalidArgument(`seq must be an integer, got ${seq}`);
+    if (!stream.messages.has(seq)) return false;
+    this.removeSeq(stream, seq);
+    return true;
+  }
+
+  putMeta(key: string, value: Uint8Array | null): void {
+    this.assertOpen();
+    validateMeta(key, value);
+    const slot: MetaSlot = { value: value === null ? null : value.slice() };
+    this.state.pendingMeta.set(key, slot);
+    this.stagedMeta.set(key, slot);
+    this.ops.push(
+      slot.value === null
+        ? { type: "del", key: metaKey(key) }
+        : { type: "put", key: metaKey(key), value: encodeMeta(key, slot.value) },
+    );
+  }
+
+  commit(options: { sync?: boolean } = {}): Promise<void> {
+    this.assertOpen();
+    this.committed = true;
+    this.state.openBatch = null;
+    if (this.headerDirty) {
+      this.ops.push({
+        type: "put",
+        key: HEADER_KEY,
+        value: encodeHeader({
+          formatVersion: FORMAT_VERSION,
+          nextStreamId: this.state.nextStreamId,
+        }),
+      });
+    }
+    for (const stream of this.dirtyStreams) {
+      // A stream deleted later in this batch has no record to write.
+      if (this.state.streams.get(stream.config.name) !== stream) continue;
+      this.ops.push({
+        type: "put",
+        key: streamKey(stream.config.name),
+        value: encodeStream({ id: stream.id, config: stream.config, lastSeq: stream.lastSeq }),
+      });
+    }
+    return this.queue.enqueue(this.ops, options.sync === true, () => this.written());
+  }
+
+  private written(): void {
+    for (const key of this.stagedMessages) this.state.pendingMessages.delete(key);
+    for (const [key, slot] of this.stagedMeta) {
+      // A later batch may have staged a newer value for the key meanwhile.
+      if (this.state.pendingMeta.get(key) === slot) this.state.pendingMeta.delete(key);
+    }
+    if (this.retiredIds.length > 0) this.retire(this.retiredIds);
+  }
+
+  private assertOpen(): void {
+    assert(!this.committed, "batch used after commit");
+    assert(this.state.openBatch === this, "batch is not the open batch");
+  }
+
+  private newStreamId(): number {
+    this.headerDirty = true;
+    return this.state.nextStreamId++;
+  }
+
+  private removeSeq(stream: StreamIndex, seq: number): void {
+    const meta = stream.remove(seq);
+    assert(meta !== undefined, `removing seq ${seq} that is not stored`);
+    // The stream record is untouched: removals change neither lastSeq nor the config.
+    this.ops.push({ type: "del", key: messageKey(stream.id, seq) });
+  }
+
+  /** discard=old: drops the oldest messages until maxMsgs and maxBytes hold. */
+  private dropOldestOverLimits(stream: StreamIndex): void {
+    const cfg = stream.config;
+    while (
+      stream.messages.size > 0 &&
+      ((cfg.maxMsgs > 0 && stream.messages.size > cfg.maxMsgs) ||
+        (cfg.maxBytes > 0 && stream.bytes > cfg.maxBytes))
+    ) {
+      this.removeSeq(stream, stream.firstSeq());
+    }
+  }
+}

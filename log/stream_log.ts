@@ -1,0 +1,429 @@
+/**
+ * StreamLog: many streams in one LevelDB. Mutations go through a LogBatch
+ * (batch.ts) and reach the disk as one atomic write each (write_queue.ts);
+ * reads are served from the in-memory indexes (stream_index.ts) plus message
+ * bodies from LevelDB, or from memory while their write is still under way.
+ */
+import { createHash } from "node:crypto";
+import { ClassicLevel } from "classic-level";
+import { KvError } from "../proto/errors.js";
+import { assert } from "./assert.js";
+import { LogBatchImpl, validateMeta } from "./batch.js";
+import {
+  HEADER_KEY,
+  META_RANGE,
+  messageKey,
+  messageRange,
+  metaKey,
+  STREAMS_RANGE,
+  streamNameOfKey,
+} from "./keys.js";
+import { DEFAULT_MAX_MESSAGE_SIZE_BYTES, type LogState, pendingKey } from "./log_state.js";
+import { decodeHeader, decodeMessage, decodeMeta, decodeStream } from "./records.js";
+import { recover, scanRange } from "./recover.js";
+import { lowerBound, type StreamIndex } from "./stream_index.js";
+import { compileFilter, isLiteralSubject, validateFilter, validateSubject } from "./subjects.js";
+import type {
+  AppendInput,
+  ExpiredMessage,
+  IterateOptions,
+  LogBatch,
+  PurgeOptions,
+  StoredMessage,
+  StreamConfig,
+  StreamState,
+  SubjectInfo,
+  WriteOptions,
+} from "./types.js";
+import { type LevelDb, WriteQueue } from "./write_queue.js";
+
+export interface StreamLogOptions {
+  /** Hard limit on any payload, whatever a stream's maxMsgSize says. Must be equal on every replica. */
+  maxMessageSizeBytes?: number;
+}
+
+const VIEW = { keyEncoding: "view", valueEncoding: "view" } as const;
+/** Messages an iterator reads from LevelDB per round trip. */
+const ITERATE_CHUNK = 128;
+/** Index entries an iterator inspects per step, so a sparse filter cannot stall the event loop. */
+const ITERATE_SCAN_MAX = 16_384;
+/** Reads of a subject's newest message before giving up while writers keep removing it. */
+const LAST_BY_SUBJECT_ATTEMPTS = 1000;
+
+function invalidArgument(message: string): KvError {
+  return new KvError("INVALID_ARGUMENT", message);
+}
+
+function checkSeq(value: unknown, name: string): number {
+  if (!Number.isSafeInteger(value)) throw invalidArgument(`${name} must be an integer`);
+  return value as number;
+}
+
+export class StreamLog {
+  private readonly queue: WriteQueue;
+  private cleanup: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly db: LevelDb,
+    private readonly ownsDb: boolean,
+    private readonly mem: LogState,
+  ) {
+    this.queue = new WriteQueue(db);
+  }
+
+  /**
+   * Opens (creating if absent) a LevelDB at `location`, or uses an already open
+   * ClassicLevel (the log's keys all start with `log/`, so other record kinds can
+   * share the db). Rebuilds the in-memory indexes, verifying every record.
+   */
+  static async open(
+    location: string | ClassicLevel<Uint8Array | string, Uint8Array>,
+    options: StreamLogOptions = {},
+  ): Promise<StreamLog> {
+    const maxMessageSizeBytes = options.maxMessageSizeBytes ?? DEFAULT_MAX_MESSAGE_SIZE_BYTES;
+    if (!Number.isSafeInteger(maxMessageSizeBytes) || maxMessageSizeBytes < 0) {
+      throw new KvError("INVALID_CONFIG", `maxMessageSizeBytes must be >= 0`);
+    }
+    const ownsDb = typeof location === "string";
+    const db: LevelDb = ownsDb
+      ? new ClassicLevel<Uint8Array | string, Uint8Array>(location, VIEW)
+      : location;
+    await db.open();
+    try {
+      const { state, orphanIds } = await recover(db, maxMessageSizeBytes);
+      const log = new StreamLog(db, ownsDb, state);
+      log.retireRanges(orphanIds);
+      return log;
+    } catch (err) {
+      if (ownsDb) await db.close();
+      throw err;
+    }
+  }
+
+  /** Waits for pending writes and cleanup; closes the db only if open() opened it. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue.drain();
+    await this.cleanup;
+    if (this.ownsDb) await this.db.close();
+  }
+
+  /** Starts the one batch; see LogBatch in types.ts. */
+  batch(): LogBatch {
+    assert(!this.closed, "batch on a closed log");
+    if (this.queue.failure) throw this.queue.failure;
+    assert(this.mem.openBatch === null, "a batch is already open");
+    const batch = new LogBatchImpl(this.mem, this.queue, (ids) => this.retireRanges(ids));
+    this.mem.openBatch = batch;
+    return batch;
+  }
+
+  /** Resolves once every commit so far has reached LevelDB. */
+  flush(): Promise<void> {
+    return this.queue.drain();
+  }
+
+  /** LevelDB writes issued so far (several commits may share one). */
+  get writeCount(): number {
+    return this.queue.writes;
+  }
+
+  // One-shot mutations: one batch each, with `options.meta` in the same write.
+
+  createStream(config: StreamConfig, options?: WriteOptions): Promise<void> {
+    return this.oneShot(options, (b) => b.createStream(config));
+  }
+
+  updateStream(config: StreamConfig, options?: WriteOptions): Promise<void> {
+    return this.oneShot(options, (b) => b.updateStream(config));
+  }
+
+  deleteStream(name: string, options?: WriteOptions): Promise<void> {
+    return this.oneShot(options, (b) => b.deleteStream(name));
+  }
+
+  append(stream: string, input: AppendInput, options?: WriteOptions): Promise<number> {
+    return this.oneShot(options, (b) => b.append(stream, input));
+  }
+
+  purge(stream: string, purge?: PurgeOptions, options?: WriteOptions): Promise<number> {
+    return this.oneShot(options, (b) => b.purge(stream, purge));
+  }
+
+  expire(stream: string, nowMs: number, options?: WriteOptions): Promise<ExpiredMessage[]> {
+    return this.oneShot(options, (b) => b.expire(stream, nowMs));
+  }
+
+  removeMessage(stream: string, seq: number, options?: WriteOptions): Promise<boolean> {
+    return this.oneShot(options, (b) => b.removeMessage(stream, seq));
+  }
+
+  writeMeta(meta: Record<string, Uint8Array | null>, options?: WriteOptions): Promise<void> {
+    return this.oneShot({ ...options, meta }, () => undefined);
+  }
+
+  private async oneShot<T>(options: WriteOptions = {}, stage: (b: LogBatch) => T): Promise<T> {
+    const batch = this.batch();
+    let result: T;
+    try {
+      // Validate the meta first: a throw must leave nothing staged.
+      for (const [key, value] of Object.entries(options.meta ?? {})) validateMeta(key, value);
+      result = stage(batch);
+      for (const [key, value] of Object.entries(options.meta ?? {})) batch.putMeta(key, value);
+    } catch (err) {
+      // Nothing was staged by the failed call; commit what is (nothing) to close the batch.
+      await batch.commit();
+      throw err;
+    }
+    await batch.commit({ sync: options.sync === true });
+    return result;
+  }
+
+  // Reads.
+
+  streamConfig(name: string): StreamConfig | undefined {
+    const stream = this.mem.streams.get(name);
+    return stream === undefined ? undefined : { ...stream.config };
+  }
+
+  streamNames(): string[] {
+    return [...this.mem.streams.keys()].sort();
+  }
+
+  state(name: string): StreamState {
+    return this.mem.requireStream(name).state();
+  }
+
+  subjectInfo(stream: string, subject: string): SubjectInfo | undefined {
+    const index = this.mem.requireStream(stream);
+    validateSubject(subject);
+    return infoOf(index, subject);
+  }
+
+  /** Subjects with stored messages matching `filter` (default all), sorted by subject. */
+  subjects(stream: string, filter = ">"): SubjectInfo[] {
+    const index = this.mem.requireStream(stream);
+    validateFilter(filter);
+    const names = isLiteralSubject(filter)
+      ? index.subjects.has(filter)
+        ? [filter]
+        : []
+      : [...index.subjects.keys()].filter(compileFilter(filter));
+    names.sort();
+    return names.map((name) => infoOf(index, name)!);
+  }
+
+  seqsOfSubject(stream: string, subject: string): number[] {
+    const index = this.mem.requireStream(stream);
+    validateSubject(subject);
+    return [...(index.subjects.get(subject) ?? [])];
+  }
+
+  async getBySeq(stream: string, seq: number): Promise<StoredMessage | null> {
+    const index = this.mem.requireStream(stream);
+    checkSeq(seq, "seq");
+    const [message] = await this.read(index, [seq]);
+    return message ?? null;
+  }
+
+  async lastBySubject(stream: string, subject: string): Promise<StoredMessage | null> {
+    const index = this.mem.requireStream(stream);
+    validateSubject(subject);
+    // The newest message may be removed while it is read; then the next newest is the answer.
+    for (let attempt = 0; attempt < LAST_BY_SUBJECT_ATTEMPTS; attempt++) {
+      const seqs = index.subjects.get(subject);
+      if (seqs === undefined || this.mem.streams.get(stream) !== index) return null;
+      const [message] = await this.read(index, [seqs[seqs.length - 1]!]);
+      if (message !== undefined) return message;
+    }
+    throw new KvError("INTERNAL", `subject ${JSON.stringify(subject)} kept changing while read`);
+  }
+
+  /**
+   * Messages in ascending seq order from `fromSeq` to `toSeq` matching `filter`.
+   * It reads in chunks; messages appended while it runs may or may not be
+   * visited (pass `toSeq` for a fixed view); messages removed meanwhile are
+   * skipped; it ends if the stream is deleted.
+   */
+  async *iterate(stream: string, options: IterateOptions = {}): AsyncIterable<StoredMessage> {
+    const index = this.mem.requireStream(stream);
+    const fromSeq = options.fromSeq === undefined ? 1 : checkSeq(options.fromSeq, "fromSeq");
+    const toSeq =
+      options.toSeq === undefined ? Number.MAX_SAFE_INTEGER : checkSeq(options.toSeq, "toSeq");
+    const filter = options.filter ?? ">";
+    validateFilter(filter);
+    const literal = isLiteralSubject(filter) ? filter : undefined;
+    const match = compileFilter(filter);
+    let cursor = Math.max(fromSeq, 1);
+    while (cursor <= toSeq && this.mem.streams.get(stream) === index) {
+      const seqs: number[] = [];
+      let next = toSeq + 1;
+      if (literal !== undefined) {
+        const all = index.subjects.get(literal) ?? [];
+        for (let i = lowerBound(all, 0, cursor); i < all.length; i++) {
+          const seq = all[i]!;
+          if (seq > toSeq) break;
+          seqs.push(seq);
+          if (seqs.length === ITERATE_CHUNK) break;
+        }
+        if (seqs.length === ITERATE_CHUNK) next = seqs[seqs.length - 1]! + 1;
+      } else {
+        let scanned = 0;
+        index.forEachFrom(cursor, (seq, meta) => {
+          if (seq > toSeq) return false;
+          if (++scanned > ITERATE_SCAN_MAX || seqs.length === ITERATE_CHUNK) {
+            next = seq;
+            return false;
+          }
+          if (match(meta.subject)) seqs.push(seq);
+          return true;
+        });
+      }
+      for (const message of await this.read(index, seqs)) {
+        // The consumer may remove messages between two yields; skip what is gone.
+        if (this.mem.streams.get(stream) !== index || !index.messages.has(message.seq)) continue;
+        yield message;
+      }
+      if (next <= cursor) break;
+      cursor = next;
+    }
+  }
+
+  async getMeta(key: string): Promise<Uint8Array | null> {
+    if (typeof key !== "string" || key.length === 0) {
+      throw invalidArgument("meta key must be a non-empty string");
+    }
+    const slot = this.mem.pendingMeta.get(key);
+    if (slot !== undefined) return slot.value === null ? null : slot.value.slice();
+    const bytes = await this.db.get<Uint8Array, Uint8Array>(metaKey(key), VIEW);
+    if (bytes === undefined) return null;
+    return decodeMeta(bytes, key);
+  }
+
+  /**
+   * sha256 hex over every stored record of live streams, in key order: the
+   * header, each stream record followed by its messages (streams by name), then
+   * the meta records. Waits for pending writes; orphaned ranges are not hashed
+   * (when they are cleared differs between replicas). Verifies each record.
+   */
+  async digest(): Promise<string> {
+    await this.queue.drain();
+    const hash = createHash("sha256");
+    const add = (key: Uint8Array, value: Uint8Array): void => {
+      const lengths = Buffer.alloc(8);
+      lengths.writeUInt32BE(key.length, 0);
+      lengths.writeUInt32BE(value.length, 4);
+      hash.update(lengths);
+      hash.update(key);
+      hash.update(value);
+    };
+    const header = await this.db.get<Uint8Array, Uint8Array>(HEADER_KEY, VIEW);
+    if (header !== undefined) {
+      decodeHeader(header);
+      add(HEADER_KEY, header);
+    }
+    const streams: Array<{ key: Uint8Array; value: Uint8Array }> = [];
+    await scanRange(this.db, STREAMS_RANGE, (key, value) => {
+      streams.push({ key, value });
+      return undefined;
+    });
+    for (const { key, value } of streams) {
+      const name = streamNameOfKey(key);
+      const record = decodeStream(value, name);
+      add(key, value);
+      await scanRange(this.db, messageRange(record.id), (mkey, mvalue) => {
+        const seq = Number(Buffer.from(mkey).readBigUInt64BE(mkey.length - 8));
+        decodeMessage(mvalue, name, record.id, seq);
+        add(mkey, mvalue);
+        return undefined;
+      });
+    }
+    await scanRange(this.db, META_RANGE, (key, value) => {
+      decodeMeta(value, new TextDecoder().decode(key.subarray(META_RANGE.gte.length)));
+      add(key, value);
+      return undefined;
+    });
+    return hash.digest("hex");
+  }
+
+  /** Reads the messages at `seqs` that are still stored once the read completes. */
+  private async read(index: StreamIndex, seqs: number[]): Promise<StoredMessage[]> {
+    const id = index.id;
+    const name = index.config.name;
+    const bodies: Array<Uint8Array | undefined> = seqs.map((seq) =>
+      index.messages.has(seq) ? this.mem.pendingMessages.get(pendingKey(id, seq)) : undefined,
+    );
+    const missing = seqs.filter((seq, i) => bodies[i] === undefined && index.messages.has(seq));
+    if (missing.length > 0) {
+      const fetched = await this.db.getMany<Uint8Array, Uint8Array>(
+        missing.map((seq) => messageKey(id, seq)),
+        VIEW,
+      );
+      let j = 0;
+      for (let i = 0; i < seqs.length; i++) {
+        if (bodies[i] === undefined && missing[j] === seqs[i]) bodies[i] = fetched[j++];
+      }
+    }
+    const out: StoredMessage[] = [];
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i]!;
+      const body = bodies[i];
+      // Judge liveness now, after the await: what was removed meanwhile is gone.
+      const meta = index.id === id ? index.messages.get(seq) : undefined;
+      if (meta === undefined || this.mem.streams.get(name) !== index) continue;
+      if (body === undefined) {
+        throw new KvError(
+          "CORRUPT_RECORD",
+          `corrupt record: stream "${name}" seq ${seq}: indexed but missing from disk`,
+        );
+      }
+      const record = decodeMessage(body, name, id, seq);
+      if (record.subject !== meta.subject || record.payload.length !== meta.size) {
+        throw new KvError(
+          "CORRUPT_RECORD",
+          `corrupt record: stream "${name}" seq ${seq}: differs from the index`,
+        );
+      }
+      out.push({
+        stream: name,
+        seq,
+        subject: record.subject,
+        // A plain Uint8Array view (LevelDB hands out Buffers).
+        payload: new Uint8Array(
+          record.payload.buffer,
+          record.payload.byteOffset,
+          record.payload.byteLength,
+        ),
+        operation: record.operation,
+        timestampMs: record.timestampMs,
+      });
+    }
+    return out;
+  }
+
+  /** Clears the message ranges of retired stream ids in the background. */
+  private retireRanges(ids: number[]): void {
+    for (const id of ids) {
+      const range = messageRange(id);
+      // Not synced and not atomic on purpose: nothing reads a retired range, and
+      // a clear cut short by a crash is finished at the next open.
+      this.cleanup = this.cleanup.then(() =>
+        this.db.clear({ ...range, keyEncoding: "view" }).catch(() => undefined),
+      );
+    }
+  }
+}
+
+function infoOf(index: StreamIndex, subject: string): SubjectInfo | undefined {
+  const seqs = index.subjects.get(subject);
+  if (seqs === undefined) return undefined;
+  const lastSeq = seqs[seqs.length - 1]!;
+  return {
+    subject,
+    lastSeq,
+    operation: index.messages.get(lastSeq)!.operation,
+    messages: seqs.length,
+  };
+}
