@@ -5,7 +5,12 @@
 import { KvError } from "../proto/errors.js";
 import type { StreamConfig } from "./types.js";
 
-const NAME = /^[a-zA-Z0-9_-]{1,256}$/;
+/**
+ * Stream names allow 512 characters so that a layer on top can add a prefix
+ * (the KV layer's "KV_") and still offer its users 256-character names.
+ */
+export const MAX_STREAM_NAME_CHARS = 512;
+const NAME = new RegExp(`^[a-zA-Z0-9_-]{1,${MAX_STREAM_NAME_CHARS}}$`);
 
 /** Largest allowed maxMsgsPerSubject (the KV history limit). */
 export const MAX_MSGS_PER_SUBJECT = 64;
@@ -22,7 +27,7 @@ export function validateStreamName(name: unknown): asserts name is string {
   if (!isValidStreamName(name)) {
     throw new KvError(
       "INVALID_CONFIG",
-      `invalid stream name ${JSON.stringify(name)}: use 1..256 of [a-zA-Z0-9_-]`,
+      `invalid stream name ${JSON.stringify(name)}: use 1..${MAX_STREAM_NAME_CHARS} of [a-zA-Z0-9_-]`,
     );
   }
 }

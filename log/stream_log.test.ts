@@ -66,7 +66,7 @@ describe("streams", () => {
   it.each([
     ["empty name", config("")],
     ["bad name char", config("a.b")],
-    ["name too long", config("x".repeat(257))],
+    ["name too long", config("x".repeat(513))],
     ["history 0", config("s", { maxMsgsPerSubject: 0 })],
     ["history 65", config("s", { maxMsgsPerSubject: 65 })],
     ["negative age", config("s", { maxAgeMs: -1 })],

@@ -1,0 +1,27 @@
+/**
+ * The part of the stream log (log/index.ts `StreamLog`) that the KV layer uses.
+ * Declared here structurally so kvapi depends on the log's contract, not its
+ * class, and so the watch engine and tests can run against other sources.
+ */
+import type {
+  IterateOptions,
+  LogBatch,
+  StoredMessage,
+  StreamConfig,
+  StreamState,
+  SubjectInfo,
+} from "../log/types.js";
+
+export interface KvLog {
+  batch(): LogBatch;
+  streamConfig(name: string): StreamConfig | undefined;
+  streamNames(): string[];
+  state(name: string): StreamState;
+  subjectInfo(stream: string, subject: string): SubjectInfo | undefined;
+  subjects(stream: string, filter?: string): SubjectInfo[] | AsyncIterable<SubjectInfo>;
+  seqsOfSubject(stream: string, subject: string): number[];
+  getBySeq(stream: string, seq: number): Promise<StoredMessage | null>;
+  lastBySubject(stream: string, subject: string): Promise<StoredMessage | null>;
+  iterate(stream: string, options?: IterateOptions): AsyncIterable<StoredMessage>;
+  getMeta(key: string): Promise<Uint8Array | null>;
+}

@@ -1,0 +1,82 @@
+/**
+ * Reads served from the local applied state (SEMANTICS.md "Reads"). Whether a
+ * read must first wait for a ReadIndex is the node layer's decision; these
+ * only look at what this replica has applied.
+ */
+import type { StoredMessage } from "../log/types.js";
+import type { KvLog } from "./log_port.js";
+import { isLiteralFilter, streamOf } from "./names.js";
+import type { BucketConfig, BucketStatus, Entry } from "./types.js";
+
+export function entryOf(bucket: string, message: StoredMessage, delta = 0): Entry {
+  return {
+    bucket,
+    key: message.subject,
+    value: message.payload,
+    length: message.payload.length,
+    revision: message.seq,
+    created: new Date(message.timestampMs),
+    delta,
+    operation: message.operation,
+  };
+}
+
+export async function getLatest(log: KvLog, bucket: string, key: string): Promise<Entry | null> {
+  const stream = streamOf(bucket);
+  const info = log.subjectInfo(stream, key);
+  if (info === undefined || info.operation !== "PUT") return null;
+  const message = await log.lastBySubject(stream, key);
+  if (message === null || message.operation !== "PUT") return null;
+  return entryOf(bucket, message);
+}
+
+export async function getRevision(
+  log: KvLog,
+  bucket: string,
+  key: string,
+  revision: number,
+): Promise<Entry | null> {
+  const message = await log.getBySeq(streamOf(bucket), revision);
+  if (message === null || message.subject !== key || message.operation !== "PUT") return null;
+  return entryOf(bucket, message);
+}
+
+/** Keys whose latest entry is a PUT, sorted (the log's subject order). */
+export async function* listKeys(
+  log: KvLog,
+  bucket: string,
+  filter: string,
+): AsyncGenerator<string> {
+  const stream = streamOf(bucket);
+  if (isLiteralFilter(filter)) {
+    if (log.subjectInfo(stream, filter)?.operation === "PUT") yield filter;
+    return;
+  }
+  for await (const info of log.subjects(stream, filter)) {
+    if (info.operation === "PUT") yield info.subject;
+  }
+}
+
+/** Retained entries of the matching keys, oldest first, markers included. */
+export async function history(log: KvLog, bucket: string, filter: string): Promise<Entry[]> {
+  const stream = streamOf(bucket);
+  const out: Entry[] = [];
+  if (isLiteralFilter(filter)) {
+    for (const seq of log.seqsOfSubject(stream, filter)) {
+      const message = await log.getBySeq(stream, seq);
+      // A concurrent apply may have trimmed it since the seqs were listed.
+      if (message !== null) out.push(entryOf(bucket, message));
+    }
+    return out;
+  }
+  const toSeq = log.state(stream).lastSeq;
+  for await (const message of log.iterate(stream, { filter, toSeq })) {
+    out.push(entryOf(bucket, message));
+  }
+  return out;
+}
+
+export function status(log: KvLog, config: BucketConfig): BucketStatus {
+  const state = log.state(streamOf(config.bucket));
+  return { ...config, values: state.messages, bytes: state.bytes };
+}

@@ -1,0 +1,119 @@
+/**
+ * Public types of the KV layer. The node layer, the wire protocol and the tests
+ * speak in these; the protobuf shapes stay inside commands.ts.
+ */
+import type { KvError } from "../proto/errors.js";
+
+export type Operation = "PUT" | "DEL" | "PURGE";
+
+export interface Entry {
+  bucket: string;
+  key: string;
+  /** Empty for DEL/PURGE markers and for metaOnly watches. */
+  value: Uint8Array;
+  /** The value's size in bytes, also when `value` was left out (metaOnly). */
+  length: number;
+  revision: number;
+  created: Date;
+  /** Matching entries still queued for this watch after this one; 0 on reads. */
+  delta: number;
+  operation: Operation;
+}
+
+/** A bucket's configuration as users write it; omitted fields take defaults. */
+export interface BucketConfigInput {
+  bucket: string;
+  /** Revisions kept per key, 1..64 (default 1). */
+  history?: number;
+  /** Entries expire this long after they were written; 0 = never (default). */
+  ttlMs?: number;
+  /** Largest value in bytes; -1 = the server maximum (default). */
+  maxValueSize?: number;
+  /** Largest total value bytes; -1 = unlimited (default). */
+  maxBytes?: number;
+  /** 1, 3 or 5 (default: the cluster size the node passes in). */
+  replicas?: number;
+  description?: string;
+}
+
+/** A bucket's configuration with every field explicit (what is stored). */
+export interface BucketConfig {
+  bucket: string;
+  history: number;
+  ttlMs: number;
+  maxValueSize: number;
+  maxBytes: number;
+  replicas: number;
+  description: string;
+}
+
+export interface BucketStatus extends BucketConfig {
+  /** Stored entries, history and markers included (as NATS). */
+  values: number;
+  /** Stored value bytes. */
+  bytes: number;
+}
+
+/** Identifies a client request for deduplication. */
+export type RequestId = { clientId: string; sequence: number } | { id: string };
+
+/** A state machine command, as the proposer builds it (before encoding). */
+export type CommandOp =
+  | { type: "createBucket"; config: BucketConfig }
+  | { type: "updateBucket"; config: BucketConfig }
+  | { type: "deleteBucket"; bucket: string }
+  | { type: "put"; bucket: string; key: string; value: Uint8Array }
+  | { type: "create"; bucket: string; key: string; value: Uint8Array }
+  | { type: "update"; bucket: string; key: string; value: Uint8Array; last: number }
+  | { type: "delete"; bucket: string; key: string; last?: number }
+  | { type: "purge"; bucket: string; key: string; last?: number }
+  | { type: "purgeDeletes"; bucket: string; olderThanMs: number }
+  | { type: "timeAdvance" };
+
+export type Command = CommandOp & {
+  /** Time the leader assigned, ms since epoch. */
+  timestampMs: number;
+  request?: RequestId;
+};
+
+/** What a command did, as returned to the proposer and remembered for retries. */
+export type CommandResult =
+  | {
+      ok: true;
+      /** The new revision (writes); 0 for commands that append nothing. */
+      revision: number;
+      /** Entries removed (purgeDeletes) or expired (timeAdvance); else 0. */
+      count: number;
+    }
+  | { ok: false; error: KvError };
+
+/**
+ * - `applied`: this call applied the entry.
+ * - `duplicate`: the request id was seen before; nothing changed, the first result is returned.
+ * - `replay`: the index was applied before; the remembered result is returned.
+ * - `forgotten`: the index was applied before and its result left the window (result is INTERNAL).
+ */
+export type ApplyDisposition = "applied" | "duplicate" | "replay" | "forgotten";
+
+export type ApplyResult = CommandResult & { index: number; disposition: ApplyDisposition };
+
+export interface WatchOptions {
+  includeHistory?: boolean;
+  ignoreDeletes?: boolean;
+  metaOnly?: boolean;
+  updatesOnly?: boolean;
+  resumeFromRevision?: number;
+  /** Live entries a watcher may have queued before it is ended with SLOW_CONSUMER. */
+  maxPending?: number;
+  /** Value bytes a watcher may have queued before it is ended with SLOW_CONSUMER. */
+  maxPendingBytes?: number;
+}
+
+/** A watch: initial entries, one `null`, then live entries. */
+export interface Watcher extends AsyncIterable<Entry | null> {
+  next(): Promise<IteratorResult<Entry | null, undefined>>;
+  /** Ends the watch; a pending `next` resolves as done. */
+  stop(): void;
+  /** The last revision handed out (0 if none); where a client resumes from + 1. */
+  readonly lastRevision: number;
+}

@@ -1,0 +1,401 @@
+/**
+ * SEMANTICS.md "Watch" against a real stream log: every option, wildcards,
+ * the initial/live boundary under concurrent writes, slow consumers.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { StreamLog } from "../log/index.js";
+import { isKvError } from "../proto/errors.js";
+import { KvStateMachine } from "./index.js";
+import { bytes, Driver, errorCode, show, take } from "./test_support.js";
+import type { Entry, Watcher } from "./types.js";
+
+let dir: string;
+let log: StreamLog;
+let kv: KvStateMachine;
+let d: Driver;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), "streamkv-watch-"));
+  log = await StreamLog.open(dir);
+  kv = await KvStateMachine.open(log);
+  d = new Driver(kv);
+  await d.createBucket({ bucket: "b", history: 5 });
+});
+
+afterEach(async () => {
+  kv.close();
+  await log.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Takes entries until the init-done null (inclusive). */
+async function initial(w: Watcher): Promise<Array<Entry | null>> {
+  const out: Array<Entry | null> = [];
+  for (;;) {
+    const r = await w.next();
+    if (r.done) throw new Error("watch ended before its initial values were done");
+    out.push(r.value);
+    if (r.value === null) return out;
+  }
+}
+
+/** Puts t.name@1, t.age@2, x@3, t.name@4, t.age DEL@5. */
+async function sample(): Promise<void> {
+  await d.put("b", "t.name", "ann");
+  await d.put("b", "t.age", "30");
+  await d.put("b", "x", "other");
+  await d.put("b", "t.name", "bob");
+  await d.del("b", "t.age");
+}
+
+describe("watch", () => {
+  it("default: latest entry per key (markers included) in revision order, null, then live", async () => {
+    await sample();
+    const w = kv.watch("b", "t.*");
+    expect((await initial(w)).map(show)).toEqual(["4:t.name:PUT=bob", "5:t.age:DEL", "null"]);
+    await d.put("b", "x", "ignored");
+    await d.put("b", "t.age", "31");
+    await d.purge("b", "t.name");
+    expect((await take(w, 2)).map(show)).toEqual(["7:t.age:PUT=31", "8:t.name:PURGE"]);
+    w.stop();
+  });
+
+  it("watchAll (>) covers every key", async () => {
+    await sample();
+    const w = kv.watch("b");
+    expect((await initial(w)).map(show)).toEqual([
+      "3:x:PUT=other",
+      "4:t.name:PUT=bob",
+      "5:t.age:DEL",
+      "null",
+    ]);
+    w.stop();
+  });
+
+  it("an empty bucket gives the null at once", async () => {
+    const w = kv.watch("b", ">");
+    expect(await take(w, 1)).toEqual([null]);
+    await d.put("b", "k", "v");
+    expect((await take(w, 1)).map(show)).toEqual(["1:k:PUT=v"]);
+    w.stop();
+  });
+
+  it("includeHistory: every retained entry", async () => {
+    await sample();
+    const w = kv.watch("b", "t.*", { includeHistory: true });
+    expect((await initial(w)).map(show)).toEqual([
+      "1:t.name:PUT=ann",
+      "2:t.age:PUT=30",
+      "4:t.name:PUT=bob",
+      "5:t.age:DEL",
+      "null",
+    ]);
+    w.stop();
+  });
+
+  it("ignoreDeletes drops DEL and PURGE, initial and live", async () => {
+    await sample();
+    const w = kv.watch("b", "t.*", { ignoreDeletes: true });
+    expect((await initial(w)).map(show)).toEqual(["4:t.name:PUT=bob", "null"]);
+    await d.del("b", "t.name");
+    await d.purge("b", "t.name");
+    await d.put("b", "t.age", "1");
+    expect((await take(w, 1)).map(show)).toEqual(["8:t.age:PUT=1"]);
+    w.stop();
+    const h = kv.watch("b", "t.*", { ignoreDeletes: true, includeHistory: true });
+    expect((await initial(h)).map(show)).toEqual(["2:t.age:PUT=30", "8:t.age:PUT=1", "null"]);
+    h.stop();
+  });
+
+  it("metaOnly: no value bytes, the size is known", async () => {
+    await d.put("b", "k", "hello");
+    const w = kv.watch("b", "k", { metaOnly: true });
+    const [first] = await take(w, 1);
+    expect([first!.value.length, first!.length, first!.revision]).toEqual([0, 5, 1]);
+    expect(await take(w, 1)).toEqual([null]);
+    await d.put("b", "k", "abc");
+    const [live] = await take(w, 1);
+    expect([live!.value.length, live!.length]).toEqual([0, 3]);
+    w.stop();
+  });
+
+  it("updatesOnly: no initial values, the null first, then live", async () => {
+    await sample();
+    const w = kv.watch("b", ">", { updatesOnly: true });
+    expect(await take(w, 1)).toEqual([null]);
+    await d.put("b", "t.name", "cid");
+    expect((await take(w, 1)).map(show)).toEqual(["6:t.name:PUT=cid"]);
+    w.stop();
+  });
+
+  it("resumeFromRevision: every retained matching entry from r, null, live", async () => {
+    await sample();
+    const w = kv.watch("b", ">", { resumeFromRevision: 2 });
+    expect((await initial(w)).map(show)).toEqual([
+      "2:t.age:PUT=30",
+      "3:x:PUT=other",
+      "4:t.name:PUT=bob",
+      "5:t.age:DEL",
+      "null",
+    ]);
+    await d.put("b", "y", "1");
+    expect((await take(w, 1)).map(show)).toEqual(["6:y:PUT=1"]);
+    w.stop();
+    // A point beyond the last revision: only what comes from there on.
+    const ahead = kv.watch("b", ">", { resumeFromRevision: 8 });
+    expect(await take(ahead, 1)).toEqual([null]);
+    await d.put("b", "y", "7");
+    await d.put("b", "y", "8");
+    expect((await take(ahead, 1)).map(show)).toEqual(["8:y:PUT=8"]);
+    ahead.stop();
+  });
+
+  it("resumeFromRevision older than what is retained is REVISION_COMPACTED with firstRevision", async () => {
+    await d.createBucket({ bucket: "h1" });
+    await d.put("h1", "k", "1");
+    await d.put("h1", "k", "2");
+    await d.put("h1", "j", "3");
+    let caught: unknown;
+    try {
+      kv.watch("h1", ">", { resumeFromRevision: 1 });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isKvError(caught, "REVISION_COMPACTED")).toBe(true);
+    if (isKvError(caught)) expect(caught.details.firstRevision).toBe(2);
+    const w = kv.watch("h1", ">", { resumeFromRevision: 2 });
+    expect((await initial(w)).map(show)).toEqual(["2:k:PUT=2", "3:j:PUT=3", "null"]);
+    w.stop();
+  });
+
+  it("invalid option combinations are INVALID_OPTION", async () => {
+    const cases = [
+      { includeHistory: true, updatesOnly: true },
+      { resumeFromRevision: 0 },
+      { resumeFromRevision: 1.5 },
+      { resumeFromRevision: 1, updatesOnly: true },
+      { maxPending: 0 },
+    ];
+    for (const options of cases) {
+      expect(await errorCode(() => kv.watch("b", ">", options))).toBe("INVALID_OPTION");
+    }
+    expect(kv.watcherCount()).toBe(0);
+  });
+
+  it("wildcards: * one token, > one or more, literal keys", async () => {
+    for (const key of ["a", "a.b", "a.c", "a.b.c", "z.b"]) await d.put("b", key, "v");
+    const keysOf = async (filter: string) => {
+      const w = kv.watch("b", filter);
+      const out = (await initial(w)).filter((e) => e !== null).map((e) => e!.key);
+      w.stop();
+      return out;
+    };
+    expect(await keysOf("a.*")).toEqual(["a.b", "a.c"]);
+    expect(await keysOf("a.>")).toEqual(["a.b", "a.c", "a.b.c"]);
+    expect(await keysOf("*.b")).toEqual(["a.b", "z.b"]);
+    expect(await keysOf("a")).toEqual(["a"]);
+    expect(await keysOf("*.*.*")).toEqual(["a.b.c"]);
+    const w = kv.watch("b", "*.b", { updatesOnly: true });
+    await take(w, 1);
+    for (const key of ["a", "x.b", "a.b.c", "q.b"]) await d.put("b", key, "live");
+    expect((await take(w, 2)).map((e) => e!.key)).toEqual(["x.b", "q.b"]);
+    w.stop();
+  });
+
+  it("delta counts the entries still queued after this one", async () => {
+    for (const key of ["a", "b", "c", "d"]) await d.put("b", key, "v");
+    const w = kv.watch("b", ">");
+    expect((await take(w, 5)).map((e) => e?.delta ?? "null")).toEqual([3, 2, 1, 0, "null"]);
+    await Promise.all([d.put("b", "x", "1"), d.put("b", "y", "2"), d.put("b", "z", "3")]);
+    expect((await take(w, 3)).map((e) => e!.delta)).toEqual([2, 1, 0]);
+    w.stop();
+    const h = kv.watch("b", "a", { includeHistory: true });
+    await d.put("b", "a", "2");
+    // Initial (1) plus the live entry already queued behind it.
+    expect((await take(h, 3)).map((e) => e?.delta ?? "null")).toEqual([1, "null", 0]);
+    h.stop();
+  });
+
+  it("expiry markers reach watchers", async () => {
+    await d.createBucket({ bucket: "t", ttlMs: 1_000 });
+    await d.put("t", "k", "v");
+    const w = kv.watch("t", ">", { updatesOnly: true });
+    await take(w, 1);
+    await d.advance(1_000);
+    expect((await take(w, 1)).map(show)).toEqual(["2:k:PURGE"]);
+    w.stop();
+  });
+
+  it("stop ends the watch: a pending next resolves done, the hub forgets it", async () => {
+    const w = kv.watch("b", ">", { updatesOnly: true });
+    await take(w, 1);
+    expect(kv.watcherCount("b")).toBe(1);
+    const pending = w.next();
+    w.stop();
+    expect((await pending).done).toBe(true);
+    expect(kv.watcherCount()).toBe(0);
+    await d.put("b", "k", "v");
+    expect((await w.next()).done).toBe(true);
+  });
+
+  it("breaking out of for-await stops the watch", async () => {
+    await d.put("b", "k", "v");
+    const w = kv.watch("b", ">");
+    for await (const e of w) {
+      expect(show(e)).toBe("1:k:PUT=v");
+      break;
+    }
+    expect(kv.watcherCount()).toBe(0);
+  });
+
+  it("close ends every watch with SHUTTING_DOWN", async () => {
+    const w = kv.watch("b", ">", { updatesOnly: true });
+    await take(w, 1);
+    kv.close();
+    expect(await errorCode(() => w.next())).toBe("SHUTTING_DOWN");
+  });
+});
+
+describe("slow consumers", () => {
+  it("a watcher that falls maxPending behind ends with SLOW_CONSUMER and its last revision", async () => {
+    const slow = kv.watch("b", ">", { updatesOnly: true, maxPending: 5 });
+    const fast = kv.watch("b", ">", { updatesOnly: true, maxPending: 5 });
+    await take(slow, 1);
+    await take(fast, 1);
+    for (let i = 1; i <= 3; i++) await d.put("b", `k${i}`, "v");
+    expect((await take(slow, 1)).map((e) => e!.revision)).toEqual([1]);
+    const got: number[] = [];
+    for (let i = 4; i <= 12; i++) {
+      await d.put("b", `k${i}`, "v");
+      got.push(...(await take(fast, 1)).map((e) => e!.revision));
+    }
+    let caught: unknown;
+    try {
+      await slow.next();
+    } catch (err) {
+      caught = err;
+    }
+    expect(isKvError(caught, "SLOW_CONSUMER")).toBe(true);
+    if (isKvError(caught)) expect(caught.details.lastRevision).toBe(1);
+    expect((await slow.next()).done).toBe(true);
+    expect(kv.watcherCount()).toBe(1);
+    // The fast one kept up throughout, unaffected.
+    expect(got.length).toBe(9);
+    // The client resumes from lastRevision + 1 and misses nothing.
+    const resumed = kv.watch("b", ">", { resumeFromRevision: 2, includeHistory: true });
+    const entries = (await initial(resumed)).filter((e) => e !== null);
+    expect(entries.map((e) => e!.revision)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    resumed.stop();
+    fast.stop();
+  });
+
+  it("maxPendingBytes bounds the queued value bytes", async () => {
+    const w = kv.watch("b", ">", { updatesOnly: true, maxPendingBytes: 10 });
+    await take(w, 1);
+    await d.put("b", "a", "123456");
+    await d.put("b", "b", "123456");
+    expect(await errorCode(() => w.next())).toBe("SLOW_CONSUMER");
+  });
+});
+
+describe("initial scan racing writes", () => {
+  it("no gap and no duplicate while writes are applied during the scan", async () => {
+    await d.createBucket({ bucket: "race", history: 1 });
+    const keys = 300;
+    await Promise.all(Array.from({ length: keys }, (_, i) => d.put("race", `k.${i}`, `v0-${i}`)));
+    const w = kv.watch("race", "k.*", { maxPending: 100_000 });
+    const boundary = keys;
+    const seen: Array<Entry | null> = [];
+    // Writers overwrite keys (history 1 drops the old entries the scan has not
+    // reached yet), delete some and add new ones, while the scan is read slowly.
+    const writes: Array<Promise<unknown>> = [];
+    let written = 0;
+    for (;;) {
+      const r = await w.next();
+      if (r.done) throw new Error("watch ended");
+      seen.push(r.value);
+      if (r.value === null) break;
+      if (written < 400) {
+        for (let j = 0; j < 4; j++, written++) {
+          const key = `k.${(written * 37) % (keys + 50)}`;
+          writes.push(
+            written % 10 === 9 ? d.del("race", key) : d.put("race", key, `v1-${written}`),
+          );
+        }
+      }
+    }
+    await Promise.all(writes);
+    expect(written).toBe(400);
+    const lastRevision = (await kv.history("race", ">")).reduce(
+      (m, e) => Math.max(m, e.revision),
+      0,
+    );
+    const live = (await take(w, lastRevision - boundary)) as Entry[];
+    const initialEntries = seen.filter((e) => e !== null) as Entry[];
+    // The race really happened: writes removed entries <= B before the scan got to them.
+    expect(initialEntries.length).toBeLessThan(keys);
+    expect(initialEntries.length).toBeGreaterThan(0);
+    expect(initialEntries.every((e) => e.revision <= boundary)).toBe(true);
+    expect(live.every((e) => e.revision > boundary)).toBe(true);
+    // Every revision after B exactly once, in order.
+    expect(live.map((e) => e.revision)).toEqual(
+      Array.from({ length: lastRevision - boundary }, (_, i) => boundary + 1 + i),
+    );
+    const revisions = [...initialEntries, ...live].map((e) => e.revision);
+    expect(new Set(revisions).size).toBe(revisions.length);
+    expect([...revisions].sort((a, b) => a - b)).toEqual(revisions);
+    // Replaying what the watcher saw rebuilds exactly the bucket's state.
+    const state = new Map<string, string>();
+    for (const e of [...initialEntries, ...live]) {
+      if (e.operation === "PUT") state.set(e.key, new TextDecoder().decode(e.value));
+      else state.delete(e.key);
+    }
+    const expected = new Map<string, string>();
+    for (const key of await kv.keys("race")) {
+      expected.set(key, new TextDecoder().decode((await kv.get("race", key))!.value));
+    }
+    expect(state).toEqual(expected);
+    w.stop();
+  });
+
+  it("a key overwritten before the scan reaches it comes live only, once", async () => {
+    await d.createBucket({ bucket: "h1" });
+    await d.put("h1", "a", "old-a");
+    await d.put("h1", "b", "old-b");
+    const w = kv.watch("h1", ">");
+    // Before the first next(), b is overwritten: old-b (rev 2) is gone, new-b is rev 3.
+    await d.put("h1", "b", "new-b");
+    expect((await take(w, 3)).map(show)).toEqual(["1:a:PUT=old-a", "null", "3:b:PUT=new-b"]);
+    w.stop();
+  });
+
+  it("a key written during the scan with history keeps its value as of B in the initial part", async () => {
+    await d.put("b", "a", "1");
+    await d.put("b", "c", "1");
+    const w = kv.watch("b", ">");
+    await d.put("b", "a", "2");
+    expect((await take(w, 4)).map(show)).toEqual(["1:a:PUT=1", "2:c:PUT=1", "null", "3:a:PUT=2"]);
+    w.stop();
+  });
+});
+
+describe("fan-out", () => {
+  it("only matching watchers receive an entry", async () => {
+    const watchers = Array.from({ length: 200 }, (_, i) =>
+      kv.watch("b", i % 50 === 0 ? "hot.*" : `cold.${i}`, { updatesOnly: true }),
+    );
+    for (const w of watchers) await take(w, 1);
+    await d.put("b", "hot.x", bytes("1"));
+    await d.put("b", "cold.7", "2");
+    for (let i = 0; i < watchers.length; i++) {
+      const w = watchers[i]!;
+      if (i % 50 === 0) expect((await take(w, 1)).map((e) => e!.key)).toEqual(["hot.x"]);
+      if (i === 7) expect((await take(w, 1)).map((e) => e!.key)).toEqual(["cold.7"]);
+      w.stop();
+    }
+    expect(kv.watcherCount()).toBe(0);
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * The initial part of a watch, read lazily from the log up to the boundary B
+ * fixed at subscribe time. Lazily, so a watch over a large bucket holds one
+ * entry at a time, and a consumer that reads slowly slows only its own scan.
+ *
+ * Writes applied during the scan may trim or purge entries <= B before the
+ * scan reaches them; those are skipped, and the write that removed them is > B,
+ * so it reaches the watcher live: no gap, no duplicate.
+ */
+import { KvError } from "../../proto/errors.js";
+import type { KvLog } from "../log_port.js";
+import { isLiteralFilter } from "../names.js";
+import type { InitialSource, WatchEvent } from "./watcher.js";
+
+export type InitialMode =
+  /** The latest entry (as of B) of each matching key. */
+  | { kind: "latest" }
+  /** Every retained entry from `fromSeq` on (includeHistory, resumeFromRevision). */
+  | { kind: "all"; fromSeq: number };
+
+export interface InitialScan {
+  log: KvLog;
+  bucket: string;
+  stream: string;
+  filter: string;
+  boundary: number;
+  mode: InitialMode;
+  ignoreDeletes: boolean;
+}
+
+/** The newest seq of `subject` that is <= boundary, or 0. */
+function latestAtOrBelow(log: KvLog, stream: string, subject: string, boundary: number): number {
+  const info = log.subjectInfo(stream, subject);
+  if (info === undefined) return 0;
+  if (info.lastSeq <= boundary) return info.lastSeq;
+  const seqs = log.seqsOfSubject(stream, subject);
+  for (let i = seqs.length - 1; i >= 0; i--) if (seqs[i]! <= boundary) return seqs[i]!;
+  return 0;
+}
+
+function countAtOrBelow(seqs: readonly number[], fromSeq: number, boundary: number): number {
+  let n = 0;
+  for (const seq of seqs) if (seq >= fromSeq && seq <= boundary) n++;
+  return n;
+}
+
+/**
+ * How many entries the scan should yield, for `delta`. Exact unless a write
+ * removes entries during the scan, or markers are skipped (ignoreDeletes) among
+ * older revisions; then it is an upper bound, and the live part is exact again.
+ */
+function expectedCount(scan: InitialScan): number {
+  const { log, stream, filter, boundary, mode } = scan;
+  const subjects = isLiteralFilter(filter)
+    ? log.subjectInfo(stream, filter) === undefined
+      ? []
+      : [log.subjectInfo(stream, filter)!]
+    : log.subjects(stream, filter);
+  // The log may stream subjects asynchronously; then no estimate is made.
+  if (!Array.isArray(subjects)) return 0;
+  let n = 0;
+  for (const info of subjects) {
+    if (mode.kind === "latest") {
+      const seq = latestAtOrBelow(log, stream, info.subject, boundary);
+      if (seq === 0) continue;
+      if (scan.ignoreDeletes && seq === info.lastSeq && info.operation !== "PUT") continue;
+      n++;
+    } else {
+      n += countAtOrBelow(log.seqsOfSubject(stream, info.subject), mode.fromSeq, boundary);
+    }
+  }
+  return n;
+}
+
+async function* scanEntries(scan: InitialScan): AsyncGenerator<WatchEvent> {
+  const { log, stream, filter, boundary, mode } = scan;
+  const fromSeq = mode.kind === "all" ? mode.fromSeq : 1;
+  if (fromSeq > boundary) return;
+  try {
+    for await (const m of log.iterate(stream, { fromSeq, toSeq: boundary, filter })) {
+      if (m.seq > boundary) return;
+      if (scan.ignoreDeletes && m.operation !== "PUT") continue;
+      if (mode.kind === "latest" && latestAtOrBelow(log, stream, m.subject, boundary) !== m.seq) {
+        continue;
+      }
+      yield {
+        seq: m.seq,
+        subject: m.subject,
+        payload: m.payload,
+        operation: m.operation,
+        timestampMs: m.timestampMs,
+      };
+    }
+  } catch (err) {
+    if (err instanceof KvError && err.code === "STREAM_NOT_FOUND") {
+      throw new KvError("BUCKET_NOT_FOUND", `bucket ${JSON.stringify(scan.bucket)} was deleted`);
+    }
+    throw err;
+  }
+}
+
+export function initialSource(scan: InitialScan): InitialSource {
+  return { entries: scanEntries(scan), expected: expectedCount(scan) };
+}
