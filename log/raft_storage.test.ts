@@ -289,7 +289,14 @@ const s = await LevelRaftStorage.open(process.env.RS_PATH, {});
 let seed = Number(process.env.RS_SEED);
 const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
 let term = Math.max(1, s.initialState().hardState.currentTerm, s.term(s.lastIndex()));
-const out = (line) => writeSync(1, line + "\\n");
+// The pipe to the parent is non-blocking: a full pipe answers EAGAIN, so retry
+// until the whole line is out (the line must be written before the request is made).
+const out = (line) => {
+  const b = Buffer.from(line + "\\n");
+  for (let off = 0; off < b.length; ) {
+    try { off += writeSync(1, b, off); } catch (e) { if (e.code !== "EAGAIN") throw e; }
+  }
+};
 out("ready");
 const inflight = [];
 const deadline = Date.now() + 5000;
