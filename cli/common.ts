@@ -1,0 +1,97 @@
+/** Flags and helpers shared by the `streamkv kv` and `streamkv cluster` commands. */
+import { connect, type Entry, type KvConnection } from "../client/index.js";
+import { type FlagSpec, type Parsed, UsageError } from "./args.js";
+
+export const DEFAULT_URL = "ws://127.0.0.1:7420";
+
+export const COMMON_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "server",
+    type: "string",
+    env: "STREAMKV_URL",
+    default: DEFAULT_URL,
+    help: "server URL(s), comma-separated",
+  },
+  { name: "json", type: "bool", help: "print JSON for scripts" },
+  { name: "timeout", type: "int", min: 1, default: 5000, help: "timeout of each request in ms" },
+  { name: "token", type: "string", env: "STREAMKV_TOKEN", help: "token for the server" },
+];
+
+/** Where a command writes; tests and the real process both pass process streams. */
+export interface Io {
+  stdout: { write(chunk: string | Uint8Array): unknown };
+  stderr: { write(chunk: string | Uint8Array): unknown };
+  stdin: AsyncIterable<Uint8Array | string> & { isTTY?: boolean };
+  env: Readonly<Record<string, string | undefined>>;
+  /** Starts listening for Ctrl-C (SIGINT/SIGTERM); resolves when it comes (`kv watch`). */
+  interrupted: () => Promise<void>;
+}
+
+export async function open(parsed: Parsed): Promise<KvConnection> {
+  const servers = String(parsed.flags.get("server"))
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const token = parsed.flags.get("token");
+  return connect({
+    servers,
+    timeoutMs: Number(parsed.flags.get("timeout")),
+    ...(typeof token === "string" && token !== "" ? { token } : {}),
+    name: "streamkv-cli",
+  });
+}
+
+export function wantPositionals(parsed: Parsed, min: number, max: number, usage: string): string[] {
+  const p = parsed.positionals;
+  if (p.length < min || p.length > max) throw new UsageError(`usage: ${usage}`);
+  return p;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function utf8OrUndefined(bytes: Uint8Array): string | undefined {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+export function entryJson(e: Entry): Record<string, unknown> {
+  const text = utf8OrUndefined(e.value);
+  return {
+    bucket: e.bucket,
+    key: e.key,
+    revision: e.revision,
+    operation: e.operation,
+    created: e.created.toISOString(),
+    delta: e.delta,
+    size: e.size,
+    ...(text === undefined
+      ? { valueBase64: Buffer.from(e.value).toString("base64") }
+      : { value: text }),
+  };
+}
+
+/** A value for a one-line human display: text if printable, else its size. */
+export function shortValue(e: Entry, max = 60): string {
+  if (e.operation !== "PUT") return "";
+  const text = utf8OrUndefined(e.value);
+  if (text === undefined || hasControlCharacters(text)) return `<${e.size} bytes>`;
+  const oneLine = text.replace(/\s+/g, " ");
+  return oneLine.length > max ? `${oneLine.slice(0, max)}...` : oneLine;
+}
+
+export async function readAll(stdin: AsyncIterable<Uint8Array | string>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of stdin) chunks.push(typeof c === "string" ? Buffer.from(c) : c);
+  return Buffer.concat(chunks);
+}
+
+function hasControlCharacters(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return true;
+  }
+  return false;
+}

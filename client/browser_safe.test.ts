@@ -1,0 +1,30 @@
+/**
+ * The client must bundle for a browser: no Node built-ins, no server folders, and `ws`
+ * only through the dynamic import in socket.ts.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const clientDir = dirname(fileURLToPath(import.meta.url));
+const sources = readdirSync(clientDir).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
+const allowed = ["../proto/errors.js", "../proto/index.js", "../proto/generated/client.js"];
+
+describe("client sources", () => {
+  it.each(sources)("%s imports only browser-safe modules", (file) => {
+    const text = readFileSync(join(clientDir, file), "utf8");
+    const bad: string[] = [];
+    for (const m of text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/gm)) {
+      const spec = m[1]!;
+      const ok = spec.startsWith("./") || allowed.includes(spec) || spec === "protobufjs";
+      if (!ok) bad.push(spec);
+    }
+    for (const m of text.matchAll(/\bimport\(\s*(?:\/\*[^*]*\*\/\s*)?"([^"]+)"\s*\)/g)) {
+      if (!(file === "socket.ts" && m[1] === "ws")) bad.push(`import("${m[1]}")`);
+    }
+    if (/\bBuffer\b|\bprocess\.|require\(/.test(text))
+      bad.push("Node global (Buffer/process/require)");
+    expect(bad).toEqual([]);
+  });
+});

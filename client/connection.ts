@@ -1,0 +1,415 @@
+/**
+ * One logical connection to a streamkv cluster over WebSocket: request ids, timeouts,
+ * and reconnection. Requests are multiplexed by frame id; on a lost connection the
+ * client reconnects (with backoff) to the next server and resends every unanswered
+ * request as it was, writes with their original request id, so the server applies
+ * each write at most once. Long-lived streams (watches) are told of the loss and
+ * resubscribe themselves.
+ */
+import { KvError } from "../proto/errors.js";
+import { openSocket, type Socket } from "./socket.js";
+import type { ConnectionEvent, ConnectOptions } from "./types.js";
+import {
+  decodeServerFrame,
+  encodeClientFrame,
+  errorFromWire,
+  PROTOCOL_VERSION,
+  safeInt,
+  type WireObject,
+} from "./wire.js";
+
+/** Until the server's hello says otherwise: 1 MiB of value plus headroom. */
+const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024 + 64 * 1024;
+
+interface PendingCall {
+  kind: "call";
+  id: number;
+  bodyName: string;
+  body: WireObject;
+  sent: boolean;
+  resolve(frame: WireObject): void;
+  reject(err: KvError): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Receives the frames of a long-lived request (a watch). */
+export interface StreamHandler {
+  onFrame(frame: WireObject): void;
+  /** The connection carrying the stream was lost or closed; the stream is gone. */
+  onDisconnect(err: KvError): void;
+}
+
+interface PendingStream {
+  kind: "stream";
+  id: number;
+  bodyName: string;
+  body: WireObject;
+  sent: boolean;
+  handler: StreamHandler;
+}
+
+type Pending = PendingCall | PendingStream;
+
+export class Connection {
+  readonly servers: string[];
+  readonly timeoutMs: number;
+  /** Prefix of this client's write request ids; random so ids never collide across clients. */
+  readonly clientId: string;
+  serverId = "";
+  maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+
+  private readonly options: ConnectOptions;
+  private readonly pending = new Map<number, Pending>();
+  private nextFrameId = 1;
+  private nextRequestSeq = 1;
+  private socket: Socket | undefined;
+  private ready = false;
+  private closed = false;
+  private serverIndex = 0;
+  private lastError: KvError | undefined;
+  private wakeSleep: (() => void) | undefined;
+  private readyWaiters: Array<(err?: KvError) => void> = [];
+  private loopDone: Promise<void> | undefined;
+
+  constructor(options: ConnectOptions) {
+    const servers = Array.isArray(options.servers) ? options.servers : [options.servers];
+    if (servers.length === 0) throw new KvError("INVALID_ARGUMENT", "connect: no servers given");
+    for (const s of servers) {
+      if (!/^wss?:\/\//.test(s)) {
+        throw new KvError(
+          "INVALID_ARGUMENT",
+          `connect: server "${s}" is not a ws:// or wss:// URL`,
+        );
+      }
+    }
+    this.servers = [...servers];
+    this.options = options;
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    if (!(this.timeoutMs > 0))
+      throw new KvError("INVALID_ARGUMENT", "connect: timeoutMs must be > 0");
+    this.clientId = randomId();
+  }
+
+  /** Starts the connection loop; resolves once a server accepted the hello. */
+  async start(): Promise<void> {
+    this.loopDone = this.loop();
+    try {
+      await this.waitReady(this.timeoutMs);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** A fresh id for a write; retries reuse it. */
+  newRequestId(): string {
+    return `${this.clientId}-${this.nextRequestSeq++}`;
+  }
+
+  /**
+   * Sends a request and resolves with its answer (the ServerFrame), or rejects with the
+   * server's KvError, TIMEOUT, CONNECTION_CLOSED or FRAME_TOO_LARGE. Survives reconnects.
+   */
+  call(bodyName: string, body: WireObject, timeoutMs = this.timeoutMs): Promise<WireObject> {
+    if (this.closed) return Promise.reject(closedError());
+    return new Promise<WireObject>((resolve, reject) => {
+      const id = this.nextFrameId++;
+      const call: PendingCall = {
+        kind: "call",
+        id,
+        bodyName,
+        body,
+        sent: false,
+        resolve,
+        reject,
+        timer: undefined,
+      };
+      call.timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(
+          this.ready
+            ? new KvError("TIMEOUT", `${bodyName}: no answer within ${timeoutMs} ms`)
+            : new KvError(
+                "CONNECTION_CLOSED",
+                `${bodyName}: not connected to any server within ${timeoutMs} ms` +
+                  (this.lastError ? ` (${this.lastError.message})` : ""),
+              ),
+        );
+      }, timeoutMs);
+      this.pending.set(id, call);
+      if (this.ready) this.send(call);
+    });
+  }
+
+  /** Opens a long-lived request; returns its frame id (also the stream's id). */
+  openStream(bodyName: string, body: WireObject, handler: StreamHandler): number {
+    const id = this.nextFrameId++;
+    if (this.closed) {
+      queueMicrotask(() => handler.onDisconnect(closedError()));
+      return id;
+    }
+    const stream: PendingStream = { kind: "stream", id, bodyName, body, sent: false, handler };
+    this.pending.set(id, stream);
+    if (this.ready) this.send(stream);
+    return id;
+  }
+
+  /** Forgets a stream locally (its frames are ignored from now on). */
+  forgetStream(id: number): void {
+    this.pending.delete(id);
+  }
+
+  /** Sends a frame that needs no answer and is dropped if not connected (e.g. watch credit). */
+  notify(bodyName: string, body: WireObject): void {
+    if (!this.ready || !this.socket) return;
+    const id = this.nextFrameId++;
+    try {
+      this.socket.send(encodeClientFrame({ id, [bodyName]: body }));
+    } catch {}
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.ready = false;
+    const err = closedError();
+    for (const p of [...this.pending.values()]) this.fail(p, err);
+    this.pending.clear();
+    for (const w of this.readyWaiters.splice(0)) w(err);
+    this.wakeSleep?.();
+    this.socket?.close(1000, "client closed");
+    await this.loopDone;
+  }
+
+  private fail(p: Pending, err: KvError): void {
+    this.pending.delete(p.id);
+    if (p.kind === "call") {
+      clearTimeout(p.timer);
+      p.reject(err);
+    } else {
+      p.handler.onDisconnect(err);
+    }
+  }
+
+  private send(p: Pending): void {
+    const socket = this.socket;
+    if (!socket) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeClientFrame({ id: p.id, [p.bodyName]: p.body });
+    } catch (err) {
+      this.fail(p, new KvError("INVALID_ARGUMENT", `${p.bodyName}: cannot encode: ${String(err)}`));
+      return;
+    }
+    if (bytes.length > this.maxFrameBytes) {
+      this.fail(
+        p,
+        new KvError(
+          "FRAME_TOO_LARGE",
+          `${p.bodyName}: request of ${bytes.length} bytes exceeds the server's frame limit of ${this.maxFrameBytes} bytes`,
+        ),
+      );
+      return;
+    }
+    p.sent = true;
+    socket.send(bytes);
+  }
+
+  private waitReady(timeoutMs: number): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.readyWaiters.indexOf(waiter);
+        if (i >= 0) this.readyWaiters.splice(i, 1);
+        reject(
+          new KvError(
+            "CONNECTION_CLOSED",
+            `could not connect to ${this.servers.join(", ")} within ${timeoutMs} ms` +
+              (this.lastError ? `: ${this.lastError.message}` : ""),
+          ),
+        );
+      }, timeoutMs);
+      const waiter = (err?: KvError) => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.readyWaiters.push(waiter);
+    });
+  }
+
+  /** Reports an event to the application's `onEvent`, if any. */
+  emitEvent(event: ConnectionEvent): void {
+    try {
+      this.options.onEvent?.(event);
+    } catch {}
+  }
+
+  private async loop(): Promise<void> {
+    let attempt = 0;
+    const baseDelayMs = this.options.reconnectDelayMs ?? 50;
+    const maxDelayMs = this.options.reconnectDelayMaxMs ?? 2000;
+    while (!this.closed) {
+      const url = this.servers[this.serverIndex % this.servers.length]!;
+      this.serverIndex++;
+      try {
+        const socket = await openSocket(url, this.timeoutMs);
+        if (this.closed) {
+          socket.close(1000, "client closed");
+          break;
+        }
+        const lost = new Promise<string>((resolve) => {
+          socket.onClose = (code, reason) =>
+            resolve(`closed (${code}${reason ? ` ${reason}` : ""})`);
+        });
+        socket.onMessage = (data) => this.onMessage(socket, data);
+        this.socket = socket;
+        await this.handshake(socket, lost);
+        attempt = 0;
+        this.ready = true;
+        this.emitEvent({ type: "connected", server: url, serverId: this.serverId });
+        for (const w of this.readyWaiters.splice(0)) w();
+        for (const p of [...this.pending.values()]) this.send(p);
+        const reason = await lost;
+        this.ready = false;
+        this.socket = undefined;
+        if (this.closed) break;
+        this.lastError = new KvError("CONNECTION_CLOSED", `${url}: ${reason}`);
+        this.emitEvent({ type: "disconnected", server: url, reason });
+        this.onLost(this.lastError);
+      } catch (err) {
+        this.socket?.close();
+        this.socket = undefined;
+        this.ready = false;
+        const kv = err instanceof KvError ? err : new KvError("CONNECTION_CLOSED", String(err));
+        this.lastError = kv;
+        if (kv.code === "UNAUTHORIZED" || kv.code === "INVALID_ARGUMENT") {
+          // Another server of the same cluster would refuse the same hello.
+          for (const w of this.readyWaiters.splice(0)) w(kv);
+        }
+      }
+      if (this.closed) break;
+      attempt++;
+      const delayMs = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(attempt - 1, 16));
+      const jitteredMs = Math.round(delayMs * (0.5 + Math.random() * 0.5));
+      const next = this.servers[this.serverIndex % this.servers.length]!;
+      this.emitEvent({ type: "reconnecting", server: next, attempt, delayMs: jitteredMs });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, jitteredMs);
+        this.wakeSleep = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeSleep = undefined;
+    }
+  }
+
+  /** Calls keep waiting to be resent; streams are told so they can resubscribe. */
+  private onLost(err: KvError): void {
+    for (const p of [...this.pending.values()]) {
+      if (p.kind === "stream") this.fail(p, err);
+      else p.sent = false;
+    }
+  }
+
+  private handshake(socket: Socket, lost: Promise<string>): Promise<void> {
+    const id = this.nextFrameId++;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(
+          new KvError("TIMEOUT", `${socket.url}: no hello answer within ${this.timeoutMs} ms`),
+        );
+      }, this.timeoutMs);
+      const done = (err?: KvError) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        if (err) reject(err);
+        else resolve();
+      };
+      lost.then((reason) => done(new KvError("CONNECTION_CLOSED", `${socket.url}: ${reason}`)));
+      this.pending.set(id, {
+        kind: "call",
+        id,
+        bodyName: "hello",
+        body: {},
+        sent: true,
+        timer: undefined,
+        resolve: (frame) => {
+          const ok = frame.hello_ok ?? {};
+          this.serverId = String(ok.server_id ?? "");
+          const max = safeInt(ok.max_frame_bytes, "max_frame_bytes");
+          this.maxFrameBytes = max > 0 ? max : DEFAULT_MAX_FRAME_BYTES;
+          done();
+        },
+        reject: (err) => done(err),
+      });
+      const hello: WireObject = { protocol_version: PROTOCOL_VERSION };
+      if (this.options.token !== undefined) hello.token = this.options.token;
+      if (this.options.name !== undefined) hello.client_name = this.options.name;
+      socket.send(encodeClientFrame({ id, hello }));
+    });
+  }
+
+  private onMessage(socket: Socket, data: Uint8Array): void {
+    let frame: WireObject;
+    try {
+      frame = decodeServerFrame(data);
+    } catch {
+      socket.close(1002, "MALFORMED_FRAME");
+      return;
+    }
+    const id = typeof frame.id === "number" ? frame.id : 0;
+    if (id === 0) {
+      if (frame.error) {
+        const err = errorFromWire(frame.error);
+        this.lastError = err;
+        this.emitEvent({ type: "server_error", code: err.code, message: err.message });
+      }
+      return;
+    }
+    const p = this.pending.get(id);
+    if (!p) return;
+    if (p.kind === "stream") {
+      p.handler.onFrame(frame);
+      return;
+    }
+    if (frame.error) {
+      const err = errorFromWire(frame.error);
+      if (isRetryable(err) && p.bodyName !== "hello" && !this.closed) {
+        // The node could not serve it now (shutting down, no leader): try again on the
+        // next connection, still within the caller's timeout.
+        p.sent = false;
+        return;
+      }
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(err);
+    } else {
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.resolve(frame);
+    }
+  }
+}
+
+function isRetryable(err: KvError): boolean {
+  return err.code === "SHUTTING_DOWN";
+}
+
+function closedError(): KvError {
+  return new KvError("CONNECTION_CLOSED", "the connection was closed by the client");
+}
+
+function randomId(): string {
+  const bytes = new Uint8Array(9);
+  globalThis.crypto.getRandomValues(bytes);
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}

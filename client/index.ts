@@ -1,0 +1,99 @@
+/**
+ * The streamkv client SDK (DESIGN.md section 6). Works in Node and in a browser: it
+ * uses the global WebSocket where there is one and loads `ws` only on Node without it.
+ *
+ * ```ts
+ * const nc = await connect({ servers: ["ws://127.0.0.1:7420"] });
+ * const kv = await nc.createKeyValue({ bucket: "cfg", history: 5 });
+ * await kv.putString("a.b", "1");
+ * await nc.close();
+ * ```
+ */
+import { KvError } from "../proto/errors.js";
+import { Connection } from "./connection.js";
+import { KeyValue } from "./kv.js";
+import type {
+  CallOptions,
+  ClusterStatus,
+  ConnectOptions,
+  KeyValueConfig,
+  KeyValueStatus,
+  ReadOptions,
+} from "./types.js";
+import { clusterStatusFromWire, configToWire, statusFromWire, type WireObject } from "./wire.js";
+
+export type { KvErrorDetails } from "../proto/errors.js";
+export { ERROR_CODES, type ErrorCode, isKvError, KvError } from "../proto/errors.js";
+export { KeyValue, type KvWatch } from "./kv.js";
+export type * from "./types.js";
+
+/** A connection to a streamkv cluster. */
+export class KvConnection {
+  /** @internal */
+  constructor(private readonly conn: Connection) {}
+
+  /** The id of the node currently connected to ("" while reconnecting). */
+  get serverId(): string {
+    return this.conn.serverId;
+  }
+
+  /**
+   * Creates a bucket, or binds it if it exists with the same config; a different
+   * config is BUCKET_EXISTS.
+   */
+  async createKeyValue(config: KeyValueConfig, opts: CallOptions = {}): Promise<KeyValue> {
+    if (!config || typeof config.bucket !== "string") {
+      throw new KvError("INVALID_ARGUMENT", "createKeyValue: config.bucket is required");
+    }
+    await this.conn.call(
+      "bucket_create",
+      { config: configToWire(config), request_id: this.conn.newRequestId() },
+      opts.timeoutMs,
+    );
+    return new KeyValue(this.conn, config.bucket);
+  }
+
+  /** Binds an existing bucket; BUCKET_NOT_FOUND if there is none. */
+  async keyValue(bucket: string, opts: CallOptions = {}): Promise<KeyValue> {
+    await this.conn.call("bucket_info", { bucket }, opts.timeoutMs);
+    return new KeyValue(this.conn, bucket);
+  }
+
+  /** Deletes a bucket and all its data; BUCKET_NOT_FOUND if there is none. */
+  async deleteKeyValue(bucket: string, opts: CallOptions = {}): Promise<void> {
+    await this.conn.call(
+      "bucket_delete",
+      { bucket, request_id: this.conn.newRequestId() },
+      opts.timeoutMs,
+    );
+  }
+
+  /** Every bucket's status, sorted by name. */
+  async listBuckets(opts: ReadOptions = {}): Promise<KeyValueStatus[]> {
+    const frame = await this.conn.call(
+      "bucket_list",
+      { stale: Boolean(opts.stale) },
+      opts.timeoutMs,
+    );
+    const list: WireObject[] = frame.bucket_list?.buckets ?? [];
+    return list.map(statusFromWire);
+  }
+
+  /** The contacted node's view of the cluster. */
+  async clusterStatus(opts: CallOptions = {}): Promise<ClusterStatus> {
+    const frame = await this.conn.call("cluster_status", {}, opts.timeoutMs);
+    return clusterStatusFromWire(frame.cluster_status ?? {});
+  }
+
+  /** Fails pending calls with CONNECTION_CLOSED, ends watches, closes the socket. */
+  close(): Promise<void> {
+    return this.conn.close();
+  }
+}
+
+/** Connects to the first reachable server of `servers`; fails with CONNECTION_CLOSED after `timeoutMs`. */
+export async function connect(options: ConnectOptions): Promise<KvConnection> {
+  const conn = new Connection(options);
+  await conn.start();
+  return new KvConnection(conn);
+}

@@ -1,0 +1,219 @@
+/**
+ * A bound bucket (`nc.keyValue(name)`): the KV operations of DESIGN.md section 6.
+ * Every call has a timeout and fails with a KvError; writes carry a request id that
+ * survives reconnects, so a retried write is applied at most once.
+ */
+import { KvError } from "../proto/errors.js";
+import type { Connection } from "./connection.js";
+import type {
+  CallOptions,
+  DeleteOptions,
+  Entry,
+  KeyValueStatus,
+  PurgeDeletesOptions,
+  ReadOptions,
+  WatchOptions,
+} from "./types.js";
+import { KvWatcher } from "./watch.js";
+import { entryFromWire, safeInt, statusFromWire, type WireObject, WriteOp } from "./wire.js";
+
+const encoder = new TextEncoder();
+
+/** A watch: iterate it with `for await`; `stop()` ends it. */
+export interface KvWatch extends AsyncIterable<Entry | null> {
+  stop(): void;
+}
+
+export class KeyValue {
+  constructor(
+    private readonly conn: Connection,
+    /** The bucket's name. */
+    readonly bucket: string,
+  ) {}
+
+  /** Appends a PUT; returns its revision. */
+  put(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
+    return this.write(WriteOp.PUT, key, value, undefined, opts);
+  }
+
+  /** `put` of a UTF-8 string. */
+  putString(key: string, value: string, opts?: CallOptions): Promise<number> {
+    return this.write(WriteOp.PUT, key, encoder.encode(value), undefined, opts);
+  }
+
+  /** Appends a PUT only if the key has no value; else KEY_EXISTS (details.currentRevision). */
+  create(key: string, value: Uint8Array, opts?: CallOptions): Promise<number> {
+    return this.write(WriteOp.CREATE, key, value, undefined, opts);
+  }
+
+  /**
+   * Appends a PUT only if the key's latest revision is `last` (0 = the key has no
+   * entry); else WRONG_LAST_REVISION (details.currentRevision).
+   */
+  update(key: string, value: Uint8Array, last: number, opts?: CallOptions): Promise<number> {
+    checkRevision(last, "update: last", 0);
+    return this.write(WriteOp.UPDATE, key, value, last, opts);
+  }
+
+  /** Appends a DEL marker (history kept); `last` makes it conditional. Returns its revision. */
+  delete(key: string, opts: DeleteOptions = {}): Promise<number> {
+    if (opts.last !== undefined) checkRevision(opts.last, "delete: last", 0);
+    return this.write(WriteOp.DELETE, key, new Uint8Array(0), opts.last, opts);
+  }
+
+  /** Appends a PURGE marker and removes every earlier revision of the key. Returns its revision. */
+  purge(key: string, opts: DeleteOptions = {}): Promise<number> {
+    if (opts.last !== undefined) checkRevision(opts.last, "purge: last", 0);
+    return this.write(WriteOp.PURGE, key, new Uint8Array(0), opts.last, opts);
+  }
+
+  /** The latest entry if it is a PUT, else null. Linearizable unless `stale`. */
+  async get(key: string, opts: ReadOptions = {}): Promise<Entry | null> {
+    const frame = await this.conn.call(
+      "get",
+      { bucket: this.bucket, key, stale: Boolean(opts.stale) },
+      opts.timeoutMs,
+    );
+    const entry = frame.get_result?.entry;
+    return entry ? entryFromWire(entry) : null;
+  }
+
+  /** The entry at `revision` if it exists, belongs to `key` and is a PUT, else null. */
+  async getRevision(key: string, revision: number, opts: ReadOptions = {}): Promise<Entry | null> {
+    checkRevision(revision, "getRevision: revision", 1);
+    const frame = await this.conn.call(
+      "get",
+      { bucket: this.bucket, key, revision, stale: Boolean(opts.stale) },
+      opts.timeoutMs,
+    );
+    const entry = frame.get_result?.entry;
+    return entry ? entryFromWire(entry) : null;
+  }
+
+  /** Keys whose latest entry is a PUT, sorted; `[]` when none. */
+  async keys(filter = ">", opts: ReadOptions = {}): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of this.listKeys(filter, opts)) out.push(k);
+    return out;
+  }
+
+  /**
+   * The same keys as `keys`, fetched page by page, so a large bucket is never held in
+   * memory at once. Each page is a linearizable read of its own (unless `stale`).
+   */
+  async *listKeys(filter = ">", opts: ReadOptions = {}): AsyncIterable<string> {
+    let after = "";
+    while (true) {
+      const frame = await this.conn.call(
+        "keys",
+        { bucket: this.bucket, filter, stale: Boolean(opts.stale), after },
+        opts.timeoutMs,
+      );
+      const chunk: WireObject = frame.keys_chunk ?? {};
+      const keys: string[] = Array.isArray(chunk.keys) ? chunk.keys : [];
+      for (const k of keys) {
+        if (after !== "" && k <= after) continue;
+        after = k;
+        yield k;
+      }
+      if (chunk.done || keys.length === 0) return;
+    }
+  }
+
+  /** The retained entries of `key`, oldest first, markers included; `[]` when none. */
+  async history(key: string, opts: ReadOptions = {}): Promise<Entry[]> {
+    const out: Entry[] = [];
+    let afterRevision = 0;
+    while (true) {
+      const frame = await this.conn.call(
+        "history",
+        { bucket: this.bucket, key, stale: Boolean(opts.stale), after_revision: afterRevision },
+        opts.timeoutMs,
+      );
+      const chunk: WireObject = frame.entries_chunk ?? {};
+      const entries: WireObject[] = Array.isArray(chunk.entries) ? chunk.entries : [];
+      for (const w of entries) {
+        const e = entryFromWire(w);
+        if (e.revision <= afterRevision) continue;
+        afterRevision = e.revision;
+        out.push(e);
+      }
+      if (chunk.done || entries.length === 0) return out;
+    }
+  }
+
+  /**
+   * Watches keys matching `filter`: initial values, then one `null`, then every later
+   * change, in revision order, without gap or duplicate across reconnects.
+   */
+  async watch(filter = ">", opts: WatchOptions = {}): Promise<KvWatch> {
+    if (opts.includeHistory && opts.updatesOnly) {
+      throw new KvError(
+        "INVALID_OPTION",
+        "watch: includeHistory and updatesOnly exclude each other",
+      );
+    }
+    const watcher = new KvWatcher(this.conn, this.bucket, filter, opts);
+    await watcher.start();
+    return watcher;
+  }
+
+  /** `watch(">", opts)`. */
+  watchAll(opts: WatchOptions = {}): Promise<KvWatch> {
+    return this.watch(">", opts);
+  }
+
+  /** The bucket's status (values count history and markers). */
+  async status(opts: ReadOptions = {}): Promise<KeyValueStatus> {
+    const frame = await this.conn.call(
+      "bucket_info",
+      { bucket: this.bucket, stale: Boolean(opts.stale) },
+      opts.timeoutMs,
+    );
+    return statusFromWire(frame.bucket_status ?? {});
+  }
+
+  /** Removes DEL/PURGE markers older than `olderThanMs` (default 30 min); returns how many. */
+  async purgeDeletes(opts: PurgeDeletesOptions = {}): Promise<number> {
+    const body: WireObject = { bucket: this.bucket, request_id: this.conn.newRequestId() };
+    if (opts.olderThanMs !== undefined) {
+      if (!Number.isSafeInteger(opts.olderThanMs) || opts.olderThanMs < 0) {
+        throw new KvError("INVALID_ARGUMENT", "purgeDeletes: olderThanMs must be an integer >= 0");
+      }
+      body.older_than_ms = opts.olderThanMs;
+    }
+    const frame = await this.conn.call("purge_deletes", body, opts.timeoutMs);
+    return safeInt(frame.purge_deletes_result?.purged, "purged");
+  }
+
+  private async write(
+    op: WriteOp,
+    key: string,
+    value: Uint8Array,
+    last: number | undefined,
+    opts: CallOptions | undefined,
+  ): Promise<number> {
+    if (!(value instanceof Uint8Array)) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        "the value must be a Uint8Array (use putString for text)",
+      );
+    }
+    const body: WireObject = {
+      bucket: this.bucket,
+      key,
+      op,
+      value,
+      request_id: this.conn.newRequestId(),
+    };
+    if (last !== undefined) body.last_revision = last;
+    const frame = await this.conn.call("write", body, opts?.timeoutMs);
+    return safeInt(frame.write_result?.revision, "revision");
+  }
+}
+
+function checkRevision(value: number, what: string, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new KvError("INVALID_ARGUMENT", `${what} must be an integer >= ${min}, got ${value}`);
+  }
+}

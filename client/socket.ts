@@ -1,0 +1,119 @@
+/**
+ * The one place the client touches a WebSocket implementation. In a browser (and in
+ * any runtime with a global `WebSocket`) the global is used; on Node without one,
+ * the `ws` package is loaded by a dynamic import, so a browser bundle never pulls it.
+ */
+import { KvError } from "../proto/errors.js";
+
+/** The part of the standard WebSocket API the client uses; `ws` implements it too. */
+interface StandardSocket {
+  binaryType: string;
+  readonly bufferedAmount: number;
+  onopen: ((ev: unknown) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+type SocketConstructor = new (url: string) => StandardSocket;
+
+let constructorPromise: Promise<SocketConstructor> | undefined;
+
+function socketConstructor(): Promise<SocketConstructor> {
+  if (!constructorPromise) {
+    const global = (globalThis as { WebSocket?: SocketConstructor }).WebSocket;
+    constructorPromise = global
+      ? Promise.resolve(global)
+      : import(/* @vite-ignore */ "ws").then(
+          (mod) => (mod.default ?? mod.WebSocket) as unknown as SocketConstructor,
+        );
+  }
+  return constructorPromise;
+}
+
+/** An open binary WebSocket. */
+export interface Socket {
+  readonly url: string;
+  readonly bufferedAmount: number;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  /** Set by the owner; receives every binary message. */
+  onMessage: (data: Uint8Array) => void;
+  /** Set by the owner; called once when the socket is closed, for any reason. */
+  onClose: (code: number, reason: string) => void;
+}
+
+/** Opens a socket or fails with CONNECTION_CLOSED within `timeoutMs`. */
+export async function openSocket(url: string, timeoutMs: number): Promise<Socket> {
+  const Ctor = await socketConstructor();
+  return new Promise<Socket>((resolve, reject) => {
+    let raw: StandardSocket;
+    try {
+      raw = new Ctor(url);
+    } catch (err) {
+      reject(new KvError("CONNECTION_CLOSED", `cannot connect to ${url}: ${String(err)}`));
+      return;
+    }
+    raw.binaryType = "arraybuffer";
+    let opened = false;
+    let closed = false;
+    const socket: Socket = {
+      url,
+      get bufferedAmount() {
+        return raw.bufferedAmount;
+      },
+      send: (data) => raw.send(data),
+      close: (code, reason) => {
+        try {
+          raw.close(code, reason);
+        } catch {
+          raw.close();
+        }
+      },
+      onMessage: () => {},
+      onClose: () => {},
+    };
+    const timer = setTimeout(() => {
+      if (opened) return;
+      fail(`timed out after ${timeoutMs} ms`);
+      try {
+        raw.close();
+      } catch {}
+    }, timeoutMs);
+    let lastError = "";
+    const fail = (why: string) => {
+      if (opened || closed) return;
+      closed = true;
+      clearTimeout(timer);
+      reject(new KvError("CONNECTION_CLOSED", `cannot connect to ${url}: ${why}`));
+    };
+    raw.onopen = () => {
+      if (closed) return;
+      opened = true;
+      clearTimeout(timer);
+      resolve(socket);
+    };
+    raw.onerror = (ev) => {
+      const message = (ev as { message?: string; error?: Error }).message;
+      lastError = message ?? (ev as { error?: Error }).error?.message ?? "socket error";
+    };
+    raw.onclose = (ev) => {
+      if (!opened) {
+        fail(lastError || `closed (${ev.code})`);
+        return;
+      }
+      if (closed) return;
+      closed = true;
+      socket.onClose(ev.code, ev.reason || lastError);
+    };
+    raw.onmessage = (ev) => {
+      const data = ev.data;
+      if (data instanceof ArrayBuffer) socket.onMessage(new Uint8Array(data));
+      else if (ArrayBuffer.isView(data)) {
+        socket.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      } else socket.onMessage(new Uint8Array(0));
+    };
+  });
+}

@@ -1,0 +1,256 @@
+/**
+ * A watch as an AsyncIterable<Entry | null>. The server sends at most `bufferSize`
+ * events ahead of the application (credit-based flow control), so neither side
+ * buffers without limit. When the stream is lost (connection loss, a node shutting
+ * down, SLOW_CONSUMER) the watcher resubscribes from the revision after the last one
+ * it received, keeping what it already buffered: the application sees no gap and no
+ * duplicate, only an optional `watch_resumed` event.
+ */
+import { KvError } from "../proto/errors.js";
+import type { Connection } from "./connection.js";
+import type { Entry, WatchOptions } from "./types.js";
+import { entryFromWire, errorFromWire, safeInt, type WireObject } from "./wire.js";
+
+const DEFAULT_BUFFER_SIZE = 256;
+
+/** Codes after which the watch can be resumed from its cursor on another stream. */
+const RESUMABLE: ReadonlySet<string> = new Set([
+  "SLOW_CONSUMER",
+  "SHUTTING_DOWN",
+  "CONNECTION_CLOSED",
+  "TIMEOUT",
+  "NO_LEADER",
+  "NOT_LEADER",
+]);
+
+export class KvWatcher implements AsyncIterable<Entry | null> {
+  private readonly queue: Array<Entry | null> = [];
+  private readonly bufferSize: number;
+  private wake: (() => void) | undefined;
+  private streamId = 0;
+  private ended = false;
+  private endError: KvError | undefined;
+  /** Highest revision received (delivered or buffered); 0 = none. */
+  private cursor = 0;
+  private initReceived = false;
+  private consumedSinceCredit = 0;
+  private started: { resolve(): void; reject(err: KvError): void } | undefined;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private resumeAttempt = 0;
+
+  constructor(
+    private readonly conn: Connection,
+    readonly bucket: string,
+    readonly filter: string,
+    private readonly options: WatchOptions,
+  ) {
+    const size = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
+    if (!Number.isSafeInteger(size) || size < 1 || size > 1_000_000) {
+      throw new KvError("INVALID_OPTION", `watch: bufferSize must be 1..1000000, got ${size}`);
+    }
+    this.bufferSize = size;
+    if (options.resumeFromRevision !== undefined) {
+      const r = options.resumeFromRevision;
+      if (!Number.isSafeInteger(r) || r < 1) {
+        throw new KvError("INVALID_OPTION", `watch: resumeFromRevision must be >= 1, got ${r}`);
+      }
+    }
+  }
+
+  /** Subscribes; resolves when the server accepted the watch. */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.started = { resolve, reject };
+      this.subscribe();
+    });
+  }
+
+  /** Ends the watch; iteration finishes after what was already delivered. */
+  stop(): void {
+    if (this.ended) return;
+    const id = this.streamId;
+    this.end(undefined);
+    this.conn.forgetStream(id);
+    this.conn.call("watch_stop", { watch_id: id }).catch(() => {});
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Entry | null> {
+    try {
+      while (true) {
+        if (this.queue.length > 0) {
+          const item = this.queue.shift()!;
+          this.consumed();
+          yield item;
+          continue;
+        }
+        if (this.ended) {
+          if (this.endError) throw this.endError;
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = undefined;
+      }
+    } finally {
+      // A `break` out of for-await stops the watch.
+      if (!this.ended) this.stop();
+    }
+  }
+
+  private request(): WireObject {
+    const o = this.options;
+    const credit = Math.max(1, this.bufferSize - this.queue.length);
+    if (this.cursor === 0 && !this.initReceived) {
+      const body: WireObject = {
+        bucket: this.bucket,
+        filter: this.filter,
+        include_history: Boolean(o.includeHistory),
+        ignore_deletes: Boolean(o.ignoreDeletes),
+        meta_only: Boolean(o.metaOnly),
+        updates_only: Boolean(o.updatesOnly),
+        credit,
+      };
+      if (o.resumeFromRevision !== undefined) body.resume_from_revision = o.resumeFromRevision;
+      return body;
+    }
+    return {
+      bucket: this.bucket,
+      filter: this.filter,
+      ignore_deletes: Boolean(o.ignoreDeletes),
+      meta_only: Boolean(o.metaOnly),
+      resume_from_revision: this.cursor + 1,
+      credit,
+    };
+  }
+
+  private subscribe(): void {
+    if (this.ended) return;
+    this.consumedSinceCredit = 0;
+    const id = this.conn.openStream("watch", this.request(), {
+      onFrame: (frame) => {
+        if (id === this.streamId) this.onFrame(frame);
+      },
+      onDisconnect: (err) => {
+        if (id === this.streamId) this.onStreamLost(err);
+      },
+    });
+    this.streamId = id;
+    clearTimeout(this.ackTimer);
+    const timeoutMs = this.options.timeoutMs ?? this.conn.timeoutMs;
+    this.ackTimer = setTimeout(() => {
+      if (id !== this.streamId || this.ended) return;
+      this.conn.forgetStream(id);
+      this.onStreamLost(new KvError("TIMEOUT", `watch: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  }
+
+  private onFrame(frame: WireObject): void {
+    if (frame.error) {
+      this.conn.forgetStream(this.streamId);
+      this.onStreamLost(errorFromWire(frame.error));
+      return;
+    }
+    if (frame.ack) {
+      clearTimeout(this.ackTimer);
+      this.resumeAttempt = 0;
+      const started = this.started;
+      this.started = undefined;
+      started?.resolve();
+      return;
+    }
+    if (frame.watch_end) {
+      this.conn.forgetStream(this.streamId);
+      this.end(undefined);
+      return;
+    }
+    const event = frame.watch_event;
+    if (!event) return;
+    if (event.entry) {
+      let entry: Entry;
+      try {
+        entry = entryFromWire(event.entry);
+      } catch (err) {
+        this.fatal(err as KvError);
+        return;
+      }
+      // After a resume the server may resend what this watcher already has.
+      if (entry.revision <= this.cursor) return;
+      this.cursor = entry.revision;
+      this.push(entry);
+    } else if (event.init_done) {
+      const boundary = safeInt(event.init_done.revision, "init_done.revision");
+      if (boundary > this.cursor) this.cursor = boundary;
+      if (this.initReceived) return;
+      this.initReceived = true;
+      this.push(null);
+    }
+  }
+
+  private onStreamLost(err: KvError): void {
+    clearTimeout(this.ackTimer);
+    if (this.ended) return;
+    if (this.started) {
+      // The subscribe itself failed: report it to the caller of watch().
+      this.fatal(err);
+      return;
+    }
+    if (this.conn.isClosed) {
+      this.end(undefined);
+      return;
+    }
+    if (!RESUMABLE.has(err.code)) {
+      this.fatal(err);
+      return;
+    }
+    this.resumeAttempt++;
+    this.conn.emitEvent({
+      type: "watch_resumed",
+      bucket: this.bucket,
+      filter: this.filter,
+      fromRevision: this.cursor + 1,
+      reason: `${err.code}: ${err.message}`,
+    });
+    // Back off when the same node keeps refusing (e.g. no leader yet).
+    const delayMs = this.resumeAttempt <= 1 ? 0 : Math.min(1000, 20 * 2 ** this.resumeAttempt);
+    if (delayMs === 0) this.subscribe();
+    else setTimeout(() => this.subscribe(), delayMs);
+  }
+
+  private fatal(err: KvError): void {
+    this.conn.forgetStream(this.streamId);
+    const started = this.started;
+    this.started = undefined;
+    if (started) {
+      this.ended = true;
+      started.reject(err);
+      return;
+    }
+    this.end(err);
+  }
+
+  private push(item: Entry | null): void {
+    this.queue.push(item);
+    this.wake?.();
+  }
+
+  private consumed(): void {
+    if (this.ended) return;
+    this.consumedSinceCredit++;
+    if (this.consumedSinceCredit >= Math.max(1, Math.floor(this.bufferSize / 2))) {
+      this.conn.notify("watch_credit", {
+        watch_id: this.streamId,
+        credit: this.consumedSinceCredit,
+      });
+      this.consumedSinceCredit = 0;
+    }
+  }
+
+  private end(err: KvError | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.endError = err;
+    clearTimeout(this.ackTimer);
+    this.wake?.();
+  }
+}

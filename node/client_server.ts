@@ -1,0 +1,147 @@
+/**
+ * The client port: WebSocket client API at `/` and HTTP `GET /healthz`, `/readyz`,
+ * `/v1/status`, `/metrics` on the same listener (DESIGN.md section 5).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer } from "ws";
+import type { ErrorCode } from "../proto/errors.js";
+import { type ClientHandlerOptions, ClientSession, InFlight } from "./client_handler.js";
+
+export interface ClientServerOptions extends ClientHandlerOptions {
+  host: string;
+  port: number;
+  maxConnections: number;
+}
+
+export class ClientServer {
+  readonly inFlight = new InFlight();
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<ClientSession>();
+
+  constructor(private readonly opts: ClientServerOptions) {
+    this.http = createServer((req, res) => {
+      this.onHttp(req, res).catch((err) => {
+        opts.log.error("http handler failed", { url: req.url, error: String(err) });
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end("internal error\n");
+      });
+    });
+    this.http.maxConnections = opts.maxConnections + 64;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      // Frames between maxFrameBytes and this get a FRAME_TOO_LARGE error frame from the
+      // session; beyond it ws closes the connection (1009) without reading the rest.
+      maxPayload: opts.maxFrameBytes * 2,
+      perMessageDeflate: false,
+    });
+    this.http.on("upgrade", (req, socket, head) => {
+      const path = (req.url ?? "/").split("?")[0];
+      if (path !== "/") {
+        socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n");
+        return;
+      }
+      if (!this.inFlight.accepting) {
+        socket.end("HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n");
+        return;
+      }
+      if (this.sessions.size >= opts.maxConnections) {
+        socket.end("HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n");
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+        const session = new ClientSession(ws, opts, this.inFlight, remote);
+        this.sessions.add(session);
+        ws.on("close", () => this.sessions.delete(session));
+      });
+    });
+    this.http.on("clientError", (_err, socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+      else socket.destroy();
+    });
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.http.once("error", reject);
+      this.http.listen(this.opts.port, this.opts.host, () => {
+        this.http.off("error", reject);
+        resolve((this.http.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Stops accepting connections and requests; in-flight requests keep running. */
+  stopAccepting(): void {
+    this.inFlight.accepting = false;
+    this.http.close();
+  }
+
+  /** Ends every session (watches end with `code`, so clients resume elsewhere). */
+  closeSessions(code: ErrorCode, message: string): void {
+    // Each session sends the error and a close frame; sockets that do not finish the
+    // close handshake are terminated by the session after a grace period.
+    for (const s of this.sessions) s.shutdown(code, message);
+    this.sessions.clear();
+    this.http.closeAllConnections();
+  }
+
+  private async onHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { "content-type": "text/plain", allow: "GET" });
+      res.end("method not allowed\n");
+      return;
+    }
+    const s = this.opts.service;
+    switch (path) {
+      case "/healthz":
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end("ok\n");
+        return;
+      case "/readyz": {
+        const r = await s.readiness();
+        json(res, r.ready ? 200 : 503, r);
+        return;
+      }
+      case "/v1/status": {
+        const status = s.status();
+        const buckets = await s.listBuckets({ stale: true });
+        json(res, 200, {
+          ...status,
+          connections: this.sessions.size,
+          buckets: buckets.map((b) => ({
+            bucket: b.bucket,
+            values: b.values,
+            bytes: b.bytes,
+            history: b.history,
+            ttlMs: b.ttlMs,
+            replicas: b.replicas,
+            lastRevision: b.lastRevision,
+          })),
+        });
+        return;
+      }
+      case "/metrics": {
+        const body = await this.opts.metrics.registry.metrics();
+        res.writeHead(200, { "content-type": this.opts.metrics.registry.contentType });
+        res.end(body);
+        return;
+      }
+      default:
+        res.writeHead(404, { "content-type": "text/plain" });
+        res.end("not found (the client API is a WebSocket at /)\n");
+    }
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(`${JSON.stringify(body)}\n`);
+}

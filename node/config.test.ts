@@ -1,0 +1,89 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, parsePeers, parseServerConfig, serverUsage } from "./config.js";
+import { removeDir, tempDir } from "./test_process.js";
+
+const dir = tempDir();
+afterAll(() => removeDir(dir));
+
+function parse(argv: string[], env: Record<string, string> = {}) {
+  return parseServerConfig(["--data", join(dir, "d"), ...argv], env);
+}
+
+function errorOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  return "no error";
+}
+
+describe("server config", () => {
+  it("has the embedded defaults of DESIGN.md section 7", () => {
+    const c = parseServerConfig([], {});
+    expect(c).toMatchObject({ id: "n1", clientPort: 7420, peerPort: 7421, host: "127.0.0.1" });
+    expect(c.dataDir).toBe(join(process.cwd(), "data"));
+    expect(c.peers).toEqual([{ id: "n1", host: "127.0.0.1", port: 7421 }]);
+    removeDir(c.dataDir);
+  });
+
+  it("reads env vars and lets flags win", () => {
+    const c = parse(["--client-port=9000"], {
+      STREAMKV_CLIENT_PORT: "8000",
+      STREAMKV_PEER_PORT: "8001",
+      STREAMKV_ID: "x",
+    });
+    expect(c).toMatchObject({ clientPort: 9000, peerPort: 8001, id: "x" });
+  });
+
+  it("parses peers and requires the node's id among them", () => {
+    expect(parsePeers("a=10.0.0.1:7421, b=host-b:7421")).toEqual([
+      { id: "a", host: "10.0.0.1", port: 7421 },
+      { id: "b", host: "host-b", port: 7421 },
+    ]);
+    const c = parse(["--id", "b", "--peers", "a=h1:1,b=h2:2"]);
+    expect(c.peers.map((p) => p.id)).toEqual(["a", "b"]);
+    expect(errorOf(() => parse(["--id", "c", "--peers", "a=h1:1,b=h2:2"]))).toMatch(
+      /--id c is not in --peers/,
+    );
+  });
+
+  it("rejects bad values with a message naming the flag", () => {
+    expect(errorOf(() => parse(["--client-port", "abc"]))).toMatch(/--client-port "abc"/);
+    expect(errorOf(() => parse(["--peer-port", "70000"]))).toMatch(/--peer-port 70000/);
+    expect(errorOf(() => parse(["--peers", "a=h1"]))).toMatch(
+      /--peers: "a=h1" is not id=host:port/,
+    );
+    expect(errorOf(() => parse(["--peers", "a=h:1,a=h:2", "--id", "a"]))).toMatch(/twice/);
+    expect(errorOf(() => parse(["--peers", "a=h:0", "--id", "a"]))).toMatch(/real port/);
+    expect(errorOf(() => parse(["--bogus", "1"]))).toMatch(/unknown argument "--bogus"/);
+    expect(errorOf(() => parse(["--id"]))).toMatch(/--id needs a value/);
+    expect(errorOf(() => parse(["--id", "a b"]))).toMatch(/--id "a b"/);
+    expect(errorOf(() => parse(["--max-frame-bytes", "10"]))).toMatch(/--max-frame-bytes/);
+    expect(errorOf(() => parse(["--client-port", "9000", "--peer-port", "9000"]))).toMatch(
+      /both 9000/,
+    );
+  });
+
+  it("rejects a data dir that is not a directory", () => {
+    const file = join(dir, "file");
+    writeFileSync(file, "x");
+    expect(errorOf(() => parseServerConfig(["--data", file], {}))).toMatch(/--data .*file/);
+    expect(errorOf(() => parseServerConfig(["--data", join(file, "sub")], {}))).toMatch(
+      /cannot create/,
+    );
+  });
+
+  it("lists every flag with its default and env var in --help", () => {
+    const help = serverUsage();
+    for (const flag of ["--id", "--data", "--client-port", "--peer-port", "--host", "--peers"]) {
+      expect(help).toContain(flag);
+    }
+    expect(help).toContain("(default 7420)");
+    expect(help).toContain("(default ./data)");
+    expect(help).toContain("STREAMKV_PEERS");
+  });
+});

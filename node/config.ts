@@ -1,0 +1,297 @@
+/**
+ * The server's configuration: `streamkv server` flags, each also an env var
+ * `STREAMKV_*` (DESIGN.md section 7). Flags win over env vars, env vars over the
+ * embedded defaults. Every bad value is a `ConfigError` with a message that names the
+ * flag, so `streamkv server` can print one line and exit non-zero.
+ */
+import { accessSync, constants, mkdirSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+
+export interface PeerAddress {
+  id: string;
+  host: string;
+  port: number;
+}
+
+export interface ServerConfig {
+  /** This node's id; must be one of `peers` when peers are given. */
+  id: string;
+  /** Directory of the node's LevelDB. */
+  dataDir: string;
+  /** Interface both listeners bind to. */
+  host: string;
+  /** 0 = let the OS choose (tests). */
+  clientPort: number;
+  peerPort: number;
+  /** The initial cluster; just this node when `--peers` is omitted. */
+  peers: PeerAddress[];
+  /** Clients must present it in their hello when set. */
+  token: string | undefined;
+  /** Largest accepted WebSocket frame on either port. */
+  maxFrameBytes: number;
+  /** How long shutdown waits for in-flight writes before closing anyway. */
+  shutdownTimeoutMs: number;
+  /** Most concurrent client connections. */
+  maxConnections: number;
+  /** Entries a watch may have queued on the node before it is ended with SLOW_CONSUMER. */
+  watchMaxPending: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+interface Option {
+  flag: string;
+  env: string;
+  key: keyof ServerConfig;
+  kind: "string" | "port" | "int" | "peers";
+  defaultValue: string;
+  help: string;
+}
+
+/** 1 MiB of value plus room for the key, bucket name and framing. */
+export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024 + 64 * 1024;
+
+export const SERVER_OPTIONS: readonly Option[] = [
+  {
+    flag: "--id",
+    env: "STREAMKV_ID",
+    key: "id",
+    kind: "string",
+    defaultValue: "n1",
+    help: "node id",
+  },
+  {
+    flag: "--data",
+    env: "STREAMKV_DATA",
+    key: "dataDir",
+    kind: "string",
+    defaultValue: "./data",
+    help: "data directory (LevelDB); created if missing",
+  },
+  {
+    flag: "--host",
+    env: "STREAMKV_HOST",
+    key: "host",
+    kind: "string",
+    defaultValue: "127.0.0.1",
+    help: "interface to listen on (0.0.0.0 for all)",
+  },
+  {
+    flag: "--client-port",
+    env: "STREAMKV_CLIENT_PORT",
+    key: "clientPort",
+    kind: "port",
+    defaultValue: "7420",
+    help: "client WebSocket + HTTP port (0 = any free port)",
+  },
+  {
+    flag: "--peer-port",
+    env: "STREAMKV_PEER_PORT",
+    key: "peerPort",
+    kind: "port",
+    defaultValue: "7421",
+    help: "peer WebSocket port (0 = any free port)",
+  },
+  {
+    flag: "--peers",
+    env: "STREAMKV_PEERS",
+    key: "peers",
+    kind: "peers",
+    defaultValue: "",
+    help: "initial cluster, id=host:port,... of peer ports (omitted = single node)",
+  },
+  {
+    flag: "--token",
+    env: "STREAMKV_TOKEN",
+    key: "token",
+    kind: "string",
+    defaultValue: "",
+    help: "shared token clients must send (empty = none)",
+  },
+  {
+    flag: "--max-frame-bytes",
+    env: "STREAMKV_MAX_FRAME_BYTES",
+    key: "maxFrameBytes",
+    kind: "int",
+    defaultValue: String(DEFAULT_MAX_FRAME_BYTES),
+    help: "largest WebSocket frame accepted on either port",
+  },
+  {
+    flag: "--shutdown-timeout-ms",
+    env: "STREAMKV_SHUTDOWN_TIMEOUT_MS",
+    key: "shutdownTimeoutMs",
+    kind: "int",
+    defaultValue: "5000",
+    help: "how long shutdown waits for in-flight requests",
+  },
+  {
+    flag: "--max-connections",
+    env: "STREAMKV_MAX_CONNECTIONS",
+    key: "maxConnections",
+    kind: "int",
+    defaultValue: "10000",
+    help: "most concurrent client connections",
+  },
+  {
+    flag: "--watch-max-pending",
+    env: "STREAMKV_WATCH_MAX_PENDING",
+    key: "watchMaxPending",
+    kind: "int",
+    defaultValue: "4096",
+    help: "entries a watch may fall behind before SLOW_CONSUMER (the client resumes)",
+  },
+];
+
+export function serverUsage(): string {
+  const lines = [
+    "usage: streamkv server [flags]",
+    "",
+    "Starts a streamkv node. Every flag is also an environment variable.",
+    "",
+  ];
+  for (const o of SERVER_OPTIONS) {
+    const left = `  ${o.flag} <${o.kind === "peers" ? "list" : o.kind === "string" ? "value" : "n"}>`;
+    const def = o.defaultValue === "" ? "" : ` (default ${o.defaultValue})`;
+    lines.push(`${left.padEnd(30)} ${o.help}${def}  [${o.env}]`);
+  }
+  lines.push(`${"  --help".padEnd(30)} show this help`);
+  return lines.join("\n");
+}
+
+/**
+ * Reads flags (`--name value` or `--name=value`) and env vars into a checked config.
+ * Creates the data directory if missing and checks it is writable.
+ */
+export function parseServerConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ServerConfig {
+  const raw = new Map<string, string>();
+  for (const o of SERVER_OPTIONS) {
+    const v = env[o.env];
+    if (v !== undefined && v !== "") raw.set(o.flag, v);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf("=");
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const option = SERVER_OPTIONS.find((o) => o.flag === flag);
+    if (!option) {
+      throw new ConfigError(`unknown argument ${JSON.stringify(arg)} (see streamkv server --help)`);
+    }
+    let value: string | undefined;
+    if (eq > 0) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      i++;
+    }
+    if (value === undefined || (eq < 0 && value.startsWith("--"))) {
+      throw new ConfigError(`${flag} needs a value`);
+    }
+    raw.set(flag, value);
+  }
+  const get = (o: Option) => raw.get(o.flag) ?? o.defaultValue;
+  const config: Partial<ServerConfig> = {};
+  const out = config as Record<string, unknown>;
+  for (const o of SERVER_OPTIONS) {
+    const value = get(o);
+    switch (o.kind) {
+      case "string":
+        out[o.key] = value;
+        break;
+      case "port":
+        out[o.key] = parsePort(value, o.flag);
+        break;
+      case "int":
+        out[o.key] = parsePositiveInt(value, o.flag);
+        break;
+      case "peers":
+        out[o.key] = parsePeers(value);
+        break;
+    }
+  }
+  const c = config as ServerConfig;
+  c.token = c.token === "" ? undefined : c.token;
+  if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(c.id)) {
+    throw new ConfigError(`--id ${JSON.stringify(c.id)}: use 1..64 of a-z A-Z 0-9 _ . -`);
+  }
+  if (c.host === "") throw new ConfigError("--host must not be empty");
+  if (c.maxFrameBytes < 1024 || c.maxFrameBytes > 64 * 1024 * 1024) {
+    throw new ConfigError(`--max-frame-bytes ${c.maxFrameBytes}: must be 1024..67108864`);
+  }
+  if (c.clientPort !== 0 && c.clientPort === c.peerPort) {
+    throw new ConfigError(`--client-port and --peer-port are both ${c.clientPort}: use two ports`);
+  }
+  if (c.peers.length === 0) {
+    c.peers = [{ id: c.id, host: c.host, port: c.peerPort }];
+  } else if (!c.peers.some((p) => p.id === c.id)) {
+    throw new ConfigError(
+      `--id ${c.id} is not in --peers (${c.peers.map((p) => p.id).join(", ")}): a node must be one of its cluster's peers`,
+    );
+  }
+  c.dataDir = resolve(c.dataDir);
+  checkDataDir(c.dataDir);
+  return c;
+}
+
+function parsePort(value: string, flag: string): number {
+  if (!/^\d+$/.test(value))
+    throw new ConfigError(`${flag} ${JSON.stringify(value)}: not a port number`);
+  const n = Number(value);
+  if (n > 65535) throw new ConfigError(`${flag} ${value}: a port is 0..65535`);
+  return n;
+}
+
+function parsePositiveInt(value: string, flag: string): number {
+  if (!/^\d+$/.test(value)) {
+    throw new ConfigError(`${flag} ${JSON.stringify(value)}: not a positive integer`);
+  }
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new ConfigError(`${flag} ${value}: not a positive integer`);
+  }
+  return n;
+}
+
+/** `id=host:port,id=host:port`; ids unique. */
+export function parsePeers(value: string): PeerAddress[] {
+  if (value.trim() === "") return [];
+  const peers: PeerAddress[] = [];
+  for (const part of value.split(",")) {
+    const m = /^([a-zA-Z0-9_.-]{1,64})=([^\s:=,]+|\[[0-9a-fA-F:]+\]):(\d+)$/.exec(part.trim());
+    if (!m) {
+      throw new ConfigError(
+        `--peers: ${JSON.stringify(part)} is not id=host:port (e.g. n1=10.0.0.1:7421,n2=10.0.0.2:7421)`,
+      );
+    }
+    const port = parsePort(m[3]!, "--peers");
+    if (port === 0)
+      throw new ConfigError(`--peers: ${JSON.stringify(part)} needs a real port, not 0`);
+    if (peers.some((p) => p.id === m[1]))
+      throw new ConfigError(`--peers: id ${m[1]} appears twice`);
+    peers.push({ id: m[1]!, host: m[2]!, port });
+  }
+  return peers;
+}
+
+function checkDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new ConfigError(`--data ${dir}: cannot create the directory: ${(err as Error).message}`);
+  }
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch (err) {
+    throw new ConfigError(`--data ${dir}: ${(err as Error).message}`);
+  }
+  if (!isDir) throw new ConfigError(`--data ${dir}: not a directory`);
+  try {
+    accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch {
+    throw new ConfigError(`--data ${dir}: not readable and writable by this user`);
+  }
+}

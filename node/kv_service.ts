@@ -1,0 +1,119 @@
+/**
+ * `KvService`: everything the client port asks of a node. The ws handler, the HTTP
+ * endpoints and the tests speak to this interface only, so the same handler serves a
+ * lone node today (node/single_node_service.ts) and the Raft-replicated node later
+ * (writes forwarded to the leader, reads through ReadIndex unless `stale`).
+ */
+import type { BucketConfigInput, BucketStatus, Entry, WatchOptions } from "../kvapi/types.js";
+
+export type { BucketConfigInput, Entry, WatchOptions };
+
+export interface ReadOptions {
+  /** Serve from this node's applied state without confirming leadership (may be stale). */
+  stale: boolean;
+}
+
+export type WriteOpName = "put" | "create" | "update" | "delete" | "purge";
+
+export interface WriteRequest {
+  bucket: string;
+  key: string;
+  op: WriteOpName;
+  /** Empty for delete and purge. */
+  value: Uint8Array;
+  /** update: required; delete/purge: optional guard. */
+  last?: number;
+  /** Client-chosen id; a retry with the same id is applied at most once. */
+  requestId: string;
+}
+
+/** A bucket as the client port reports it. */
+export interface BucketInfo extends BucketStatus {
+  /** Oldest retained revision (lastRevision + 1 when empty). */
+  firstRevision: number;
+  /** Newest revision ever assigned (0 if none). */
+  lastRevision: number;
+  /** The node that leads the bucket's Raft group ("" if unknown). */
+  leader: string;
+  replicaNodes: string[];
+}
+
+/** A watch as the service hands it to the client port. */
+export interface ServiceWatch {
+  next(): Promise<IteratorResult<Entry | null, undefined>>;
+  stop(): void;
+  /**
+   * The revision boundary B of the initial values: every matching entry <= B comes
+   * before the `null`, every later one after it. Lets a client resume an updatesOnly
+   * watch that has not received an entry yet.
+   */
+  readonly initRevision: number;
+}
+
+export interface KeysPage {
+  keys: string[];
+  /** No keys after the last one of this page. */
+  done: boolean;
+}
+
+export interface PeerStatus {
+  id: string;
+  address: string;
+  matchIndex: number;
+  voter: boolean;
+}
+
+/** `/v1/status` and the cluster_status request. */
+export interface NodeStatus {
+  id: string;
+  role: "leader" | "follower" | "candidate" | "learner" | "unknown";
+  term: number;
+  /** "" when no leader is known. */
+  leader: string;
+  commitIndex: number;
+  appliedIndex: number;
+  peers: PeerStatus[];
+  buckets: string[];
+  /** false while writes are applied on this node alone, without Raft. */
+  replicated: boolean;
+}
+
+export interface Readiness {
+  ready: boolean;
+  reason: string;
+}
+
+export interface KvService {
+  createBucket(config: BucketConfigInput, requestId: string): Promise<BucketInfo>;
+  /** BUCKET_NOT_FOUND if absent. */
+  bucketInfo(bucket: string, opts: ReadOptions): Promise<BucketInfo>;
+  deleteBucket(bucket: string, requestId: string): Promise<void>;
+  /** Sorted by name. */
+  listBuckets(opts: ReadOptions): Promise<BucketInfo[]>;
+  /** Returns the new revision. */
+  write(request: WriteRequest): Promise<number>;
+  /** `revision` undefined: the latest entry if a PUT; else getRevision semantics. */
+  get(
+    bucket: string,
+    key: string,
+    revision: number | undefined,
+    opts: ReadOptions,
+  ): Promise<Entry | null>;
+  /** Keys (latest entry a PUT) matching `filter`, sorted, each > `after`, at most `limit`. */
+  keysPage(
+    bucket: string,
+    filter: string,
+    after: string,
+    limit: number,
+    opts: ReadOptions,
+  ): Promise<KeysPage>;
+  /** Retained entries of `key`, oldest first. */
+  history(bucket: string, key: string, opts: ReadOptions): Promise<Entry[]>;
+  watch(bucket: string, filter: string, opts: WatchOptions): Promise<ServiceWatch>;
+  /** Returns how many markers were removed. */
+  purgeDeletes(bucket: string, olderThanMs: number | undefined, requestId: string): Promise<number>;
+  status(): NodeStatus;
+  /** `/readyz`: a leader is known and this node applied up to its commit index. */
+  readiness(): Promise<Readiness>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,35 @@
+/**
+ * Structured JSON logs, one object per line on stderr (stdout carries only the
+ * machine-readable `streamkv listening ...` line).
+ */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+const ranks: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export function jsonLogger(
+  base: Record<string, unknown>,
+  level: LogLevel = "info",
+  write: (line: string) => void = (line) => process.stderr.write(line),
+): Logger {
+  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+    if (ranks[lvl] < ranks[level]) return;
+    write(
+      `${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...fields })}\n`,
+    );
+  };
+  return {
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+  };
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,58 @@
+/**
+ * `streamkv server`: parses the config, starts the node, prints
+ * `streamkv listening client=<port> peer=<port>` on stdout (tests and scripts read
+ * it), and stops gracefully on SIGTERM/SIGINT: exit 0 within the shutdown timeout.
+ */
+import type { Io } from "../cli/common.js";
+import { ConfigError, parseServerConfig, serverUsage } from "./config.js";
+import { jsonLogger, type LogLevel } from "./log.js";
+import { startNode } from "./server.js";
+
+export async function runServer(argv: readonly string[], io: Io): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    io.stdout.write(`${serverUsage()}\n`);
+    return 0;
+  }
+  let config: ReturnType<typeof parseServerConfig>;
+  try {
+    config = parseServerConfig(argv, io.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stderr.write(`streamkv server: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const level = (io.env.STREAMKV_LOG_LEVEL ?? "info") as LogLevel;
+  const log = jsonLogger({ node: config.id }, level, (line) => io.stderr.write(line));
+  let node: Awaited<ReturnType<typeof startNode>>;
+  try {
+    node = await startNode(config, log);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stderr.write(`streamkv server: ${err.message}\n`);
+      return 2;
+    }
+    io.stderr.write(`streamkv server: cannot start: ${(err as Error).message ?? String(err)}\n`);
+    return 1;
+  }
+  io.stdout.write(`streamkv listening client=${node.clientPort} peer=${node.peerPort}\n`);
+  let signals = 0;
+  const onSignal = (signal: string) => {
+    signals++;
+    if (signals > 1) {
+      io.stderr.write(`streamkv server: second ${signal}, exiting now\n`);
+      process.exit(1);
+    }
+    // If shutdown hangs (a stuck disk), do not hang with it.
+    setTimeout(() => {
+      io.stderr.write("streamkv server: shutdown took too long, exiting\n");
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 5000).unref();
+    void node.stop(signal);
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  const clean = await node.stopped;
+  return clean ? 0 : 1;
+}

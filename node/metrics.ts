@@ -1,0 +1,136 @@
+/**
+ * The node's Prometheus metrics (`/metrics`), all prefixed `streamkv_`. One registry per
+ * node so several nodes can live in one process (tests) without clashing.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { NodeStatus } from "./kv_service.js";
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly kvOps: Counter<"op" | "result">;
+  readonly kvOpSeconds: Histogram<"op">;
+  readonly watchers: Gauge;
+  readonly clientConnections: Gauge;
+  readonly clientFrames: Counter<"direction">;
+  readonly clientBytes: Counter<"direction">;
+  readonly badFrames: Counter<"port" | "code">;
+  readonly peerConnections: Gauge;
+  readonly peerMessages: Counter<"direction" | "result">;
+  readonly peerBytes: Counter<"direction">;
+  readonly peerReconnects: Counter;
+
+  constructor(status: () => NodeStatus) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: "streamkv_" });
+    this.kvOps = new Counter({
+      name: "streamkv_kv_ops_total",
+      help: "KV requests by operation and result (ok or error code)",
+      labelNames: ["op", "result"],
+      registers,
+    });
+    this.kvOpSeconds = new Histogram({
+      name: "streamkv_kv_op_seconds",
+      help: "KV request latency at the client port",
+      labelNames: ["op"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.watchers = new Gauge({ name: "streamkv_watchers", help: "Open watches", registers });
+    this.clientConnections = new Gauge({
+      name: "streamkv_client_connections",
+      help: "Open client connections",
+      registers,
+    });
+    this.clientFrames = new Counter({
+      name: "streamkv_client_frames_total",
+      help: "Client-port frames",
+      labelNames: ["direction"],
+      registers,
+    });
+    this.clientBytes = new Counter({
+      name: "streamkv_client_bytes_total",
+      help: "Client-port frame bytes",
+      labelNames: ["direction"],
+      registers,
+    });
+    this.badFrames = new Counter({
+      name: "streamkv_bad_frames_total",
+      help: "Frames refused (connection closed) by port and error code",
+      labelNames: ["port", "code"],
+      registers,
+    });
+    this.peerConnections = new Gauge({
+      name: "streamkv_peer_connections",
+      help: "Open peer connections (both directions)",
+      registers,
+    });
+    this.peerMessages = new Counter({
+      name: "streamkv_peer_messages_total",
+      help: "Raft messages on the peer port (sent, received, dropped)",
+      labelNames: ["direction", "result"],
+      registers,
+    });
+    this.peerBytes = new Counter({
+      name: "streamkv_peer_bytes_total",
+      help: "Peer-port frame bytes",
+      labelNames: ["direction"],
+      registers,
+    });
+    this.peerReconnects = new Counter({
+      name: "streamkv_peer_reconnects_total",
+      help: "Peer connection attempts after a loss",
+      registers,
+    });
+    const roles = ["leader", "follower", "candidate", "learner", "unknown"];
+    new Gauge({
+      name: "streamkv_raft_term",
+      help: "Current Raft term",
+      registers,
+      collect() {
+        this.set(status().term);
+      },
+    });
+    new Gauge({
+      name: "streamkv_raft_commit_index",
+      help: "Raft commit index",
+      registers,
+      collect() {
+        this.set(status().commitIndex);
+      },
+    });
+    new Gauge({
+      name: "streamkv_raft_applied_index",
+      help: "Index of the last entry applied to the KV state",
+      registers,
+      collect() {
+        this.set(status().appliedIndex);
+      },
+    });
+    new Gauge({
+      name: "streamkv_raft_role",
+      help: "1 for this node's current role",
+      labelNames: ["role"],
+      registers,
+      collect() {
+        const role = status().role;
+        for (const r of roles) this.set({ role: r }, r === role ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "streamkv_raft_has_leader",
+      help: "1 when this node knows a leader",
+      registers,
+      collect() {
+        this.set(status().leader === "" ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: "streamkv_buckets",
+      help: "Buckets on this node",
+      registers,
+      collect() {
+        this.set(status().buckets.length);
+      },
+    });
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The peer transport between real WebSockets on loopback: delivery by node id,
+ * reconnect after a peer restarts, bounded queues, and bad input refused without
+ * disturbing other peers.
+ */
+import { createServer } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { descriptor } from "../proto/generated/client.js";
+import { messageType } from "../proto/index.js";
+import type { PeerAddress } from "./config.js";
+import { silentLogger } from "./log.js";
+import { NodeMetrics } from "./metrics.js";
+import { PeerTransport } from "./peer_transport.js";
+import { waitFor } from "./test_process.js";
+
+const PeerFrame = messageType(descriptor, "streamkv.client.PeerFrame");
+
+const open: PeerTransport[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((t) => t.close()));
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function metrics(): NodeMetrics {
+  return new NodeMetrics(() => ({
+    id: "x",
+    role: "unknown",
+    term: 0,
+    leader: "",
+    commitIndex: 0,
+    appliedIndex: 0,
+    peers: [],
+    buckets: [],
+    replicated: false,
+  }));
+}
+
+interface Node {
+  transport: PeerTransport;
+  received: { from: string; data: number[] }[];
+}
+
+async function node(
+  id: string,
+  peers: PeerAddress[],
+  options: { maxQueued?: number } = {},
+): Promise<Node> {
+  const self = peers.find((p) => p.id === id)!;
+  const received: Node["received"] = [];
+  const transport = new PeerTransport({
+    id,
+    clusterId: "",
+    host: "127.0.0.1",
+    port: self.port,
+    peers,
+    maxFrameBytes: 64 * 1024,
+    onMessage: (from, data) => received.push({ from, data: [...data] }),
+    metrics: metrics(),
+    log: silentLogger,
+    reconnectDelayMs: 20,
+    reconnectDelayMaxMs: 100,
+    ...(options.maxQueued === undefined ? {} : { maxQueuedMessages: options.maxQueued }),
+  });
+  await transport.listen();
+  open.push(transport);
+  return { transport, received };
+}
+
+async function cluster(ids: string[]): Promise<PeerAddress[]> {
+  const peers: PeerAddress[] = [];
+  for (const id of ids) peers.push({ id, host: "127.0.0.1", port: await freePort() });
+  return peers;
+}
+
+describe("peer transport", () => {
+  it("delivers messages between node ids in order", async () => {
+    const peers = await cluster(["a", "b", "c"]);
+    const [a, b, c] = await Promise.all(peers.map((p) => node(p.id, peers)));
+    for (let i = 0; i < 20; i++) {
+      a!.transport.send("b", new Uint8Array([i]));
+      c!.transport.send("b", new Uint8Array([100 + i]));
+    }
+    b!.transport.send("a", new Uint8Array([7]));
+    await waitFor(() => b!.received.length === 40 && a!.received.length === 1, 5000, "delivery");
+    expect(b!.received.filter((m) => m.from === "a").map((m) => m.data[0])).toEqual(
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+    expect(b!.received.filter((m) => m.from === "c").map((m) => m.data[0])).toEqual(
+      Array.from({ length: 20 }, (_, i) => 100 + i),
+    );
+    expect(a!.received).toEqual([{ from: "b", data: [7] }]);
+    expect(a!.transport.send("nobody", new Uint8Array([1]))).toBe(false);
+  });
+
+  it("queues while a peer is down, bounded, and reconnects when it is back", async () => {
+    const peers = await cluster(["a", "b"]);
+    const a = await node("a", peers, { maxQueued: 5 });
+    const accepted = Array.from({ length: 8 }, (_, i) =>
+      a.transport.send("b", new Uint8Array([i])),
+    );
+    expect(accepted).toEqual([true, true, true, true, true, false, false, false]);
+    const b = await node("b", peers);
+    await waitFor(() => b.received.length === 5, 5000, "queued messages");
+    expect(b.received.map((m) => m.data[0])).toEqual([0, 1, 2, 3, 4]);
+    // b restarts: a reconnects by itself.
+    await b.transport.close();
+    open.splice(open.indexOf(b.transport), 1);
+    const b2 = await node("b", peers);
+    await waitFor(
+      () => {
+        a.transport.send("b", new Uint8Array([42]));
+        return b2.received.some((m) => m.data[0] === 42);
+      },
+      5000,
+      "reconnect",
+    );
+  });
+
+  it.each([
+    ["a text frame", (ws: WebSocket) => ws.send("hi"), "MALFORMED_FRAME"],
+    [
+      "an undecodable frame",
+      (ws: WebSocket) => ws.send(new Uint8Array([0x12, 0x09, 0x01])),
+      "MALFORMED_FRAME",
+    ],
+    [
+      "an oversized frame",
+      (ws: WebSocket) => ws.send(new Uint8Array(64 * 1024 + 1)),
+      "FRAME_TOO_LARGE",
+    ],
+    [
+      "an unknown message",
+      (ws: WebSocket) => ws.send(new Uint8Array([0xfa, 0x06, 0x00])),
+      "UNKNOWN_MESSAGE",
+    ],
+    [
+      "a raft message before the hello",
+      (ws: WebSocket) => ws.send(PeerFrame.encode({ raft: new Uint8Array([1]) }).finish()),
+      "UNAUTHORIZED",
+    ],
+    [
+      "a hello from a stranger",
+      (ws: WebSocket) =>
+        ws.send(
+          PeerFrame.encode({ hello: { protocol_version: 1, from: "evil", to: "b" } }).finish(),
+        ),
+      "UNAUTHORIZED",
+    ],
+    [
+      "a hello for another node",
+      (ws: WebSocket) =>
+        ws.send(PeerFrame.encode({ hello: { protocol_version: 1, from: "a", to: "zz" } }).finish()),
+      "INVALID_ARGUMENT",
+    ],
+  ])("refuses %s and keeps serving other peers", async (_name, sendBad, code) => {
+    const peers = await cluster(["a", "b"]);
+    const [a, b] = await Promise.all(peers.map((p) => node(p.id, peers)));
+    const ws = new WebSocket(`ws://127.0.0.1:${peers[1]!.port}/`);
+    const frames: { error?: { code: string } }[] = [];
+    ws.on("message", (d) => frames.push(PeerFrame.toObject(PeerFrame.decode(d as Buffer))));
+    await new Promise((r) => ws.once("open", r));
+    sendBad(ws);
+    const closeCode = await new Promise<number>((resolve) => ws.once("close", resolve));
+    expect(closeCode).toBe(1008);
+    expect(frames[0]?.error?.code).toBe(code);
+    a!.transport.send("b", new Uint8Array([9]));
+    await waitFor(() => b!.received.some((m) => m.data[0] === 9), 5000, "other peer served");
+  });
+});

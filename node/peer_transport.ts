@@ -1,0 +1,330 @@
+/**
+ * The peer port: carries opaque Raft messages between node ids over WebSocket, one
+ * protobuf PeerFrame per binary frame. Each node dials every other peer and sends on
+ * that outbound connection; it receives on the connections peers dial to it. A dialed
+ * connection starts with PeerHello (from, to, cluster id), which the receiver checks.
+ *
+ * Delivery is best effort, as Raft expects of its network: a message for a peer that
+ * is down waits in a bounded queue and is dropped when the queue is full or the socket
+ * is backed up. Bad input gets an error frame and the connection is closed; the node
+ * keeps serving every other peer.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { WebSocket, WebSocketServer } from "ws";
+import { KvError } from "../proto/errors.js";
+import { descriptor } from "../proto/generated/client.js";
+import { messageType } from "../proto/index.js";
+import type { PeerAddress } from "./config.js";
+import type { Logger } from "./log.js";
+import type { NodeMetrics } from "./metrics.js";
+
+const PeerFrame = messageType(descriptor, "streamkv.client.PeerFrame");
+
+export const PEER_PROTOCOL_VERSION = 1;
+
+export interface PeerTransportOptions {
+  id: string;
+  /** Nodes of different clusters refuse each other ("" = not checked). */
+  clusterId: string;
+  host: string;
+  port: number;
+  /** Every member, this node included (its entry is skipped when dialing). */
+  peers: PeerAddress[];
+  maxFrameBytes: number;
+  /** Called for every Raft message received. */
+  onMessage: (from: string, data: Uint8Array) => void;
+  metrics: NodeMetrics;
+  log: Logger;
+  /** Messages queued per peer while it is unreachable (default 1024). */
+  maxQueuedMessages?: number;
+  /** Socket bytes buffered per peer beyond which messages are dropped (default 16 MiB). */
+  maxBufferedBytes?: number;
+  reconnectDelayMs?: number;
+  reconnectDelayMaxMs?: number;
+}
+
+interface Outbound {
+  peer: PeerAddress;
+  ws: WebSocket | undefined;
+  open: boolean;
+  queue: Uint8Array[];
+  attempt: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export interface PeerLinkStatus {
+  id: string;
+  address: string;
+  connected: boolean;
+  queued: number;
+}
+
+export class PeerTransport {
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly outbound = new Map<string, Outbound>();
+  private readonly maxQueued: number;
+  private readonly maxBuffered: number;
+  private closed = false;
+
+  constructor(private readonly opts: PeerTransportOptions) {
+    this.maxQueued = opts.maxQueuedMessages ?? 1024;
+    this.maxBuffered = opts.maxBufferedBytes ?? 16 * 1024 * 1024;
+    this.http = createServer((_req, res) => {
+      res.writeHead(426, { "content-type": "text/plain" });
+      res.end("the peer port speaks WebSocket only\n");
+    });
+    this.wss = new WebSocketServer({
+      server: this.http,
+      maxPayload: opts.maxFrameBytes * 2,
+      perMessageDeflate: false,
+    });
+    this.wss.on("connection", (ws, req) => this.accept(ws, `${req.socket.remoteAddress}`));
+    // ws re-emits the HTTP server's errors (e.g. EADDRINUSE); listen() reports those.
+    this.wss.on("error", (err) => opts.log.debug("peer server error", { error: err.message }));
+    for (const peer of opts.peers) {
+      if (peer.id === opts.id) continue;
+      this.outbound.set(peer.id, {
+        peer,
+        ws: undefined,
+        open: false,
+        queue: [],
+        attempt: 0,
+        timer: undefined,
+      });
+    }
+  }
+
+  /** Starts listening and dialing; returns the bound port. */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.http.once("error", reject);
+      this.http.listen(this.opts.port, this.opts.host, () => {
+        this.http.off("error", reject);
+        for (const o of this.outbound.values()) this.dial(o);
+        resolve((this.http.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /** Queues a Raft message for `to`; false if it was dropped. */
+  send(to: string, data: Uint8Array): boolean {
+    const o = this.outbound.get(to);
+    if (!o || this.closed) return false;
+    const frame = PeerFrame.encode({ raft: data }).finish();
+    if (frame.length > this.opts.maxFrameBytes) {
+      this.opts.log.warn("peer message above the frame limit dropped", { to, bytes: frame.length });
+      this.dropped();
+      return false;
+    }
+    if (o.open && o.ws) {
+      if (o.ws.bufferedAmount > this.maxBuffered) {
+        this.dropped();
+        return false;
+      }
+      this.transmit(o.ws, frame);
+      return true;
+    }
+    if (o.queue.length >= this.maxQueued) {
+      this.dropped();
+      return false;
+    }
+    o.queue.push(frame);
+    return true;
+  }
+
+  status(): PeerLinkStatus[] {
+    return [...this.outbound.values()].map((o) => ({
+      id: o.peer.id,
+      address: `${o.peer.host}:${o.peer.port}`,
+      connected: o.open,
+      queued: o.queue.length,
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const o of this.outbound.values()) {
+      clearTimeout(o.timer);
+      o.ws?.terminate();
+      o.queue = [];
+    }
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  private dropped(): void {
+    this.opts.metrics.peerMessages.inc({ direction: "out", result: "dropped" });
+  }
+
+  private transmit(ws: WebSocket, frame: Uint8Array): void {
+    this.opts.metrics.peerMessages.inc({ direction: "out", result: "sent" });
+    this.opts.metrics.peerBytes.inc({ direction: "out" }, frame.length);
+    ws.send(frame);
+  }
+
+  private dial(o: Outbound): void {
+    if (this.closed) return;
+    const host =
+      o.peer.host.includes(":") && !o.peer.host.startsWith("[") ? `[${o.peer.host}]` : o.peer.host;
+    const ws = new WebSocket(`ws://${host}:${o.peer.port}/`, {
+      maxPayload: this.opts.maxFrameBytes * 2,
+      perMessageDeflate: false,
+      handshakeTimeout: 5000,
+    });
+    o.ws = ws;
+    ws.on("open", () => {
+      ws.send(
+        PeerFrame.encode({
+          hello: {
+            protocol_version: PEER_PROTOCOL_VERSION,
+            from: this.opts.id,
+            to: o.peer.id,
+            cluster_id: this.opts.clusterId,
+          },
+        }).finish(),
+      );
+      o.open = true;
+      o.attempt = 0;
+      this.opts.metrics.peerConnections.inc();
+      const queued = o.queue;
+      o.queue = [];
+      for (const frame of queued) this.transmit(ws, frame);
+    });
+    ws.on("message", (data, isBinary) => {
+      // The receiver only talks back to refuse us.
+      if (!isBinary) return;
+      try {
+        const frame = PeerFrame.toObject(PeerFrame.decode(data as Buffer), { oneofs: true });
+        if (frame.error) {
+          this.opts.log.warn("peer refused the connection", {
+            peer: o.peer.id,
+            code: frame.error.code,
+            message: frame.error.message,
+          });
+        }
+      } catch {}
+    });
+    ws.on("error", (err) => {
+      this.opts.log.debug("peer connection error", { peer: o.peer.id, error: err.message });
+    });
+    ws.on("close", () => {
+      if (o.open) this.opts.metrics.peerConnections.dec();
+      o.open = false;
+      o.ws = undefined;
+      if (this.closed) return;
+      o.attempt++;
+      this.opts.metrics.peerReconnects.inc();
+      const base = this.opts.reconnectDelayMs ?? 100;
+      const max = this.opts.reconnectDelayMaxMs ?? 2000;
+      const delayMs = Math.min(max, base * 2 ** Math.min(o.attempt - 1, 16));
+      o.timer = setTimeout(() => this.dial(o), Math.round(delayMs * (0.5 + Math.random() * 0.5)));
+    });
+  }
+
+  private accept(ws: WebSocket, remote: string): void {
+    let from: string | undefined;
+    this.opts.metrics.peerConnections.inc();
+    ws.on("close", () => this.opts.metrics.peerConnections.dec());
+    ws.on("error", (err) =>
+      this.opts.log.debug("peer socket error", { remote, error: err.message }),
+    );
+    const refuse = (err: KvError) => {
+      this.opts.metrics.badFrames.inc({ port: "peer", code: err.code });
+      this.opts.log.warn("peer frame refused", {
+        remote,
+        from,
+        code: err.code,
+        message: err.message,
+      });
+      try {
+        ws.send(PeerFrame.encode({ error: { code: err.code, message: err.message } }).finish());
+      } catch {}
+      ws.close(1008, err.code);
+      setTimeout(() => ws.terminate(), 2000).unref();
+    };
+    ws.on("message", (data, isBinary) => {
+      if (ws.readyState !== ws.OPEN) return;
+      const bytes = data as Buffer;
+      if (!isBinary) {
+        refuse(new KvError("MALFORMED_FRAME", "text frames are not part of the peer protocol"));
+        return;
+      }
+      this.opts.metrics.peerBytes.inc({ direction: "in" }, bytes.length);
+      if (bytes.length > this.opts.maxFrameBytes) {
+        refuse(
+          new KvError(
+            "FRAME_TOO_LARGE",
+            `peer frame of ${bytes.length} bytes exceeds ${this.opts.maxFrameBytes} bytes`,
+          ),
+        );
+        return;
+      }
+      let frame: { hello?: Record<string, unknown>; raft?: Uint8Array; body?: string };
+      try {
+        frame = PeerFrame.toObject(PeerFrame.decode(bytes), { oneofs: true, longs: Number });
+      } catch (err) {
+        refuse(
+          new KvError("MALFORMED_FRAME", `cannot decode the peer frame: ${(err as Error).message}`),
+        );
+        return;
+      }
+      if (frame.body === "hello" && frame.hello) {
+        const h = frame.hello;
+        if (from !== undefined) {
+          refuse(new KvError("INVALID_ARGUMENT", "a second hello on one connection"));
+        } else if (h.protocol_version !== PEER_PROTOCOL_VERSION) {
+          refuse(
+            new KvError(
+              "INVALID_ARGUMENT",
+              `peer protocol ${String(h.protocol_version)} not supported`,
+            ),
+          );
+        } else if (h.to !== this.opts.id) {
+          refuse(
+            new KvError("INVALID_ARGUMENT", `this is node ${this.opts.id}, not ${String(h.to)}`),
+          );
+        } else if (
+          this.opts.clusterId !== "" &&
+          (h.cluster_id ?? "") !== "" &&
+          h.cluster_id !== this.opts.clusterId
+        ) {
+          refuse(
+            new KvError(
+              "INVALID_ARGUMENT",
+              `cluster ${String(h.cluster_id)} is not ${this.opts.clusterId}`,
+            ),
+          );
+        } else if (!this.opts.peers.some((p) => p.id === h.from && p.id !== this.opts.id)) {
+          refuse(
+            new KvError("UNAUTHORIZED", `node ${String(h.from)} is not a peer of this cluster`),
+          );
+        } else {
+          from = String(h.from);
+        }
+        return;
+      }
+      if (frame.body === "raft" && frame.raft) {
+        if (from === undefined) {
+          refuse(new KvError("UNAUTHORIZED", "a raft message before the hello"));
+          return;
+        }
+        this.opts.metrics.peerMessages.inc({ direction: "in", result: "received" });
+        try {
+          this.opts.onMessage(
+            from,
+            new Uint8Array(frame.raft.buffer, frame.raft.byteOffset, frame.raft.byteLength),
+          );
+        } catch (err) {
+          // The consumer decides what a bad Raft message is; it must not take the transport down.
+          this.opts.log.error("peer message handler failed", { from, error: String(err) });
+        }
+        return;
+      }
+      refuse(new KvError("UNKNOWN_MESSAGE", "the peer frame carries no message this node knows"));
+    });
+  }
+}

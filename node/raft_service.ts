@@ -1,0 +1,508 @@
+/**
+ * `KvService` on Raft: every write is a kvapi command proposed through the Raft driver
+ * (raft/driver.ts) with LevelDB storage (log/raft_storage.ts) and applied by kvapi when
+ * committed; reads are linearizable through ReadIndex unless `stale`; watches are served
+ * from this node's applied log. One LevelDB per node holds the Raft log (prefix `r!`)
+ * and the stream log (prefix `log/`).
+ *
+ * What is wired: a single node is a one-voter Raft group (leader of itself). With
+ * `--peers`, Raft messages travel over the peer transport and the group elects and
+ * replicates, but a follower does not forward writes yet: it answers NOT_LEADER with the
+ * leader's id (forwarding is the second half of issue 5).
+ */
+import { join } from "node:path";
+import { ClassicLevel } from "classic-level";
+import {
+  type ApplyResult,
+  encodeCommand,
+  KvStateMachine,
+  normalizeBucketConfig,
+  validateKey,
+} from "../kvapi/index.js";
+import { streamOf } from "../kvapi/names.js";
+import type { BucketStatus, CommandOp, Entry as KvEntry } from "../kvapi/types.js";
+import { StreamLog } from "../log/index.js";
+import { LevelRaftStorage } from "../log/raft_storage.js";
+import { KvError } from "../proto/errors.js";
+import { decodeMessage, encodeMessage } from "../raft/codec.js";
+import { applyConfChange } from "../raft/core.js";
+import { RaftDriver, type RaftStateMachine, type RaftTicker } from "../raft/driver.js";
+import { Sfc32 } from "../raft/prng.js";
+import { type Entry, EntryType, type SnapshotMeta } from "../raft/storage.js";
+import type { PeerAddress } from "./config.js";
+import type {
+  BucketConfigInput,
+  BucketInfo,
+  KeysPage,
+  KvService,
+  NodeStatus,
+  Readiness,
+  ReadOptions,
+  ServiceWatch,
+  WatchOptions,
+  WriteRequest,
+} from "./kv_service.js";
+import type { Logger } from "./log.js";
+
+/** Default age of markers removed by purgeDeletes (as nats.js: 30 minutes). */
+const DEFAULT_PURGE_DELETES_OLDER_THAN_MS = 30 * 60 * 1000;
+
+export interface RaftServiceOptions {
+  id: string;
+  dataDir: string;
+  /** The initial cluster (this node included). */
+  peers: PeerAddress[];
+  log: Logger;
+  /** Sends an encoded Raft message to a peer (best effort). */
+  send: (to: string, data: Uint8Array) => void;
+  /** Called when the node must stop (a failed write, a Raft assertion). */
+  onFatal: (err: unknown) => void;
+  /** Raft tick length (default 50 ms). */
+  tickMs?: number;
+  electionTimeoutTicks?: number;
+  heartbeatTicks?: number;
+  /** How long a write waits for a leader to be elected before NO_LEADER (default 3 s). */
+  leaderWaitMs?: number;
+  /** How often the leader advances the TTL clock when a bucket has a ttl (default 1 s). */
+  ttlTickMs?: number;
+}
+
+class IntervalTicker implements RaftTicker {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  constructor(private readonly intervalMs: number) {}
+  start(onTick: () => void): void {
+    this.timer = setInterval(onTick, this.intervalMs);
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+function seedOf(id: string): number {
+  let h = Date.now() >>> 0;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+type Result = ApplyResult | undefined;
+
+export class RaftKvService implements KvService {
+  private closing = false;
+  private lastTimestampMs: number;
+  private ticking = false;
+  private readonly ttlTimer: ReturnType<typeof setInterval>;
+  /** Revision each bucket had when its newest write was acknowledged (a watch boundary bound). */
+  private readonly committedRevision = new Map<string, number>();
+  private addresses: Map<string, string>;
+
+  private constructor(
+    private readonly opts: RaftServiceOptions,
+    private readonly db: ClassicLevel<Uint8Array | string, Uint8Array>,
+    private readonly streamLog: StreamLog,
+    private readonly storage: LevelRaftStorage,
+    private readonly kv: KvStateMachine,
+    private readonly driver: RaftDriver<Result>,
+    /** Apply batches running now (0 between Readies: nothing staged, all written). */
+    private readonly applying: { batches: number },
+  ) {
+    this.lastTimestampMs = kv.clockMs();
+    this.addresses = new Map(opts.peers.map((p) => [p.id, `${p.host}:${p.port}`]));
+    this.syncCommittedRevisions();
+    this.ttlTimer = setInterval(() => this.tickTtl(), opts.ttlTickMs ?? 1000);
+    this.ttlTimer.unref();
+  }
+
+  static async open(opts: RaftServiceOptions): Promise<RaftKvService> {
+    const db = new ClassicLevel<Uint8Array | string, Uint8Array>(join(opts.dataDir, "db"), {
+      keyEncoding: "view",
+      valueEncoding: "view",
+    });
+    await db.open();
+    let streamLog: StreamLog | undefined;
+    let storage: LevelRaftStorage | undefined;
+    try {
+      streamLog = await StreamLog.open(db);
+      storage = await LevelRaftStorage.open(db, {
+        initialConf: { voters: opts.peers.map((p) => p.id), learners: [] },
+        applyConfChange,
+      });
+      const kv = await KvStateMachine.open(streamLog);
+      // Raft's own entries (no-ops, membership) never reach kvapi; remember them here so
+      // the driver and ReadIndex see every committed entry as applied.
+      let appliedOther = 0;
+      const applying = { batches: 0 };
+      let onIdle: () => void = () => {};
+      const applyAll = async (entries: Entry[]): Promise<Result[]> => {
+        const results = await Promise.all(
+          entries.map((e) =>
+            e.type === EntryType.Normal
+              ? // Not synced: the entry is already durable in the Raft log, which
+                // replays it after a crash (kvapi dedupes by index and request id).
+                kv.apply(e.index, e.data, { sync: false })
+              : Promise.resolve(undefined),
+          ),
+        );
+        const last = entries[entries.length - 1];
+        if (last && last.index > appliedOther) appliedOther = last.index;
+        return results;
+      };
+      const machine: RaftStateMachine<Result> = {
+        appliedIndex: () => Math.max(kv.appliedIndex(), appliedOther),
+        restoredMeta: (): SnapshotMeta => ({
+          index: 0,
+          term: 0,
+          conf: { voters: [], learners: [] },
+        }),
+        apply: async (entries) => {
+          applying.batches++;
+          try {
+            return await applyAll(entries);
+          } finally {
+            applying.batches--;
+            if (applying.batches === 0) onIdle();
+          }
+        },
+        snapshot: () => {
+          throw new Error("state machine snapshots are not wired yet (the log is never compacted)");
+        },
+        restore: () => {
+          throw new Error("state machine snapshots are not wired yet (the log is never compacted)");
+        },
+      };
+      const tickMs = opts.tickMs ?? 50;
+      const driver = await RaftDriver.open<Result>({
+        id: opts.id,
+        storage,
+        transport: {
+          send: (m) => {
+            try {
+              opts.send(m.to, encodeMessage(m));
+            } catch (err) {
+              opts.log.warn("cannot send a raft message", { to: m.to, error: String(err) });
+            }
+          },
+        },
+        ticker: new IntervalTicker(tickMs),
+        stateMachine: machine,
+        prng: new Sfc32(seedOf(opts.id)),
+        electionTimeoutTicks: opts.electionTimeoutTicks ?? 10,
+        heartbeatTicks: opts.heartbeatTicks ?? 1,
+        core: { preVote: true, checkQuorum: true },
+        onFatal: (err) => {
+          opts.log.error("raft driver stopped", { error: String((err as Error)?.stack ?? err) });
+          opts.onFatal(err);
+        },
+      });
+      const service = new RaftKvService(opts, db, streamLog, storage, kv, driver, applying);
+      onIdle = () => service.syncCommittedRevisions();
+      driver.start();
+      return service;
+    } catch (err) {
+      await storage?.close().catch(() => {});
+      await streamLog?.close().catch(() => {});
+      await db.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * With no apply running, everything in the log is committed (and written), so each
+   * bucket's last sequence is exactly kvapi's watch boundary.
+   */
+  syncCommittedRevisions(): void {
+    for (const b of this.kv.listBuckets()) {
+      this.committedRevision.set(b.bucket, this.streamLog.state(streamOf(b.bucket)).lastSeq);
+    }
+  }
+
+  /** A Raft message from a peer; bad ones are dropped (the peer transport logs). */
+  receive(from: string, data: Uint8Array): void {
+    if (this.closing) return;
+    let m: ReturnType<typeof decodeMessage>;
+    try {
+      m = decodeMessage(data);
+    } catch (err) {
+      this.opts.log.warn("bad raft message dropped", { from, error: String(err) });
+      return;
+    }
+    if (m.from !== from || m.to !== this.opts.id) {
+      this.opts.log.warn("raft message with wrong addresses dropped", {
+        from,
+        msgFrom: m.from,
+        to: m.to,
+      });
+      return;
+    }
+    this.driver.receive(m);
+  }
+
+  /** Waits (bounded) until some node leads; throws NO_LEADER / NOT_LEADER unless it is us. */
+  private async requireLeadership(): Promise<void> {
+    const deadline = Date.now() + (this.opts.leaderWaitMs ?? 3000);
+    while (true) {
+      if (this.closing) throw new KvError("SHUTTING_DOWN", "the node is shutting down");
+      const s = this.driver.status();
+      if (s.stopped) throw new KvError("SHUTTING_DOWN", "the node's Raft driver has stopped");
+      if (s.role === "leader") return;
+      if (s.leaderId !== null) {
+        throw new KvError(
+          "NOT_LEADER",
+          `node ${this.opts.id} is not the leader; send writes to ${s.leaderId} (forwarding is not wired yet)`,
+          { leaderId: s.leaderId },
+        );
+      }
+      if (Date.now() >= deadline)
+        throw new KvError("NO_LEADER", "no leader elected yet; retry shortly");
+      await new Promise((r) => setTimeout(r, this.opts.tickMs ?? 50));
+    }
+  }
+
+  /** Proposes one command; resolves with its result once applied here. */
+  private async propose(
+    op: CommandOp,
+    requestId?: string,
+  ): Promise<{ revision: number; count: number }> {
+    await this.requireLeadership();
+    // Leader time, never going back, so every replica decides TTLs alike.
+    this.lastTimestampMs = Math.max(this.lastTimestampMs, Date.now());
+    const command = {
+      ...op,
+      timestampMs: this.lastTimestampMs,
+      ...(requestId === undefined ? {} : { request: { id: requestId } }),
+    };
+    const data = encodeCommand(command as Parameters<typeof encodeCommand>[0]);
+    const { result } = await this.driver.propose(data);
+    if (result === undefined) throw new KvError("INTERNAL", "a command entry had no result");
+    if (!result.ok) throw result.error;
+    const bucket = "bucket" in op ? op.bucket : "config" in op ? op.config.bucket : "";
+    if (bucket !== "" && result.revision > (this.committedRevision.get(bucket) ?? 0)) {
+      this.committedRevision.set(bucket, result.revision);
+    }
+    return { revision: result.revision, count: result.count };
+  }
+
+  /** Linearizable unless stale: waits until this node applied the leader's commit index. */
+  private async read(opts: ReadOptions): Promise<void> {
+    if (this.closing) throw new KvError("SHUTTING_DOWN", "the node is shutting down");
+    if (opts.stale) return;
+    const s = this.driver.status();
+    if (s.leaderId === null)
+      await this.requireLeadership().catch((err) => {
+        if (!(err instanceof KvError && err.code === "NOT_LEADER")) throw err;
+      });
+    await this.driver.readIndex();
+  }
+
+  private tickTtl(): void {
+    if (this.ticking || this.closing || this.driver.status().role !== "leader") return;
+    if (!this.kv.listBuckets().some((b) => b.ttlMs > 0)) return;
+    this.ticking = true;
+    this.propose({ type: "timeAdvance" })
+      .catch((err) => this.opts.log.warn("ttl tick failed", { error: String(err) }))
+      .finally(() => {
+        this.ticking = false;
+      });
+  }
+
+  private info(s: BucketStatus): BucketInfo {
+    const state = this.streamLog.state(streamOf(s.bucket));
+    const status = this.driver.status();
+    return {
+      ...s,
+      firstRevision: state.firstSeq,
+      lastRevision: state.lastSeq,
+      leader: status.leaderId ?? "",
+      replicaNodes: [...status.conf.voters],
+    };
+  }
+
+  async createBucket(config: BucketConfigInput, requestId: string): Promise<BucketInfo> {
+    const full = normalizeBucketConfig(config, Math.min(5, this.opts.peers.length));
+    await this.propose({ type: "createBucket", config: full }, requestId);
+    return this.info(this.kv.status(full.bucket));
+  }
+
+  async bucketInfo(bucket: string, opts: ReadOptions): Promise<BucketInfo> {
+    await this.read(opts);
+    return this.info(this.kv.status(bucket));
+  }
+
+  async deleteBucket(bucket: string, requestId: string): Promise<void> {
+    // Validates the name and reports absence without a command.
+    this.kv.status(bucket);
+    await this.propose({ type: "deleteBucket", bucket }, requestId);
+    this.committedRevision.delete(bucket);
+  }
+
+  async listBuckets(opts: ReadOptions): Promise<BucketInfo[]> {
+    await this.read(opts);
+    return this.kv.listBuckets().map((s) => this.info(s));
+  }
+
+  async write(r: WriteRequest): Promise<number> {
+    let op: CommandOp;
+    switch (r.op) {
+      case "put":
+      case "create":
+        op = { type: r.op, bucket: r.bucket, key: r.key, value: r.value };
+        break;
+      case "update":
+        op = { type: "update", bucket: r.bucket, key: r.key, value: r.value, last: r.last ?? 0 };
+        break;
+      case "delete":
+      case "purge":
+        op = {
+          type: r.op,
+          bucket: r.bucket,
+          key: r.key,
+          ...(r.last === undefined ? {} : { last: r.last }),
+        };
+        break;
+    }
+    return (await this.propose(op, r.requestId)).revision;
+  }
+
+  async get(
+    bucket: string,
+    key: string,
+    revision: number | undefined,
+    opts: ReadOptions,
+  ): Promise<KvEntry | null> {
+    await this.read(opts);
+    return revision === undefined
+      ? this.kv.get(bucket, key)
+      : this.kv.getRevision(bucket, key, revision);
+  }
+
+  async keysPage(
+    bucket: string,
+    filter: string,
+    after: string,
+    limit: number,
+    opts: ReadOptions,
+  ): Promise<KeysPage> {
+    await this.read(opts);
+    const keys: string[] = [];
+    for await (const k of this.kv.listKeys(bucket, filter)) {
+      if (after !== "" && k <= after) continue;
+      if (keys.length >= limit) return { keys, done: false };
+      keys.push(k);
+    }
+    return { keys, done: true };
+  }
+
+  async history(bucket: string, key: string, opts: ReadOptions): Promise<KvEntry[]> {
+    validateKey(key);
+    await this.read(opts);
+    return this.kv.history(bucket, key);
+  }
+
+  async watch(bucket: string, filter: string, opts: WatchOptions): Promise<ServiceWatch> {
+    if (this.closing) throw new KvError("SHUTTING_DOWN", "the node is shutting down");
+    // kvapi's boundary B when no apply is running (the usual case); while one runs, the
+    // last value known committed, a lower bound: a client resuming an updatesOnly watch
+    // from it could then be sent an entry written just before the watch began.
+    if (this.applying.batches === 0) this.syncCommittedRevisions();
+    const initRevision = this.committedRevision.get(bucket) ?? 0;
+    const w = this.kv.watch(bucket, filter, opts);
+    return { next: () => w.next(), stop: () => w.stop(), initRevision };
+  }
+
+  async purgeDeletes(
+    bucket: string,
+    olderThanMs: number | undefined,
+    requestId: string,
+  ): Promise<number> {
+    const r = await this.propose(
+      {
+        type: "purgeDeletes",
+        bucket,
+        olderThanMs: olderThanMs ?? DEFAULT_PURGE_DELETES_OLDER_THAN_MS,
+      },
+      requestId,
+    );
+    return r.count;
+  }
+
+  /** Peer addresses once the ports are bound (port 0 asks the OS for one). */
+  setAddress(id: string, address: string): void {
+    this.addresses.set(id, address);
+  }
+
+  status(): NodeStatus {
+    const s = this.driver.status();
+    const role = s.role === "precandidate" ? "candidate" : s.role;
+    const voters = new Set(s.conf.voters);
+    const members = [...s.conf.voters, ...s.conf.learners];
+    return {
+      id: this.opts.id,
+      role: s.conf.learners.includes(this.opts.id) ? "learner" : role,
+      term: s.term,
+      leader: s.leaderId ?? "",
+      commitIndex: s.commitIndex,
+      appliedIndex: Math.max(this.kv.appliedIndex(), s.appliedIndex),
+      peers: members.map((id) => ({
+        id,
+        address: this.addresses.get(id) ?? "",
+        matchIndex: id === this.opts.id ? s.lastIndex : (s.progress[id]?.match ?? 0),
+        voter: voters.has(id),
+      })),
+      buckets: this.kv.listBuckets().map((b) => b.bucket),
+      replicated: true,
+    };
+  }
+
+  async readiness(): Promise<Readiness> {
+    if (this.closing) return { ready: false, reason: "shutting down" };
+    const s = this.driver.status();
+    if (s.leaderId === null) return { ready: false, reason: "no leader known" };
+    try {
+      const index = await Promise.race([
+        this.driver.readIndex(),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new KvError("TIMEOUT", "read index timed out")), 1000),
+        ),
+      ]);
+      return {
+        ready: true,
+        reason: `leader ${s.leaderId}; applied through the leader's commit ${index}`,
+      };
+    } catch (err) {
+      return { ready: false, reason: (err as Error).message };
+    }
+  }
+
+  /**
+   * On shutdown: hands leadership to the most up-to-date other voter, so the cluster
+   * does not wait an election timeout. Bounded by `timeoutMs`; a no-op for a lone node.
+   */
+  async transferLeadershipAway(timeoutMs: number): Promise<string | undefined> {
+    const s = this.driver.status();
+    if (s.role !== "leader") return undefined;
+    const others = s.conf.voters.filter((id) => id !== this.opts.id);
+    if (others.length === 0) return undefined;
+    others.sort((a, b) => (s.progress[b]?.match ?? 0) - (s.progress[a]?.match ?? 0));
+    const to = others[0]!;
+    await Promise.race([
+      this.driver.transferLeadership(to),
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () => reject(new KvError("TIMEOUT", `leadership did not move to ${to}`)),
+          timeoutMs,
+        ),
+      ),
+    ]);
+    return to;
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearInterval(this.ttlTimer);
+    this.driver.stop();
+    this.kv.close();
+    await this.streamLog.close();
+    await this.storage.close();
+    await this.db.close();
+  }
+}

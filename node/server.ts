@@ -1,0 +1,170 @@
+/**
+ * A streamkv node: the client port (ws + HTTP), the peer port, and the KV service,
+ * with an orderly stop. `startNode` is what `streamkv server` runs; tests start nodes
+ * the same way, in a child process.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { ClientServer } from "./client_server.js";
+import type { ServerConfig } from "./config.js";
+import { ConfigError } from "./config.js";
+import type { KvService } from "./kv_service.js";
+import type { Logger } from "./log.js";
+import { NodeMetrics } from "./metrics.js";
+import { PeerTransport } from "./peer_transport.js";
+import { RaftKvService } from "./raft_service.js";
+
+export interface RunningNode {
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly service: KvService;
+  /** Stops accepting, finishes in-flight requests, closes the database. Idempotent. */
+  stop(reason: string): Promise<void>;
+  /** Resolves when the node stopped (by `stop` or a fatal error); true if cleanly. */
+  readonly stopped: Promise<boolean>;
+}
+
+interface Identity {
+  id: string;
+  created: string;
+}
+
+/**
+ * The data directory remembers which node it belongs to: a node started with another
+ * id on it refuses, rather than serving (and later replicating) someone else's state.
+ */
+export function checkIdentity(dataDir: string, id: string): void {
+  const path = join(dataDir, "node.json");
+  let existing: Identity | undefined;
+  try {
+    existing = JSON.parse(readFileSync(path, "utf8")) as Identity;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new ConfigError(`--data ${dataDir}: cannot read node.json: ${(err as Error).message}`);
+    }
+  }
+  if (existing !== undefined) {
+    if (existing.id !== id) {
+      throw new ConfigError(
+        `--data ${dataDir} belongs to node ${JSON.stringify(existing.id)}, not ${JSON.stringify(id)}: start with --id ${existing.id} or use another data directory`,
+      );
+    }
+    return;
+  }
+  const fd = openSync(path, "wx");
+  try {
+    writeSync(fd, `${JSON.stringify({ id, created: new Date().toISOString() })}\n`);
+    // Durable before the node serves anything from this directory.
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function startNode(config: ServerConfig, log: Logger): Promise<RunningNode> {
+  checkIdentity(config.dataDir, config.id);
+  let resolveStopped: (clean: boolean) => void = () => {};
+  const stopped = new Promise<boolean>((resolve) => {
+    resolveStopped = resolve;
+  });
+  let stopping: Promise<void> | undefined;
+  let stopFn: ((reason: string) => Promise<void>) | undefined;
+  let fatal = false;
+  let peers: PeerTransport | undefined;
+  let service: RaftKvService;
+  try {
+    service = await RaftKvService.open({
+      id: config.id,
+      dataDir: config.dataDir,
+      peers: config.peers,
+      log,
+      send: (to, data) => peers?.send(to, data),
+      onFatal: (err) => {
+        log.error("fatal error, stopping", { error: String(err) });
+        fatal = true;
+        if (stopFn) void stopFn("fatal error");
+        else resolveStopped(false);
+      },
+    });
+  } catch (err) {
+    const e = err as Error & { cause?: Error };
+    const msg = `${e.message ?? String(err)} ${e.cause?.message ?? ""}`;
+    if (/lock/i.test(msg)) {
+      throw new ConfigError(
+        `--data ${config.dataDir}: the database is in use by another process (${msg.trim()})`,
+      );
+    }
+    throw err;
+  }
+  const metrics = new NodeMetrics(() => service.status());
+  const client = new ClientServer({
+    service,
+    serverId: config.id,
+    maxFrameBytes: config.maxFrameBytes,
+    token: config.token,
+    metrics,
+    log,
+    host: config.host,
+    port: config.clientPort,
+    maxConnections: config.maxConnections,
+    watchMaxPending: config.watchMaxPending,
+  });
+  peers = new PeerTransport({
+    id: config.id,
+    clusterId: "",
+    host: config.host,
+    port: config.peerPort,
+    peers: config.peers,
+    maxFrameBytes: config.maxFrameBytes,
+    metrics,
+    log,
+    onMessage: (from, data) => service.receive(from, data),
+  });
+  let clientPort: number;
+  let peerPort: number;
+  try {
+    clientPort = await client.listen();
+    peerPort = await peers.listen();
+    service.setAddress(config.id, `${config.host}:${peerPort}`);
+  } catch (err) {
+    client.stopAccepting();
+    await peers?.close();
+    await service.close();
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE" || e.code === "EACCES" || e.code === "EADDRNOTAVAIL") {
+      throw new ConfigError(`cannot listen on ${config.host}: ${e.message}`);
+    }
+    throw err;
+  }
+
+  const stop = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info("stopping", { reason });
+      client.stopAccepting();
+      const left = await client.inFlight.drain(config.shutdownTimeoutMs);
+      if (left > 0) log.warn("in-flight requests did not finish before shutdown", { left });
+      client.closeSessions("SHUTTING_DOWN", `node ${config.id} is shutting down`);
+      try {
+        const to = await service.transferLeadershipAway(2000);
+        if (to) log.info("leadership transferred", { to });
+      } catch (err) {
+        log.warn("leadership transfer failed", { error: String(err) });
+      }
+      await peers?.close();
+      await service.close();
+      log.info("stopped");
+      resolveStopped(!fatal);
+    })();
+    return stopping;
+  };
+  stopFn = stop;
+
+  log.info("started", {
+    clientPort,
+    peerPort,
+    dataDir: config.dataDir,
+    peers: config.peers.map((p) => p.id),
+    replicated: true,
+  });
+  return { clientPort, peerPort, service, stop, stopped };
+}
