@@ -19,6 +19,7 @@ import type {
   BucketConfig,
   BucketStatus,
   Entry,
+  ListKeysOptions,
   Watcher,
   WatchOptions,
 } from "./types.js";
@@ -62,7 +63,8 @@ function checkCount(name: string, value: unknown): void {
 export class KvStateMachine {
   private readonly log: KvLog;
   private readonly hub = new WatchHub();
-  private readonly machine: StateMachine;
+  /** Replaced only when the log was replaced by a snapshot (`restored`). */
+  private machine: StateMachine;
   private closed = false;
 
   private constructor(log: KvLog, machine: StateMachine) {
@@ -139,17 +141,25 @@ export class KvStateMachine {
     return reads.getRevision(this.log, bucket, key, revision);
   }
 
-  async keys(bucket: string, filter = ">"): Promise<string[]> {
+  async keys(bucket: string, filter = ">", options: ListKeysOptions = {}): Promise<string[]> {
     const out: string[] = [];
-    for await (const key of this.listKeys(bucket, filter)) out.push(key);
+    for await (const key of this.listKeys(bucket, filter, options)) out.push(key);
     return out;
   }
 
-  /** Streams the keys of `keys()` without collecting them. Throws on bad input at once. */
-  listKeys(bucket: string, filter = ">"): AsyncIterable<string> {
+  /**
+   * Streams the keys of `keys()` without collecting them, sorted; with
+   * `startAfter`, only keys strictly after it, so a pager continues from the
+   * last key it returned without rescanning. Throws on bad input at once.
+   */
+  listKeys(bucket: string, filter = ">", options: ListKeysOptions = {}): AsyncIterable<string> {
     validateFilter(filter);
     this.requireBucket(bucket);
-    return reads.listKeys(this.log, bucket, filter);
+    const startAfter = options.startAfter ?? "";
+    if (typeof startAfter !== "string") {
+      throw invalidOption(`startAfter must be a string (got ${typeof startAfter})`);
+    }
+    return reads.listKeys(this.log, bucket, filter, startAfter);
   }
 
   async history(bucket: string, keyOrFilter: string): Promise<Entry[]> {
@@ -239,6 +249,24 @@ export class KvStateMachine {
 
   watcherCount(bucket?: string): number {
     return this.hub.watcherCount(bucket);
+  }
+
+  /**
+   * The log under this state machine was replaced by a snapshot (log/snapshot.ts):
+   * re-reads the applied index, request window and bucket configs from it, and ends
+   * every watch with SLOW_CONSUMER: the state jumped, so a watcher cannot be carried
+   * across; the client resumes from the last revision it received, which replays
+   * from the new state with no gap (or fails with REVISION_COMPACTED when that
+   * revision is no longer retained). The caller guarantees that no apply runs.
+   */
+  async restored(options: KvOptions = {}): Promise<void> {
+    this.hub.endAll(
+      new KvError(
+        "SLOW_CONSUMER",
+        "this node replaced its state with a snapshot from the leader; resume the watch from the last revision received",
+      ),
+    );
+    this.machine = await StateMachine.open(this.log, options, (effects) => this.committed(effects));
   }
 
   /** Ends every watch with SHUTTING_DOWN; the log is the caller's to close. */

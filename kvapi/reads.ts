@@ -3,7 +3,7 @@
  * read must first wait for a ReadIndex is the node layer's decision; these
  * only look at what this replica has applied.
  */
-import type { StoredMessage } from "../log/types.js";
+import type { StoredMessage, SubjectInfo } from "../log/types.js";
 import type { KvLog } from "./log_port.js";
 import { isLiteralFilter, streamOf } from "./names.js";
 import type { BucketConfig, BucketStatus, Entry } from "./types.js";
@@ -41,20 +41,45 @@ export async function getRevision(
   return entryOf(bucket, message);
 }
 
-/** Keys whose latest entry is a PUT, sorted (the log's subject order). */
+/**
+ * Keys whose latest entry is a PUT, sorted (the log's subject order), strictly
+ * after `startAfter` ("" = from the first). A pager resumes from its last key
+ * with a binary search instead of skipping every earlier key again.
+ */
 export async function* listKeys(
   log: KvLog,
   bucket: string,
   filter: string,
+  startAfter = "",
 ): AsyncGenerator<string> {
   const stream = streamOf(bucket);
   if (isLiteralFilter(filter)) {
-    if (log.subjectInfo(stream, filter)?.operation === "PUT") yield filter;
+    if (filter > startAfter && log.subjectInfo(stream, filter)?.operation === "PUT") yield filter;
     return;
   }
-  for await (const info of log.subjects(stream, filter)) {
-    if (info.operation === "PUT") yield info.subject;
+  const subjects = log.subjects(stream, filter);
+  if (Array.isArray(subjects)) {
+    for (let i = firstAfter(subjects, startAfter); i < subjects.length; i++) {
+      const info = subjects[i]!;
+      if (info.operation === "PUT") yield info.subject;
+    }
+    return;
   }
+  for await (const info of subjects) {
+    if (info.subject > startAfter && info.operation === "PUT") yield info.subject;
+  }
+}
+
+/** Index of the first subject > `after` in a sorted list (its length if none). */
+function firstAfter(sorted: readonly SubjectInfo[], after: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]!.subject <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Retained entries of the matching keys, oldest first, markers included. */

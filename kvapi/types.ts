@@ -109,6 +109,11 @@ export interface WatchOptions {
   maxPendingBytes?: number;
 }
 
+export interface ListKeysOptions {
+  /** Only keys sorted strictly after this one ("" or absent = from the first key). */
+  startAfter?: string;
+}
+
 /** A watch: initial entries, one `null`, then live entries. */
 export interface Watcher extends AsyncIterable<Entry | null> {
   next(): Promise<IteratorResult<Entry | null, undefined>>;
@@ -116,4 +121,12 @@ export interface Watcher extends AsyncIterable<Entry | null> {
   stop(): void;
   /** The last revision handed out (0 if none); where a client resumes from + 1. */
   readonly lastRevision: number;
+  /**
+   * The revision boundary B, fixed when the watch started: the bucket's last
+   * written revision then (0 if none). Initial entries have revision <= B, live
+   * ones > B, whatever the options (with `updatesOnly` nothing <= B comes). A
+   * client that resumes an `updatesOnly` watch before anything was delivered
+   * resumes from B + 1.
+   */
+  readonly boundaryRevision: number;
 }

@@ -259,6 +259,53 @@ describe("watch", () => {
   });
 });
 
+describe("boundaryRevision", () => {
+  it("is the last written revision when the watch starts, whatever the options", async () => {
+    expect(kv.watch("b").boundaryRevision).toBe(0);
+    await sample();
+    const watchers = [
+      kv.watch("b"),
+      kv.watch("b", "t.*", { includeHistory: true }),
+      kv.watch("b", "nothing.matches"),
+      kv.watch("b", ">", { updatesOnly: true }),
+      kv.watch("b", ">", { resumeFromRevision: 2 }),
+      kv.watch("b", ">", { resumeFromRevision: 9 }),
+    ];
+    expect(watchers.map((w) => w.boundaryRevision)).toEqual([5, 5, 5, 5, 5, 5]);
+    await d.put("b", "t.name", "cid");
+    // Fixed at start: later writes do not move it.
+    expect(watchers.map((w) => w.boundaryRevision)).toEqual([5, 5, 5, 5, 5, 5]);
+    for (const w of watchers) w.stop();
+  });
+
+  it("splits initial (<= B) from live (> B) while writes are being applied", async () => {
+    await sample();
+    const n = 40;
+    const last = 5 + n;
+    const writes: Array<Promise<number>> = [];
+    for (let i = 0; i < n; i++) writes.push(d.put("b", `k.${i % 7}`, `v${i}`));
+    // One watch while every write is still in flight, one once half of them are written.
+    const early = kv.watch("b", ">", { includeHistory: true });
+    await writes[n / 2 - 1];
+    const late = kv.watch("b", ">", { includeHistory: true });
+    expect(early.boundaryRevision).toBeGreaterThanOrEqual(5);
+    expect(late.boundaryRevision).toBeGreaterThanOrEqual(5 + n / 2);
+    await Promise.all(writes);
+    for (const w of [early, late]) {
+      const b = w.boundaryRevision;
+      expect(b).toBeLessThanOrEqual(last);
+      const before = (await initial(w)).slice(0, -1) as Entry[];
+      const live = (await take(w, last - b)) as Entry[];
+      w.stop();
+      expect(before.every((e) => e.revision <= b)).toBe(true);
+      // history 5 may have trimmed revisions <= B; everything > B arrives live, in order.
+      expect(live.map((e) => e.revision)).toEqual(
+        Array.from({ length: last - b }, (_, i) => b + 1 + i),
+      );
+    }
+  });
+});
+
 describe("slow consumers", () => {
   it("a watcher that falls maxPending behind ends with SLOW_CONSUMER and its last revision", async () => {
     const slow = kv.watch("b", ">", { updatesOnly: true, maxPending: 5 });

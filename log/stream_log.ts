@@ -19,7 +19,15 @@ import {
   streamNameOfKey,
 } from "./keys.js";
 import { DEFAULT_MAX_MESSAGE_SIZE_BYTES, type LogState, pendingKey } from "./log_state.js";
-import { decodeHeader, decodeMessage, decodeMeta, decodeStream } from "./records.js";
+import {
+  decodeMessage,
+  decodeMeta,
+  decodeStream,
+  encodeHeader,
+  encodeMessage,
+  encodeStream,
+  FORMAT_VERSION,
+} from "./records.js";
 import { recover, scanRange } from "./recover.js";
 import { lowerBound, type StreamIndex } from "./stream_index.js";
 import { compileFilter, isLiteralSubject, validateFilter, validateSubject } from "./subjects.js";
@@ -35,7 +43,7 @@ import type {
   SubjectInfo,
   WriteOptions,
 } from "./types.js";
-import { type LevelDb, WriteQueue } from "./write_queue.js";
+import { type LevelDb, type WriteOp, WriteQueue } from "./write_queue.js";
 
 export interface StreamLogOptions {
   /** Hard limit on any payload, whatever a stream's maxMsgSize says. Must be equal on every replica. */
@@ -67,7 +75,8 @@ export class StreamLog {
   private constructor(
     private readonly db: LevelDb,
     private readonly ownsDb: boolean,
-    private readonly mem: LogState,
+    /** Replaced as a whole only when a snapshot is installed (replaceAll). */
+    private mem: LogState,
   ) {
     this.queue = new WriteQueue(db);
   }
@@ -303,10 +312,12 @@ export class StreamLog {
   }
 
   /**
-   * sha256 hex over every stored record of live streams, in key order: the
-   * header, each stream record followed by its messages (streams by name), then
-   * the meta records. Waits for pending writes; orphaned ranges are not hashed
-   * (when they are cleared differs between replicas). Verifies each record.
+   * sha256 hex over every stored record of live streams, in key order: each
+   * stream record followed by its messages (streams by name), then the meta
+   * records. Stream ids are local to a replica (an installed snapshot renumbers
+   * them), so records are hashed with the id zeroed and the header (the id
+   * counter) is left out. Waits for pending writes; orphaned ranges are not
+   * hashed (when they are cleared differs between replicas). Verifies each record.
    */
   async digest(): Promise<string> {
     await this.queue.drain();
@@ -319,11 +330,6 @@ export class StreamLog {
       hash.update(key);
       hash.update(value);
     };
-    const header = await this.db.get<Uint8Array, Uint8Array>(HEADER_KEY, VIEW);
-    if (header !== undefined) {
-      decodeHeader(header);
-      add(HEADER_KEY, header);
-    }
     const streams: Array<{ key: Uint8Array; value: Uint8Array }> = [];
     await scanRange(this.db, STREAMS_RANGE, (key, value) => {
       streams.push({ key, value });
@@ -332,11 +338,11 @@ export class StreamLog {
     for (const { key, value } of streams) {
       const name = streamNameOfKey(key);
       const record = decodeStream(value, name);
-      add(key, value);
+      add(key, encodeStream({ ...record, id: 0 }));
       await scanRange(this.db, messageRange(record.id), (mkey, mvalue) => {
         const seq = Number(Buffer.from(mkey).readBigUInt64BE(mkey.length - 8));
-        decodeMessage(mvalue, name, record.id, seq);
-        add(mkey, mvalue);
+        const message = decodeMessage(mvalue, name, record.id, seq);
+        add(mkey.subarray(mkey.length - 8), encodeMessage({ ...message, streamId: 0 }));
         return undefined;
       });
     }
@@ -401,6 +407,102 @@ export class StreamLog {
       });
     }
     return out;
+  }
+
+  // Hooks for log/snapshot.ts (snapshot export and import); nothing else uses them.
+
+  /** @internal The database: an export reads the whole log through one iterator (one view). */
+  get snapshotDb(): LevelDb {
+    return this.db;
+  }
+
+  /** @internal */
+  get maxMessageSizeBytes(): number {
+    return this.mem.maxMessageSizeBytes;
+  }
+
+  /**
+   * @internal Reserves `count` stream ids for an import and makes the id counter
+   * durable before resolving, so the imported ranges are orphans (cleared at the
+   * next open) until installed, and no stream created later can reuse the ids.
+   */
+  async reserveStreamIds(count: number): Promise<number> {
+    assert(Number.isSafeInteger(count) && count >= 1, "reserve at least one stream id");
+    if (this.queue.failure) throw this.queue.failure;
+    const first = this.mem.nextStreamId;
+    this.mem.nextStreamId += count;
+    const header = encodeHeader({
+      formatVersion: FORMAT_VERSION,
+      nextStreamId: this.mem.nextStreamId,
+    });
+    await this.queue.enqueue([{ type: "put", key: HEADER_KEY, value: header }], true, () => {});
+    return first;
+  }
+
+  /**
+   * @internal Writes records of an import under reserved ids, in order with the
+   * log's other writes. Not synced: nothing reads them before the install, whose
+   * synced write makes them durable too (LevelDB's one write-ahead log).
+   */
+  writeStaged(ops: WriteOp[]): Promise<void> {
+    return this.queue.enqueue(ops, false, () => {});
+  }
+
+  /** @internal Clears the message ranges of ids that hold no live stream (an abandoned import). */
+  retireStreamIds(ids: number[]): void {
+    this.retireRanges(ids);
+  }
+
+  /**
+   * @internal Installs an imported state: one synced write deletes every stream
+   * record and every meta record outside `keepMeta`, puts `ops` (the new stream
+   * and meta records) and the header; once written, `next` becomes the in-memory
+   * state and the old streams' ranges are cleared in the background. A crash
+   * leaves the old state or the new one. The caller guarantees that nothing else
+   * writes meanwhile (no batch open, the apply loop idle).
+   */
+  async replaceAll(
+    next: LogState,
+    ops: WriteOp[],
+    keepMeta: (key: string) => boolean,
+  ): Promise<void> {
+    assert(!this.closed, "replaceAll on a closed log");
+    assert(this.mem.openBatch === null, "replaceAll while a batch is open");
+    await this.queue.drain();
+    if (this.queue.failure) throw this.queue.failure;
+    const puts = new Set(ops.map((op) => Buffer.from(op.key).toString("latin1")));
+    const deletes: WriteOp[] = [];
+    const decoder = new TextDecoder();
+    await scanRange(this.db, STREAMS_RANGE, (key) => {
+      if (!puts.has(Buffer.from(key).toString("latin1"))) deletes.push({ type: "del", key });
+      return undefined;
+    });
+    await scanRange(this.db, META_RANGE, (key) => {
+      const name = decoder.decode(key.subarray(META_RANGE.gte.length));
+      if (!keepMeta(name) && !puts.has(Buffer.from(key).toString("latin1"))) {
+        deletes.push({ type: "del", key });
+      }
+      return undefined;
+    });
+    assert(this.mem.openBatch === null, "a batch was opened during replaceAll");
+    const old = this.mem;
+    next.nextStreamId = Math.max(next.nextStreamId, old.nextStreamId);
+    const header = encodeHeader({ formatVersion: FORMAT_VERSION, nextStreamId: next.nextStreamId });
+    // No batch may open on the old state while the write is in flight.
+    const sentinel = {};
+    old.openBatch = sentinel;
+    try {
+      await this.queue.enqueue(
+        [...deletes, ...ops, { type: "put", key: HEADER_KEY, value: header }],
+        true,
+        () => {
+          this.mem = next;
+        },
+      );
+    } finally {
+      if (old.openBatch === sentinel) old.openBatch = null;
+    }
+    this.retireRanges([...old.streams.values()].map((s) => s.id));
   }
 
   /** Clears the message ranges of retired stream ids in the background. */

@@ -39,6 +39,7 @@ import {
   type ReadState,
   type Ready,
   type Role,
+  type SnapshotChunk,
   type SnapshotToInstall,
 } from "./types.js";
 
@@ -70,8 +71,13 @@ export interface RaftConfig {
   snapshotChunkBytes?: number;
   /** Most committed entry bytes handed out for apply in one Ready. */
   applyBytesMax?: number;
-  /** Produces a state machine snapshot for a follower that is too far behind. */
-  snapshotProvider?: () => StateMachineSnapshot;
+  /**
+   * For a follower `to` that is too far behind: the index of a state machine image
+   * ready to stream to it, at or above `minIndex` (the log's compaction point), or
+   * null when none is ready yet (the driver prepares one; the core asks again on the
+   * next heartbeat answer). The chunks' bytes are filled in by the driver.
+   */
+  snapshotProvider?: (to: NodeId, minIndex: number) => number | null;
   /**
    * Deliberately broken behaviour, used only by tests that prove the
    * simulator catches it. Never set in production.
@@ -95,11 +101,18 @@ interface PendingRead {
   round: number;
 }
 
+/** A snapshot being received: its bytes go to the driver chunk by chunk, never held here. */
 interface SnapshotReceive {
   meta: SnapshotMeta;
-  chunks: Uint8Array[];
+  /** The leader sending it (acknowledgements go there). */
+  from: NodeId;
+  /** Bytes received in order (handed to the driver). */
   bytes: number;
+  /** Bytes the driver has stored (acknowledged). */
+  stored: number;
 }
+
+const EMPTY = new Uint8Array(0);
 
 const NONE_ROUND = 0;
 
@@ -122,7 +135,7 @@ export class RaftCore {
       | "applyBytesMax"
     >
   >;
-  private readonly snapshotProvider: (() => StateMachineSnapshot) | undefined;
+  private readonly snapshotProvider: ((to: NodeId, minIndex: number) => number | null) | undefined;
   private readonly unsafe: NonNullable<RaftConfig["unsafe"]>;
 
   private term = 0;
@@ -160,7 +173,10 @@ export class RaftCore {
   /** Proposals were appended since the last Ready: send them in one batch. */
   private appendPending = false;
   private pendingInstall: SnapshotToInstall | null = null;
-  private outgoingSnapshot: { meta: SnapshotMeta; data: Uint8Array } | null = null;
+  /** Received snapshot chunks, in order, for the driver to write before acknowledging. */
+  private snapshotChunksOut: SnapshotChunk[] = [];
+  /** Leader: the snapshot being streamed to each follower in snapshot state. */
+  private readonly outgoing = new Map<NodeId, SnapshotMeta>();
 
   constructor(config: RaftConfig) {
     assert(config.id !== "", "node id must not be empty");
@@ -348,6 +364,7 @@ export class RaftCore {
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
       this.pendingInstall !== null ||
+      this.snapshotChunksOut.length > 0 ||
       this.log.hasEntriesToHandOut() ||
       this.commit > this.applying ||
       !sameHardState(this.hardState(), this.lastHardState) ||
@@ -378,6 +395,8 @@ export class RaftCore {
       this.applying = Math.max(this.applying, snapMeta.index);
     }
     this.pendingInstall = null;
+    const snapshotChunks = this.snapshotChunksOut;
+    this.snapshotChunksOut = [];
     const entries = this.log.takeEntriesToHandOut();
     let committed: Entry[] = [];
     if (this.commit > this.applying) {
@@ -398,6 +417,7 @@ export class RaftCore {
       seq: this.readySeq,
       hardState,
       entries,
+      snapshotChunks,
       snapshot,
       messages,
       committed,
@@ -425,12 +445,35 @@ export class RaftCore {
     }
   }
 
-  /** A state machine snapshot at `index` is durable and storage compacted up to it. */
+  /**
+   * A state machine snapshot at `index` is durable and storage compacted up to it.
+   * Transfers of older images go on: the follower then needs one more, which is
+   * cheaper than restarting a long transfer at every compaction.
+   */
   compacted(index: number): void {
     while (this.confs.length > 1 && this.confs[1]!.index <= index) this.confs.shift();
-    if (this.outgoingSnapshot && this.outgoingSnapshot.meta.index < index) {
-      this.outgoingSnapshot = null;
-    }
+  }
+
+  /** Leader: the snapshot being streamed to `to`, or null when it is not in snapshot state. */
+  snapshotTransfer(to: NodeId): SnapshotMeta | null {
+    if (this.role !== "leader") return null;
+    const pr = this.progress.get(to);
+    const meta = this.outgoing.get(to);
+    if (pr?.state !== "snapshot" || !meta || meta.index !== pr.snapshotIndex) return null;
+    return meta;
+  }
+
+  /**
+   * Leader: the driver cannot stream the image it was sending to `to` (it failed to
+   * read it, or dropped it): probe again, which starts over with a new image.
+   */
+  snapshotAborted(to: NodeId): void {
+    const pr = this.progress.get(to);
+    this.outgoing.delete(to);
+    if (this.role !== "leader" || pr?.state !== "snapshot") return;
+    // Not received: forget its index so probing restarts from what the follower has.
+    pr.snapshotIndex = 0;
+    pr.becomeProbe();
   }
 
   // ------------------------------------------------------------------ status
@@ -559,6 +602,7 @@ export class RaftCore {
     this.transferElapsed = 0;
     this.pendingReads = [];
     this.readsAwaitingCommit = [];
+    this.outgoing.clear();
     this.rebuildProgress();
   }
 
@@ -769,46 +813,84 @@ export class RaftCore {
     }
     let rx = this.snapshotReceive;
     if (chunk.offset === 0) {
-      rx = { meta, chunks: [], bytes: 0 };
+      rx = { meta, from: m.from, bytes: 0, stored: 0 };
       this.snapshotReceive = rx;
     }
-    const ack = this.msg("MsgSnapResp", m.from);
-    if (
-      !rx ||
-      rx.meta.index !== meta.index ||
-      rx.meta.term !== meta.term ||
-      chunk.offset !== rx.bytes
-    ) {
-      // Lost or reordered chunk: say where we are; a different snapshot restarts from 0.
-      const same = rx && rx.meta.index === meta.index && rx.meta.term === meta.term;
-      ack.index = same ? rx!.bytes : 0;
+    const same = rx !== null && rx.meta.index === meta.index && rx.meta.term === meta.term;
+    if (!same || chunk.offset !== rx!.bytes) {
+      // A resend while our write of the chunk is still running gets its answer from
+      // snapshotStored(); otherwise say what is stored (a lost ack), and restart a
+      // different snapshot from 0.
+      if (same && rx!.stored < rx!.bytes) return;
+      const ack = this.msg("MsgSnapResp", m.from);
+      ack.index = same ? rx!.stored : 0;
       ack.commit = meta.index;
       if (!same) this.snapshotReceive = null;
       this.send(ack);
       return;
     }
-    rx.chunks.push(chunk.data);
-    rx.bytes += chunk.data.byteLength;
-    if (!chunk.done) {
-      ack.index = rx.bytes;
+    // The driver writes the chunk and then calls snapshotStored(), which acknowledges
+    // it: the leader sends the next chunk only once this one is stored (flow control),
+    // and a chunk that fails its checks is never acknowledged.
+    this.snapshotChunksOut.push({ meta, offset: chunk.offset, data: chunk.data, done: chunk.done });
+    rx!.bytes += chunk.data.byteLength;
+    rx!.from = m.from;
+  }
+
+  /**
+   * The driver stored the received chunks of snapshot `meta` up to `bytes` (`done`:
+   * all of it). Acknowledges them; after the last one, the snapshot replaces the log
+   * ("install": the next Ready carries it and the driver installs what it stored) or
+   * is not needed ("discard": our log already has its last entry, or we committed
+   * past it). "stale": a newer transfer replaced it (drop what was stored).
+   */
+  snapshotStored(
+    meta: SnapshotMeta,
+    bytes: number,
+    done: boolean,
+  ): "more" | "install" | "discard" | "stale" {
+    const rx = this.snapshotReceive;
+    if (!rx || rx.meta.index !== meta.index || rx.meta.term !== meta.term || bytes > rx.bytes) {
+      return "stale";
+    }
+    rx.stored = Math.max(rx.stored, bytes);
+    if (!done) {
+      const ack = this.msg("MsgSnapResp", rx.from);
+      ack.index = bytes;
       ack.commit = meta.index;
       this.send(ack);
-      return;
+      return "more";
     }
     this.snapshotReceive = null;
-    const data = concat(rx.chunks, rx.bytes);
-    if (this.log.matchTerm(meta.index, meta.term)) {
+    let outcome: "install" | "discard" = "discard";
+    if (meta.index <= this.commit) {
+      // Appends overtook the transfer (a new leader, or entries arriving meanwhile).
+    } else if (this.log.matchTerm(meta.index, meta.term)) {
       // Our log already holds the snapshot's last entry: fast-forward instead.
       this.commitTo(meta.index);
     } else {
       this.log.restore({ index: meta.index, term: meta.term, conf: copyConf(meta.conf) });
       this.commit = meta.index;
       this.confs = [{ index: meta.index, conf: copyConf(meta.conf) }];
-      this.pendingInstall = { meta, data };
+      this.pendingInstall = { meta };
+      outcome = "install";
     }
-    const resp = this.msg("MsgAppResp", m.from);
-    resp.index = this.log.lastIndex();
+    // Sent after the install is durable (this Ready's persist step).
+    const resp = this.msg("MsgAppResp", rx.from);
+    resp.index = outcome === "install" ? this.log.lastIndex() : this.commit;
     this.send(resp);
+    return outcome;
+  }
+
+  /** The driver could not store a chunk of `meta` (it failed its checks): restart the transfer. */
+  snapshotStoreFailed(meta: SnapshotMeta): void {
+    const rx = this.snapshotReceive;
+    if (!rx || rx.meta.index !== meta.index || rx.meta.term !== meta.term) return;
+    this.snapshotReceive = null;
+    const ack = this.msg("MsgSnapResp", rx.from);
+    ack.index = 0;
+    ack.commit = meta.index;
+    this.send(ack);
   }
 
   private commitTo(index: number): void {
@@ -1017,53 +1099,36 @@ export class RaftCore {
   }
 
   private startSnapshot(to: NodeId, pr: Progress): boolean {
-    if (!pr.recentActive) return false;
-    const snap = this.currentSnapshot();
-    if (!snap) return false;
-    pr.becomeSnapshot(snap.meta.index);
+    if (!pr.recentActive || !this.snapshotProvider) return false;
+    const needed = this.log.firstIndex() - 1;
+    const index = this.snapshotProvider(to, needed);
+    if (index === null) return false;
+    assert(isIndex(index), "snapshot index");
+    assert(index >= needed, `state machine snapshot at ${index} is behind compaction ${needed}`);
+    assert(index <= this.commit, `state machine snapshot at ${index} beyond commit`);
+    const term = this.log.term(index);
+    assert(term !== undefined, `no term at snapshot index ${index}`);
+    this.outgoing.set(to, { index, term, conf: this.confAt(index) });
+    pr.becomeSnapshot(index);
     this.sendSnapshotChunk(to, pr);
     return true;
   }
 
-  private currentSnapshot(): { meta: SnapshotMeta; data: Uint8Array } | null {
-    const needed = this.log.firstIndex() - 1;
-    if (this.outgoingSnapshot && this.outgoingSnapshot.meta.index >= needed) {
-      return this.outgoingSnapshot;
-    }
-    if (!this.snapshotProvider) return null;
-    const s = this.snapshotProvider();
-    assert(isIndex(s.index), "snapshot index");
-    assert(
-      s.index >= needed,
-      `state machine snapshot at ${s.index} is behind compaction ${needed}`,
-    );
-    assert(s.index <= this.commit, `state machine snapshot at ${s.index} beyond commit`);
-    const term = this.log.term(s.index);
-    assert(term !== undefined, `no term at snapshot index ${s.index}`);
-    this.outgoingSnapshot = {
-      meta: { index: s.index, term, conf: this.confAt(s.index) },
-      data: s.data,
-    };
-    return this.outgoingSnapshot;
-  }
-
+  /**
+   * Asks for the chunk at the offset the follower acknowledged. The chunk leaves
+   * without bytes: the driver reads them from its image of the state machine and
+   * fills in `data` and `done` (the core never holds a snapshot).
+   */
   private sendSnapshotChunk(to: NodeId, pr: Progress): void {
-    const snap = this.outgoingSnapshot;
-    if (!snap || snap.meta.index !== pr.snapshotIndex) {
-      // The snapshot we were sending is gone (newer compaction): start over.
-      pr.becomeProbe();
+    const meta = this.outgoing.get(to);
+    if (!meta || meta.index !== pr.snapshotIndex) {
+      // The snapshot we were sending is gone: start over.
+      this.snapshotAborted(to);
       this.sendAppend(to, true);
       return;
     }
-    const offset = Math.min(pr.snapshotOffset, snap.data.byteLength);
-    const end = Math.min(offset + this.cfg.snapshotChunkBytes, snap.data.byteLength);
     const m = this.msg("MsgSnap", to);
-    m.snapshot = {
-      meta: snap.meta,
-      offset,
-      data: snap.data.subarray(offset, end),
-      done: end === snap.data.byteLength,
-    };
+    m.snapshot = { meta, offset: pr.snapshotOffset, data: EMPTY, done: false };
     this.send(m);
   }
 
@@ -1237,16 +1302,6 @@ function sameHardState(a: HardState, b: HardState): boolean {
   return (
     a.currentTerm === b.currentTerm && a.votedFor === b.votedFor && a.commitIndex === b.commitIndex
   );
-}
-
-function concat(chunks: Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 /** The ConfChange encoding as a fold for the storages' `applyConfChange` option. */

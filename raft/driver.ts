@@ -17,8 +17,20 @@ import { KvError } from "../proto/errors.js";
 import { assert } from "./assert.js";
 import { type RaftConfig, RaftCore, type StateMachineSnapshot } from "./core.js";
 import type { Prng } from "./prng.js";
+import {
+  bytesSnapshotStore,
+  type SnapshotSink,
+  type SnapshotSource,
+  type SnapshotStore,
+} from "./snapshot.js";
 import type { Entry, NodeId, PersistRequest, RaftStorage, SnapshotMeta } from "./storage.js";
-import { ConfChangeType, type Message, type RaftStatus, type Ready } from "./types.js";
+import {
+  ConfChangeType,
+  type Message,
+  type RaftStatus,
+  type Ready,
+  type SnapshotChunk,
+} from "./types.js";
 
 /** Delivers messages to peers, best effort: it may drop, delay or reorder; it never throws. */
 export interface RaftTransport {
@@ -43,10 +55,49 @@ export interface RaftStateMachine<R> {
   restoredMeta(): SnapshotMeta;
   /** Applies committed entries in order; one result per entry (undefined for no-ops/conf). */
   apply(entries: Entry[]): R[] | Promise<R[]>;
-  /** The state at `appliedIndex()` as opaque bytes. */
-  snapshot(): StateMachineSnapshot;
-  /** Replaces the state by a snapshot from the leader, durably. */
-  restore(meta: SnapshotMeta, data: Uint8Array): void | Promise<void>;
+  /**
+   * Streaming snapshots (raft/snapshot.ts): the leader reads an image in chunks, a
+   * follower stores chunks as they come. State machines without it give their whole
+   * state as bytes through `snapshot`/`restore` (fine for small ones only).
+   */
+  snapshots?: SnapshotStore;
+  /** The state at `appliedIndex()` as opaque bytes (when `snapshots` is not given). */
+  snapshot?(): StateMachineSnapshot;
+  /** Replaces the state by a snapshot from the leader, durably (when `snapshots` is not given). */
+  restore?(meta: SnapshotMeta, data: Uint8Array): void | Promise<void>;
+}
+
+/** Counters of snapshot transfers (for metrics and tests). */
+export interface SnapshotStats {
+  /** Images opened on this node as leader. */
+  opened: number;
+  /** Chunks sent (resends included). */
+  chunksSent: number;
+  /** Transfers whose last chunk was sent. */
+  sent: number;
+  /** Chunks stored as follower. */
+  chunksReceived: number;
+  /** Snapshots installed as follower. */
+  installed: number;
+  /** Transfers abandoned: an image that could not be read, a chunk that failed its checks, a stalled follower. */
+  failed: number;
+}
+
+/** A leader's image for one follower. */
+interface OutgoingImage {
+  source: SnapshotSource | null;
+  /** A chunk read is running (a resend asked meanwhile is dropped; the core asks again). */
+  reading: boolean;
+  /** Highest offset asked for, and ticks since it last grew (a stalled transfer is dropped). */
+  offset: number;
+  stalledTicks: number;
+  lastSent: boolean;
+}
+
+/** The follower's store for the snapshot being received. */
+interface IncomingSnapshot {
+  meta: SnapshotMeta;
+  sink: SnapshotSink;
 }
 
 export const FAIL_POINTS = [
@@ -161,6 +212,22 @@ export class RaftDriver<R = unknown> {
   private transfer: PendingTransfer | null = null;
   private readContext: number;
   private compacting = false;
+  private readonly snapshotStore: SnapshotStore;
+  private readonly snapshotChunkBytes: number;
+  private readonly outgoing = new Map<NodeId, OutgoingImage>();
+  /** Chunk writes, in the order received. */
+  private sinkTail: Promise<void> = Promise.resolve();
+  private incoming: IncomingSnapshot | null = null;
+  /** A fully stored snapshot the core decided to install (the next snapshot Ready). */
+  private toInstall: IncomingSnapshot | null = null;
+  private readonly snapshotCounters: SnapshotStats = {
+    opened: 0,
+    chunksSent: 0,
+    sent: 0,
+    chunksReceived: 0,
+    installed: 0,
+    failed: 0,
+  };
 
   constructor(options: RaftDriverOptions<R>) {
     this.id = options.id;
@@ -176,6 +243,16 @@ export class RaftDriver<R = unknown> {
     // Read contexts start at a random point so that a stale answer meant for a
     // previous incarnation of this node cannot complete a new read.
     this.readContext = (options.prng.nextUint32() & 0x1fffff) * 4294967296;
+    const sm = this.sm;
+    if (sm.snapshots) this.snapshotStore = sm.snapshots;
+    else {
+      assert(sm.snapshot && sm.restore, "the state machine gives no snapshots");
+      this.snapshotStore = bytesSnapshotStore({
+        snapshot: () => sm.snapshot!(),
+        restore: (meta, data) => sm.restore!(meta, data),
+      });
+    }
+    this.snapshotChunkBytes = options.core?.snapshotChunkBytes ?? 256 * 1024;
     this.core = new RaftCore({
       ...options.core,
       id: options.id,
@@ -184,7 +261,7 @@ export class RaftDriver<R = unknown> {
       electionTimeoutTicks: options.electionTimeoutTicks,
       heartbeatTicks: options.heartbeatTicks,
       appliedIndex: this.sm.appliedIndex(),
-      snapshotProvider: () => this.sm.snapshot(),
+      snapshotProvider: (to, minIndex) => this.provideSnapshot(to, minIndex),
     });
   }
 
@@ -216,6 +293,8 @@ export class RaftDriver<R = unknown> {
     this.stopped = true;
     this.ticker.stop();
     this.failAll(new KvError("SHUTTING_DOWN", `${this.id} is stopping`));
+    for (const out of this.outgoing.values()) out.source?.close();
+    this.outgoing.clear();
   }
 
   isStopped(): boolean {
@@ -292,12 +371,15 @@ export class RaftDriver<R = unknown> {
   }
 
   /**
-   * Takes a state machine snapshot and compacts the log up to `retainEntries`
-   * before it (kept so slightly lagging followers need no snapshot).
+   * Compacts the log up to `retainEntries` before the applied index (kept so
+   * slightly lagging followers need no snapshot), and never past `durableIndex`:
+   * the highest index whose state the state machine has made durable (synced), so
+   * that after a crash it still has everything the log no longer holds. Returns
+   * the new compaction point, or 0 when nothing was compacted.
    */
-  async compact(retainEntries = 0): Promise<number> {
+  async compact(retainEntries = 0, durableIndex = Number.MAX_SAFE_INTEGER): Promise<number> {
     if (this.stopped || this.compacting) return 0;
-    const applied = this.sm.appliedIndex();
+    const applied = Math.min(this.sm.appliedIndex(), durableIndex);
     const index = Math.min(applied - retainEntries, this.storage.lastIndex());
     if (index < this.storage.firstIndex()) return 0;
     const term = this.core.termAt(index);
@@ -315,6 +397,10 @@ export class RaftDriver<R = unknown> {
     } finally {
       this.compacting = false;
     }
+  }
+
+  snapshotStats(): SnapshotStats {
+    return { ...this.snapshotCounters };
   }
 
   status(): RaftStatus & { stopped: boolean } {
@@ -339,6 +425,7 @@ export class RaftDriver<R = unknown> {
   private onTick(): void {
     if (this.stopped) return;
     this.guard(() => this.core.tick());
+    this.releaseSnapshotImages();
     this.expireRequests();
     this.driveConfChanges();
     this.schedule();
@@ -368,6 +455,7 @@ export class RaftDriver<R = unknown> {
 
   private handleReady(rd: Ready): void {
     if (rd.softState) this.onSoftState(rd.softState.leaderId);
+    if (rd.snapshotChunks.length > 0) this.receiveChunks(rd.snapshotChunks);
     let persisted: Promise<void>;
     try {
       this.failPoints.trigger("raft_before_persist");
@@ -392,11 +480,24 @@ export class RaftDriver<R = unknown> {
     if (rd.snapshot) {
       const snap = rd.snapshot;
       const before = this.snapshotBarrier ?? Promise.resolve();
+      const stored = this.sinkTail;
+      // Entries handed out before the snapshot finish applying first: an install
+      // under a running apply would mix two states.
+      const appliedBefore = this.applyTail;
       // The state machine holds the snapshot durably before the log forgets
       // what it covers; a crash in between is finished by RaftDriver.open().
-      const p = before.then(async () => {
+      const p = Promise.all([before, stored, appliedBefore]).then(async () => {
         if (this.stopped) return;
-        await this.sm.restore(snap.meta, snap.data);
+        const incoming = this.toInstall;
+        assert(
+          incoming !== null &&
+            incoming.meta.index === snap.meta.index &&
+            incoming.meta.term === snap.meta.term,
+          `snapshot ${snap.meta.index} to install was not stored`,
+        );
+        this.toInstall = null;
+        await incoming.sink.install(snap.meta);
+        this.snapshotCounters.installed++;
         this.failPoints.trigger("raft_after_snapshot_restore");
         await write();
       });
@@ -416,7 +517,10 @@ export class RaftDriver<R = unknown> {
   private async afterPersist(rd: Ready): Promise<void> {
     if (this.stopped) return;
     this.failPoints.trigger("raft_before_send");
-    for (const m of rd.messages) this.transport.send(m);
+    for (const m of rd.messages) {
+      if (m.type === "MsgSnap") this.sendSnapshotChunk(m);
+      else this.transport.send(m);
+    }
     if (rd.snapshot) this.settleBelow(rd.snapshot.meta.index);
     if (rd.committed.length > 0) {
       this.failPoints.trigger("apply_before_commit_batch");
@@ -438,6 +542,162 @@ export class RaftDriver<R = unknown> {
     this.guard(() => this.core.advance(rd));
     this.driveConfChanges();
     this.schedule();
+  }
+
+  // ------------------------------------------------------------- snapshots
+
+  /** The core's snapshotProvider: an image ready for `to`, or null while one opens. */
+  private provideSnapshot(to: NodeId, minIndex: number): number | null {
+    const out = this.outgoing.get(to);
+    if (out?.source && out.source.index >= minIndex) return out.source.index;
+    if (out && !out.source) return null;
+    // None yet, or one older than the compaction point: open a new image.
+    out?.source?.close();
+    const image: OutgoingImage = {
+      source: null,
+      reading: false,
+      offset: 0,
+      stalledTicks: 0,
+      lastSent: false,
+    };
+    this.outgoing.set(to, image);
+    this.snapshotStore.open().then(
+      (source) => {
+        if (this.stopped || this.outgoing.get(to) !== image) {
+          source.close();
+          return;
+        }
+        image.source = source;
+        this.snapshotCounters.opened++;
+      },
+      (err) => {
+        if (this.outgoing.get(to) === image) this.outgoing.delete(to);
+        this.snapshotFailed(err);
+      },
+    );
+    return null;
+  }
+
+  /** Fills a MsgSnap the core asked for with the chunk's bytes, then sends it. */
+  private sendSnapshotChunk(m: Message): void {
+    const chunk = m.snapshot;
+    assert(chunk !== null, "MsgSnap without chunk");
+    const image = this.outgoing.get(m.to);
+    const source = image?.source;
+    if (!image || !source || source.index !== chunk.meta.index) {
+      this.guard(() => this.core.snapshotAborted(m.to));
+      this.schedule();
+      return;
+    }
+    // One read at a time per image; a resend asked meanwhile comes again on its own.
+    if (image.reading) return;
+    image.reading = true;
+    if (chunk.offset > image.offset) {
+      image.offset = chunk.offset;
+      image.stalledTicks = 0;
+    }
+    source.read(chunk.offset, this.snapshotChunkBytes).then(
+      ({ data, done }) => {
+        image.reading = false;
+        if (this.stopped) return;
+        this.snapshotCounters.chunksSent++;
+        if (done && !image.lastSent) {
+          image.lastSent = true;
+          this.snapshotCounters.sent++;
+        }
+        this.transport.send({ ...m, snapshot: { ...chunk, data, done } });
+      },
+      (err) => {
+        image.reading = false;
+        if (this.outgoing.get(m.to) === image) this.outgoing.delete(m.to);
+        source.close();
+        this.snapshotFailed(err);
+        this.guard(() => this.core.snapshotAborted(m.to));
+        this.schedule();
+      },
+    );
+  }
+
+  /**
+   * Closes images no transfer uses any more, and drops transfers whose follower
+   * stopped acknowledging (an open image pins old data in LevelDB).
+   */
+  private releaseSnapshotImages(): void {
+    for (const [to, image] of this.outgoing) {
+      if (!image.source) continue;
+      const transfer = this.core.snapshotTransfer(to);
+      const active = transfer !== null && transfer.index === image.source.index;
+      if (++image.stalledTicks < this.requestTimeoutTicks) continue;
+      this.outgoing.delete(to);
+      image.source.close();
+      if (active) {
+        this.snapshotCounters.failed++;
+        this.guard(() => this.core.snapshotAborted(to));
+      }
+    }
+  }
+
+  /** Stores received chunks in order and tells the core, which acknowledges them. */
+  private receiveChunks(chunks: SnapshotChunk[]): void {
+    this.sinkTail = this.sinkTail
+      .then(async () => {
+        for (const c of chunks) {
+          if (this.stopped) return;
+          if (c.offset === 0) {
+            const old = this.incoming;
+            this.incoming = null;
+            if (old) await old.sink.abort();
+            this.incoming = { meta: c.meta, sink: await this.snapshotStore.receive(c.meta) };
+          }
+          const incoming = this.incoming;
+          if (
+            incoming === null ||
+            incoming.meta.index !== c.meta.index ||
+            incoming.meta.term !== c.meta.term
+          ) {
+            continue;
+          }
+          try {
+            await incoming.sink.write(c.offset, c.data, c.done);
+          } catch (err) {
+            // Bad bytes from the leader are bad input, not a reason to stop: drop what
+            // was stored and have the leader start over. Anything else (a failed
+            // write) is fatal.
+            if (!(err instanceof KvError && err.code === "CORRUPT_RECORD")) throw err;
+            this.incoming = null;
+            await incoming.sink.abort();
+            this.snapshotCounters.failed++;
+            this.guard(() => this.core.snapshotStoreFailed(c.meta));
+            this.schedule();
+            continue;
+          }
+          this.snapshotCounters.chunksReceived++;
+          let outcome = "stale";
+          this.guard(() => {
+            outcome = this.core.snapshotStored(c.meta, c.offset + c.data.byteLength, c.done);
+          });
+          if (outcome === "install") {
+            this.incoming = null;
+            // A newer snapshot overtook one not installed yet: the core installs the newer.
+            const replaced = this.toInstall;
+            this.toInstall = incoming;
+            if (replaced) await replaced.sink.abort();
+          } else if (outcome !== "more" && this.incoming === incoming) {
+            this.incoming = null;
+            await incoming.sink.abort();
+          }
+          this.schedule();
+        }
+      })
+      .catch((err) => this.fatal(err));
+  }
+
+  /** A snapshot image could not be opened or read on the leader. */
+  private snapshotFailed(err: unknown): void {
+    this.snapshotCounters.failed++;
+    // A record that fails its checks in our own store: this node must not lead as
+    // if it had the data (it stops; the operator restores it from a peer).
+    if (err instanceof KvError && err.code === "CORRUPT_RECORD") this.fatal(err);
   }
 
   private settleProposal(entry: Entry, result: R): void {

@@ -19,6 +19,10 @@ export interface TestNode {
   applied: string[];
   appliedIndex: number;
   reads: ReadState[];
+  /** Leader: the image streamed to each follower (the core sends chunks without bytes). */
+  images: Map<NodeId, Uint8Array>;
+  /** Follower: chunks of the snapshot being received. */
+  received: Uint8Array[];
 }
 
 export type TestConfig = Partial<Omit<RaftConfig, "id" | "storage" | "prng">>;
@@ -52,6 +56,8 @@ export class TestCluster {
       applied,
       appliedIndex,
       reads: [],
+      images: new Map(),
+      received: [],
     };
     node.core = new RaftCore({
       electionTimeoutTicks: 10,
@@ -61,10 +67,11 @@ export class TestCluster {
       storage,
       prng: new Sfc32(this.seed++),
       appliedIndex,
-      snapshotProvider: () => ({
-        index: node.appliedIndex,
-        data: new TextEncoder().encode(node.applied.join(",")),
-      }),
+      snapshotProvider: (to, minIndex) => {
+        if (node.appliedIndex < minIndex) return null;
+        node.images.set(to, new TextEncoder().encode(node.applied.join(",")));
+        return node.appliedIndex;
+      },
     });
     this.nodes.set(id, node);
     return node;
@@ -104,11 +111,18 @@ export class TestCluster {
       while (n.core.hasReady()) {
         any = true;
         const rd = n.core.ready();
+        for (const c of rd.snapshotChunks) {
+          if (c.offset === 0) n.received = [];
+          n.received.push(c.data);
+          // Stored at once here; the core acknowledges what the driver stored.
+          n.core.snapshotStored(c.meta, c.offset + c.data.byteLength, c.done);
+        }
         if (rd.snapshot) {
           n.applied = new TextDecoder()
-            .decode(rd.snapshot.data)
+            .decode(Buffer.concat(n.received))
             .split(",")
             .filter((s) => s !== "");
+          n.received = [];
           n.appliedIndex = rd.snapshot.meta.index;
         }
         void n.storage.persist({
@@ -116,13 +130,29 @@ export class TestCluster {
           ...(rd.entries.length > 0 ? { entries: rd.entries } : {}),
           ...(rd.snapshot ? { snapshot: rd.snapshot.meta } : {}),
         });
-        for (const m of rd.messages) this.queue.push(m);
+        for (const m of rd.messages) this.queue.push(this.fillSnapshotChunk(n, m));
         for (const e of rd.committed) this.applyEntry(n, e);
         for (const r of rd.readStates) n.reads.push(r);
         n.core.advance(rd);
       }
     }
     return any;
+  }
+
+  /** What the driver does for a MsgSnap: reads the chunk's bytes from the image. */
+  private fillSnapshotChunk(n: TestNode, m: Message): Message {
+    if (m.type !== "MsgSnap" || !m.snapshot) return m;
+    const image = n.images.get(m.to) ?? new Uint8Array(0);
+    const chunkBytes = this.config.snapshotChunkBytes ?? 256 * 1024;
+    const end = Math.min(m.snapshot.offset + chunkBytes, image.byteLength);
+    return {
+      ...m,
+      snapshot: {
+        ...m.snapshot,
+        data: image.subarray(m.snapshot.offset, end),
+        done: end === image.byteLength,
+      },
+    };
   }
 
   private applyEntry(n: TestNode, e: Entry): void {

@@ -44,7 +44,9 @@ export interface SnapshotChunk {
  *   set when a leadership transfer asked for the election (lease checks are skipped).
  * - MsgHeartbeat(Resp), MsgReadIndex(Resp): `context` is a ReadIndex round or request id.
  * - MsgSnap: `snapshot` is one chunk; MsgSnapResp acknowledges `index` = bytes received
- *   so far of the snapshot whose last index is `commit` (0 restarts the transfer).
+ *   so far of the snapshot whose last index is `commit` (0 restarts the transfer). The
+ *   core emits MsgSnap with empty `data`; the driver fills `data` and `done` from the
+ *   state machine's image before sending.
  */
 export interface Message {
   type: MessageType;
@@ -71,16 +73,17 @@ export interface ReadState {
   context: number;
 }
 
-/** A snapshot to restore into the state machine (received from the leader). */
+/** A snapshot to install into the state machine: its chunks came in `snapshotChunks`. */
 export interface SnapshotToInstall {
   meta: SnapshotMeta;
-  data: Uint8Array;
 }
 
 /**
  * What the driver must do, in this order (the ordering contract, enforced by
  * raft/driver.ts and by nothing else):
- *  1. If `snapshot` is set, restore it into the state machine durably, then
+ *  0. Write `snapshotChunks` (received from the leader, in order; offset 0 starts
+ *     a new snapshot) to the state machine's snapshot sink.
+ *  1. If `snapshot` is set, install the received snapshot durably, then
  *  2. persist `snapshot.meta`, `entries` and `hardState` in one durable write
  *     (fsync). Readies are persisted in the order they were handed out.
  *  3. Only then send `messages`: votes and append acknowledgements must not
@@ -97,6 +100,7 @@ export interface Ready {
   seq: number;
   hardState: HardState | null;
   entries: Entry[];
+  snapshotChunks: SnapshotChunk[];
   snapshot: SnapshotToInstall | null;
   messages: Message[];
   committed: Entry[];

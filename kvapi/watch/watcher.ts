@@ -53,6 +53,7 @@ type Next = IteratorResult<Entry | null, undefined>;
 export class KvWatcher implements Watcher {
   readonly bucket: string;
   readonly filter: string;
+  readonly boundaryRevision: number;
   private readonly options: WatcherOptions;
   private phase: Phase;
   private initial: InitialSource | undefined;
@@ -72,6 +73,7 @@ export class KvWatcher implements Watcher {
     this.options = options;
     this.bucket = options.bucket;
     this.filter = options.filter;
+    this.boundaryRevision = options.boundary;
     this.initial = options.initial;
     this.expectedLeft = options.initial?.expected ?? 0;
     this.phase = options.initial === undefined ? "marker" : "initial";
