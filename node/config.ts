@@ -4,6 +4,7 @@
  * embedded defaults. Every bad value is a `ConfigError` with a message that names the
  * flag, so `streamkv server` can print one line and exit non-zero.
  */
+import { createHash } from "node:crypto";
 import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 
@@ -25,6 +26,11 @@ export interface ServerConfig {
   peerPort: number;
   /** The initial cluster; just this node when `--peers` is omitted. */
   peers: PeerAddress[];
+  /**
+   * The cluster this node belongs to: `--cluster-id`, else derived from the initial
+   * peers (`deriveClusterId`). Stored in the data dir and sent in the peer hello.
+   */
+  clusterId: string;
   /** Clients must present it in their hello when set. */
   token: string | undefined;
   /** Largest accepted WebSocket frame on either port. */
@@ -35,6 +41,8 @@ export interface ServerConfig {
   maxConnections: number;
   /** Entries a watch may have queued on the node before it is ended with SLOW_CONSUMER. */
   watchMaxPending: number;
+  /** Applied entries between two compactions of the Raft log (half of it is kept as a tail). */
+  snapshotEntries: number;
 }
 
 export class ConfigError extends Error {
@@ -103,6 +111,14 @@ export const SERVER_OPTIONS: readonly Option[] = [
     help: "initial cluster, id=host:port,... of peer ports (omitted = single node)",
   },
   {
+    flag: "--cluster-id",
+    env: "STREAMKV_CLUSTER_ID",
+    key: "clusterId",
+    kind: "string",
+    defaultValue: "",
+    help: "cluster identity (empty = derived from --peers); keeps a data dir valid after peer addresses change",
+  },
+  {
     flag: "--token",
     env: "STREAMKV_TOKEN",
     key: "token",
@@ -141,6 +157,14 @@ export const SERVER_OPTIONS: readonly Option[] = [
     kind: "int",
     defaultValue: "4096",
     help: "entries a watch may fall behind before SLOW_CONSUMER (the client resumes)",
+  },
+  {
+    flag: "--snapshot-entries",
+    env: "STREAMKV_SNAPSHOT_ENTRIES",
+    key: "snapshotEntries",
+    kind: "int",
+    defaultValue: "10000",
+    help: "compact the Raft log after this many applied entries, keeping half as a tail for slow followers (older ones get a snapshot)",
   },
 ];
 
@@ -231,9 +255,32 @@ export function parseServerConfig(
       `--id ${c.id} is not in --peers (${c.peers.map((p) => p.id).join(", ")}): a node must be one of its cluster's peers`,
     );
   }
+  if (c.clusterId === "") c.clusterId = deriveClusterId(c.peers);
+  else if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(c.clusterId)) {
+    throw new ConfigError(
+      `--cluster-id ${JSON.stringify(c.clusterId)}: use 1..64 of a-z A-Z 0-9 _ . -`,
+    );
+  }
   c.dataDir = resolve(c.dataDir);
   checkDataDir(c.dataDir);
   return c;
+}
+
+/**
+ * A cluster's identity from its initial members: the same on every member (each is
+ * started with the same `--peers`), different for another cluster even when it reuses
+ * the node ids (the addresses differ). A lone node's identity is its id alone, so it
+ * may move to another port.
+ */
+export function deriveClusterId(peers: readonly PeerAddress[]): string {
+  const text =
+    peers.length === 1
+      ? `standalone:${peers[0]!.id}`
+      : peers
+          .map((p) => `${p.id}=${p.host}:${p.port}`)
+          .sort()
+          .join(",");
+  return `c-${createHash("sha256").update(text).digest("hex").slice(0, 16)}`;
 }
 
 function parsePort(value: string, flag: string): number {

@@ -76,6 +76,23 @@ export interface NodeStatus {
   buckets: string[];
   /** false while writes are applied on this node alone, without Raft. */
   replicated: boolean;
+  /** Raft log compaction and snapshot transfers (absent on a service without Raft). */
+  snapshot?: SnapshotStatus;
+}
+
+export interface SnapshotStatus {
+  /** Last index the Raft log was compacted to or a snapshot installed at (0 = none). */
+  index: number;
+  /** First index still in this node's Raft log. */
+  firstIndex: number;
+  /** Snapshot transfers this node sent as leader (last chunk sent). */
+  sent: number;
+  /** Snapshots installed on this node as follower. */
+  installed: number;
+  /** Transfers abandoned (unreadable image, bad chunk, stalled follower). */
+  failed: number;
+  /** Compactions of the Raft log on this node. */
+  compactions: number;
 }
 
 export interface Readiness {

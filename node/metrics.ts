@@ -125,6 +125,35 @@ export class NodeMetrics {
       },
     });
     new Gauge({
+      name: "streamkv_raft_snapshot_index",
+      help: "Index of the newest snapshot on this node (log compacted to it, or installed)",
+      registers,
+      collect() {
+        this.set(status().snapshot?.index ?? 0);
+      },
+    });
+    // Counters whose values live in the Raft driver: copied in at each scrape.
+    const snapshotCounters: Array<
+      [string, string, "sent" | "installed" | "failed" | "compactions"]
+    > = [
+      ["streamkv_raft_snapshots_sent_total", "Snapshot transfers sent as leader", "sent"],
+      ["streamkv_raft_snapshots_installed_total", "Snapshots installed as follower", "installed"],
+      ["streamkv_raft_snapshots_failed_total", "Snapshot transfers abandoned", "failed"],
+      ["streamkv_raft_log_compactions_total", "Compactions of the Raft log", "compactions"],
+    ];
+    for (const [name, help, field] of snapshotCounters) {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const value = status().snapshot?.[field] ?? 0;
+          this.reset();
+          if (value > 0) this.inc(value);
+        },
+      });
+    }
+    new Gauge({
       name: "streamkv_buckets",
       help: "Buckets on this node",
       registers,

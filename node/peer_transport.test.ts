@@ -6,7 +6,7 @@
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { descriptor } from "../proto/generated/client.js";
+import { descriptor } from "../proto/generated/peer.js";
 import { messageType } from "../proto/index.js";
 import type { PeerAddress } from "./config.js";
 import { silentLogger } from "./log.js";
@@ -14,7 +14,7 @@ import { NodeMetrics } from "./metrics.js";
 import { PeerTransport } from "./peer_transport.js";
 import { waitFor } from "./test_process.js";
 
-const PeerFrame = messageType(descriptor, "streamkv.client.PeerFrame");
+const PeerFrame = messageType(descriptor, "streamkv.peer.PeerFrame");
 
 const open: PeerTransport[] = [];
 afterEach(async () => {

@@ -1,8 +1,10 @@
 /**
- * The peer port: carries opaque Raft messages between node ids over WebSocket, one
- * protobuf PeerFrame per binary frame. Each node dials every other peer and sends on
- * that outbound connection; it receives on the connections peers dial to it. A dialed
- * connection starts with PeerHello (from, to, cluster id), which the receiver checks.
+ * The peer port: carries opaque Raft messages and forwarded writes between node ids
+ * over WebSocket, one protobuf PeerFrame (proto/peer.proto) per binary frame. Each node
+ * dials every other peer and sends on that outbound connection; it receives on the
+ * connections peers dial to it, so an answer travels back on the answerer's own
+ * outbound connection. A dialed connection starts with PeerHello (from, to, cluster
+ * id), which the receiver checks: a node of another cluster is refused.
  *
  * Delivery is best effort, as Raft expects of its network: a message for a peer that
  * is down waits in a bounded queue and is dropped when the queue is full or the socket
@@ -13,19 +15,20 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { KvError } from "../proto/errors.js";
-import { descriptor } from "../proto/generated/client.js";
+import { descriptor } from "../proto/generated/peer.js";
 import { messageType } from "../proto/index.js";
 import type { PeerAddress } from "./config.js";
+import type { ForwardFrame, WireForwardRequest, WireForwardResponse } from "./forwarding.js";
 import type { Logger } from "./log.js";
 import type { NodeMetrics } from "./metrics.js";
 
-const PeerFrame = messageType(descriptor, "streamkv.client.PeerFrame");
+const PeerFrame = messageType(descriptor, "streamkv.peer.PeerFrame");
 
 export const PEER_PROTOCOL_VERSION = 1;
 
 export interface PeerTransportOptions {
   id: string;
-  /** Nodes of different clusters refuse each other ("" = not checked). */
+  /** Nodes of different clusters refuse each other ("" = not checked, tests only). */
   clusterId: string;
   host: string;
   port: number;
@@ -34,6 +37,8 @@ export interface PeerTransportOptions {
   maxFrameBytes: number;
   /** Called for every Raft message received. */
   onMessage: (from: string, data: Uint8Array) => void;
+  /** Called for every forwarded write (request or response) received. */
+  onForward?: (from: string, frame: ForwardFrame) => void;
   metrics: NodeMetrics;
   log: Logger;
   /** Messages queued per peer while it is unreachable (default 1024). */
@@ -118,6 +123,28 @@ export class PeerTransport {
       this.dropped();
       return false;
     }
+    return this.enqueue(o, frame);
+  }
+
+  /**
+   * Queues a forwarded write or its answer for `to`; false if it was dropped (the
+   * forwarder retries). Throws FRAME_TOO_LARGE for a frame no peer would accept.
+   */
+  sendForward(to: string, body: ForwardFrame): boolean {
+    const o = this.outbound.get(to);
+    if (!o || this.closed) return false;
+    const frame = PeerFrame.encode(body).finish();
+    if (frame.length > this.opts.maxFrameBytes) {
+      this.dropped();
+      throw new KvError(
+        "FRAME_TOO_LARGE",
+        `a forwarded write of ${frame.length} bytes exceeds the peer frame limit of ${this.opts.maxFrameBytes} bytes`,
+      );
+    }
+    return this.enqueue(o, frame);
+  }
+
+  private enqueue(o: Outbound, frame: Uint8Array): boolean {
     if (o.open && o.ws) {
       if (o.ws.bufferedAmount > this.maxBuffered) {
         this.dropped();
@@ -263,7 +290,13 @@ export class PeerTransport {
         );
         return;
       }
-      let frame: { hello?: Record<string, unknown>; raft?: Uint8Array; body?: string };
+      let frame: {
+        hello?: Record<string, unknown>;
+        raft?: Uint8Array;
+        forward_request?: WireForwardRequest;
+        forward_response?: WireForwardResponse;
+        body?: string;
+      };
       try {
         frame = PeerFrame.toObject(PeerFrame.decode(bytes), { oneofs: true, longs: Number });
       } catch (err) {
@@ -287,15 +320,11 @@ export class PeerTransport {
           refuse(
             new KvError("INVALID_ARGUMENT", `this is node ${this.opts.id}, not ${String(h.to)}`),
           );
-        } else if (
-          this.opts.clusterId !== "" &&
-          (h.cluster_id ?? "") !== "" &&
-          h.cluster_id !== this.opts.clusterId
-        ) {
+        } else if (this.opts.clusterId !== "" && h.cluster_id !== this.opts.clusterId) {
           refuse(
             new KvError(
-              "INVALID_ARGUMENT",
-              `cluster ${String(h.cluster_id)} is not ${this.opts.clusterId}`,
+              "UNAUTHORIZED",
+              `node ${String(h.from)} belongs to cluster ${JSON.stringify(h.cluster_id ?? "")}, this is cluster ${this.opts.clusterId}`,
             ),
           );
         } else if (!this.opts.peers.some((p) => p.id === h.from && p.id !== this.opts.id)) {
@@ -321,6 +350,27 @@ export class PeerTransport {
         } catch (err) {
           // The consumer decides what a bad Raft message is; it must not take the transport down.
           this.opts.log.error("peer message handler failed", { from, error: String(err) });
+        }
+        return;
+      }
+      if (
+        (frame.body === "forward_request" && frame.forward_request) ||
+        (frame.body === "forward_response" && frame.forward_response)
+      ) {
+        if (from === undefined) {
+          refuse(new KvError("UNAUTHORIZED", "a forwarded write before the hello"));
+          return;
+        }
+        this.opts.metrics.peerMessages.inc({ direction: "in", result: "received" });
+        try {
+          this.opts.onForward?.(
+            from,
+            frame.forward_request
+              ? { forward_request: frame.forward_request }
+              : { forward_response: frame.forward_response! },
+          );
+        } catch (err) {
+          this.opts.log.error("forwarded write handler failed", { from, error: String(err) });
         }
         return;
       }

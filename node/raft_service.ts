@@ -7,8 +7,7 @@
  *
  * What is wired: a single node is a one-voter Raft group (leader of itself). With
  * `--peers`, Raft messages travel over the peer transport and the group elects and
- * replicates, but a follower does not forward writes yet: it answers NOT_LEADER with the
- * leader's id (forwarding is the second half of issue 5).
+ * replicates; a follower forwards writes to the leader (node/forwarding.ts).
  */
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
@@ -20,7 +19,7 @@ import {
   validateKey,
 } from "../kvapi/index.js";
 import { streamOf } from "../kvapi/names.js";
-import type { BucketStatus, CommandOp, Entry as KvEntry } from "../kvapi/types.js";
+import type { BucketStatus, Command, CommandOp, Entry as KvEntry } from "../kvapi/types.js";
 import { StreamLog } from "../log/index.js";
 import { LevelRaftStorage } from "../log/raft_storage.js";
 import { KvError } from "../proto/errors.js";
@@ -30,6 +29,7 @@ import { RaftDriver, type RaftStateMachine, type RaftTicker } from "../raft/driv
 import { Sfc32 } from "../raft/prng.js";
 import { type Entry, EntryType, type SnapshotMeta } from "../raft/storage.js";
 import type { PeerAddress } from "./config.js";
+import { Forwarder, type ForwardFrame, type ProposalResult } from "./forwarding.js";
 import type {
   BucketConfigInput,
   BucketInfo,
@@ -43,6 +43,7 @@ import type {
   WriteRequest,
 } from "./kv_service.js";
 import type { Logger } from "./log.js";
+import { NodeSnapshots } from "./snapshots.js";
 
 /** Default age of markers removed by purgeDeletes (as nats.js: 30 minutes). */
 const DEFAULT_PURGE_DELETES_OLDER_THAN_MS = 30 * 60 * 1000;
@@ -65,6 +66,14 @@ export interface RaftServiceOptions {
   leaderWaitMs?: number;
   /** How often the leader advances the TTL clock when a bucket has a ttl (default 1 s). */
   ttlTickMs?: number;
+  /** Applied entries between Raft log compactions (default 10000; see snapshots.ts). */
+  snapshotEntries?: number;
+  /** Sends a forwarded write or its answer to a peer; false if dropped (see forwarding.ts). */
+  sendForward?: (to: string, frame: ForwardFrame) => boolean;
+  /** How long a write may take, forwarding to the leader and retries included (default 4 s). */
+  writeTimeoutMs?: number;
+  /** Writes forwarded from this node at once (default 1024). */
+  maxForwardsInFlight?: number;
 }
 
 class IntervalTicker implements RaftTicker {
@@ -94,6 +103,9 @@ export class RaftKvService implements KvService {
   /** Revision each bucket had when its newest write was acknowledged (a watch boundary bound). */
   private readonly committedRevision = new Map<string, number>();
   private addresses: Map<string, string>;
+  private readonly forwarder: Forwarder;
+  /** Compaction and snapshot transfers (set right after construction). */
+  private snapshots: NodeSnapshots | undefined;
 
   private constructor(
     private readonly opts: RaftServiceOptions,
@@ -107,6 +119,18 @@ export class RaftKvService implements KvService {
   ) {
     this.lastTimestampMs = kv.clockMs();
     this.addresses = new Map(opts.peers.map((p) => [p.id, `${p.host}:${p.port}`]));
+    this.forwarder = new Forwarder({
+      id: opts.id,
+      log: opts.log,
+      leader: () => {
+        const s = this.driver.status();
+        return { isLeader: s.role === "leader", leaderId: s.leaderId, stopped: s.stopped };
+      },
+      proposeHere: (command) => this.proposeHere(command),
+      send: (to, frame) => opts.sendForward?.(to, frame) ?? false,
+      writeTimeoutMs: opts.writeTimeoutMs ?? opts.leaderWaitMs ?? 4000,
+      ...(opts.maxForwardsInFlight === undefined ? {} : { maxInFlight: opts.maxForwardsInFlight }),
+    });
     this.syncCommittedRevisions();
     this.ttlTimer = setInterval(() => this.tickTtl(), opts.ttlTickMs ?? 1000);
     this.ttlTimer.unref();
@@ -127,6 +151,13 @@ export class RaftKvService implements KvService {
         applyConfChange,
       });
       const kv = await KvStateMachine.open(streamLog);
+      let onRestored: () => void = () => {};
+      const snapshots = await NodeSnapshots.open(streamLog, kv, {
+        log: opts.log,
+        ...(opts.snapshotEntries === undefined ? {} : { snapshotEntries: opts.snapshotEntries }),
+        onRestored: () => onRestored(),
+        onFatal: opts.onFatal,
+      });
       // Raft's own entries (no-ops, membership) never reach kvapi; remember them here so
       // the driver and ReadIndex see every committed entry as applied.
       let appliedOther = 0;
@@ -148,11 +179,7 @@ export class RaftKvService implements KvService {
       };
       const machine: RaftStateMachine<Result> = {
         appliedIndex: () => Math.max(kv.appliedIndex(), appliedOther),
-        restoredMeta: (): SnapshotMeta => ({
-          index: 0,
-          term: 0,
-          conf: { voters: [], learners: [] },
-        }),
+        restoredMeta: (): SnapshotMeta => snapshots.restoredMeta(),
         apply: async (entries) => {
           applying.batches++;
           try {
@@ -160,14 +187,10 @@ export class RaftKvService implements KvService {
           } finally {
             applying.batches--;
             if (applying.batches === 0) onIdle();
+            snapshots.afterApply();
           }
         },
-        snapshot: () => {
-          throw new Error("state machine snapshots are not wired yet (the log is never compacted)");
-        },
-        restore: () => {
-          throw new Error("state machine snapshots are not wired yet (the log is never compacted)");
-        },
+        snapshots,
       };
       const tickMs = opts.tickMs ?? 50;
       const driver = await RaftDriver.open<Result>({
@@ -195,6 +218,9 @@ export class RaftKvService implements KvService {
       });
       const service = new RaftKvService(opts, db, streamLog, storage, kv, driver, applying);
       onIdle = () => service.syncCommittedRevisions();
+      snapshots.attach(driver as RaftDriver<unknown>, storage);
+      service.snapshots = snapshots;
+      onRestored = () => service.syncCommittedRevisions();
       driver.start();
       return service;
     } catch (err) {
@@ -245,11 +271,9 @@ export class RaftKvService implements KvService {
       if (s.stopped) throw new KvError("SHUTTING_DOWN", "the node's Raft driver has stopped");
       if (s.role === "leader") return;
       if (s.leaderId !== null) {
-        throw new KvError(
-          "NOT_LEADER",
-          `node ${this.opts.id} is not the leader; send writes to ${s.leaderId} (forwarding is not wired yet)`,
-          { leaderId: s.leaderId },
-        );
+        throw new KvError("NOT_LEADER", `node ${this.opts.id} is not the leader`, {
+          leaderId: s.leaderId,
+        });
       }
       if (Date.now() >= deadline)
         throw new KvError("NO_LEADER", "no leader elected yet; retry shortly");
@@ -257,28 +281,44 @@ export class RaftKvService implements KvService {
     }
   }
 
-  /** Proposes one command; resolves with its result once applied here. */
+  /** A forwarded write or its answer from a peer (node/forwarding.ts). */
+  receiveForward(from: string, frame: ForwardFrame): void {
+    if ("forward_request" in frame) this.forwarder.handleRequest(from, frame.forward_request);
+    else this.forwarder.handleResponse(from, frame.forward_response);
+  }
+
+  /**
+   * Proposes one command here when this node leads, else through the leader
+   * (forwarded, retried across leader changes with the same request id). A forwarded
+   * result is the leader's: this node may not have applied it yet.
+   */
   private async propose(
     op: CommandOp,
     requestId?: string,
-  ): Promise<{ revision: number; count: number }> {
+  ): Promise<{ revision: number; count: number; forwarded: boolean }> {
+    const command = {
+      ...op,
+      timestampMs: 0,
+      ...(requestId === undefined ? {} : { request: { id: requestId } }),
+    } as Command;
+    return this.forwarder.submit(command);
+  }
+
+  /** Proposes as the leader; resolves with the result once applied here. */
+  private async proposeHere(command: Command): Promise<ProposalResult> {
     await this.requireLeadership();
     // Leader time, never going back, so every replica decides TTLs alike.
     this.lastTimestampMs = Math.max(this.lastTimestampMs, Date.now());
-    const command = {
-      ...op,
-      timestampMs: this.lastTimestampMs,
-      ...(requestId === undefined ? {} : { request: { id: requestId } }),
-    };
-    const data = encodeCommand(command as Parameters<typeof encodeCommand>[0]);
-    const { result } = await this.driver.propose(data);
+    const data = encodeCommand({ ...command, timestampMs: this.lastTimestampMs });
+    const { index, result } = await this.driver.propose(data);
     if (result === undefined) throw new KvError("INTERNAL", "a command entry had no result");
     if (!result.ok) throw result.error;
-    const bucket = "bucket" in op ? op.bucket : "config" in op ? op.config.bucket : "";
+    const bucket =
+      "bucket" in command ? command.bucket : "config" in command ? command.config.bucket : "";
     if (bucket !== "" && result.revision > (this.committedRevision.get(bucket) ?? 0)) {
       this.committedRevision.set(bucket, result.revision);
     }
-    return { revision: result.revision, count: result.count };
+    return { revision: result.revision, count: result.count, index };
   }
 
   /** Linearizable unless stale: waits until this node applied the leader's commit index. */
@@ -297,7 +337,8 @@ export class RaftKvService implements KvService {
     if (this.ticking || this.closing || this.driver.status().role !== "leader") return;
     if (!this.kv.listBuckets().some((b) => b.ttlMs > 0)) return;
     this.ticking = true;
-    this.propose({ type: "timeAdvance" })
+    // Never forwarded: only the leader's clock advances time.
+    this.proposeHere({ type: "timeAdvance", timestampMs: 0 })
       .catch((err) => this.opts.log.warn("ttl tick failed", { error: String(err) }))
       .finally(() => {
         this.ticking = false;
@@ -318,7 +359,9 @@ export class RaftKvService implements KvService {
 
   async createBucket(config: BucketConfigInput, requestId: string): Promise<BucketInfo> {
     const full = normalizeBucketConfig(config, Math.min(5, this.opts.peers.length));
-    await this.propose({ type: "createBucket", config: full }, requestId);
+    const { forwarded } = await this.propose({ type: "createBucket", config: full }, requestId);
+    // Created on the leader; this node reports it once it has applied that far.
+    if (forwarded) await this.driver.readIndex();
     return this.info(this.kv.status(full.bucket));
   }
 
@@ -328,7 +371,9 @@ export class RaftKvService implements KvService {
   }
 
   async deleteBucket(bucket: string, requestId: string): Promise<void> {
-    // Validates the name and reports absence without a command.
+    // Validates the name and reports absence without a command; a follower catches up
+    // with the leader first, or a bucket just created through another node looks absent.
+    if (this.driver.status().role !== "leader") await this.read({ stale: false });
     this.kv.status(bucket);
     await this.propose({ type: "deleteBucket", bucket }, requestId);
     this.committedRevision.delete(bucket);
@@ -449,6 +494,7 @@ export class RaftKvService implements KvService {
       })),
       buckets: this.kv.listBuckets().map((b) => b.bucket),
       replicated: true,
+      ...(this.snapshots ? { snapshot: this.snapshots.status() } : {}),
     };
   }
 
@@ -499,7 +545,9 @@ export class RaftKvService implements KvService {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.ttlTimer);
+    this.forwarder.close();
     this.driver.stop();
+    await this.snapshots?.close();
     this.kv.close();
     await this.streamLog.close();
     await this.storage.close();

@@ -3,7 +3,7 @@
  * with an orderly stop. `startNode` is what `streamkv server` runs; tests start nodes
  * the same way, in a child process.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ClientServer } from "./client_server.js";
 import type { ServerConfig } from "./config.js";
@@ -27,13 +27,16 @@ export interface RunningNode {
 interface Identity {
   id: string;
   created: string;
+  /** Absent in data dirs written before cluster ids existed (adopted on start). */
+  clusterId?: string;
 }
 
 /**
- * The data directory remembers which node it belongs to: a node started with another
- * id on it refuses, rather than serving (and later replicating) someone else's state.
+ * The data directory remembers which node and which cluster it belongs to: a node
+ * started on it with another id, or with `--peers` of another cluster, refuses, rather
+ * than serving (and later replicating, or voting with) someone else's state.
  */
-export function checkIdentity(dataDir: string, id: string): void {
+export function checkIdentity(dataDir: string, id: string, clusterId: string): void {
   const path = join(dataDir, "node.json");
   let existing: Identity | undefined;
   try {
@@ -49,20 +52,43 @@ export function checkIdentity(dataDir: string, id: string): void {
         `--data ${dataDir} belongs to node ${JSON.stringify(existing.id)}, not ${JSON.stringify(id)}: start with --id ${existing.id} or use another data directory`,
       );
     }
-    return;
+    if (existing.clusterId !== undefined && existing.clusterId !== clusterId) {
+      throw new ConfigError(
+        `--data ${dataDir} belongs to cluster ${existing.clusterId}, but --peers describe cluster ${clusterId}: start with this cluster's --peers, use another data directory, or pass --cluster-id ${existing.clusterId} if only the peers' addresses changed`,
+      );
+    }
+    if (existing.clusterId !== undefined) return;
   }
-  const fd = openSync(path, "wx");
+  const identity: Identity = {
+    id,
+    created: existing?.created ?? new Date().toISOString(),
+    clusterId,
+  };
+  writeDurably(path, `${JSON.stringify(identity)}\n`, existing === undefined);
+}
+
+/** Writes `path` whole and fsynced (via a temporary file and a rename when replacing). */
+function writeDurably(path: string, text: string, create: boolean): void {
+  const target = create ? path : `${path}.tmp`;
+  const fd = openSync(target, create ? "wx" : "w");
   try {
-    writeSync(fd, `${JSON.stringify({ id, created: new Date().toISOString() })}\n`);
+    writeSync(fd, text);
     // Durable before the node serves anything from this directory.
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+  if (!create) renameSync(target, path);
+  const dir = openSync(join(path, ".."), "r");
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 export async function startNode(config: ServerConfig, log: Logger): Promise<RunningNode> {
-  checkIdentity(config.dataDir, config.id);
+  checkIdentity(config.dataDir, config.id, config.clusterId);
   let resolveStopped: (clean: boolean) => void = () => {};
   const stopped = new Promise<boolean>((resolve) => {
     resolveStopped = resolve;
@@ -79,6 +105,8 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       peers: config.peers,
       log,
       send: (to, data) => peers?.send(to, data),
+      sendForward: (to, frame) => peers?.sendForward(to, frame) ?? false,
+      snapshotEntries: config.snapshotEntries,
       onFatal: (err) => {
         log.error("fatal error, stopping", { error: String(err) });
         fatal = true;
@@ -111,7 +139,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
   });
   peers = new PeerTransport({
     id: config.id,
-    clusterId: "",
+    clusterId: config.clusterId,
     host: config.host,
     port: config.peerPort,
     peers: config.peers,
@@ -119,6 +147,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     metrics,
     log,
     onMessage: (from, data) => service.receive(from, data),
+    onForward: (from, frame) => service.receiveForward(from, frame),
   });
   let clientPort: number;
   let peerPort: number;
@@ -164,6 +193,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     peerPort,
     dataDir: config.dataDir,
     peers: config.peers.map((p) => p.id),
+    clusterId: config.clusterId,
     replicated: true,
   });
   return { clientPort, peerPort, service, stop, stopped };

@@ -858,51 +858,6 @@ export const descriptor = {
             },
             "Pong": {
               "fields": {}
-            },
-            "PeerFrame": {
-              "oneofs": {
-                "body": {
-                  "oneof": [
-                    "hello",
-                    "raft",
-                    "error"
-                  ]
-                }
-              },
-              "fields": {
-                "hello": {
-                  "type": "PeerHello",
-                  "id": 1
-                },
-                "raft": {
-                  "type": "bytes",
-                  "id": 2
-                },
-                "error": {
-                  "type": "Error",
-                  "id": 3
-                }
-              }
-            },
-            "PeerHello": {
-              "fields": {
-                "protocol_version": {
-                  "type": "uint32",
-                  "id": 1
-                },
-                "from": {
-                  "type": "string",
-                  "id": 2
-                },
-                "to": {
-                  "type": "string",
-                  "id": 3
-                },
-                "cluster_id": {
-                  "type": "string",
-                  "id": 4
-                }
-              }
             }
           }
         }

@@ -1,0 +1,158 @@
+/**
+ * `npm run bench -- cluster`: a three-node cluster of real `streamkv server` processes
+ * on loopback (Raft over the peer port, LevelDB with fsync on every node), driven
+ * through the client SDK; the single-node suite (bench/node.ts) runs first in the same
+ * process as the reference.
+ *
+ * Figures:
+ * - put latency p50/p99, one in flight, on the leader and through a follower (forwarded)
+ * - puts/s with 64 in flight, on the leader and through a follower
+ * - gets/s with 64 in flight: linearizable (ReadIndex) and stale, on the leader and on
+ *   a follower
+ * - failover: time from SIGKILL of the leader to the first acknowledged write sent
+ *   after the kill (median of `--failovers` runs; the client talks to the survivors)
+ *
+ * Flags: --puts N (default 3000), --gets N (default 5000), --latency N (default 300),
+ * --failovers N (default 3), --no-reference (skip the single-node suite).
+ */
+import { connect, type KeyValue } from "../client/index.js";
+import { LocalCluster } from "../cluster-tests/harness/cluster.js";
+import { run as runSingleNode } from "./node.js";
+
+function flag(args: string[], name: string, fallback: number): number {
+  const hit = args.find((a) => a.startsWith(`--${name}=`));
+  const n = hit ? Number(hit.split("=")[1]) : fallback;
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+  return n;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const ms = (v: number) => `${v.toFixed(2)} ms`;
+
+/** Ops/s of `total` ops with `concurrency` in flight. */
+async function rate(total: number, concurrency: number, op: (i: number) => Promise<unknown>) {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) await op(next++);
+    }),
+  );
+  return total / ((performance.now() - started) / 1000);
+}
+
+async function latency(n: number, op: (i: number) => Promise<unknown>): Promise<string> {
+  const lat: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await op(i);
+    lat.push(performance.now() - t);
+  }
+  lat.sort((a, b) => a - b);
+  return `p50 ${ms(percentile(lat, 50))}  p99 ${ms(percentile(lat, 99))}`;
+}
+
+/**
+ * Kills the leader while one client writes (one in flight) through the survivors;
+ * returns ms from the kill to the first ack of a write sent after it.
+ */
+async function failover(c: LocalCluster): Promise<number> {
+  const leader = await c.waitForLeader();
+  const survivors = c.nodes.filter((n) => n.index !== leader).map((n) => n.url);
+  const nc = await connect({ servers: survivors, timeoutMs: 10_000 });
+  try {
+    const kv = await nc.keyValue("bench");
+    const value = new Uint8Array(100).fill(3);
+    let killedAt = Number.POSITIVE_INFINITY;
+    let firstAckMs: number | undefined;
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing && i < 100_000; i++) {
+        const sentAt = performance.now();
+        await kv.put(`fo.${i % 100}`, value).catch(() => undefined);
+        if (sentAt > killedAt && firstAckMs === undefined)
+          firstAckMs = performance.now() - killedAt;
+      }
+    })();
+    await kv.put("fo.warm", value);
+    killedAt = performance.now();
+    await c.kill(leader, "SIGKILL");
+    const deadline = Date.now() + 20_000;
+    while (firstAckMs === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    writing = false;
+    await writer;
+    if (firstAckMs === undefined) throw new Error("no write was acknowledged within 20 s");
+    await c.startNode(leader);
+    await c.waitForLeader();
+    return firstAckMs;
+  } finally {
+    await nc.close();
+  }
+}
+
+export async function run(args: string[]): Promise<void> {
+  const puts = flag(args, "puts", 3000);
+  const gets = flag(args, "gets", 5000);
+  const latencyOps = flag(args, "latency", 300);
+  const failovers = flag(args, "failovers", 3);
+  if (!args.includes("--no-reference")) {
+    console.log("-- reference: one node (bench/node.ts), same run --");
+    await runSingleNode(args.filter((a) => !a.startsWith("--failovers")));
+  }
+  console.log("-- three nodes on loopback --");
+  const c = await LocalCluster.start();
+  try {
+    const leader = await c.waitForLeader();
+    const follower = (leader + 1) % 3;
+    const onLeader = await connect({ servers: c.nodes[leader]!.url, timeoutMs: 30_000 });
+    const onFollower = await connect({ servers: c.nodes[follower]!.url, timeoutMs: 30_000 });
+    try {
+      await onLeader.createKeyValue({ bucket: "bench", history: 1 });
+      const kvL: KeyValue = await onLeader.keyValue("bench");
+      const kvF: KeyValue = await onFollower.keyValue("bench");
+      const value = new Uint8Array(100).fill(7);
+      await kvL.put("warm", value);
+      await kvF.put("warm", value);
+
+      const latL = await latency(latencyOps, (i) => kvL.put(`lat.${i % 100}`, value));
+      const latF = await latency(latencyOps, (i) => kvF.put(`lat.${i % 100}`, value));
+      console.log(`put latency, 1 in flight:  leader ${latL}   via follower ${latF}`);
+
+      const putL = await rate(puts, 64, (i) => kvL.put(`k.${i % 1000}`, value));
+      const putF = await rate(puts, 64, (i) => kvF.put(`k.${i % 1000}`, value));
+      console.log(
+        `puts/s, 64 in flight:      leader ${putL.toFixed(0)}   via follower ${putF.toFixed(0)}`,
+      );
+
+      const getL = await rate(gets, 64, (i) => kvL.get(`k.${i % 1000}`));
+      const staleL = await rate(gets, 64, (i) => kvL.get(`k.${i % 1000}`, { stale: true }));
+      const getF = await rate(gets, 64, (i) => kvF.get(`k.${i % 1000}`));
+      const staleF = await rate(gets, 64, (i) => kvF.get(`k.${i % 1000}`, { stale: true }));
+      console.log(
+        `gets/s, 64 in flight:      leader ${getL.toFixed(0)} linearizable, ${staleL.toFixed(0)} stale` +
+          `   follower ${getF.toFixed(0)} linearizable, ${staleF.toFixed(0)} stale`,
+      );
+    } finally {
+      await onLeader.close();
+      await onFollower.close();
+    }
+
+    const times: number[] = [];
+    for (let i = 0; i < failovers; i++) times.push(await failover(c));
+    times.sort((a, b) => a - b);
+    console.log(
+      `failover, SIGKILL of the leader -> first acked write: median ${ms(percentile(times, 50))}` +
+        `  (runs: ${times.map((t) => t.toFixed(0)).join(", ")} ms; election timeout 10 ticks x 50 ms, randomized)`,
+    );
+    console.log(
+      `(${puts} puts, ${gets} gets per figure, 100-byte values, fresh data dirs, 2 shared cores)`,
+    );
+  } finally {
+    await c.destroy();
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * A local cluster of real `streamkv server` processes on 127.0.0.1 for the cluster
+ * tests and the cluster benchmark: fixed (probed free) ports per node so a restarted
+ * node comes back at the same address, kill/pause/resume/restart by node index, and
+ * waiting on `/v1/status` for conditions (never sleeping for luck).
+ *
+ * Every process started here is tracked by PID; `destroy()` SIGKILLs the ones still
+ * running (paused ones included) and removes the data directories.
+ */
+import { createServer } from "node:net";
+import {
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+  waitFor,
+} from "../../node/test_process.js";
+
+export interface NodeStatusJson {
+  id: string;
+  role: string;
+  term: number;
+  leader: string;
+  commitIndex: number;
+  appliedIndex: number;
+  peers: { id: string; address: string; matchIndex: number; voter: boolean }[];
+  buckets: string[];
+}
+
+export interface ClusterNode {
+  readonly index: number;
+  readonly id: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly dataDir: string;
+  readonly url: string;
+  /** The running process, undefined while the node is down. */
+  proc: ServerProcess | undefined;
+  paused: boolean;
+}
+
+export interface ClusterOptions {
+  size?: number;
+  /** Extra `streamkv server` flags for every node. */
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+/** Asks the OS for a free port on loopback (tiny race until the server binds it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let i = 0; i < n * 20 && ports.size < n; i++) ports.add(await freePort());
+  if (ports.size < n) throw new Error(`could not find ${n} distinct free ports`);
+  return [...ports];
+}
+
+export class LocalCluster {
+  readonly peersFlag: string;
+
+  private constructor(
+    readonly nodes: ClusterNode[],
+    private readonly options: ClusterOptions,
+  ) {
+    this.peersFlag = nodes.map((n) => `${n.id}=127.0.0.1:${n.peerPort}`).join(",");
+  }
+
+  /** Starts `size` nodes (default 3) and waits until they agree on a leader. */
+  static async start(options: ClusterOptions = {}): Promise<LocalCluster> {
+    const size = options.size ?? 3;
+    const ports = await distinctFreePorts(size * 2);
+    const nodes: ClusterNode[] = [];
+    for (let i = 0; i < size; i++) {
+      const clientPort = ports[2 * i]!;
+      nodes.push({
+        index: i,
+        id: `n${i + 1}`,
+        clientPort,
+        peerPort: ports[2 * i + 1]!,
+        dataDir: tempDir("streamkv-cluster-"),
+        url: `ws://127.0.0.1:${clientPort}`,
+        proc: undefined,
+        paused: false,
+      });
+    }
+    const cluster = new LocalCluster(nodes, options);
+    try {
+      await Promise.all(nodes.map((n) => cluster.startNode(n.index)));
+      await cluster.waitForLeader();
+    } catch (err) {
+      await cluster.destroy();
+      throw err;
+    }
+    return cluster;
+  }
+
+  get urls(): string[] {
+    return this.nodes.map((n) => n.url);
+  }
+
+  /** Starts (or restarts) node `i` on its ports and data directory. */
+  async startNode(i: number, extraArgs: string[] = []): Promise<ServerProcess> {
+    const n = this.nodes[i]!;
+    if (n.proc) throw new Error(`${n.id} is already running`);
+    n.proc = await startServer({
+      dataDir: n.dataDir,
+      clientPort: n.clientPort,
+      peerPort: n.peerPort,
+      args: ["--id", n.id, "--peers", this.peersFlag, ...(this.options.args ?? []), ...extraArgs],
+      ...(this.options.env ? { env: this.options.env } : {}),
+    });
+    n.paused = false;
+    return n.proc;
+  }
+
+  /** Sends `signal` (default SIGKILL) to node `i` and waits for it to exit. */
+  async kill(i: number, signal: NodeJS.Signals = "SIGKILL"): Promise<number | string> {
+    const n = this.nodes[i]!;
+    const proc = n.proc;
+    if (!proc) throw new Error(`${n.id} is not running`);
+    if (n.paused && signal !== "SIGKILL") this.resume(i);
+    const code = await proc.stop(signal, 10_000);
+    n.proc = undefined;
+    n.paused = false;
+    return code;
+  }
+
+  /** SIGSTOP: the process keeps its sockets but runs nothing (a long GC pause, a VM stall). */
+  pause(i: number): void {
+    const n = this.nodes[i]!;
+    if (!n.proc) throw new Error(`${n.id} is not running`);
+    n.proc.proc.kill("SIGSTOP");
+    n.paused = true;
+  }
+
+  resume(i: number): void {
+    const n = this.nodes[i]!;
+    if (!n.proc) throw new Error(`${n.id} is not running`);
+    n.proc.proc.kill("SIGCONT");
+    n.paused = false;
+  }
+
+  /** GET on node `i`'s client port; undefined when it does not answer within `timeoutMs`. */
+  async http(
+    i: number,
+    path: string,
+    timeoutMs = 1000,
+  ): Promise<{ status: number; body: string } | undefined> {
+    const n = this.nodes[i]!;
+    if (!n.proc || n.paused) return undefined;
+    try {
+      const res = await fetch(`http://127.0.0.1:${n.clientPort}${path}`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      return { status: res.status, body: await res.text() };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async status(i: number): Promise<NodeStatusJson | undefined> {
+    const r = await this.http(i, "/v1/status");
+    if (r?.status !== 200) return undefined;
+    return JSON.parse(r.body) as NodeStatusJson;
+  }
+
+  /** Running, unpaused nodes. */
+  live(): ClusterNode[] {
+    return this.nodes.filter((n) => n.proc && !n.paused);
+  }
+
+  /**
+   * Waits until every live node names the same leader, a live node that says it leads;
+   * returns its index.
+   */
+  async waitForLeader(timeoutMs = 15_000): Promise<number> {
+    let leader = -1;
+    let seen = "";
+    await waitFor(
+      async () => {
+        const live = this.live();
+        const all = await Promise.all(live.map((n) => this.status(n.index)));
+        seen = all
+          .map((s, i) =>
+            s ? `${s.id}:${s.role}/t${s.term}/leader=${s.leader}` : `${live[i]!.id}:?`,
+          )
+          .join(" ");
+        if (all.some((s) => s === undefined)) return false;
+        const id = all[0]!.leader;
+        const at = live.findIndex((n) => n.id === id);
+        if (id === "" || at < 0 || all[at]!.role !== "leader") return false;
+        if (!all.every((s) => s!.leader === id)) return false;
+        leader = live[at]!.index;
+        return true;
+      },
+      timeoutMs,
+      "one leader known to every live node",
+    ).catch((err: Error) => {
+      throw new Error(`${err.message} (last seen: ${seen})`);
+    });
+    return leader;
+  }
+
+  /** Waits until node `i` has applied at least `index`. */
+  async waitForApplied(i: number, index: number, timeoutMs = 15_000): Promise<void> {
+    await waitFor(
+      async () => ((await this.status(i))?.appliedIndex ?? -1) >= index,
+      timeoutMs,
+      `${this.nodes[i]!.id} applied through ${index}`,
+    );
+  }
+
+  /** Kills every process still running (by PID, paused ones too) and removes the data. */
+  async destroy(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        if (!n.proc) return;
+        const proc = n.proc;
+        n.proc = undefined;
+        await proc.stop("SIGKILL", 5000);
+      }),
+    );
+    for (const n of this.nodes) removeDir(n.dataDir);
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The forwarder alone, with a scripted leader view and a loopback "network" between a
+ * follower's and a leader's Forwarder: forwarding and answers, retries across a leader
+ * change with the same request id, TIMEOUT (not a "not applied" code) once a send's
+ * fate is unknown, NO_LEADER when none is known, the in-flight bound, and answers for
+ * another incarnation or from another node ignored.
+ */
+import { describe, expect, it } from "vitest";
+import { decodeCommand } from "../kvapi/index.js";
+import type { Command } from "../kvapi/types.js";
+import { KvError } from "../proto/errors.js";
+import {
+  Forwarder,
+  type ForwardFrame,
+  type LeaderView,
+  type ProposalResult,
+} from "./forwarding.js";
+import { silentLogger } from "./log.js";
+
+const put = (id: string): Command => ({
+  type: "put",
+  bucket: "b",
+  key: "k",
+  value: new Uint8Array([1]),
+  timestampMs: 0,
+  request: { id },
+});
+
+interface Net {
+  view: LeaderView;
+  /** Frames sent by the follower, by destination. */
+  sent: { to: string; frame: ForwardFrame }[];
+  follower: Forwarder;
+  leaders: Map<string, Forwarder>;
+  /** What each leader proposed (request ids). */
+  proposed: string[];
+}
+
+/** A follower "f" and leaders by id; `deliver` false drops the follower's frames. */
+function net(
+  opts: {
+    deliver?: (to: string) => boolean;
+    leaderPropose?: (c: Command) => Promise<ProposalResult>;
+  } = {},
+  followerOpts: { maxInFlight?: number; writeTimeoutMs?: number; attemptTimeoutMs?: number } = {},
+): Net {
+  const n: Net = {
+    view: { isLeader: false, leaderId: null, stopped: false },
+    sent: [],
+    leaders: new Map(),
+    proposed: [],
+    follower: undefined as unknown as Forwarder,
+  };
+  const leader = (id: string) => {
+    const f = new Forwarder({
+      id,
+      log: silentLogger,
+      leader: () => ({ isLeader: true, leaderId: id, stopped: false }),
+      proposeHere: async (c) => {
+        n.proposed.push(c.request && "id" in c.request ? c.request.id : "?");
+        if (opts.leaderPropose) return opts.leaderPropose(c);
+        return { revision: n.proposed.length, count: 0, index: 10 + n.proposed.length };
+      },
+      send: (_to, frame) => {
+        if ("forward_response" in frame) {
+          queueMicrotask(() => n.follower.handleResponse(id, frame.forward_response));
+        }
+        return true;
+      },
+    });
+    n.leaders.set(id, f);
+    return f;
+  };
+  leader("l1");
+  leader("l2");
+  n.follower = new Forwarder({
+    id: "f",
+    log: silentLogger,
+    leader: () => n.view,
+    proposeHere: () => Promise.reject(new KvError("NOT_LEADER", "not the leader")),
+    send: (to, frame) => {
+      n.sent.push({ to, frame });
+      if (opts.deliver && !opts.deliver(to)) return true;
+      if ("forward_request" in frame) {
+        const req = frame.forward_request;
+        queueMicrotask(() => n.leaders.get(to)?.handleRequest("f", req));
+      }
+      return true;
+    },
+    pollMs: 5,
+    writeTimeoutMs: followerOpts.writeTimeoutMs ?? 2000,
+    attemptTimeoutMs: followerOpts.attemptTimeoutMs ?? 300,
+    ...(followerOpts.maxInFlight === undefined ? {} : { maxInFlight: followerOpts.maxInFlight }),
+  });
+  return n;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as KvError).code;
+  }
+  return "no error";
+}
+
+describe("Forwarder", () => {
+  it("forwards to the leader and returns its result", async () => {
+    const n = net();
+    n.view = { isLeader: false, leaderId: "l1", stopped: false };
+    const r = await n.follower.submit(put("r1"));
+    expect(r).toEqual({ revision: 1, count: 0, index: 11, forwarded: true });
+    const sent = n.sent[0]!;
+    expect(sent.to).toBe("l1");
+    const req = (sent.frame as { forward_request: { command: Uint8Array } }).forward_request;
+    expect(decodeCommand(req.command).request).toEqual({ id: "r1" });
+  });
+
+  it("carries a definite error with its details back unchanged", async () => {
+    const n = net({
+      leaderPropose: () =>
+        Promise.reject(new KvError("WRONG_LAST_REVISION", "wrong", { currentRevision: 7 })),
+    });
+    n.view = { isLeader: false, leaderId: "l1", stopped: false };
+    const err = (await n.follower.submit(put("r1")).catch((e) => e)) as KvError;
+    expect(err.code).toBe("WRONG_LAST_REVISION");
+    expect(err.details.currentRevision).toBe(7);
+    expect(n.proposed).toEqual(["r1"]);
+  });
+
+  it("retries against the new leader with the same request id when leadership moves", async () => {
+    const n = net({ deliver: (to) => to !== "l1" });
+    n.view = { isLeader: false, leaderId: "l1", stopped: false };
+    const p = n.follower.submit(put("r2"));
+    await new Promise((r) => setTimeout(r, 30));
+    n.view = { isLeader: false, leaderId: "l2", stopped: false };
+    const r = await p;
+    expect(r.forwarded).toBe(true);
+    expect(n.sent.map((s) => s.to)).toEqual(["l1", "l2"]);
+    expect(n.proposed).toEqual(["r2"]);
+  });
+
+  it("sends again after no answer, and ends with TIMEOUT once a send's fate is unknown", async () => {
+    const n = net({ deliver: () => false }, { writeTimeoutMs: 400, attemptTimeoutMs: 100 });
+    n.view = { isLeader: false, leaderId: "l1", stopped: false };
+    const err = (await n.follower.submit(put("r3")).catch((e) => e)) as KvError;
+    expect(err.code).toBe("TIMEOUT");
+    expect(err.message).toMatch(/may have been applied/);
+    expect(n.sent.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("answers NO_LEADER when no leader was known the whole time (nothing sent)", async () => {
+    const n = net({}, { writeTimeoutMs: 100 });
+    expect(await codeOf(n.follower.submit(put("r4")))).toBe("NO_LEADER");
+    expect(n.sent).toEqual([]);
+  });
+
+  it("bounds the writes in flight", async () => {
+    const n = net({ deliver: () => false }, { maxInFlight: 2, writeTimeoutMs: 200 });
+    n.view = { isLeader: false, leaderId: "l1", stopped: false };
+    const a = n.follower.submit(put("a"));
+    const b = n.follower.submit(put("b"));
+    expect(n.follower.forwardsInFlight()).toBe(2);
+    expect(await codeOf(n.follower.submit(put("c")))).toBe("TIMEOUT");
+    await Promise.allSettled([a, b]);
+    expect(n.follower.forwardsInFlight()).toBe(0);
+  });
+
+  it("ignores answers for another incarnation or from another node", async () => {
+    const n = net({ deliver: () => false }, { writeTimeoutMs: 300, attemptTimeoutMs: 1000 });
+    n.view = { isLeader: false, leaderId: "l1", stopped: false };
+    const p = n.follower.submit(put("r5"));
+    await new Promise((r) => setTimeout(r, 20));
+    const id = (n.sent[0]!.frame as { forward_request: { id: number } }).forward_request.id;
+    n.follower.handleResponse("l1", { id, session: "someone-else", revision: 99, index: 1 });
+    n.follower.handleResponse("l2", {
+      id,
+      session: n.follower.session,
+      revision: 98,
+      index: 1,
+    });
+    n.follower.handleResponse("l1", {
+      id,
+      session: n.follower.session,
+      revision: 5,
+      count: 0,
+      index: 9,
+    });
+    expect(await p).toEqual({ revision: 5, count: 0, index: 9, forwarded: true });
+  });
+
+  it("refuses a forwarded time advance and an undecodable command", async () => {
+    const replies: ForwardFrame[] = [];
+    const f = new Forwarder({
+      id: "l",
+      log: silentLogger,
+      leader: () => ({ isLeader: true, leaderId: "l", stopped: false }),
+      proposeHere: () => Promise.reject(new Error("must not propose")),
+      send: (_to, frame) => {
+        replies.push(frame);
+        return true;
+      },
+    });
+    f.handleRequest("f", { id: 1, session: "s", command: new Uint8Array([0xff, 0xff, 0xff]) });
+    const { encodeCommand } = await import("../kvapi/index.js");
+    f.handleRequest("f", {
+      id: 2,
+      session: "s",
+      command: encodeCommand({ type: "timeAdvance", timestampMs: 1 }),
+    });
+    const codes = replies.map(
+      (r) => (r as { forward_response: { error: { code: string } } }).forward_response.error.code,
+    );
+    // kvapi's decoder answers undecodable bytes with INVALID_ARGUMENT.
+    expect(codes).toEqual(["INVALID_ARGUMENT", "INVALID_ARGUMENT"]);
+    expect(JSON.stringify(replies[1])).toMatch(/leader only/);
+  });
+});
