@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { isKvError } from "../proto/errors.js";
 import { TestCluster } from "./test_cluster.js";
-import { ConfChangeType } from "./types.js";
+import { ConfChangeType, emptyMessage } from "./types.js";
 
 describe("leader election (§5.2)", () => {
   it("a candidate pre-votes, then votes, then appends a no-op", () => {
@@ -166,6 +166,54 @@ describe("log replication (§5.3)", () => {
       "1->3 MsgAppResp term=3 index=8",
     ]);
     expect(c.node("1").applied).toEqual(["y1", "y2", "y3", "y4", "y5"]);
+  });
+});
+
+describe("writing in parallel with the followers (thesis §10.2.1)", () => {
+  it("the leader sends AppendEntries before its own write, but counts itself only once durable", () => {
+    const c = new TestCluster(["1", "2", "3"]);
+    c.elect("1");
+    const leader = c.node("1").core;
+    const { index } = c.propose("1", "a");
+    const rd = leader.ready();
+    expect(rd.entries.map((e) => e.index)).toEqual([index]);
+    // The term is durable since the election: the appends may leave at once.
+    expect(rd.earlyMessages.map((m) => `${m.type}->${m.to}`).sort()).toEqual([
+      "MsgApp->2",
+      "MsgApp->3",
+    ]);
+    expect(rd.messages).toEqual([]);
+    // One follower acknowledges: with the leader's own write not durable, that is
+    // one durable copy of three, not a majority.
+    const ack = emptyMessage("MsgAppResp", "2", "1", 1);
+    ack.index = index;
+    leader.step(ack);
+    expect(leader.status().commitIndex).toBe(index - 1);
+    // The leader's write resolves: now it counts itself.
+    void c.node("1").storage.persist({
+      entries: rd.entries,
+      ...(rd.hardState ? { hardState: rd.hardState } : {}),
+    });
+    leader.persisted(rd);
+    expect(leader.status().commitIndex).toBe(index);
+    leader.advance(rd);
+    c.queue.push(...rd.earlyMessages);
+    c.stabilize();
+    for (const n of c.nodes.values()) expect(n.applied).toEqual(["a"]);
+  });
+
+  it("a leader whose term is not durable yet sends nothing before its write", () => {
+    // A single voter wins at once; its term is in the Ready being written, so the
+    // append to its learner must wait for that write.
+    const c = new TestCluster([]);
+    c.addNode("1", { voters: ["1"], learners: ["2"] });
+    c.addNode("2", { voters: ["1"], learners: ["2"] });
+    const leader = c.node("1").core;
+    leader.campaign();
+    const rd = leader.ready();
+    expect(rd.hardState?.currentTerm).toBe(1);
+    expect(rd.earlyMessages).toEqual([]);
+    expect(rd.messages.map((m) => `${m.type}->${m.to}`)).toEqual(["MsgApp->2"]);
   });
 });
 

@@ -91,6 +91,8 @@ export interface RaftConfig {
     voteWithoutPersist?: boolean;
     /** Grant votes without checking that the candidate's log is up to date (§5.4.1). */
     voteWithoutLogCheck?: boolean;
+    /** The leader counts its own log toward a commit before its write is durable. */
+    leaderCountsSelfBeforePersist?: boolean;
   };
 }
 
@@ -163,6 +165,12 @@ export class RaftCore {
   private readStates: ReadState[] = [];
 
   private msgs: Message[] = [];
+  /** Leader messages that may leave before the Ready's write is durable (see `Ready`). */
+  private msgsEarly: Message[] = [];
+  /** Term of the last hardState known durable: early messages need their term on disk. */
+  private durableTerm: number;
+  /** Seq of the last Ready whose write is durable (`persisted`). */
+  private persistedSeq = 0;
   private applied: number;
   /** Last committed index handed out for apply (>= applied). */
   private applying: number;
@@ -204,6 +212,7 @@ export class RaftCore {
     assert(isIndex(hardState.currentTerm), "hardState.currentTerm");
     assert(isIndex(hardState.commitIndex), "hardState.commitIndex");
     this.term = hardState.currentTerm;
+    this.durableTerm = hardState.currentTerm;
     this.votedFor = hardState.votedFor;
     const snap = config.storage.snapshotMeta();
     const applied = config.appliedIndex ?? snap.index;
@@ -362,6 +371,7 @@ export class RaftCore {
     return (
       this.appendPending ||
       this.msgs.length > 0 ||
+      this.msgsEarly.length > 0 ||
       this.readStates.length > 0 ||
       this.pendingInstall !== null ||
       this.snapshotChunksOut.length > 0 ||
@@ -403,6 +413,8 @@ export class RaftCore {
       committed = this.log.entries(this.applying + 1, this.commit + 1, this.cfg.applyBytesMax);
       this.applying = committed[committed.length - 1]!.index;
     }
+    const earlyMessages = this.msgsEarly;
+    this.msgsEarly = [];
     const messages = this.msgs;
     this.msgs = [];
     const readStates = this.readStates;
@@ -419,6 +431,7 @@ export class RaftCore {
       entries,
       snapshotChunks,
       snapshot,
+      earlyMessages,
       messages,
       committed,
       readStates,
@@ -426,22 +439,36 @@ export class RaftCore {
     };
   }
 
-  /** The driver finished a Ready: persisted, sent, applied. Call in hand-out order. */
-  advance(rd: Ready): void {
-    if (rd.snapshot) {
-      this.log.stableSnapshotTo(rd.snapshot.meta.index);
-      this.applied = Math.max(this.applied, rd.snapshot.meta.index);
-    }
+  /**
+   * The Ready's write (step 2) is durable. Call in hand-out order, before sending
+   * its `messages`. The leader's own matchIndex moves here, and only here: it
+   * counts itself toward a commit only for what is durable on its own disk,
+   * while its AppendEntries for those entries may already be out (§10.2.1).
+   */
+  persisted(rd: Ready): void {
+    if (rd.seq <= this.persistedSeq) return;
+    assert(
+      rd.seq === this.persistedSeq + 1,
+      `Ready ${rd.seq} persisted after ${this.persistedSeq}: out of order`,
+    );
+    this.persistedSeq = rd.seq;
+    if (rd.hardState) this.durableTerm = rd.hardState.currentTerm;
+    // Storage holds the snapshot now; later entries rest on it (drop it first, or
+    // a log with no unstable entries would fall back to the pending snapshot).
+    if (rd.snapshot) this.log.stableSnapshotTo(rd.snapshot.meta.index);
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1]!;
       this.log.stableTo(last.index, last.term);
+      if (this.role === "leader" && this.maybeCommit()) this.broadcastAppend();
     }
+  }
+
+  /** The driver finished a Ready: persisted, sent, applied. Call in hand-out order. */
+  advance(rd: Ready): void {
+    this.persisted(rd);
+    if (rd.snapshot) this.applied = Math.max(this.applied, rd.snapshot.meta.index);
     if (rd.committed.length > 0) {
       this.applied = Math.max(this.applied, rd.committed[rd.committed.length - 1]!.index);
-    }
-    if (this.role === "leader" && rd.entries.length > 0) {
-      // The leader counts itself only for what is durable on its own disk.
-      if (this.maybeCommit()) this.broadcastAppend();
     }
   }
 
@@ -1017,7 +1044,9 @@ export class RaftCore {
 
   private maybeCommit(): boolean {
     const self = this.id;
-    const persisted = this.log.persistedIndex();
+    const persisted = this.unsafe.leaderCountsSelfBeforePersist
+      ? this.log.lastIndex()
+      : this.log.persistedIndex();
     const index = committedIndex(this.conf().voters, (id) =>
       id === self ? persisted : (this.progress.get(id)?.matchIndex ?? 0),
     );
@@ -1201,7 +1230,7 @@ export class RaftCore {
     this.log.append([entry]);
     this.noteConfEntry(entry);
     // Batching: every proposal appended before the next ready() goes out in one
-    // AppendEntries per follower. A single voter commits once durable (advance()).
+    // AppendEntries per follower. A single voter commits once durable (persisted()).
     this.appendPending = true;
     return { index: entry.index, term: entry.term };
   }
@@ -1294,7 +1323,14 @@ export class RaftCore {
   }
 
   private send(m: Message): void {
-    this.msgs.push(m);
+    // The leader's replication traffic may overtake its own write (§10.2.1) once
+    // its term is durable: a message must never carry a term the disk could forget.
+    const early =
+      this.role === "leader" &&
+      m.term === this.durableTerm &&
+      (m.type === "MsgApp" || m.type === "MsgHeartbeat" || m.type === "MsgSnap");
+    if (early) this.msgsEarly.push(m);
+    else this.msgs.push(m);
   }
 }
 

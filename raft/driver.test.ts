@@ -12,15 +12,18 @@ function cluster(ids: string[], failPoints?: FailPoints, onFatal?: (err: unknown
   const drivers = new Map<string, RaftDriver<number>>();
   const ticks = new Map<string, () => void>();
   const sms = new Map<string, SimStateMachine>();
+  const storages = new Map<string, MemoryRaftStorage>();
   ids.forEach((id, i) => {
     const sm = new SimStateMachine();
     sms.set(id, sm);
+    const storage = new MemoryRaftStorage({
+      initialConf: { voters: ids, learners: [] },
+      applyConfChange,
+    });
+    storages.set(id, storage);
     const d = new RaftDriver<number>({
       id,
-      storage: new MemoryRaftStorage({
-        initialConf: { voters: ids, learners: [] },
-        applyConfChange,
-      }),
+      storage,
       stateMachine: sm,
       prng: new Sfc32(i + 1),
       electionTimeoutTicks: 10,
@@ -46,7 +49,7 @@ function cluster(ids: string[], failPoints?: FailPoints, onFatal?: (err: unknown
     return cond();
   };
   const leader = () => [...drivers.values()].find((d) => d.status().role === "leader");
-  return { drivers, sms, tickUntil, settle, leader };
+  return { drivers, sms, storages, tickUntil, settle, leader };
 }
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -105,6 +108,37 @@ describe("RaftDriver", () => {
     expect(isKvError(err, "SHUTTING_DOWN")).toBe(true);
     expect(fatal[0]).toBeInstanceOf(InjectedCrash);
     expect(a.isStopped()).toBe(true);
+  });
+
+  it("the leader's appends leave before its own write is durable; the client waits for it", async () => {
+    const c = cluster(["a", "b", "c"]);
+    expect(await c.tickUntil(() => c.leader() !== undefined)).toBe(true);
+    const leader = c.leader()!;
+    await c.tickUntil(() => [...c.drivers.values()].every((d) => d.status().commitIndex >= 1), 20);
+    // Hold the leader's writes: its persists do not resolve until released.
+    const storage = c.storages.get(leader.id)!;
+    const persist = storage.persist.bind(storage);
+    const held: (() => void)[] = [];
+    storage.persist = (request) => {
+      const done = persist(request);
+      return new Promise((resolve) => held.push(() => resolve(done)));
+    };
+    let answered = false;
+    const p = leader.propose(bytes("x")).then((r) => {
+      answered = true;
+      return r;
+    });
+    await c.settle();
+    const followers = [...c.drivers.values()].filter((d) => d !== leader);
+    // The followers got and stored the entry while the leader's write is pending.
+    for (const f of followers) expect(f.status().lastIndex).toBe(2);
+    expect(held.length).toBeGreaterThan(0);
+    expect(answered).toBe(false);
+    expect(c.sms.get(leader.id)!.values).toEqual([]);
+    storage.persist = persist;
+    for (const release of held.splice(0)) release();
+    await c.tickUntil(() => answered, 20);
+    await expect(p).resolves.toEqual({ index: 2, result: 1 });
   });
 
   it("leadership transfer moves the leader to the named peer", async () => {

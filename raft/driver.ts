@@ -6,9 +6,13 @@
  *
  * It runs the ready/persist/send/apply/advance loop and is the only place that
  * enforces the ordering contract written on `Ready`:
- *   restore snapshot -> persist (fsync) -> send -> apply committed -> advance,
+ *   restore snapshot -> persist (fsync) -> persisted -> send -> advance, and
+ *   apply committed -> advance, where apply waits only for the writes holding
+ *   the committed entries (usually earlier readies), not for this one,
  * readies in the order handed out, while later readies may start persisting
- * before earlier ones resolve (the storage groups them into one fsync).
+ * before earlier ones resolve (the storage groups them into one fsync). The
+ * leader's `earlyMessages` leave as soon as the write starts, so followers
+ * write in parallel with the leader (Raft thesis §10.2.1).
  * A failed persist, an assertion in the core, or a triggered failure point is
  * fatal: the driver stops and reports through `onFatal`; the process restarts
  * from disk.
@@ -204,6 +208,8 @@ export class RaftDriver<R = unknown> {
   private scheduled = false;
   /** Completes when every Ready handed out so far has been advanced. */
   private applyTail: Promise<void> = Promise.resolve();
+  /** Completes when every Ready handed out so far is durable and told to the core. */
+  private persistedTail: Promise<void> = Promise.resolve();
   /** Set while a snapshot restore is in the persist order: later persists wait for it. */
   private snapshotBarrier: Promise<void> | null = null;
   private readonly proposals = new Map<number, PendingProposal<R>>();
@@ -464,10 +470,47 @@ export class RaftDriver<R = unknown> {
       this.fatal(err);
       return;
     }
-    const prev = this.applyTail;
-    this.applyTail = Promise.all([prev, persisted])
-      .then(() => this.afterPersist(rd))
+    // The leader's replication goes out while its own write runs; the core put
+    // nothing here that depends on this write (see `Ready.earlyMessages`).
+    this.sendAll(rd.earlyMessages);
+    // The core learns of durability in hand-out order and as soon as the write
+    // resolves, not after the previous Ready's apply: that is when the leader
+    // may count itself toward a commit.
+    const earlierStable = this.persistedTail;
+    const stable = Promise.all([earlierStable, persisted]).then(() => {
+      if (this.stopped) return;
+      this.guard(() => this.core.persisted(rd));
+      this.schedule();
+    });
+    this.persistedTail = stable;
+    const sent = stable
+      .then(() => {
+        if (this.stopped) return;
+        this.failPoints.trigger("raft_before_send");
+        this.sendAll(rd.messages);
+      })
       .catch((err) => this.fatal(err));
+    // Apply needs the committed entries durable here, not this Ready's commit
+    // index: they are in earlier readies, except on a follower that got entries
+    // and their commit in one message (and a snapshot, which waits for itself).
+    // So a write is not held for one more fsync between commit and apply.
+    const committedLast = rd.committed.at(-1)?.index ?? 0;
+    const ownNeeded =
+      rd.snapshot !== null || (rd.entries.length > 0 && rd.entries[0]!.index <= committedLast);
+    const applyGate = ownNeeded ? stable : earlierStable;
+    const prev = this.applyTail;
+    this.applyTail = Promise.all([prev, applyGate])
+      .then(() => this.apply(rd))
+      .then(() => Promise.all([stable, sent]))
+      .then(() => this.finish(rd))
+      .catch((err) => this.fatal(err));
+  }
+
+  private sendAll(messages: Message[]): void {
+    for (const m of messages) {
+      if (m.type === "MsgSnap") this.sendSnapshotChunk(m);
+      else this.transport.send(m);
+    }
   }
 
   private persist(rd: Ready): Promise<void> {
@@ -514,13 +557,9 @@ export class RaftDriver<R = unknown> {
     return write();
   }
 
-  private async afterPersist(rd: Ready): Promise<void> {
+  /** Applies the Ready's committed entries (their own write and earlier ones are durable). */
+  private async apply(rd: Ready): Promise<void> {
     if (this.stopped) return;
-    this.failPoints.trigger("raft_before_send");
-    for (const m of rd.messages) {
-      if (m.type === "MsgSnap") this.sendSnapshotChunk(m);
-      else this.transport.send(m);
-    }
     if (rd.snapshot) this.settleBelow(rd.snapshot.meta.index);
     if (rd.committed.length > 0) {
       this.failPoints.trigger("apply_before_commit_batch");
@@ -533,6 +572,11 @@ export class RaftDriver<R = unknown> {
         this.settleConfChange(todo[i]!);
       }
     }
+  }
+
+  /** The Ready is persisted, sent and applied: answer reads, advance the core. */
+  private finish(rd: Ready): void {
+    if (this.stopped) return;
     for (const rs of rd.readStates) {
       const read = this.reads.get(rs.context);
       if (read) read.index = rs.index;

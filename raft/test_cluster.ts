@@ -130,6 +130,8 @@ export class TestCluster {
           ...(rd.entries.length > 0 ? { entries: rd.entries } : {}),
           ...(rd.snapshot ? { snapshot: rd.snapshot.meta } : {}),
         });
+        // Persisted at once here, so early and late messages leave together.
+        for (const m of rd.earlyMessages) this.queue.push(this.fillSnapshotChunk(n, m));
         for (const m of rd.messages) this.queue.push(this.fillSnapshotChunk(n, m));
         for (const e of rd.committed) this.applyEntry(n, e);
         for (const r of rd.readStates) n.reads.push(r);

@@ -86,12 +86,23 @@ export interface SnapshotToInstall {
  *  1. If `snapshot` is set, install the received snapshot durably, then
  *  2. persist `snapshot.meta`, `entries` and `hardState` in one durable write
  *     (fsync). Readies are persisted in the order they were handed out.
- *  3. Only then send `messages`: votes and append acknowledgements must not
+ *     `earlyMessages` may be sent at once, before or while this write runs
+ *     (Raft thesis §10.2.1): they are the leader's AppendEntries, heartbeats
+ *     and snapshot chunks, and the core puts a message there only when its
+ *     term and vote are already durable (an earlier Ready's write finished).
+ *     They promise nothing about this node's disk; the leader counts itself
+ *     toward a commit only after `persisted(ready)`.
+ *  3. When the write is durable, call `persisted(ready)` (readies in the order
+ *     handed out; the leader's own matchIndex moves here), and only then send
+ *     `messages`: votes, append acknowledgements and everything else must not
  *     leave before what they promise is on disk.
  *  4. Apply `committed` in order, each exactly once. They are always persisted
- *     by step 2 of this or an earlier Ready.
+ *     by step 2 of this or an earlier Ready; apply may start as soon as the
+ *     writes that hold them are durable, without waiting for this Ready's
+ *     hardState (a committed entry is already durable on a majority).
  *  5. Answer `readStates` once the state machine has applied their index.
- *  6. Call `advance(ready)`; readies are advanced in the order handed out.
+ *  6. Call `advance(ready)`; readies are advanced in the order handed out
+ *     (`advance` calls `persisted` first if the driver did not).
  * The driver may call `ready()` again before advancing the previous one (so
  * several writes can share one fsync); each Ready holds only new work.
  */
@@ -102,6 +113,9 @@ export interface Ready {
   entries: Entry[];
   snapshotChunks: SnapshotChunk[];
   snapshot: SnapshotToInstall | null;
+  /** Leader messages that may leave before this Ready's write is durable (step 2). */
+  earlyMessages: Message[];
+  /** Messages that leave only after this Ready's write is durable (step 3). */
   messages: Message[];
   committed: Entry[];
   readStates: ReadState[];

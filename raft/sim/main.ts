@@ -17,6 +17,7 @@ const UNSAFE_NAMES: UnsafeName[] = [
   "commitEarlierTermsByCount",
   "voteWithoutLogCheck",
   "skipNoopOnElection",
+  "leaderCountsSelfBeforePersist",
 ];
 
 function flag(name: string): string | undefined {
