@@ -136,6 +136,32 @@ describe("LevelRaftStorage", () => {
     await s.close();
   });
 
+  it("writes a commit-index-only update without an fsync, and the next synced batch carries it", async () => {
+    const s = await LevelRaftStorage.open(path);
+    await s.persist({ hardState: { currentTerm: 3, votedFor: "a", commitIndex: 0 } });
+    const base = s.stats().syncs;
+    await s.persist({ hardState: { currentTerm: 3, votedFor: "a", commitIndex: 0 }, sync: false });
+    await s.persist({ hardState: { currentTerm: 3, votedFor: "a", commitIndex: 0 }, sync: false });
+    expect(s.stats().syncs).toBe(base);
+    await s.persist({
+      entries: [{ index: 1, term: 3, type: EntryType.Normal, data: new Uint8Array([1]) }],
+    });
+    void s.persist({ hardState: { currentTerm: 3, votedFor: "a", commitIndex: 1 }, sync: false });
+    await s.persist({
+      entries: [{ index: 2, term: 3, type: EntryType.Normal, data: new Uint8Array([2]) }],
+    });
+    expect(s.stats().syncs).toBe(base + 2);
+    await s.close();
+    const again = await LevelRaftStorage.open(path);
+    expect(again.initialState().hardState).toEqual({
+      currentTerm: 3,
+      votedFor: "a",
+      commitIndex: 1,
+    });
+    expect(again.lastIndex()).toBe(2);
+    await again.close();
+  });
+
   it("groups concurrent persists into few syncs, and syncs each awaited one", async () => {
     const s = await LevelRaftStorage.open(path);
     const base = s.stats().syncs;

@@ -87,6 +87,8 @@ type BatchOp = { type: "put"; key: Buffer; value: Buffer } | { type: "del"; key:
 
 interface Queued {
   ops: BatchOp[];
+  /** False for a request that needs no fsync (PersistRequest.sync). */
+  sync: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -426,6 +428,11 @@ export class LevelRaftStorage implements RaftStorage {
       }
     }
     if (request.hardState) ops.push(this.put(this.hardStateKey, hardStateBody(request.hardState)));
+    if (request.sync === false) {
+      // Rides in the next batch, synced or not; nothing waits for it (see PersistRequest.sync).
+      this.enqueue(ops, false).catch(() => {});
+      return Promise.resolve();
+    }
     return this.enqueue(ops);
   }
 
@@ -453,9 +460,9 @@ export class LevelRaftStorage implements RaftStorage {
     return { ...this.counters };
   }
 
-  private enqueue(ops: BatchOp[]): Promise<void> {
+  private enqueue(ops: BatchOp[], sync = true): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject });
+      this.queue.push({ ops, sync, resolve, reject });
       if (!this.writing) this.writing = this.drain();
     });
   }
@@ -471,15 +478,17 @@ export class LevelRaftStorage implements RaftStorage {
         this.queue = [];
         const ops: BatchOp[] = [];
         for (const q of group) for (const op of q.ops) ops.push(op);
+        // A group of unsynced requests alone (commit-index updates) needs no fsync.
+        const sync = group.some((q) => q.sync);
         try {
           if (this.fatal) throw this.fatal;
           if (ops.length > 0) {
             await this.db.batch<Buffer, Buffer>(ops, {
-              sync: true,
+              sync,
               keyEncoding: "buffer",
               valueEncoding: "buffer",
             });
-            this.counters.syncs++;
+            if (sync) this.counters.syncs++;
           }
         } catch (err) {
           this.fatal ??= new KvError(

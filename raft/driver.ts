@@ -27,7 +27,14 @@ import {
   type SnapshotSource,
   type SnapshotStore,
 } from "./snapshot.js";
-import type { Entry, NodeId, PersistRequest, RaftStorage, SnapshotMeta } from "./storage.js";
+import type {
+  Entry,
+  HardState,
+  NodeId,
+  PersistRequest,
+  RaftStorage,
+  SnapshotMeta,
+} from "./storage.js";
 import {
   ConfChangeType,
   type Message,
@@ -208,6 +215,8 @@ export class RaftDriver<R = unknown> {
   private scheduled = false;
   /** Completes when every Ready handed out so far has been advanced. */
   private applyTail: Promise<void> = Promise.resolve();
+  /** The hard state last handed to storage (null: what the storage opened with). */
+  private lastHardState: HardState | null = null;
   /** Completes when every Ready handed out so far is durable and told to the core. */
   private persistedTail: Promise<void> = Promise.resolve();
   /** Set while a snapshot restore is in the persist order: later persists wait for it. */
@@ -518,6 +527,18 @@ export class RaftDriver<R = unknown> {
     if (rd.hardState) request.hardState = rd.hardState;
     if (rd.entries.length > 0) request.entries = rd.entries;
     if (rd.snapshot) request.snapshot = rd.snapshot.meta;
+    if (rd.hardState) {
+      const last = this.lastHardState ?? this.storage.initialState().hardState;
+      // etcd-io/raft's MustSync: only entries, a snapshot, a term or a vote need an
+      // fsync; a commit index alone is recomputed after a restart.
+      const commitOnly =
+        rd.entries.length === 0 &&
+        !rd.snapshot &&
+        rd.hardState.currentTerm === last.currentTerm &&
+        rd.hardState.votedFor === last.votedFor;
+      if (commitOnly) request.sync = false;
+      this.lastHardState = rd.hardState;
+    }
     const empty = !rd.hardState && rd.entries.length === 0 && !rd.snapshot;
     const write = () => (empty ? Promise.resolve() : this.storage.persist(request));
     if (rd.snapshot) {

@@ -80,6 +80,20 @@ describe("MemoryRaftStorage manual sync", () => {
     expect(after.crash().term(3)).toBe(2);
   });
 
+  it("resolves an unsynced commit-index update at once, and a crash before the next sync loses it", async () => {
+    const s = new MemoryRaftStorage({ manualSync: true });
+    const first = s.persist({ hardState: { currentTerm: 1, votedFor: "a", commitIndex: 0 } });
+    s.sync();
+    await first;
+    await s.persist({ hardState: { currentTerm: 1, votedFor: "a", commitIndex: 4 }, sync: false });
+    expect(s.initialState().hardState.commitIndex).toBe(4);
+    expect(s.crash().initialState().hardState).toEqual({
+      currentTerm: 1,
+      votedFor: "a",
+      commitIndex: 0,
+    });
+  });
+
   it("sync() is refused in auto mode", () => {
     expect(() => new MemoryRaftStorage().sync()).toThrow();
   });

@@ -344,7 +344,9 @@ export class MemoryRaftStorage implements RaftStorage {
   persist(request: PersistRequest): Promise<void> {
     assert(!this.closed, "persist after close");
     this.live.apply(request);
-    return this.enqueue({ kind: "persist", request: copyRequest(request) });
+    const done = this.enqueue({ kind: "persist", request: copyRequest(request) });
+    // An unsynced request stays pending (a crash may lose it) but does not wait.
+    return request.sync === false ? Promise.resolve() : done;
   }
 
   compact(index: number, meta: SnapshotMeta): Promise<void> {

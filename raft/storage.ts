@@ -77,6 +77,14 @@ export interface PersistRequest {
   entries?: Entry[];
   /** A snapshot received from the leader: the log is reset to start after it. */
   snapshot?: SnapshotMeta;
+  /**
+   * `false`: the request may resolve before it is durable; a later synced
+   * request makes it durable, a crash before that may lose it. Only for what
+   * safety does not rest on: a hard state whose commitIndex alone changed
+   * (etcd-io/raft's MustSync rule; the commit index is recomputed after a
+   * restart). Entries, snapshots, terms and votes always sync. Default true.
+   */
+  sync?: boolean;
 }
 
 export interface RaftStorage extends RaftLogReader {

@@ -99,7 +99,9 @@ export class SimDisk implements RaftStorage {
   persist(request: PersistRequest): Promise<void> {
     this.live.apply(request);
     if (request.entries && request.entries.length > 0) this.noteAppend(request);
-    return this.enqueue({ kind: "persist", request: copyRequest(request) });
+    const done = this.enqueue({ kind: "persist", request: copyRequest(request) });
+    // An unsynced request stays pending (a crash may lose it) but does not wait.
+    return request.sync === false ? Promise.resolve() : done;
   }
 
   compact(index: number, meta: SnapshotMeta): Promise<void> {
