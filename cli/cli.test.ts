@@ -109,6 +109,20 @@ describe("streamkv kv", () => {
     expect(human.stdout).toMatch(/node\s+n1[\s\S]*role\s+leader/);
     const json = JSON.parse((await runCli(["cluster", "status", "--json"], { env })).stdout);
     expect(json).toMatchObject({ id: "n1", leader: "n1", replicated: true });
+    expect(json.clusterId).toMatch(/^c-[0-9a-f]{16}$/);
+    expect(human.stdout).toMatch(/cluster\s+c-[0-9a-f]{16}/);
+  });
+
+  it("transfers leadership of a lone node to itself and refuses unknown ids", async () => {
+    const ok = await runCli(["cluster", "transfer", "n1"], { env });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^leader n1 \(term \d+\)\n$/);
+    const bad = await runCli(["cluster", "transfer", "n9"], { env });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^streamkv: INVALID_ARGUMENT: "n9" is not a voter/);
+    const last = await runCli(["cluster", "remove", "n1"], { env });
+    expect(last.code).toBe(1);
+    expect(last.stderr).toMatch(/last voter/);
   });
 
   it("takes --server over STREAMKV_URL", async () => {
@@ -138,6 +152,9 @@ describe("streamkv usage errors", () => {
       [["kv", "ls", "--nope"], /unknown flag --nope/],
       [["kv", "update", "b", "k", "v"], /needs --last/],
       [["frobnicate"], /unknown command "frobnicate"/],
+      [["cluster", "add", "n4"], /usage: streamkv cluster add <id>=<host:port>/],
+      [["cluster", "transfer"], /usage: streamkv cluster transfer <id>/],
+      [["cluster", "remove", "a", "b"], /usage: streamkv cluster remove <id>/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args, { env })));
     results.forEach((r, i) => {

@@ -9,7 +9,12 @@ import { describe, expect, it } from "vitest";
 
 const clientDir = dirname(fileURLToPath(import.meta.url));
 const sources = readdirSync(clientDir).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
-const allowed = ["../proto/errors.js", "../proto/index.js", "../proto/generated/client.js"];
+const allowed = [
+  "../proto/errors.js",
+  "../proto/index.js",
+  "../proto/generated/client.js",
+  "../proto/client_codec.js",
+];
 
 describe("client sources", () => {
   it.each(sources)("%s imports only browser-safe modules", (file) => {
@@ -26,5 +31,15 @@ describe("client sources", () => {
     if (/\bBuffer\b|\bprocess\.|require\(/.test(text))
       bad.push("Node global (Buffer/process/require)");
     expect(bad).toEqual([]);
+  });
+
+  it("the shared codec (proto/client_codec.ts) imports only browser-safe modules", () => {
+    const text = readFileSync(join(clientDir, "../proto/client_codec.ts"), "utf8");
+    const specs = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/gm)].map(
+      (m) => m[1]!,
+    );
+    const ok = ["./errors.js", "./index.js", "./generated/client.js"];
+    expect(specs.filter((s) => !ok.includes(s))).toEqual([]);
+    expect(/\bBuffer\b|\bprocess\.|require\(|import\(/.test(text)).toBe(false);
   });
 });

@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
 import { removeDir, type ServerProcess, startServer } from "../node/test_process.js";
+import { decodeClientFrame, encodeServerFrame } from "../proto/client_codec.js";
 import { connect, type Entry, type KvConnection, type KvError } from "./index.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -290,6 +291,41 @@ describe("client timeouts", () => {
       expect(code).toBe("CONNECTION_CLOSED");
       expect(Date.now() - started).toBeLessThan(3000);
     } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise((r) => wss.close(r));
+    }
+  });
+
+  it("sends each request's remaining timeout so the server stops when the caller does", async () => {
+    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    await new Promise((r) => wss.once("listening", r));
+    const port = (wss.address() as { port: number }).port;
+    const timeouts: Record<string, number> = {};
+    wss.on("connection", (ws) => {
+      ws.on("message", (data) => {
+        const f = decodeClientFrame(new Uint8Array(data as Buffer));
+        if (f.body === "hello") {
+          ws.send(encodeServerFrame({ id: f.id, hello_ok: { protocol_version: 1 } }));
+          return;
+        }
+        timeouts[f.body] = f.timeout_ms ?? 0;
+        if (f.body === "bucket_info") {
+          ws.send(encodeServerFrame({ id: f.id, bucket_status: { config: { bucket: "t" } } }));
+        } else if (f.body === "write") {
+          ws.send(encodeServerFrame({ id: f.id, write_result: { revision: 1 } }));
+        }
+      });
+    });
+    const nc = await connect({ servers: `ws://127.0.0.1:${port}`, timeoutMs: 4000 });
+    try {
+      const kv = await nc.keyValue("t");
+      expect(await kv.put("k", text("v"), { timeoutMs: 700 })).toBe(1);
+      expect(timeouts.write).toBeGreaterThan(500);
+      expect(timeouts.write).toBeLessThanOrEqual(700);
+      expect(timeouts.bucket_info).toBeGreaterThan(3000);
+      expect(timeouts.bucket_info).toBeLessThanOrEqual(4000);
+    } finally {
+      await nc.close();
       for (const c of wss.clients) c.terminate();
       await new Promise((r) => wss.close(r));
     }

@@ -30,6 +30,8 @@ interface PendingCall {
   resolve(frame: WireObject): void;
   reject(err: KvError): void;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the caller stops waiting (Date.now() ms); sent as the remaining `timeout_ms`. */
+  deadlineMs: number;
 }
 
 /** Receives the frames of a long-lived request (a watch). */
@@ -127,6 +129,7 @@ export class Connection {
         resolve,
         reject,
         timer: undefined,
+        deadlineMs: Date.now() + timeoutMs,
       };
       call.timer = setTimeout(() => {
         this.pending.delete(id);
@@ -200,7 +203,10 @@ export class Connection {
     if (!socket) return;
     let bytes: Uint8Array;
     try {
-      bytes = encodeClientFrame({ id: p.id, [p.bodyName]: p.body });
+      const frame: WireObject = { id: p.id, [p.bodyName]: p.body };
+      // The server (and a follower forwarding a write) stops working on it when we stop waiting.
+      if (p.kind === "call") frame.timeout_ms = Math.max(1, Math.ceil(p.deadlineMs - Date.now()));
+      bytes = encodeClientFrame(frame);
     } catch (err) {
       this.fail(p, new KvError("INVALID_ARGUMENT", `${p.bodyName}: cannot encode: ${String(err)}`));
       return;
@@ -340,6 +346,7 @@ export class Connection {
         body: {},
         sent: true,
         timer: undefined,
+        deadlineMs: Date.now() + this.timeoutMs,
         resolve: (frame) => {
           const ok = frame.hello_ok ?? {};
           this.serverId = String(ok.server_id ?? "");

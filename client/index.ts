@@ -79,6 +79,36 @@ export class KvConnection {
     return list.map(statusFromWire);
   }
 
+  /**
+   * Moves Raft leadership to node `to` (a voter); resolves with the contacted node's
+   * view once `to` leads. Must reach the leader: another node answers NOT_LEADER with
+   * the leader's id in `err.details.leaderId`.
+   */
+  async transferLeadership(to: string, opts: CallOptions = {}): Promise<ClusterStatus> {
+    const frame = await this.conn.call("cluster_transfer", { to }, opts.timeoutMs);
+    return clusterStatusFromWire(frame.cluster_status ?? {});
+  }
+
+  /**
+   * Adds node `id`, whose peer port is at `address` (host:port) and which runs with
+   * `--join`: it joins as a learner and is promoted to voter once caught up. Resolves
+   * when it votes; after a TIMEOUT, calling again continues. Must reach the leader.
+   */
+  async addServer(id: string, address: string, opts: CallOptions = {}): Promise<ClusterStatus> {
+    const frame = await this.conn.call("cluster_add", { id, address }, opts.timeoutMs);
+    return clusterStatusFromWire(frame.cluster_status ?? {});
+  }
+
+  /**
+   * Removes node `id` from the cluster (one server at a time; the leader may remove
+   * itself and hands over). Resolves with the contacted node's view once the change is
+   * committed. Must reach the leader, like `transferLeadership`.
+   */
+  async removeServer(id: string, opts: CallOptions = {}): Promise<ClusterStatus> {
+    const frame = await this.conn.call("cluster_remove", { id }, opts.timeoutMs);
+    return clusterStatusFromWire(frame.cluster_status ?? {});
+  }
+
   /** The contacted node's view of the cluster. */
   async clusterStatus(opts: CallOptions = {}): Promise<ClusterStatus> {
     const frame = await this.conn.call("cluster_status", {}, opts.timeoutMs);

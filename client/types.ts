@@ -139,4 +139,6 @@ export interface ClusterStatus {
   buckets: string[];
   /** false while the node applies writes as a lone, unreplicated node. */
   replicated: boolean;
+  /** The cluster's identity (what a node joining with --join passes as --cluster-id). */
+  clusterId: string;
 }

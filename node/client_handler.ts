@@ -7,17 +7,23 @@
  */
 import type { WebSocket } from "ws";
 import {
+  clusterStatusToWire,
+  entryToWire as codecEntryToWire,
+  configFromWire,
   decodeClientFrame,
   encodeServerFrame,
   errorToWire,
   PROTOCOL_VERSION,
   safeInt,
+  safeIntOr,
+  statusToWire,
+  str,
   type WireObject,
-} from "../client/wire.js";
+} from "../proto/client_codec.js";
 import { type ErrorCode, KvError } from "../proto/errors.js";
 import type {
-  BucketConfigInput,
   BucketInfo,
+  CallOptions,
   Entry,
   KvService,
   ServiceWatch,
@@ -82,8 +88,6 @@ const WRITE_OPS: Record<number, WriteOpName> = {
   4: "delete",
   5: "purge",
 };
-
-const OPERATION_CODES = { PUT: 0, DEL: 1, PURGE: 2 } as const;
 
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
   FRAME_TOO_LARGE: 1009,
@@ -259,7 +263,15 @@ export class ClientSession {
       this.ws.pause();
     }
     const started = performance.now();
-    const done = this.tracker.track(this.dispatch(id, body, frame[body] ?? {}));
+    let call: CallOptions;
+    try {
+      call = callOptionsOf(frame);
+    } catch (err) {
+      this.inFlight--;
+      this.refuse(id, err as KvError);
+      return;
+    }
+    const done = this.tracker.track(this.dispatch(id, body, frame[body] ?? {}, call));
     done
       .then(
         (answer) => {
@@ -317,13 +329,14 @@ export class ClientSession {
     id: number,
     body: string,
     req: WireObject,
+    call: CallOptions,
   ): Promise<WireObject | undefined> {
     const s = this.opts.service;
     switch (body) {
       case "ping":
         return { pong: {} };
       case "bucket_create": {
-        const info = await s.createBucket(configFromWire(req.config ?? {}), requestIdOf(req));
+        const info = await s.createBucket(configFromWire(req.config ?? {}), requestIdOf(req), call);
         return { bucket_status: bucketToWire(info) };
       }
       case "bucket_info": {
@@ -331,7 +344,7 @@ export class ClientSession {
         return { bucket_status: bucketToWire(info) };
       }
       case "bucket_delete":
-        await s.deleteBucket(str(req.bucket), requestIdOf(req));
+        await s.deleteBucket(str(req.bucket), requestIdOf(req), call);
         return { ack: {} };
       case "bucket_list": {
         const list = await s.listBuckets({ stale: Boolean(req.stale) });
@@ -347,6 +360,7 @@ export class ClientSession {
           op,
           value,
           requestId: requestIdOf(req),
+          ...call,
         } as Parameters<KvService["write"]>[0];
         if (req.last_revision !== undefined)
           request.last = safeInt(req.last_revision, "last_revision");
@@ -378,11 +392,28 @@ export class ClientSession {
       case "purge_deletes": {
         const older =
           req.older_than_ms === undefined ? undefined : safeInt(req.older_than_ms, "older_than_ms");
-        const purged = await s.purgeDeletes(str(req.bucket), older, requestIdOf(req));
+        const purged = await s.purgeDeletes(str(req.bucket), older, requestIdOf(req), call);
         return { purge_deletes_result: { purged } };
       }
       case "cluster_status":
         return { cluster_status: nodeStatusToWire(s.status()) };
+      case "cluster_transfer": {
+        const to = str(req.to);
+        if (to === "") throw new KvError("INVALID_ARGUMENT", "cluster_transfer needs `to`");
+        return { cluster_status: nodeStatusToWire(await s.transferLeadership(to, call)) };
+      }
+      case "cluster_add": {
+        const member = str(req.id);
+        if (member === "") throw new KvError("INVALID_ARGUMENT", "cluster_add needs `id`");
+        return {
+          cluster_status: nodeStatusToWire(await s.addServer(member, str(req.address), call)),
+        };
+      }
+      case "cluster_remove": {
+        const member = str(req.id);
+        if (member === "") throw new KvError("INVALID_ARGUMENT", "cluster_remove needs `id`");
+        return { cluster_status: nodeStatusToWire(await s.removeServer(member, call)) };
+      }
       case "watch":
         await this.startWatch(id, req);
         return undefined;
@@ -525,13 +556,15 @@ function toBytes(data: unknown): Uint8Array {
   return new Uint8Array(0);
 }
 
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-
-function safeIntOr(v: unknown, fallback: number): number {
-  if (v === undefined || v === null) return fallback;
-  return safeInt(v, "field");
+/**
+ * The client's deadline from the frame's `timeout_ms` (the time it still waits), a
+ * little early, so a TIMEOUT/NO_LEADER answer reaches the client before it gives up.
+ */
+function callOptionsOf(frame: WireObject): CallOptions {
+  const timeoutMs = safeIntOr(frame.timeout_ms, 0, "timeout_ms");
+  if (timeoutMs <= 0) return {};
+  const marginMs = Math.min(100, Math.floor(timeoutMs / 10));
+  return { deadlineMs: Date.now() + timeoutMs - marginMs };
 }
 
 function requestIdOf(req: WireObject): string {
@@ -542,65 +575,14 @@ function requestIdOf(req: WireObject): string {
   return id;
 }
 
-function configFromWire(w: WireObject): BucketConfigInput {
-  const c: BucketConfigInput = { bucket: str(w.bucket) };
-  if (w.history !== undefined) c.history = safeInt(w.history, "history");
-  if (w.ttl_ms !== undefined) c.ttlMs = safeInt(w.ttl_ms, "ttl_ms");
-  if (w.max_value_size !== undefined) c.maxValueSize = safeInt(w.max_value_size, "max_value_size");
-  if (w.max_bytes !== undefined) c.maxBytes = safeInt(w.max_bytes, "max_bytes");
-  if (w.replicas !== undefined) c.replicas = safeInt(w.replicas, "replicas");
-  if (w.description !== undefined) c.description = str(w.description);
-  return c;
-}
-
 export function bucketToWire(b: BucketInfo): WireObject {
-  return {
-    config: {
-      bucket: b.bucket,
-      history: b.history,
-      ttl_ms: b.ttlMs,
-      max_value_size: b.maxValueSize,
-      max_bytes: b.maxBytes,
-      replicas: b.replicas,
-      description: b.description,
-    },
-    values: b.values,
-    bytes: b.bytes,
-    first_revision: b.firstRevision,
-    last_revision: b.lastRevision,
-    leader: b.leader,
-    replica_nodes: b.replicaNodes,
-  };
+  return statusToWire(b);
 }
 
 export function entryToWire(e: Entry): WireObject {
-  return {
-    bucket: e.bucket,
-    key: e.key,
-    value: e.value,
-    revision: e.revision,
-    created_ms: e.created.getTime(),
-    delta: e.delta,
-    operation: OPERATION_CODES[e.operation],
-    size: e.length,
-  };
+  return codecEntryToWire({ ...e, size: e.length });
 }
 
 export function nodeStatusToWire(s: ReturnType<KvService["status"]>): WireObject {
-  return {
-    id: s.id,
-    role: s.role,
-    term: s.term,
-    leader: s.leader,
-    commit_index: s.commitIndex,
-    applied_index: s.appliedIndex,
-    peers: s.peers.map((p) => ({
-      id: p.id,
-      address: p.address,
-      match_index: p.matchIndex,
-      voter: p.voter,
-    })),
-    buckets: s.buckets,
-    replicated: s.replicated,
-  };
+  return clusterStatusToWire(s);
 }

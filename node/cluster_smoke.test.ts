@@ -4,20 +4,9 @@
  * follower's watch, a write sent to a follower is forwarded to the leader, and a leader
  * stopping with SIGTERM hands over leadership. cluster-tests/ has the chaos tests.
  */
-import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { connect, type KvConnection } from "../client/index.js";
-import { removeDir, type ServerProcess, startServer, tempDir, waitFor } from "./test_process.js";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { removeDir, type ServerProcess, startCluster, waitFor } from "./test_process.js";
 
 const nodes: ServerProcess[] = [];
 const conns: KvConnection[] = [];
@@ -30,19 +19,7 @@ afterAll(async () => {
 describe("three-node cluster (smoke)", () => {
   it("elects, replicates, forwards follower writes, serves follower reads and watches, hands over on SIGTERM", async () => {
     const ids = ["n1", "n2", "n3"];
-    const peerPorts = await Promise.all(ids.map(() => freePort()));
-    const peers = ids.map((id, i) => `${id}=127.0.0.1:${peerPorts[i]}`).join(",");
-    nodes.push(
-      ...(await Promise.all(
-        ids.map((id, i) =>
-          startServer({
-            dataDir: tempDir(),
-            peerPort: peerPorts[i]!,
-            args: ["--id", id, "--peers", peers],
-          }),
-        ),
-      )),
-    );
+    nodes.push(...(await startCluster(ids)).nodes);
     for (const n of nodes) conns.push(await connect({ servers: n.url, timeoutMs: 5000 }));
     let leader = -1;
     await waitFor(

@@ -51,6 +51,19 @@ describe("server config", () => {
     );
   });
 
+  it("takes --join as a bare flag, and needs --cluster-id and peers with it", () => {
+    expect(parse([]).join).toBe(false);
+    const c = parse(["--id", "d", "--peers", "a=h1:1,d=h4:4", "--join", "--cluster-id", "c-1"]);
+    expect(c.join).toBe(true);
+    expect(c.clusterId).toBe("c-1");
+    expect(parse(["--join=false"]).join).toBe(false);
+    expect(errorOf(() => parse(["--id", "d", "--peers", "a=h1:1,d=h4:4", "--join"]))).toMatch(
+      /--join needs --cluster-id/,
+    );
+    expect(errorOf(() => parse(["--join", "--cluster-id", "c-1"]))).toMatch(/--join needs --peers/);
+    expect(errorOf(() => parse(["--join=maybe"]))).toMatch(/--join "maybe"/);
+  });
+
   it("rejects bad values with a message naming the flag", () => {
     expect(errorOf(() => parse(["--client-port", "abc"]))).toMatch(/--client-port "abc"/);
     expect(errorOf(() => parse(["--peer-port", "70000"]))).toMatch(/--peer-port 70000/);

@@ -31,6 +31,12 @@ export interface ServerConfig {
    * peers (`deriveClusterId`). Stored in the data dir and sent in the peer hello.
    */
   clusterId: string;
+  /**
+   * `--join`: this node joins a running cluster (`streamkv cluster add` on it) instead
+   * of bootstrapping one from `--peers`; its Raft group starts empty and it waits, not
+   * campaigning, until the leader makes it a learner. Needs `--cluster-id`.
+   */
+  join: boolean;
   /** Clients must present it in their hello when set. */
   token: string | undefined;
   /** Largest accepted WebSocket frame on either port. */
@@ -53,7 +59,7 @@ interface Option {
   flag: string;
   env: string;
   key: keyof ServerConfig;
-  kind: "string" | "port" | "int" | "peers";
+  kind: "string" | "port" | "int" | "peers" | "bool";
   defaultValue: string;
   help: string;
 }
@@ -119,6 +125,14 @@ export const SERVER_OPTIONS: readonly Option[] = [
     help: "cluster identity (empty = derived from --peers); keeps a data dir valid after peer addresses change",
   },
   {
+    flag: "--join",
+    env: "STREAMKV_JOIN",
+    key: "join",
+    kind: "bool",
+    defaultValue: "false",
+    help: "join a running cluster (then `streamkv cluster add <id>=<host:port>`) instead of bootstrapping one; needs --cluster-id, and --peers naming the members and this node",
+  },
+  {
     flag: "--token",
     env: "STREAMKV_TOKEN",
     key: "token",
@@ -176,7 +190,8 @@ export function serverUsage(): string {
     "",
   ];
   for (const o of SERVER_OPTIONS) {
-    const left = `  ${o.flag} <${o.kind === "peers" ? "list" : o.kind === "string" ? "value" : "n"}>`;
+    const arg = o.kind === "peers" ? "list" : o.kind === "string" ? "value" : "n";
+    const left = o.kind === "bool" ? `  ${o.flag}` : `  ${o.flag} <${arg}>`;
     const def = o.defaultValue === "" ? "" : ` (default ${o.defaultValue})`;
     lines.push(`${left.padEnd(30)} ${o.help}${def}  [${o.env}]`);
   }
@@ -207,6 +222,7 @@ export function parseServerConfig(
     }
     let value: string | undefined;
     if (eq > 0) value = arg.slice(eq + 1);
+    else if (option.kind === "bool") value = "true";
     else {
       value = argv[i + 1];
       i++;
@@ -234,6 +250,12 @@ export function parseServerConfig(
       case "peers":
         out[o.key] = parsePeers(value);
         break;
+      case "bool":
+        if (!/^(true|false|1|0)$/.test(value)) {
+          throw new ConfigError(`${o.flag} ${JSON.stringify(value)}: use true or false`);
+        }
+        out[o.key] = value === "true" || value === "1";
+        break;
     }
   }
   const c = config as ServerConfig;
@@ -253,6 +275,16 @@ export function parseServerConfig(
   } else if (!c.peers.some((p) => p.id === c.id)) {
     throw new ConfigError(
       `--id ${c.id} is not in --peers (${c.peers.map((p) => p.id).join(", ")}): a node must be one of its cluster's peers`,
+    );
+  }
+  if (c.join && c.clusterId === "") {
+    throw new ConfigError(
+      "--join needs --cluster-id: the id of the cluster to join (streamkv cluster status shows it)",
+    );
+  }
+  if (c.join && c.peers.length < 2) {
+    throw new ConfigError(
+      "--join needs --peers with the cluster's members and this node (id=host:port,...)",
     );
   }
   if (c.clusterId === "") c.clusterId = deriveClusterId(c.peers);

@@ -40,7 +40,7 @@ interface Net {
 function net(
   opts: {
     deliver?: (to: string) => boolean;
-    leaderPropose?: (c: Command) => Promise<ProposalResult>;
+    leaderPropose?: (c: Command, leaderId: string) => Promise<ProposalResult>;
   } = {},
   followerOpts: { maxInFlight?: number; writeTimeoutMs?: number; attemptTimeoutMs?: number } = {},
 ): Net {
@@ -58,7 +58,7 @@ function net(
       leader: () => ({ isLeader: true, leaderId: id, stopped: false }),
       proposeHere: async (c) => {
         n.proposed.push(c.request && "id" in c.request ? c.request.id : "?");
-        if (opts.leaderPropose) return opts.leaderPropose(c);
+        if (opts.leaderPropose) return opts.leaderPropose(c, id);
         return { revision: n.proposed.length, count: 0, index: 10 + n.proposed.length };
       },
       send: (_to, frame) => {
@@ -214,5 +214,57 @@ describe("Forwarder", () => {
     // kvapi's decoder answers undecodable bytes with INVALID_ARGUMENT.
     expect(codes).toEqual(["INVALID_ARGUMENT", "INVALID_ARGUMENT"]);
     expect(JSON.stringify(replies[1])).toMatch(/leader only/);
+  });
+
+  it("stops at the client's deadline when it comes before the write timeout", async () => {
+    const n = net({ deliver: () => false }, { writeTimeoutMs: 5000, attemptTimeoutMs: 100 });
+    n.view = { isLeader: false, leaderId: "l1", stopped: false };
+    const started = Date.now();
+    const err = (await n.follower.submit(put("d1"), Date.now() + 250).catch((e) => e)) as KvError;
+    expect(err.code).toBe("TIMEOUT");
+    expect(Date.now() - started).toBeLessThan(1000);
+    // And never past its own limit, whatever the client asks.
+    const m = net({ deliver: () => false }, { writeTimeoutMs: 200, attemptTimeoutMs: 100 });
+    m.view = { isLeader: false, leaderId: "l1", stopped: false };
+    const t0 = Date.now();
+    expect(await codeOf(m.follower.submit(put("d2"), Date.now() + 60_000))).toBe("TIMEOUT");
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it("follows a stale leader's hint at once, before its own view moves", async () => {
+    const n = net({
+      leaderPropose: async (_c, id) => {
+        if (id === "l1") throw new KvError("NOT_LEADER", "l1 lost it", { leaderId: "l2" });
+        return { revision: 9, count: 0, index: 20 };
+      },
+    });
+    // The follower's own view stays on the stale leader the whole time.
+    n.view = { isLeader: false, leaderId: "l1", stopped: false };
+    const r = await n.follower.submit(put("h1"));
+    expect(r).toMatchObject({ revision: 9, forwarded: true });
+    expect(n.sent.map((s) => s.to)).toEqual(["l1", "l2"]);
+    expect(n.proposed).toEqual(["h1", "h1"]);
+    // Counted for metrics on both sides.
+    expect(Object.fromEntries(n.follower.forwardStats().sent)).toEqual({ NOT_LEADER: 1, ok: 1 });
+    expect(Object.fromEntries(n.leaders.get("l1")!.forwardStats().received)).toEqual({
+      NOT_LEADER: 1,
+    });
+    expect(Object.fromEntries(n.leaders.get("l2")!.forwardStats().received)).toEqual({ ok: 1 });
+    expect(n.follower.forwardsInFlight()).toBe(0);
+  });
+
+  it("does not ping-pong between two stale nodes faster than it polls", async () => {
+    const n = net(
+      {
+        leaderPropose: async (_c, id) => {
+          throw new KvError("NOT_LEADER", "stale", { leaderId: id === "l1" ? "l2" : "l1" });
+        },
+      },
+      { writeTimeoutMs: 200 },
+    );
+    n.view = { isLeader: false, leaderId: "l1", stopped: false };
+    expect(await codeOf(n.follower.submit(put("p1")))).toBe("NOT_LEADER");
+    // pollMs is 5: at most ~200 / 5 tries plus the immediate hints, not thousands.
+    expect(n.sent.length).toBeLessThan(60);
   });
 });

@@ -107,6 +107,11 @@ type AttemptOutcome =
 
 interface PendingAttempt {
   to: string;
+  /**
+   * Sent on a leader hint while this node's own view still named `viewLeader` (a stale
+   * leader told us who leads now): the send stays valid while the view says either.
+   */
+  viewLeader?: string;
   attemptDeadline: number;
   resolve: (outcome: AttemptOutcome) => void;
 }
@@ -115,6 +120,17 @@ interface PendingAttempt {
 const NOT_PROPOSED: ReadonlySet<ErrorCode> = new Set(["NOT_LEADER", "NO_LEADER"]);
 /** Worth another try against whoever leads next; the outcome of this one is unknown. */
 const RETRY_UNKNOWN: ReadonlySet<ErrorCode> = new Set(["TIMEOUT", "SHUTTING_DOWN"]);
+/** Leader hints followed at once per write; later ones wait a poll (two stale nodes cannot ping-pong fast). */
+const MAX_IMMEDIATE_HINTS = 2;
+
+/**
+ * Forwarding counts for metrics: sends from this node by outcome (`ok`, an error code,
+ * `unanswered`, `not_sent`) and forwarded writes served here by result (`ok` or a code).
+ */
+export interface ForwardStats {
+  sent: Map<string, number>;
+  received: Map<string, number>;
+}
 
 export class Forwarder {
   /** This process's incarnation: answers meant for an earlier one are ignored. */
@@ -130,6 +146,7 @@ export class Forwarder {
   private readonly pollMs: number;
   private readonly maxInFlight: number;
   private readonly maxServing: number;
+  private readonly stats: ForwardStats = { sent: new Map(), received: new Map() };
 
   constructor(private readonly opts: ForwarderOptions) {
     this.writeTimeoutMs = opts.writeTimeoutMs ?? 4000;
@@ -144,16 +161,36 @@ export class Forwarder {
     return this.inFlight;
   }
 
+  /** Forwarded writes this node proposes for followers now (metrics). */
+  forwardsServing(): number {
+    return this.serving;
+  }
+
+  /** Counts since start (metrics read them at each scrape). */
+  forwardStats(): ForwardStats {
+    return this.stats;
+  }
+
+  private count(kind: keyof ForwardStats, result: string): void {
+    const m = this.stats[kind];
+    m.set(result, (m.get(result) ?? 0) + 1);
+  }
+
   /**
    * Proposes `command` here when this node leads, else forwards it to the leader,
-   * retrying across leader changes until the write deadline. `command.timestampMs` is
+   * retrying across leader changes until the write deadline: the earlier of `deadlineMs`
+   * (the client's, epoch ms) and now + `writeTimeoutMs`. `command.timestampMs` is
    * ignored: the leader stamps its own time.
    */
-  async submit(command: Command): Promise<SubmitResult> {
+  async submit(command: Command, deadlineMs?: number): Promise<SubmitResult> {
     // Counted only once it is forwarded: the leader's own writes are bounded by the driver.
     const slot = { held: false };
+    const deadline = Math.min(
+      Date.now() + this.writeTimeoutMs,
+      deadlineMs ?? Number.POSITIVE_INFINITY,
+    );
     try {
-      return await this.submitWithRetries(command, slot);
+      return await this.submitWithRetries(command, slot, deadline);
     } finally {
       if (slot.held) this.inFlight--;
     }
@@ -162,19 +199,24 @@ export class Forwarder {
   private async submitWithRetries(
     command: Command,
     slot: { held: boolean },
+    deadline: number,
   ): Promise<SubmitResult> {
-    const deadline = Date.now() + this.writeTimeoutMs;
+    const started = Date.now();
     // Retrying a command that has no request id could apply it twice.
     const retryable = command.request !== undefined;
     let data: Uint8Array | undefined;
     /** Some earlier try may have been applied: a final failure must say TIMEOUT. */
     let unknown = false;
     let lastError: KvError | undefined;
+    /** Who leads per a stale leader's NOT_LEADER, while our view still names that one. */
+    let hint: { to: string; viewLeader: string } | undefined;
+    let hintsFollowed = 0;
     while (true) {
       if (this.closed) throw this.shutdownError(unknown);
       const view = this.opts.leader();
       if (view.stopped) throw this.shutdownError(unknown);
-      if (Date.now() >= deadline) throw this.deadlineError(unknown, lastError);
+      if (Date.now() >= deadline)
+        throw this.deadlineError(unknown, lastError, Date.now() - started);
       if (view.isLeader) {
         try {
           return { ...(await this.opts.proposeHere(command)), forwarded: false };
@@ -187,7 +229,7 @@ export class Forwarder {
             lastError = e;
           } else {
             // Definite even after an unknown try: a retry gets the first try's result.
-            throw unknown && !isDefinite(e) ? this.deadlineError(true, e) : e;
+            throw unknown && !isDefinite(e) ? this.deadlineError(true, e, Date.now() - started) : e;
           }
         }
         // Not in a tight loop: the next try waits for the view or the driver to move on.
@@ -204,7 +246,11 @@ export class Forwarder {
           slot.held = true;
         }
         data ??= encodeCommand({ ...command, timestampMs: 0 });
-        const outcome = await this.attempt(view.leaderId, data, deadline);
+        if (hint !== undefined && hint.viewLeader !== view.leaderId) hint = undefined;
+        const to = hint?.to ?? view.leaderId;
+        const outcome = await this.attempt(to, data, deadline, hint?.viewLeader);
+        this.count("sent", outcome.kind === "error" ? outcome.error.code : outcome.kind);
+        let immediate = false;
         switch (outcome.kind) {
           case "ok":
             return { ...outcome.result, forwarded: true };
@@ -213,12 +259,19 @@ export class Forwarder {
           case "unanswered":
             unknown = true;
             lastError = new KvError("TIMEOUT", outcome.why);
-            if (!retryable) throw this.deadlineError(true, lastError);
+            if (!retryable) throw this.deadlineError(true, lastError, Date.now() - started);
             break;
           case "error": {
             const e = outcome.error;
             if (NOT_PROPOSED.has(e.code)) {
               lastError = e;
+              const hinted = e.details.leaderId;
+              if (hinted !== undefined && hinted !== to && hinted !== this.opts.id) {
+                // A stale leader knows who leads now: send there without waiting for
+                // this node's own view to catch up (a heartbeat away, maybe more).
+                hint = { to: hinted, viewLeader: view.leaderId };
+                immediate = hintsFollowed++ < MAX_IMMEDIATE_HINTS;
+              }
             } else if (RETRY_UNKNOWN.has(e.code) && retryable) {
               unknown = true;
               lastError = e;
@@ -230,7 +283,7 @@ export class Forwarder {
           }
         }
         // A node that just lost leadership answers NOT_LEADER before others know it.
-        if (outcome.kind !== "unanswered") await delay(this.pollMs);
+        if (outcome.kind !== "unanswered" && !immediate) await delay(this.pollMs);
         continue;
       }
       await delay(this.pollMs);
@@ -238,7 +291,12 @@ export class Forwarder {
   }
 
   /** One send to `to`; resolves with its answer, or when waiting is pointless. */
-  private attempt(to: string, command: Uint8Array, deadline: number): Promise<AttemptOutcome> {
+  private attempt(
+    to: string,
+    command: Uint8Array,
+    deadline: number,
+    viewLeader?: string,
+  ): Promise<AttemptOutcome> {
     const id = ++this.nextId;
     let sent: boolean;
     try {
@@ -250,6 +308,7 @@ export class Forwarder {
     return new Promise((resolve) => {
       this.pending.set(id, {
         to,
+        ...(viewLeader === undefined ? {} : { viewLeader }),
         attemptDeadline: Math.min(deadline, Date.now() + this.attemptTimeoutMs),
         resolve,
       });
@@ -263,7 +322,10 @@ export class Forwarder {
     const view = this.opts.leader();
     for (const [id, p] of this.pending) {
       let why: string | undefined;
-      if (view.leaderId !== p.to) {
+      if (
+        view.leaderId !== p.to &&
+        (p.viewLeader === undefined || view.leaderId !== p.viewLeader)
+      ) {
         why = `leadership moved from ${p.to} to ${view.leaderId ?? "(none)"} while forwarding`;
       } else if (now >= p.attemptDeadline) {
         why = `leader ${p.to} did not answer a forwarded write in time`;
@@ -308,6 +370,7 @@ export class Forwarder {
   /** A ForwardRequest from follower `from`: propose it here and answer. */
   handleRequest(from: string, r: WireForwardRequest): void {
     const answer = (body: Omit<WireForwardResponse, "id" | "session">) => {
+      this.count("received", body.error?.code ?? "ok");
       try {
         this.opts.send(from, { forward_response: { id: r.id, session: r.session, ...body } });
       } catch (err) {
@@ -375,12 +438,12 @@ export class Forwarder {
       : new KvError("SHUTTING_DOWN", "the node is shutting down");
   }
 
-  private deadlineError(unknown: boolean, last: KvError | undefined): KvError {
+  private deadlineError(unknown: boolean, last: KvError | undefined, waitedMs: number): KvError {
     if (!unknown && last !== undefined && NOT_PROPOSED.has(last.code)) return last;
     if (!unknown) return new KvError("NO_LEADER", "no leader reachable; retry shortly");
     return new KvError(
       "TIMEOUT",
-      `no answer from a leader within ${this.writeTimeoutMs} ms; the write may have been applied (retry with the same request id)${last ? `: ${last.message}` : ""}`,
+      `no answer from a leader within ${waitedMs} ms; the write may have been applied (retry with the same request id)${last ? `: ${last.message}` : ""}`,
     );
   }
 }

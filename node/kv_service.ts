@@ -13,6 +13,15 @@ export interface ReadOptions {
   stale: boolean;
 }
 
+/** Limits of one client request. */
+export interface CallOptions {
+  /**
+   * When the client stops waiting (epoch ms, from the request's `timeout_ms`): the
+   * node does not retry or forward the request past it (nor past its own limit).
+   */
+  deadlineMs?: number;
+}
+
 export type WriteOpName = "put" | "create" | "update" | "delete" | "purge";
 
 export interface WriteRequest {
@@ -25,6 +34,8 @@ export interface WriteRequest {
   last?: number;
   /** Client-chosen id; a retry with the same id is applied at most once. */
   requestId: string;
+  /** See CallOptions. */
+  deadlineMs?: number;
 }
 
 /** A bucket as the client port reports it. */
@@ -76,6 +87,8 @@ export interface NodeStatus {
   buckets: string[];
   /** false while writes are applied on this node alone, without Raft. */
   replicated: boolean;
+  /** The cluster's identity (node.json; what a joining node passes as --cluster-id). */
+  clusterId?: string;
   /** Raft log compaction and snapshot transfers (absent on a service without Raft). */
   snapshot?: SnapshotStatus;
 }
@@ -101,10 +114,14 @@ export interface Readiness {
 }
 
 export interface KvService {
-  createBucket(config: BucketConfigInput, requestId: string): Promise<BucketInfo>;
+  createBucket(
+    config: BucketConfigInput,
+    requestId: string,
+    opts?: CallOptions,
+  ): Promise<BucketInfo>;
   /** BUCKET_NOT_FOUND if absent. */
   bucketInfo(bucket: string, opts: ReadOptions): Promise<BucketInfo>;
-  deleteBucket(bucket: string, requestId: string): Promise<void>;
+  deleteBucket(bucket: string, requestId: string, opts?: CallOptions): Promise<void>;
   /** Sorted by name. */
   listBuckets(opts: ReadOptions): Promise<BucketInfo[]>;
   /** Returns the new revision. */
@@ -128,8 +145,31 @@ export interface KvService {
   history(bucket: string, key: string, opts: ReadOptions): Promise<Entry[]>;
   watch(bucket: string, filter: string, opts: WatchOptions): Promise<ServiceWatch>;
   /** Returns how many markers were removed. */
-  purgeDeletes(bucket: string, olderThanMs: number | undefined, requestId: string): Promise<number>;
+  purgeDeletes(
+    bucket: string,
+    olderThanMs: number | undefined,
+    requestId: string,
+    opts?: CallOptions,
+  ): Promise<number>;
   status(): NodeStatus;
+  /**
+   * Hands Raft leadership to voter `to` and resolves once it leads. NOT_LEADER (with the
+   * leader's id) when this node does not lead, INVALID_ARGUMENT when `to` is not a
+   * voter, TIMEOUT when `to` did not take over in time (leadership may still move).
+   */
+  transferLeadership(to: string, opts?: CallOptions): Promise<NodeStatus>;
+  /**
+   * Removes member `id` from the Raft group (DESIGN.md: single-server changes) and
+   * resolves once the change is committed. NOT_LEADER / INVALID_ARGUMENT as above;
+   * TIMEOUT when it was not committed in time (it may still be).
+   */
+  removeServer(id: string, opts?: CallOptions): Promise<NodeStatus>;
+  /**
+   * Adds node `id` at peer address `address` (host:port): as a learner, then promoted
+   * to voter once it has caught up; resolves when it votes. Repeating it after a
+   * TIMEOUT continues (a learner already added is only promoted).
+   */
+  addServer(id: string, address: string, opts?: CallOptions): Promise<NodeStatus>;
   /** `/readyz`: a leader is known and this node applied up to its commit index. */
   readiness(): Promise<Readiness>;
   close(): Promise<void>;

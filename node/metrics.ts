@@ -3,7 +3,17 @@
  * node so several nodes can live in one process (tests) without clashing.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { ForwardStats } from "./forwarding.js";
 import type { NodeStatus } from "./kv_service.js";
+
+/** Write forwarding as the metrics read it (node/forwarding.ts). */
+export interface ForwardingView {
+  stats: ForwardStats;
+  /** Writes this node is forwarding to the leader now. */
+  inFlight: number;
+  /** Forwarded writes this node proposes for followers now. */
+  serving: number;
+}
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -19,7 +29,7 @@ export class NodeMetrics {
   readonly peerBytes: Counter<"direction">;
   readonly peerReconnects: Counter;
 
-  constructor(status: () => NodeStatus) {
+  constructor(status: () => NodeStatus, forwarding?: () => ForwardingView) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "streamkv_" });
     this.kvOps = new Counter({
@@ -150,6 +160,45 @@ export class NodeMetrics {
           const value = status().snapshot?.[field] ?? 0;
           this.reset();
           if (value > 0) this.inc(value);
+        },
+      });
+    }
+    if (forwarding) {
+      const byResult = (name: string, help: string, kind: keyof ForwardStats) =>
+        new Counter({
+          name,
+          help,
+          labelNames: ["result"],
+          registers,
+          collect() {
+            this.reset();
+            for (const [result, n] of forwarding().stats[kind]) this.inc({ result }, n);
+          },
+        });
+      byResult(
+        "streamkv_forwards_sent_total",
+        "Writes sent to the leader by this node, per send, by outcome (ok, an error code, unanswered, not_sent)",
+        "sent",
+      );
+      byResult(
+        "streamkv_forwards_received_total",
+        "Forwarded writes this node served as leader, by result (ok or an error code)",
+        "received",
+      );
+      new Gauge({
+        name: "streamkv_forwards_in_flight",
+        help: "Writes forwarded from this node awaiting the leader's answer",
+        registers,
+        collect() {
+          this.set(forwarding().inFlight);
+        },
+      });
+      new Gauge({
+        name: "streamkv_forwards_serving",
+        help: "Forwarded writes this node is proposing for followers",
+        registers,
+        collect() {
+          this.set(forwarding().serving);
         },
       });
     }

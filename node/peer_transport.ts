@@ -39,6 +39,11 @@ export interface PeerTransportOptions {
   onMessage: (from: string, data: Uint8Array) => void;
   /** Called for every forwarded write (request or response) received. */
   onForward?: (from: string, frame: ForwardFrame) => void;
+  /**
+   * A node not in `peers` said hello with its own address (it joined at runtime, see
+   * `streamkv cluster add`). Called once per new id; the transport dials it from then on.
+   */
+  onPeerLearned?: (peer: PeerAddress) => void;
   metrics: NodeMetrics;
   log: Logger;
   /** Messages queued per peer while it is unreachable (default 1024). */
@@ -72,6 +77,9 @@ export class PeerTransport {
   private readonly maxQueued: number;
   private readonly maxBuffered: number;
   private closed = false;
+  private listening = false;
+  /** Every member this node knows an address for, itself included. */
+  private readonly known = new Map<string, PeerAddress>();
 
   constructor(private readonly opts: PeerTransportOptions) {
     this.maxQueued = opts.maxQueuedMessages ?? 1024;
@@ -88,17 +96,41 @@ export class PeerTransport {
     this.wss.on("connection", (ws, req) => this.accept(ws, `${req.socket.remoteAddress}`));
     // ws re-emits the HTTP server's errors (e.g. EADDRINUSE); listen() reports those.
     this.wss.on("error", (err) => opts.log.debug("peer server error", { error: err.message }));
-    for (const peer of opts.peers) {
-      if (peer.id === opts.id) continue;
-      this.outbound.set(peer.id, {
-        peer,
-        ws: undefined,
-        open: false,
-        queue: [],
-        attempt: 0,
-        timer: undefined,
-      });
+    for (const peer of opts.peers) this.addPeer(peer);
+  }
+
+  /**
+   * Learns (or changes) a peer's address at runtime; it is dialed from then on. A new
+   * address for a known id replaces the old one (the link reconnects).
+   */
+  addPeer(peer: PeerAddress): void {
+    const prev = this.known.get(peer.id);
+    this.known.set(peer.id, peer);
+    if (peer.id === this.opts.id || this.closed) return;
+    const o = this.outbound.get(peer.id);
+    if (o) {
+      if (prev && prev.host === peer.host && prev.port === peer.port) return;
+      o.peer = peer;
+      // The close handler redials, now to the new address.
+      o.ws?.terminate();
+      return;
     }
+    const fresh: Outbound = {
+      peer,
+      ws: undefined,
+      open: false,
+      queue: [],
+      attempt: 0,
+      timer: undefined,
+    };
+    this.outbound.set(peer.id, fresh);
+    if (this.listening) this.dial(fresh);
+  }
+
+  /** This node's own peer address as the others reach it ("" when unknown, port 0). */
+  private ownAddress(): string {
+    const me = this.known.get(this.opts.id);
+    return me && me.port !== 0 ? `${me.host}:${me.port}` : "";
   }
 
   /** Starts listening and dialing; returns the bound port. */
@@ -107,6 +139,7 @@ export class PeerTransport {
       this.http.once("error", reject);
       this.http.listen(this.opts.port, this.opts.host, () => {
         this.http.off("error", reject);
+        this.listening = true;
         for (const o of this.outbound.values()) this.dial(o);
         resolve((this.http.address() as AddressInfo).port);
       });
@@ -211,6 +244,7 @@ export class PeerTransport {
             from: this.opts.id,
             to: o.peer.id,
             cluster_id: this.opts.clusterId,
+            address: this.ownAddress(),
           },
         }).finish(),
       );
@@ -327,10 +361,25 @@ export class PeerTransport {
               `node ${String(h.from)} belongs to cluster ${JSON.stringify(h.cluster_id ?? "")}, this is cluster ${this.opts.clusterId}`,
             ),
           );
-        } else if (!this.opts.peers.some((p) => p.id === h.from && p.id !== this.opts.id)) {
-          refuse(
-            new KvError("UNAUTHORIZED", `node ${String(h.from)} is not a peer of this cluster`),
-          );
+        } else if (h.from === this.opts.id || typeof h.from !== "string" || h.from === "") {
+          refuse(new KvError("INVALID_ARGUMENT", `a hello from ${JSON.stringify(h.from)}`));
+        } else if (!this.known.has(h.from)) {
+          // A node that joined at runtime announces where it listens; without that it is
+          // a stranger (same cluster id, but no member we know of).
+          const learned = parseAddress(h.from, h.address);
+          if (!learned) {
+            refuse(
+              new KvError("UNAUTHORIZED", `node ${String(h.from)} is not a peer of this cluster`),
+            );
+          } else {
+            this.opts.log.info("peer address learned from its hello", {
+              peer: learned.id,
+              address: `${learned.host}:${learned.port}`,
+            });
+            this.addPeer(learned);
+            this.opts.onPeerLearned?.(learned);
+            from = learned.id;
+          }
         } else {
           from = String(h.from);
         }
@@ -377,4 +426,14 @@ export class PeerTransport {
       refuse(new KvError("UNKNOWN_MESSAGE", "the peer frame carries no message this node knows"));
     });
   }
+}
+
+/** `host:port` from a hello as a peer address, or undefined when it is not one. */
+function parseAddress(id: string, address: unknown): PeerAddress | undefined {
+  if (typeof address !== "string") return undefined;
+  const m = /^(.+):(\d{1,5})$/.exec(address);
+  if (!m || !/^[a-zA-Z0-9_.-]{1,64}$/.test(id)) return undefined;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return { id, host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port };
 }

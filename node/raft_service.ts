@@ -33,6 +33,7 @@ import { Forwarder, type ForwardFrame, type ProposalResult } from "./forwarding.
 import type {
   BucketConfigInput,
   BucketInfo,
+  CallOptions,
   KeysPage,
   KvService,
   NodeStatus,
@@ -43,6 +44,7 @@ import type {
   WriteRequest,
 } from "./kv_service.js";
 import type { Logger } from "./log.js";
+import type { ForwardingView } from "./metrics.js";
 import { NodeSnapshots } from "./snapshots.js";
 
 /** Default age of markers removed by purgeDeletes (as nats.js: 30 minutes). */
@@ -74,6 +76,18 @@ export interface RaftServiceOptions {
   writeTimeoutMs?: number;
   /** Writes forwarded from this node at once (default 1024). */
   maxForwardsInFlight?: number;
+  /**
+   * Joins a running cluster: the Raft group starts with no members, so this node never
+   * campaigns; it waits for the leader to add it as a learner (`cluster add`).
+   */
+  join?: boolean;
+  /** Reported in status (what a joining node passes as --cluster-id). */
+  clusterId?: string;
+  /**
+   * A member's peer address given to `addServer`: made durable and known to the peer
+   * transport before the node is added, so Raft can reach it at once.
+   */
+  onPeerAddress?: (peer: PeerAddress) => void;
 }
 
 class IntervalTicker implements RaftTicker {
@@ -100,8 +114,6 @@ export class RaftKvService implements KvService {
   private lastTimestampMs: number;
   private ticking = false;
   private readonly ttlTimer: ReturnType<typeof setInterval>;
-  /** Revision each bucket had when its newest write was acknowledged (a watch boundary bound). */
-  private readonly committedRevision = new Map<string, number>();
   private addresses: Map<string, string>;
   private readonly forwarder: Forwarder;
   /** Compaction and snapshot transfers (set right after construction). */
@@ -114,8 +126,6 @@ export class RaftKvService implements KvService {
     private readonly storage: LevelRaftStorage,
     private readonly kv: KvStateMachine,
     private readonly driver: RaftDriver<Result>,
-    /** Apply batches running now (0 between Readies: nothing staged, all written). */
-    private readonly applying: { batches: number },
   ) {
     this.lastTimestampMs = kv.clockMs();
     this.addresses = new Map(opts.peers.map((p) => [p.id, `${p.host}:${p.port}`]));
@@ -131,7 +141,6 @@ export class RaftKvService implements KvService {
       writeTimeoutMs: opts.writeTimeoutMs ?? opts.leaderWaitMs ?? 4000,
       ...(opts.maxForwardsInFlight === undefined ? {} : { maxInFlight: opts.maxForwardsInFlight }),
     });
-    this.syncCommittedRevisions();
     this.ttlTimer = setInterval(() => this.tickTtl(), opts.ttlTickMs ?? 1000);
     this.ttlTimer.unref();
   }
@@ -147,22 +156,22 @@ export class RaftKvService implements KvService {
     try {
       streamLog = await StreamLog.open(db);
       storage = await LevelRaftStorage.open(db, {
-        initialConf: { voters: opts.peers.map((p) => p.id), learners: [] },
+        // A joining node starts outside any group: the leader's log brings its membership.
+        initialConf: {
+          voters: opts.join ? [] : opts.peers.map((p) => p.id),
+          learners: [],
+        },
         applyConfChange,
       });
       const kv = await KvStateMachine.open(streamLog);
-      let onRestored: () => void = () => {};
       const snapshots = await NodeSnapshots.open(streamLog, kv, {
         log: opts.log,
         ...(opts.snapshotEntries === undefined ? {} : { snapshotEntries: opts.snapshotEntries }),
-        onRestored: () => onRestored(),
         onFatal: opts.onFatal,
       });
       // Raft's own entries (no-ops, membership) never reach kvapi; remember them here so
       // the driver and ReadIndex see every committed entry as applied.
       let appliedOther = 0;
-      const applying = { batches: 0 };
-      let onIdle: () => void = () => {};
       const applyAll = async (entries: Entry[]): Promise<Result[]> => {
         const results = await Promise.all(
           entries.map((e) =>
@@ -181,12 +190,9 @@ export class RaftKvService implements KvService {
         appliedIndex: () => Math.max(kv.appliedIndex(), appliedOther),
         restoredMeta: (): SnapshotMeta => snapshots.restoredMeta(),
         apply: async (entries) => {
-          applying.batches++;
           try {
             return await applyAll(entries);
           } finally {
-            applying.batches--;
-            if (applying.batches === 0) onIdle();
             snapshots.afterApply();
           }
         },
@@ -216,11 +222,9 @@ export class RaftKvService implements KvService {
           opts.onFatal(err);
         },
       });
-      const service = new RaftKvService(opts, db, streamLog, storage, kv, driver, applying);
-      onIdle = () => service.syncCommittedRevisions();
+      const service = new RaftKvService(opts, db, streamLog, storage, kv, driver);
       snapshots.attach(driver as RaftDriver<unknown>, storage);
       service.snapshots = snapshots;
-      onRestored = () => service.syncCommittedRevisions();
       driver.start();
       return service;
     } catch (err) {
@@ -228,16 +232,6 @@ export class RaftKvService implements KvService {
       await streamLog?.close().catch(() => {});
       await db.close().catch(() => {});
       throw err;
-    }
-  }
-
-  /**
-   * With no apply running, everything in the log is committed (and written), so each
-   * bucket's last sequence is exactly kvapi's watch boundary.
-   */
-  syncCommittedRevisions(): void {
-    for (const b of this.kv.listBuckets()) {
-      this.committedRevision.set(b.bucket, this.streamLog.state(streamOf(b.bucket)).lastSeq);
     }
   }
 
@@ -295,13 +289,14 @@ export class RaftKvService implements KvService {
   private async propose(
     op: CommandOp,
     requestId?: string,
+    deadlineMs?: number,
   ): Promise<{ revision: number; count: number; forwarded: boolean }> {
     const command = {
       ...op,
       timestampMs: 0,
       ...(requestId === undefined ? {} : { request: { id: requestId } }),
     } as Command;
-    return this.forwarder.submit(command);
+    return this.forwarder.submit(command, deadlineMs);
   }
 
   /** Proposes as the leader; resolves with the result once applied here. */
@@ -313,11 +308,6 @@ export class RaftKvService implements KvService {
     const { index, result } = await this.driver.propose(data);
     if (result === undefined) throw new KvError("INTERNAL", "a command entry had no result");
     if (!result.ok) throw result.error;
-    const bucket =
-      "bucket" in command ? command.bucket : "config" in command ? command.config.bucket : "";
-    if (bucket !== "" && result.revision > (this.committedRevision.get(bucket) ?? 0)) {
-      this.committedRevision.set(bucket, result.revision);
-    }
     return { revision: result.revision, count: result.count, index };
   }
 
@@ -357,9 +347,17 @@ export class RaftKvService implements KvService {
     };
   }
 
-  async createBucket(config: BucketConfigInput, requestId: string): Promise<BucketInfo> {
+  async createBucket(
+    config: BucketConfigInput,
+    requestId: string,
+    opts: CallOptions = {},
+  ): Promise<BucketInfo> {
     const full = normalizeBucketConfig(config, Math.min(5, this.opts.peers.length));
-    const { forwarded } = await this.propose({ type: "createBucket", config: full }, requestId);
+    const { forwarded } = await this.propose(
+      { type: "createBucket", config: full },
+      requestId,
+      opts.deadlineMs,
+    );
     // Created on the leader; this node reports it once it has applied that far.
     if (forwarded) await this.driver.readIndex();
     return this.info(this.kv.status(full.bucket));
@@ -370,13 +368,12 @@ export class RaftKvService implements KvService {
     return this.info(this.kv.status(bucket));
   }
 
-  async deleteBucket(bucket: string, requestId: string): Promise<void> {
+  async deleteBucket(bucket: string, requestId: string, opts: CallOptions = {}): Promise<void> {
     // Validates the name and reports absence without a command; a follower catches up
     // with the leader first, or a bucket just created through another node looks absent.
     if (this.driver.status().role !== "leader") await this.read({ stale: false });
     this.kv.status(bucket);
-    await this.propose({ type: "deleteBucket", bucket }, requestId);
-    this.committedRevision.delete(bucket);
+    await this.propose({ type: "deleteBucket", bucket }, requestId, opts.deadlineMs);
   }
 
   async listBuckets(opts: ReadOptions): Promise<BucketInfo[]> {
@@ -404,7 +401,7 @@ export class RaftKvService implements KvService {
         };
         break;
     }
-    return (await this.propose(op, r.requestId)).revision;
+    return (await this.propose(op, r.requestId, r.deadlineMs)).revision;
   }
 
   async get(
@@ -428,8 +425,8 @@ export class RaftKvService implements KvService {
   ): Promise<KeysPage> {
     await this.read(opts);
     const keys: string[] = [];
-    for await (const k of this.kv.listKeys(bucket, filter)) {
-      if (after !== "" && k <= after) continue;
+    // Resumes after the previous page's last key (a binary search in kvapi), not from the start.
+    for await (const k of this.kv.listKeys(bucket, filter, { startAfter: after })) {
       if (keys.length >= limit) return { keys, done: false };
       keys.push(k);
     }
@@ -443,20 +440,20 @@ export class RaftKvService implements KvService {
   }
 
   async watch(bucket: string, filter: string, opts: WatchOptions): Promise<ServiceWatch> {
-    if (this.closing) throw new KvError("SHUTTING_DOWN", "the node is shutting down");
-    // kvapi's boundary B when no apply is running (the usual case); while one runs, the
-    // last value known committed, a lower bound: a client resuming an updatesOnly watch
-    // from it could then be sent an entry written just before the watch began.
-    if (this.applying.batches === 0) this.syncCommittedRevisions();
-    const initRevision = this.committedRevision.get(bucket) ?? 0;
+    // Caught up with the leader's commit first (ReadIndex), so a watch started after an
+    // acknowledged write has it among its initial values on every node, as a read would.
+    await this.read({ stale: false });
     const w = this.kv.watch(bucket, filter, opts);
-    return { next: () => w.next(), stop: () => w.stop(), initRevision };
+    // kvapi's boundary B, fixed when the watch started: initial entries are <= B, live
+    // ones > B, so a client resuming an updatesOnly watch from B + 1 misses nothing.
+    return { next: () => w.next(), stop: () => w.stop(), initRevision: w.boundaryRevision };
   }
 
   async purgeDeletes(
     bucket: string,
     olderThanMs: number | undefined,
     requestId: string,
+    opts: CallOptions = {},
   ): Promise<number> {
     const r = await this.propose(
       {
@@ -465,8 +462,18 @@ export class RaftKvService implements KvService {
         olderThanMs: olderThanMs ?? DEFAULT_PURGE_DELETES_OLDER_THAN_MS,
       },
       requestId,
+      opts.deadlineMs,
     );
     return r.count;
+  }
+
+  /** Write forwarding counts and gauges (metrics). */
+  forwarding(): ForwardingView {
+    return {
+      stats: this.forwarder.forwardStats(),
+      inFlight: this.forwarder.forwardsInFlight(),
+      serving: this.forwarder.forwardsServing(),
+    };
   }
 
   /** Peer addresses once the ports are bound (port 0 asks the OS for one). */
@@ -494,8 +501,110 @@ export class RaftKvService implements KvService {
       })),
       buckets: this.kv.listBuckets().map((b) => b.bucket),
       replicated: true,
+      ...(this.opts.clusterId === undefined ? {} : { clusterId: this.opts.clusterId }),
       ...(this.snapshots ? { snapshot: this.snapshots.status() } : {}),
     };
+  }
+
+  /** Throws NOT_LEADER (with the leader's id) / NO_LEADER / SHUTTING_DOWN unless this node leads. */
+  private requireLeaderNow(): ReturnType<RaftDriver<Result>["status"]> {
+    if (this.closing) throw new KvError("SHUTTING_DOWN", "the node is shutting down");
+    const s = this.driver.status();
+    if (s.role === "leader") return s;
+    if (s.leaderId === null) throw new KvError("NO_LEADER", "no leader elected yet; retry shortly");
+    throw new KvError("NOT_LEADER", `node ${this.opts.id} is not the leader (${s.leaderId} is)`, {
+      leaderId: s.leaderId,
+    });
+  }
+
+  /** `work`, failed with TIMEOUT at the client's deadline (the work itself goes on). */
+  private async untilDeadline(work: Promise<void>, opts: CallOptions, what: string): Promise<void> {
+    const deadlineMs = opts.deadlineMs;
+    if (deadlineMs === undefined) return work;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        work,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new KvError("TIMEOUT", `${what} did not finish in time; it may still`)),
+            Math.max(0, deadlineMs - Date.now()),
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async transferLeadership(to: string, opts: CallOptions = {}): Promise<NodeStatus> {
+    const s = this.requireLeaderNow();
+    if (!s.conf.voters.includes(to)) {
+      throw new KvError("INVALID_ARGUMENT", `${JSON.stringify(to)} is not a voter of this cluster`);
+    }
+    // The driver gives up after three election timeouts; the caller may wait less.
+    await this.untilDeadline(
+      this.driver.transferLeadership(to),
+      opts,
+      `the transfer of leadership to ${to}`,
+    );
+    return this.status();
+  }
+
+  async addServer(id: string, address: string, opts: CallOptions = {}): Promise<NodeStatus> {
+    const s = this.requireLeaderNow();
+    const m = /^(.+):(\d{1,5})$/.exec(address);
+    const port = m ? Number(m[2]) : 0;
+    if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(id) || !m || port < 1 || port > 65535) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `add needs <id>=<host:port> with a real port (got ${JSON.stringify(`${id}=${address}`)})`,
+      );
+    }
+    if (s.conf.voters.includes(id)) return this.status();
+    const peer: PeerAddress = { id, host: m![1]!, port };
+    // Durable and dialable before Raft sends the learner anything.
+    this.opts.onPeerAddress?.(peer);
+    this.addresses.set(id, `${peer.host}:${peer.port}`);
+    const deadlineMs = opts.deadlineMs ?? Date.now() + 60_000;
+    if (!s.conf.learners.includes(id)) {
+      await this.untilDeadline(this.driver.addLearner(id), { deadlineMs }, `adding ${id}`);
+    }
+    // Promote once it has caught up with the commit index (the core refuses earlier).
+    while (true) {
+      const now = this.requireLeaderNow();
+      if (now.conf.voters.includes(id)) return this.status();
+      if (!now.conf.learners.includes(id)) {
+        throw new KvError("INVALID_ARGUMENT", `${id} left the cluster while being added`);
+      }
+      if ((now.progress[id]?.match ?? 0) >= now.commitIndex) break;
+      if (Date.now() >= deadlineMs) {
+        throw new KvError(
+          "TIMEOUT",
+          `${id} is a learner and still catching up (match ${now.progress[id]?.match ?? 0} of ${now.commitIndex}); run add again to promote it`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, this.opts.tickMs ?? 50));
+    }
+    await this.untilDeadline(this.driver.promote(id), { deadlineMs }, `promoting ${id}`);
+    return this.status();
+  }
+
+  async removeServer(id: string, opts: CallOptions = {}): Promise<NodeStatus> {
+    const s = this.requireLeaderNow();
+    if (!s.conf.voters.includes(id) && !s.conf.learners.includes(id)) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `${JSON.stringify(id)} is not a member of this cluster`,
+      );
+    }
+    if (s.conf.voters.length === 1 && s.conf.voters[0] === id) {
+      throw new KvError("INVALID_ARGUMENT", `${id} is the last voter; it cannot be removed`);
+    }
+    // Resolves once the ConfChange entry is committed and applied here; a leader that
+    // removed itself then hands over and steps down (raft/core.ts).
+    await this.untilDeadline(this.driver.removeServer(id), opts, `the removal of ${id}`);
+    return this.status();
   }
 
   async readiness(): Promise<Readiness> {

@@ -119,6 +119,10 @@ describe("streamkv server", () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain("streamkv_kv_ops_total");
     expect(metrics).toContain("streamkv_raft_applied_index");
+    expect(metrics).toContain("streamkv_forwards_in_flight 0");
+    expect(metrics).toContain("streamkv_forwards_serving 0");
+    expect(metrics).toContain("# TYPE streamkv_forwards_sent_total counter");
+    expect(metrics).toContain("# TYPE streamkv_forwards_received_total counter");
     expect(metrics).toContain("streamkv_process_cpu_user_seconds_total");
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });

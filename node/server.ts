@@ -5,8 +5,9 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { loadAddressBook, mergePeers, rememberPeer } from "./address_book.js";
 import { ClientServer } from "./client_server.js";
-import type { ServerConfig } from "./config.js";
+import type { PeerAddress, ServerConfig } from "./config.js";
 import { ConfigError } from "./config.js";
 import type { KvService } from "./kv_service.js";
 import type { Logger } from "./log.js";
@@ -98,11 +99,21 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
   let fatal = false;
   let peers: PeerTransport | undefined;
   let service: RaftKvService;
+  // Members added at runtime are not in --peers; their addresses were kept here.
+  const knownPeers = mergePeers(config.peers, loadAddressBook(config.dataDir));
+  const learnPeer = (peer: PeerAddress) => {
+    rememberPeer(config.dataDir, peer);
+    peers?.addPeer(peer);
+    service?.setAddress(peer.id, `${peer.host}:${peer.port}`);
+  };
   try {
     service = await RaftKvService.open({
       id: config.id,
       dataDir: config.dataDir,
       peers: config.peers,
+      join: config.join,
+      clusterId: config.clusterId,
+      onPeerAddress: learnPeer,
       log,
       send: (to, data) => peers?.send(to, data),
       sendForward: (to, frame) => peers?.sendForward(to, frame) ?? false,
@@ -124,7 +135,11 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     }
     throw err;
   }
-  const metrics = new NodeMetrics(() => service.status());
+  for (const p of knownPeers) service.setAddress(p.id, `${p.host}:${p.port}`);
+  const metrics = new NodeMetrics(
+    () => service.status(),
+    () => service.forwarding(),
+  );
   const client = new ClientServer({
     service,
     serverId: config.id,
@@ -142,10 +157,17 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     clusterId: config.clusterId,
     host: config.host,
     port: config.peerPort,
-    peers: config.peers,
+    peers: knownPeers,
     maxFrameBytes: config.maxFrameBytes,
     metrics,
     log,
+    onPeerLearned: (peer) => {
+      try {
+        learnPeer(peer);
+      } catch (err) {
+        log.warn("cannot record a learned peer address", { peer: peer.id, error: String(err) });
+      }
+    },
     onMessage: (from, data) => service.receive(from, data),
     onForward: (from, frame) => service.receiveForward(from, frame),
   });

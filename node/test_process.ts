@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -160,4 +161,38 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A TCP port free on 127.0.0.1 right now (for --peer-port, which --peers must name). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestCluster {
+  nodes: ServerProcess[];
+  peerPorts: number[];
+  /** The `--peers` value the nodes were started with. */
+  peers: string;
+}
+
+/** Starts one `streamkv server` per id on loopback, each with every other as a peer. */
+export async function startCluster(ids: readonly string[]): Promise<TestCluster> {
+  const peerPorts = await Promise.all(ids.map(() => freePort()));
+  const peers = ids.map((id, i) => `${id}=127.0.0.1:${peerPorts[i]}`).join(",");
+  const nodes = await Promise.all(
+    ids.map((id, i) =>
+      startServer({
+        dataDir: tempDir(),
+        peerPort: peerPorts[i]!,
+        args: ["--id", id, "--peers", peers],
+      }),
+    ),
+  );
+  return { nodes, peerPorts, peers };
 }

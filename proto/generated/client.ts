@@ -23,7 +23,10 @@ export const descriptor = {
                     "watch_stop",
                     "purge_deletes",
                     "cluster_status",
-                    "ping"
+                    "ping",
+                    "cluster_transfer",
+                    "cluster_remove",
+                    "cluster_add"
                   ]
                 }
               },
@@ -91,6 +94,22 @@ export const descriptor = {
                 "ping": {
                   "type": "Ping",
                   "id": 16
+                },
+                "cluster_transfer": {
+                  "type": "ClusterTransferRequest",
+                  "id": 17
+                },
+                "cluster_remove": {
+                  "type": "ClusterRemoveRequest",
+                  "id": 18
+                },
+                "cluster_add": {
+                  "type": "ClusterAddRequest",
+                  "id": 19
+                },
+                "timeout_ms": {
+                  "type": "uint32",
+                  "id": 30
                 }
               }
             },
@@ -452,6 +471,34 @@ export const descriptor = {
             },
             "ClusterStatusRequest": {
               "fields": {}
+            },
+            "ClusterTransferRequest": {
+              "fields": {
+                "to": {
+                  "type": "string",
+                  "id": 1
+                }
+              }
+            },
+            "ClusterAddRequest": {
+              "fields": {
+                "id": {
+                  "type": "string",
+                  "id": 1
+                },
+                "address": {
+                  "type": "string",
+                  "id": 2
+                }
+              }
+            },
+            "ClusterRemoveRequest": {
+              "fields": {
+                "id": {
+                  "type": "string",
+                  "id": 1
+                }
+              }
             },
             "Ping": {
               "fields": {}
@@ -850,6 +897,10 @@ export const descriptor = {
                 "replicated": {
                   "type": "bool",
                   "id": 9
+                },
+                "cluster_id": {
+                  "type": "string",
+                  "id": 10
                 }
               }
             },

@@ -57,6 +57,10 @@ export const descriptor = {
                 "cluster_id": {
                   "type": "string",
                   "id": 4
+                },
+                "address": {
+                  "type": "string",
+                  "id": 5
                 }
               }
             },
