@@ -161,7 +161,7 @@ describe("Forwarder", () => {
     const a = n.follower.submit(put("a"));
     const b = n.follower.submit(put("b"));
     expect(n.follower.forwardsInFlight()).toBe(2);
-    expect(await codeOf(n.follower.submit(put("c")))).toBe("TIMEOUT");
+    expect(await codeOf(n.follower.submit(put("c")))).toBe("OVERLOADED");
     await Promise.allSettled([a, b]);
     expect(n.follower.forwardsInFlight()).toBe(0);
   });

@@ -237,8 +237,9 @@ export class Forwarder {
       } else if (view.leaderId !== null) {
         if (!slot.held) {
           if (this.inFlight >= this.maxInFlight) {
+            // Definitely not applied, unlike TIMEOUT: the caller may retry at once or back off.
             throw new KvError(
-              "TIMEOUT",
+              "OVERLOADED",
               `node ${this.opts.id} is already forwarding ${this.inFlight} writes to the leader; not sent, retry`,
             );
           }

@@ -32,6 +32,7 @@ export const ERROR_CODES = [
   // cluster and transport
   "NO_LEADER",
   "NOT_LEADER",
+  "OVERLOADED",
   "TIMEOUT",
   "UNAUTHORIZED",
   "CONNECTION_CLOSED",
