@@ -170,7 +170,9 @@ describe("Forwarder", () => {
     const n = net({ deliver: () => false }, { writeTimeoutMs: 300, attemptTimeoutMs: 1000 });
     n.view = { isLeader: false, leaderId: "l1", stopped: false };
     const p = n.follower.submit(put("r5"));
-    await new Promise((r) => setTimeout(r, 20));
+    for (const deadline = Date.now() + 5_000; n.sent.length === 0 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const id = (n.sent[0]!.frame as { forward_request: { id: number } }).forward_request.id;
     n.follower.handleResponse("l1", { id, session: "someone-else", revision: 99, index: 1 });
     n.follower.handleResponse("l2", {
