@@ -1,7 +1,9 @@
 /**
  * `npm run bench [-- <suite> ...]`: runs benchmark suites and prints figures,
  * each next to a reference measured in the same run. A suite is a module
- * `bench/<name>.ts` exporting `run(args: string[]): Promise<void>`.
+ * `bench/<name>.ts` exporting `run(args: string[]): Promise<void>`; file names
+ * are snake_case and suites are named in kebab-case (`raft_storage.ts` is
+ * `raft-storage`).
  * With no suite named, every suite runs.
  */
 import { readdirSync } from "node:fs";
@@ -15,7 +17,7 @@ function suites(): string[] {
     .filter(
       (f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && f !== "main.ts" && !f.startsWith("_"),
     )
-    .map((f) => f.slice(0, -3))
+    .map((f) => f.slice(0, -3).replaceAll("_", "-"))
     .sort();
 }
 
@@ -37,7 +39,9 @@ async function main(): Promise<void> {
   }
   for (const name of named.length > 0 ? named : available) {
     console.log(`\n== bench ${name} ==`);
-    const mod = (await import(pathToFileURL(`${benchDir}/${name}.ts`).href)) as {
+    const mod = (await import(
+      pathToFileURL(`${benchDir}/${name.replaceAll("-", "_")}.ts`).href
+    )) as {
       run(args: string[]): Promise<void>;
     };
     await mod.run(flags);
