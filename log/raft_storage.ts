@@ -18,7 +18,11 @@
  * next batch, in call order (LevelDB applies a batch's operations in order, so a
  * later truncation or replacement wins). A promise resolves only after the
  * synced batch containing its request. Group commit thus makes throughput
- * independent of the fsync rate; the latency is at most two syncs.
+ * independent of the fsync rate; the latency is at most two syncs. A hard state
+ * whose commit index alone changed (`sync: false`) gets no write of its own: the
+ * next batch (or `close()`) carries the latest one, which saves a LevelDB write
+ * and a thread-pool round trip per Raft round; a crash may lose it, and the
+ * core recomputes the commit index after a restart.
  *
  * A failed write is fatal: every pending promise rejects with the same
  * `KvError("INTERNAL")` and all later writes are refused; memory may then be
@@ -241,6 +245,8 @@ export class LevelRaftStorage implements RaftStorage {
   /** Requests waiting for the next batch, in call order. */
   private queue: Queued[] = [];
   private writing: Promise<void> | undefined;
+  /** The latest commit-index-only hard state (sync: false), written with the next batch. */
+  private deferredHardState: BatchOp | undefined;
   private fatal: KvError | undefined;
   private closed = false;
   private readonly counters: LevelRaftStorageStats = {
@@ -427,6 +433,19 @@ export class LevelRaftStorage implements RaftStorage {
         ops.push(this.put(key, entryBody(e)));
       }
     }
+    if (
+      request.sync === false &&
+      request.hardState &&
+      !request.snapshot &&
+      !request.entries?.length
+    ) {
+      // A commit-index-only update: no LevelDB write of its own (that would be one
+      // more trip through the thread pool per round, contending with the apply
+      // batch). The next batch, synced or not, carries the latest one; a crash
+      // before that loses it, which PersistRequest.sync allows.
+      this.deferredHardState = this.put(this.hardStateKey, hardStateBody(request.hardState));
+      return Promise.resolve();
+    }
     if (request.hardState) ops.push(this.put(this.hardStateKey, hardStateBody(request.hardState)));
     if (request.sync === false) {
       // Rides in the next batch, synced or not; nothing waits for it (see PersistRequest.sync).
@@ -451,6 +470,8 @@ export class LevelRaftStorage implements RaftStorage {
   /** Waits for queued writes, then closes (and closes the database if it opened it). */
   async close(): Promise<void> {
     if (this.closed) return;
+    // A deferred commit index is written now, so a clean stop keeps it.
+    if (this.deferredHardState && !this.fatal) await this.enqueue([], false).catch(() => {});
     this.closed = true;
     while (this.writing) await this.writing;
     if (this.ownsDb) await this.db.close();
@@ -461,6 +482,12 @@ export class LevelRaftStorage implements RaftStorage {
   }
 
   private enqueue(ops: BatchOp[], sync = true): Promise<void> {
+    const deferred = this.deferredHardState;
+    if (deferred) {
+      // Before this request's operations, so a hard state it carries wins.
+      this.deferredHardState = undefined;
+      ops = [deferred, ...ops];
+    }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ ops, sync, resolve, reject });
       if (!this.writing) this.writing = this.drain();
