@@ -387,7 +387,10 @@ function printStatus(parsed: Parsed, io: Io, s: KeyValueStatus): void {
     ["max value size", s.maxValueSize < 0 ? "server max" : String(s.maxValueSize)],
     ["max bytes", s.maxBytes < 0 ? "unlimited" : String(s.maxBytes)],
     ["replicas", String(s.replicas)],
-    ["revisions", `${s.firstRevision}..${s.lastRevision}`],
+    [
+      "revisions",
+      s.lastRevision < s.firstRevision ? "none" : `${s.firstRevision}..${s.lastRevision}`,
+    ],
     ["leader", s.leader || "-"],
   ];
   for (const [k, v] of rows) io.stdout.write(`${k.padEnd(16)} ${v}\n`);
