@@ -57,7 +57,7 @@ export async function runDevCluster(argv: readonly string[], io: Io): Promise<nu
   });
   io.stdout.write(
     `dev cluster: ${ids.map((id, i) => `${id} ws://127.0.0.1:${base + 2 * i}`).join(", ")}\n` +
-      `(writes must go to the leader until forwarding lands: streamkv cluster status)\n`,
+      `(any node takes any request; Ctrl-C stops all three)\n`,
   );
   const exits = children.map(
     (c) => new Promise<number>((r) => c.on("exit", (code) => r(code ?? 1))),
