@@ -4,28 +4,19 @@
  * from the leader's log: same log as the leader, every acked write readable on it
  * (linearizable and, once caught up, stale), and it serves writes again.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { connect, type KvConnection } from "../client/index.js";
-import { LocalCluster } from "./harness/cluster.js";
+import { describe, expect, it } from "vitest";
+import { clusterFixture } from "./harness/fixture.js";
 import { str, text } from "./harness/util.js";
 import { checkRun, readCommitted, runKvWorkload } from "./harness/workload.js";
 
-let cluster: LocalCluster | undefined;
-const conns: KvConnection[] = [];
-afterEach(async () => {
-  await Promise.all(conns.splice(0).map((c) => c.close()));
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const fx = clusterFixture();
 
 describe("follower killed and restarted", () => {
   it("keeps serving writes, then the follower catches up from the log", async () => {
-    const c = await LocalCluster.start();
-    cluster = c;
+    const c = await fx.start();
     const leader = await c.waitForLeader();
     const follower = (leader + 1) % 3;
-    const admin = await connect({ servers: c.urls, timeoutMs: 5000 });
-    conns.push(admin);
+    const admin = await fx.connect({ servers: c.urls, timeoutMs: 5000 });
     const kv = await admin.createKeyValue({ bucket: "fr", history: 64 });
     // Written before the kill, in a bucket of its own so the workload's starts empty.
     const before = await (await admin.createKeyValue({ bucket: "fr0" })).put("k", text("b"));
@@ -56,8 +47,7 @@ describe("follower killed and restarted", () => {
     expect(verdict.lost).toEqual([]);
     expect(verdict.linearizable).toBe("ok");
 
-    const direct = await connect({ servers: c.nodes[follower]!.url, timeoutMs: 5000 });
-    conns.push(direct);
+    const direct = await fx.connect({ servers: c.nodes[follower]!.url, timeoutMs: 5000 });
     const fkv = await direct.keyValue("fr");
     const f0 = await direct.keyValue("fr0");
     expect((await f0.get("k", { stale: true }))?.revision).toBe(before);

@@ -10,33 +10,27 @@
  * - the client history, patched with the final log, is linearizable (lincheck, exact
  *   KV model), and revisions are consistent across keys.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { connect, type Entry, type KvConnection } from "../client/index.js";
+import { describe, expect, it } from "vitest";
+import type { Entry } from "../client/index.js";
 import { waitFor } from "../node/test_process.js";
-import { LocalCluster } from "./harness/cluster.js";
+import { clusterFixture } from "./harness/fixture.js";
 import { checkRun, readCommitted, runKvWorkload } from "./harness/workload.js";
 
-let cluster: LocalCluster | undefined;
-const conns: KvConnection[] = [];
-afterEach(async () => {
-  await Promise.all(conns.splice(0).map((c) => c.close()));
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const fx = clusterFixture();
 
 describe("leader killed with SIGKILL during writes", () => {
   it("loses no acked write, fails over, and keeps watches and histories correct", async () => {
-    const c = await LocalCluster.start();
-    cluster = c;
+    const c = await fx.start();
     const leader = await c.waitForLeader();
     const others = c.nodes.filter((n) => n.index !== leader).map((n) => n.url);
-    const admin = await connect({ servers: others, timeoutMs: 5000 });
-    conns.push(admin);
+    const admin = await fx.connect({ servers: others, timeoutMs: 5000 });
     // history 64 > writes per key here, so the final log holds every write.
     await admin.createKeyValue({ bucket: "chaos", history: 64 });
 
-    const watcher = await connect({ servers: [c.nodes[leader]!.url, ...others], timeoutMs: 5000 });
-    conns.push(watcher);
+    const watcher = await fx.connect({
+      servers: [c.nodes[leader]!.url, ...others],
+      timeoutMs: 5000,
+    });
     const watch = await (await watcher.keyValue("chaos")).watch(">", { updatesOnly: true });
     const watched: Entry[] = [];
     let watchError: unknown;

@@ -8,27 +8,18 @@
  *   lost, and the history (reads on the old leader right after SIGCONT included) is
  *   linearizable.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { connect, type KvConnection } from "../client/index.js";
+import { describe, expect, it } from "vitest";
 import { waitFor } from "../node/test_process.js";
-import { LocalCluster } from "./harness/cluster.js";
+import { clusterFixture } from "./harness/fixture.js";
 import { checkRun, readCommitted, runKvWorkload } from "./harness/workload.js";
 
-let cluster: LocalCluster | undefined;
-const conns: KvConnection[] = [];
-afterEach(async () => {
-  await Promise.all(conns.splice(0).map((c) => c.close()));
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const fx = clusterFixture();
 
 describe("leader paused with SIGSTOP, then SIGCONT", () => {
   it("fails over, the old leader steps down, no split brain, no acked write lost", async () => {
-    const c = await LocalCluster.start();
-    cluster = c;
+    const c = await fx.start();
     const leader = await c.waitForLeader();
-    const admin = await connect({ servers: c.urls, timeoutMs: 5000 });
-    conns.push(admin);
+    const admin = await fx.connect({ servers: c.urls, timeoutMs: 5000 });
     await admin.createKeyValue({ bucket: "pause", history: 64 });
 
     // Who claims to lead in which term, sampled until the end of the test.

@@ -7,10 +7,11 @@
  * the leader's data (every bucket's full retained history, keys, bucket list, a bucket
  * deleted while it was down is gone) and keep applying later writes.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { connect, type KeyValue, type KvConnection } from "../client/index.js";
+import { describe, expect, it } from "vitest";
+import { connect, type KeyValue } from "../client/index.js";
 import { waitFor } from "../node/test_process.js";
-import { LocalCluster, type NodeStatusJson } from "./harness/cluster.js";
+import type { LocalCluster, NodeStatusJson } from "./harness/cluster.js";
+import { clusterFixture } from "./harness/fixture.js";
 import { text } from "./harness/util.js";
 import { readCommitted } from "./harness/workload.js";
 
@@ -27,13 +28,7 @@ interface StatusWithSnapshot extends NodeStatusJson {
   };
 }
 
-let cluster: LocalCluster | undefined;
-const conns: KvConnection[] = [];
-afterEach(async () => {
-  await Promise.all(conns.splice(0).map((c) => c.close()));
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const fx = clusterFixture();
 
 /** Writes `count` puts with up to `parallel` in flight. */
 async function putMany(
@@ -58,13 +53,11 @@ async function metric(c: LocalCluster, i: number, name: string): Promise<number>
 
 describe("snapshot catch-up", () => {
   it("a follower behind the leader's compaction point catches up through a snapshot", async () => {
-    const c = await LocalCluster.start({ args: ["--snapshot-entries", String(SNAPSHOT_ENTRIES)] });
-    cluster = c;
+    const c = await fx.start({ args: ["--snapshot-entries", String(SNAPSHOT_ENTRIES)] });
     const leader = await c.waitForLeader();
     const follower = (leader + 1) % 3;
     const other = (leader + 2) % 3;
-    const admin = await connect({ servers: c.nodes[leader]!.url, timeoutMs: 10_000 });
-    conns.push(admin);
+    const admin = await fx.connect({ servers: c.nodes[leader]!.url, timeoutMs: 10_000 });
 
     const kv = await admin.createKeyValue({ bucket: "snap", history: 4 });
     const gone = await admin.createKeyValue({ bucket: "gone" });
@@ -159,8 +152,7 @@ describe("snapshot catch-up", () => {
     await compareAll();
 
     // It goes on applying: writes through the leader and through the restored node.
-    const direct = await connect({ servers: c.nodes[follower]!.url, timeoutMs: 10_000 });
-    conns.push(direct);
+    const direct = await fx.connect({ servers: c.nodes[follower]!.url, timeoutMs: 10_000 });
     const fkv = await direct.keyValue("snap");
     const r1 = await fkv.put("after.follower", text("f"));
     const r2 = await kv.put("after.leader", text("l"));
