@@ -25,6 +25,27 @@ const lastFlag: FlagSpec = {
   help: "only if the key's latest revision is this (0 = no entry)",
 };
 
+/** `del` and `purge`: a marker write, optionally guarded by --last. */
+function markerCommand(method: "delete" | "purge", name: string, help: string): Command {
+  return {
+    usage: `streamkv kv ${name} <bucket> <key> [--last <revision>]`,
+    help,
+    flags: [lastFlag],
+    async run(parsed, io) {
+      const [bucket, key] = wantPositionals(parsed, 2, 2, this.usage);
+      await withConnection(parsed, async (nc) => {
+        const kv = await nc.keyValue(bucket!);
+        const last = parsed.flags.get("last");
+        printRevision(
+          parsed,
+          io,
+          await kv[method](key!, last === undefined ? {} : { last: Number(last) }),
+        );
+      });
+    },
+  };
+}
+
 const COMMANDS: Record<string, Command> = {
   add: {
     usage: "streamkv kv add <bucket> [flags]",
@@ -105,40 +126,8 @@ const COMMANDS: Record<string, Command> = {
       });
     },
   },
-  del: {
-    usage: "streamkv kv del <bucket> <key> [--last <revision>]",
-    help: "write a delete marker (history kept)",
-    flags: [lastFlag],
-    async run(parsed, io) {
-      const [bucket, key] = wantPositionals(parsed, 2, 2, this.usage);
-      await withConnection(parsed, async (nc) => {
-        const kv = await nc.keyValue(bucket!);
-        const last = parsed.flags.get("last");
-        printRevision(
-          parsed,
-          io,
-          await kv.delete(key!, last === undefined ? {} : { last: Number(last) }),
-        );
-      });
-    },
-  },
-  purge: {
-    usage: "streamkv kv purge <bucket> <key> [--last <revision>]",
-    help: "write a purge marker and drop the key's history",
-    flags: [lastFlag],
-    async run(parsed, io) {
-      const [bucket, key] = wantPositionals(parsed, 2, 2, this.usage);
-      await withConnection(parsed, async (nc) => {
-        const kv = await nc.keyValue(bucket!);
-        const last = parsed.flags.get("last");
-        printRevision(
-          parsed,
-          io,
-          await kv.purge(key!, last === undefined ? {} : { last: Number(last) }),
-        );
-      });
-    },
-  },
+  del: markerCommand("delete", "del", "write a delete marker (history kept)"),
+  purge: markerCommand("purge", "purge", "write a purge marker and drop the key's history"),
   get: {
     usage: "streamkv kv get <bucket> <key> [--revision n] [--stale]",
     help: "print the value raw (pipe-friendly); fails if the key has no value",
