@@ -5,27 +5,13 @@
  * linearizable reads, every old member learns its address, and a restarted member
  * (whose --peers do not name it) still reaches it.
  */
-import { afterAll, describe, expect, it } from "vitest";
-import { connect, type KvConnection } from "../client/index.js";
+import { describe, expect, it } from "vitest";
+import { connect } from "../client/index.js";
 import { loadAddressBook } from "./address_book.js";
-import {
-  freePort,
-  removeDir,
-  runCli,
-  type ServerProcess,
-  startCluster,
-  startServer,
-  tempDir,
-  waitFor,
-} from "./test_process.js";
+import { processFixture } from "./test_fixture.js";
+import { freePort, runCli, startCluster, startServer, tempDir, waitFor } from "./test_process.js";
 
-const nodes: ServerProcess[] = [];
-const conns: KvConnection[] = [];
-afterAll(async () => {
-  await Promise.all(conns.map((c) => c.close()));
-  await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
-  for (const n of nodes) removeDir(n.dataDir);
-});
+const { nodes, conns } = processFixture();
 
 describe("cluster membership (real processes)", () => {
   it("grows 3 -> 4 with --join and cluster add while writes continue", async () => {

@@ -4,17 +4,12 @@
  * follower's watch, a write sent to a follower is forwarded to the leader, and a leader
  * stopping with SIGTERM hands over leadership. cluster-tests/ has the chaos tests.
  */
-import { afterAll, describe, expect, it } from "vitest";
-import { connect, type KvConnection } from "../client/index.js";
-import { removeDir, type ServerProcess, startCluster, waitFor } from "./test_process.js";
+import { describe, expect, it } from "vitest";
+import { connect } from "../client/index.js";
+import { processFixture } from "./test_fixture.js";
+import { startCluster, waitFor } from "./test_process.js";
 
-const nodes: ServerProcess[] = [];
-const conns: KvConnection[] = [];
-afterAll(async () => {
-  await Promise.all(conns.map((c) => c.close()));
-  await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
-  for (const n of nodes) removeDir(n.dataDir);
-});
+const { nodes, conns } = processFixture();
 
 describe("three-node cluster (smoke)", () => {
   it("elects, replicates, forwards follower writes, serves follower reads and watches, hands over on SIGTERM", async () => {

@@ -6,17 +6,12 @@
  * Also checks the forwarding metrics of a follower that forwarded writes. Then `streamkv
  * cluster remove` takes a follower and then the leader itself out while writes go on.
  */
-import { afterAll, describe, expect, it } from "vitest";
-import { connect, type KvConnection, type KvError } from "../client/index.js";
-import { removeDir, runCli, type ServerProcess, startCluster, waitFor } from "./test_process.js";
+import { describe, expect, it } from "vitest";
+import { connect, type KvError } from "../client/index.js";
+import { processFixture } from "./test_fixture.js";
+import { runCli, startCluster, waitFor } from "./test_process.js";
 
-const nodes: ServerProcess[] = [];
-const conns: KvConnection[] = [];
-afterAll(async () => {
-  await Promise.all(conns.map((c) => c.close()));
-  await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
-  for (const n of nodes) removeDir(n.dataDir);
-});
+const { nodes, conns } = processFixture();
 
 const ids = ["n1", "n2", "n3"];
 
