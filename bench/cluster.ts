@@ -17,32 +17,10 @@
  */
 import { connect, type KeyValue } from "../client/index.js";
 import { LocalCluster } from "../cluster-tests/harness/cluster.js";
+import { intFlag, opsPerSecond, percentile } from "./_measure.js";
 import { run as runSingleNode } from "./node.js";
 
-function flag(args: string[], name: string, fallback: number): number {
-  const hit = args.find((a) => a.startsWith(`--${name}=`));
-  const n = hit ? Number(hit.split("=")[1]) : fallback;
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 const ms = (v: number) => `${v.toFixed(2)} ms`;
-
-/** Ops/s of `total` ops with `concurrency` in flight. */
-async function rate(total: number, concurrency: number, op: (i: number) => Promise<unknown>) {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) await op(next++);
-    }),
-  );
-  return total / ((performance.now() - started) / 1000);
-}
 
 async function latency(n: number, op: (i: number) => Promise<unknown>): Promise<string> {
   const lat: number[] = [];
@@ -96,10 +74,10 @@ async function failover(c: LocalCluster): Promise<number> {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const puts = flag(args, "puts", 3000);
-  const gets = flag(args, "gets", 5000);
-  const latencyOps = flag(args, "latency", 300);
-  const failovers = flag(args, "failovers", 3);
+  const puts = intFlag(args, "puts", 3000);
+  const gets = intFlag(args, "gets", 5000);
+  const latencyOps = intFlag(args, "latency", 300);
+  const failovers = intFlag(args, "failovers", 3);
   if (!args.includes("--no-reference")) {
     console.log("-- reference: one node (bench/node.ts), same run --");
     await runSingleNode(args.filter((a) => !a.startsWith("--failovers")));
@@ -123,16 +101,16 @@ export async function run(args: string[]): Promise<void> {
       const latF = await latency(latencyOps, (i) => kvF.put(`lat.${i % 100}`, value));
       console.log(`put latency, 1 in flight:  leader ${latL}   via follower ${latF}`);
 
-      const putL = await rate(puts, 64, (i) => kvL.put(`k.${i % 1000}`, value));
-      const putF = await rate(puts, 64, (i) => kvF.put(`k.${i % 1000}`, value));
+      const putL = await opsPerSecond(puts, 64, (i) => kvL.put(`k.${i % 1000}`, value));
+      const putF = await opsPerSecond(puts, 64, (i) => kvF.put(`k.${i % 1000}`, value));
       console.log(
         `puts/s, 64 in flight:      leader ${putL.toFixed(0)}   via follower ${putF.toFixed(0)}`,
       );
 
-      const getL = await rate(gets, 64, (i) => kvL.get(`k.${i % 1000}`));
-      const staleL = await rate(gets, 64, (i) => kvL.get(`k.${i % 1000}`, { stale: true }));
-      const getF = await rate(gets, 64, (i) => kvF.get(`k.${i % 1000}`));
-      const staleF = await rate(gets, 64, (i) => kvF.get(`k.${i % 1000}`, { stale: true }));
+      const getL = await opsPerSecond(gets, 64, (i) => kvL.get(`k.${i % 1000}`));
+      const staleL = await opsPerSecond(gets, 64, (i) => kvL.get(`k.${i % 1000}`, { stale: true }));
+      const getF = await opsPerSecond(gets, 64, (i) => kvF.get(`k.${i % 1000}`));
+      const staleF = await opsPerSecond(gets, 64, (i) => kvF.get(`k.${i % 1000}`, { stale: true }));
       console.log(
         `gets/s, 64 in flight:      leader ${getL.toFixed(0)} linearizable, ${staleL.toFixed(0)} stale` +
           `   follower ${getF.toFixed(0)} linearizable, ${staleF.toFixed(0)} stale`,

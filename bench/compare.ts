@@ -35,6 +35,7 @@ import { connect as natsConnect } from "nats";
 import { connect } from "../client/index.js";
 import { LocalCluster } from "../cluster-tests/harness/cluster.js";
 import { removeDir, startServer, tempDir } from "../node/test_process.js";
+import { intFlag, opsPerSecond, percentile } from "./_measure.js";
 import { ETCD_INSTALL_HINT, startEtcd } from "./reference/etcd.js";
 import { NATS_DURABILITY_NOTE, NATS_INSTALL_HINT, startNats } from "./reference/nats.js";
 import { findBinary, killOnExit } from "./reference/process.js";
@@ -82,45 +83,9 @@ const keyCount = 1000;
 const concurrency = 64;
 const valueBytes = 100;
 
-function intFlag(args: string[], name: string, fallback: number): number {
-  const hit = args.find((a) => a.startsWith(`--${name}=`));
-  const n = hit ? Number(hit.split("=")[1]) : fallback;
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-}
-
 function listFlag(args: string[], name: string, fallback: string[]): string[] {
   const hit = args.find((a) => a.startsWith(`--${name}=`));
   return hit ? hit.slice(name.length + 3).split(",") : fallback;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/**
- * Runs `op(i)` for i = 0.. with `inFlight` at a time until `total` ops ran or `seconds`
- * passed (no new op starts after that); returns completed ops per second.
- */
-async function rate(
-  total: number,
-  inFlight: number,
-  seconds: number,
-  op: (i: number) => Promise<unknown>,
-): Promise<number> {
-  let next = 0;
-  let done = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < total && performance.now() < deadline) {
-        await op(next++);
-        done++;
-      }
-    }),
-  );
-  return done / ((performance.now() - started) / 1000);
 }
 
 async function measure(d: Driver, p: Params, run: string): Promise<Figures> {
@@ -128,7 +93,7 @@ async function measure(d: Driver, p: Params, run: string): Promise<Figures> {
   const key = (i: number) => `k.${i % keyCount}`;
   // Every key the reads use exists before anything is timed; this also warms the
   // connection, the server and the JIT on both sides.
-  const filled = await rate(keyCount, concurrency, 30, (i) => d.put(key(i), value));
+  const filled = await opsPerSecond(keyCount, concurrency, (i) => d.put(key(i), value), 30);
   if (filled * 30 < keyCount) throw new Error("could not write the key set within 30 s");
 
   const lat: number[] = [];
@@ -140,7 +105,12 @@ async function measure(d: Driver, p: Params, run: string): Promise<Figures> {
   }
   lat.sort((a, b) => a - b);
 
-  const putsPerSec = await rate(p.puts, concurrency, p.seconds, (i) => d.put(key(i), value));
+  const putsPerSec = await opsPerSecond(
+    p.puts,
+    concurrency,
+    (i) => d.put(key(i), value),
+    p.seconds,
+  );
 
   const found = (v: Uint8Array | null, k: string) => {
     if (v === null || v.length !== valueBytes)
@@ -148,19 +118,32 @@ async function measure(d: Driver, p: Params, run: string): Promise<Figures> {
   };
   const getLin = d.getLinearizable;
   const getsLinearizablePerSec = getLin
-    ? await rate(p.gets, concurrency, p.seconds, async (i) => found(await getLin(key(i)), key(i)))
+    ? await opsPerSecond(
+        p.gets,
+        concurrency,
+        async (i) => found(await getLin(key(i)), key(i)),
+        p.seconds,
+      )
     : undefined;
-  const getsLocalPerSec = await rate(p.gets, concurrency, p.seconds, async (i) =>
-    found(await d.getLocal(key(i)), key(i)),
+  const getsLocalPerSec = await opsPerSecond(
+    p.gets,
+    concurrency,
+    async (i) => found(await d.getLocal(key(i)), key(i)),
+    p.seconds,
   );
 
   const casPerSec =
     2 *
-    (await rate(p.casPairs, concurrency, p.seconds, async (i) => {
-      const k = `cas.${run}.${i}`;
-      const rev = await d.create(k, value);
-      await d.update(k, value, rev);
-    }));
+    (await opsPerSecond(
+      p.casPairs,
+      concurrency,
+      async (i) => {
+        const k = `cas.${run}.${i}`;
+        const rev = await d.create(k, value);
+        await d.update(k, value, rev);
+      },
+      p.seconds,
+    ));
 
   return {
     putP50Ms: percentile(lat, 50),

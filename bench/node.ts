@@ -13,28 +13,7 @@ import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../client/index.js";
 import { removeDir, startServer, tempDir } from "../node/test_process.js";
-
-function flag(args: string[], name: string, fallback: number): number {
-  const hit = args.find((a) => a.startsWith(`--${name}=`));
-  const n = hit ? Number(hit.split("=")[1]) : fallback;
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-async function inFlight(total: number, concurrency: number, op: (i: number) => Promise<unknown>) {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) await op(next++);
-    }),
-  );
-  return total / ((performance.now() - started) / 1000);
-}
+import { intFlag, opsPerSecond, percentile } from "./_measure.js";
 
 function fsyncRate(dir: string, count: number): number {
   const fd = openSync(join(dir, "fsync.bench"), "w");
@@ -49,9 +28,9 @@ function fsyncRate(dir: string, count: number): number {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const puts = flag(args, "puts", 3000);
-  const gets = flag(args, "gets", 5000);
-  const latencyOps = flag(args, "latency", 300);
+  const puts = intFlag(args, "puts", 3000);
+  const gets = intFlag(args, "gets", 5000);
+  const latencyOps = intFlag(args, "latency", 300);
   const dataDir = tempDir("streamkv-bench-");
   const server = await startServer({ dataDir });
   const nc = await connect({ servers: server.url, timeoutMs: 30_000 });
@@ -78,14 +57,14 @@ export async function run(args: string[]): Promise<void> {
         `   (ref: status round trip p50 ${fmt(percentile(ping, 50))}  p99 ${fmt(percentile(ping, 99))})`,
     );
 
-    const putRate = await inFlight(puts, 64, (i) => kv.put(`k.${i % 1000}`, value));
+    const putRate = await opsPerSecond(puts, 64, (i) => kv.put(`k.${i % 1000}`, value));
     const syncs = fsyncRate(dataDir, 200);
     console.log(
       `puts/s, 64 in flight:      ${putRate.toFixed(0)}   (ref: ${syncs.toFixed(0)} fsyncs/s of one file on this disk)`,
     );
 
-    const getRate = await inFlight(gets, 64, (i) => kv.get(`k.${i % 1000}`));
-    const staleRate = await inFlight(gets, 64, (i) => kv.get(`k.${i % 1000}`, { stale: true }));
+    const getRate = await opsPerSecond(gets, 64, (i) => kv.get(`k.${i % 1000}`));
+    const staleRate = await opsPerSecond(gets, 64, (i) => kv.get(`k.${i % 1000}`, { stale: true }));
     console.log(
       `gets/s, 64 in flight:      ${getRate.toFixed(0)} linearizable (ReadIndex), ${staleRate.toFixed(0)} stale`,
     );
