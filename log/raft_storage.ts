@@ -446,12 +446,8 @@ export class LevelRaftStorage implements RaftStorage {
       this.deferredHardState = this.put(this.hardStateKey, hardStateBody(request.hardState));
       return Promise.resolve();
     }
+    // Anything beyond a commit-index-only hard state syncs, whatever `sync` says.
     if (request.hardState) ops.push(this.put(this.hardStateKey, hardStateBody(request.hardState)));
-    if (request.sync === false) {
-      // Rides in the next batch, synced or not; nothing waits for it (see PersistRequest.sync).
-      this.enqueue(ops, false).catch(() => {});
-      return Promise.resolve();
-    }
     return this.enqueue(ops);
   }
 
