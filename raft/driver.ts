@@ -147,6 +147,16 @@ export class InjectedCrash extends Error {
   override readonly name = "InjectedCrash";
 }
 
+/**
+ * What a driver tells its listeners: `leader` when this node's role, the leader it
+ * knows or the term changed (and once when the driver stops); `round` after every tick
+ * and every Ready persisted, sent and applied (progress, commit or membership may have
+ * moved).
+ * Listeners run synchronously and must not throw.
+ */
+export type DriverEvent = "leader" | "round";
+export type DriverListener = (event: DriverEvent) => void;
+
 export interface RaftDriverOptions<R> {
   id: NodeId;
   storage: RaftStorage;
@@ -235,6 +245,7 @@ export class RaftDriver<R = unknown> {
   private incoming: IncomingSnapshot | null = null;
   /** A fully stored snapshot the core decided to install (the next snapshot Ready). */
   private toInstall: IncomingSnapshot | null = null;
+  private readonly listeners = new Set<DriverListener>();
   private readonly snapshotCounters: SnapshotStats = {
     opened: 0,
     chunksSent: 0,
@@ -310,6 +321,20 @@ export class RaftDriver<R = unknown> {
     this.failAll(new KvError("SHUTTING_DOWN", `${this.id} is stopping`));
     for (const out of this.outgoing.values()) out.source?.close();
     this.outgoing.clear();
+    this.emit("leader");
+  }
+
+  /**
+   * Calls `listener` on every driver event (see DriverEvent), so callers wait for a
+   * leader or for progress without polling. Returns the unsubscribe function.
+   */
+  subscribe(listener: DriverListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: DriverEvent): void {
+    for (const l of [...this.listeners]) l(event);
   }
 
   isStopped(): boolean {
@@ -444,6 +469,7 @@ export class RaftDriver<R = unknown> {
     this.expireRequests();
     this.driveConfChanges();
     this.schedule();
+    this.emit("round");
   }
 
   private schedule(): void {
@@ -469,7 +495,10 @@ export class RaftDriver<R = unknown> {
   }
 
   private handleReady(rd: Ready): void {
-    if (rd.softState) this.onSoftState(rd.softState.leaderId);
+    if (rd.softState) {
+      this.onSoftState(rd.softState.leaderId);
+      this.emit("leader");
+    }
     if (rd.snapshotChunks.length > 0) this.receiveChunks(rd.snapshotChunks);
     let persisted: Promise<void>;
     try {
@@ -607,6 +636,7 @@ export class RaftDriver<R = unknown> {
     this.guard(() => this.core.advance(rd));
     this.driveConfChanges();
     this.schedule();
+    this.emit("round");
   }
 
   // ------------------------------------------------------------- snapshots
