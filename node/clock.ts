@@ -1,0 +1,83 @@
+/**
+ * Time for node/: the wall clock in production, virtual time in the simulator. Everything
+ * in node/ that reads the time or waits takes a `Clock`, so the forwarder, the proposer,
+ * membership and request deadlines run unchanged on the simulator's event queue.
+ */
+import { KvError } from "../proto/errors.js";
+
+/** Cancels a timer; calling it again, or after the timer fired, does nothing. */
+export type Cancel = () => void;
+
+export interface Clock {
+  /** Epoch milliseconds (virtual in the simulator). */
+  now(): number;
+  /** Calls `fn` once after `ms`, unless cancelled first. */
+  after(ms: number, fn: () => void): Cancel;
+  /** Calls `fn` every `ms` until cancelled. */
+  every(ms: number, fn: () => void): Cancel;
+}
+
+/** Resolves after `ms` of this clock's time. */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.after(ms, resolve));
+}
+
+/**
+ * `work`, or a rejection with `onTimeout()` once the clock reaches `deadlineMs` (epoch ms;
+ * undefined = no deadline). The timer is cleared whichever comes first; `work` itself
+ * goes on (the caller says so in its error, e.g. "it may still be applied").
+ */
+export function withDeadline<T>(
+  clock: Clock,
+  work: Promise<T>,
+  deadlineMs: number | undefined,
+  onTimeout: () => Error,
+): Promise<T> {
+  if (deadlineMs === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    const cancel = clock.after(Math.max(0, deadlineMs - clock.now()), () => reject(onTimeout()));
+    work.then(
+      (v) => {
+        cancel();
+        resolve(v);
+      },
+      (err) => {
+        cancel();
+        reject(err);
+      },
+    );
+  });
+}
+
+/** `withDeadline` with the usual TIMEOUT error: "<what> did not finish in time; it may still". */
+export function timeoutAt<T>(
+  clock: Clock,
+  work: Promise<T>,
+  deadlineMs: number | undefined,
+  what: string,
+): Promise<T> {
+  return withDeadline(
+    clock,
+    work,
+    deadlineMs,
+    () => new KvError("TIMEOUT", `${what} did not finish in time; it may still`),
+  );
+}
+
+/**
+ * The wall clock. Timers are unref'd: a pending deadline never keeps the process alive
+ * on its own (the servers and sockets do).
+ */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  after(ms, fn) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return () => clearTimeout(t);
+  },
+  every(ms, fn) {
+    const t = setInterval(fn, ms);
+    t.unref();
+    return () => clearInterval(t);
+  },
+};
