@@ -8,7 +8,14 @@
 import { isErrorCode, KvError, type KvErrorDetails } from "../proto/errors.js";
 import { descriptor } from "../proto/generated/kv.js";
 import { messageType } from "../proto/index.js";
-import type { BucketConfig, Command, CommandOp, CommandResult, RequestId } from "./types.js";
+import type {
+  BucketConfig,
+  Command,
+  CommandOp,
+  CommandResult,
+  RequestId,
+  UnstampedCommand,
+} from "./types.js";
 
 const CommandType = messageType(descriptor, "streamkv.kv.Command");
 const BucketConfigType = messageType(descriptor, "streamkv.kv.BucketConfig");
@@ -204,6 +211,35 @@ export function decodeCommand(data: Uint8Array): Command {
     const clientId = str(request, "client_id");
     if (id !== "") command.request = { id };
     else if (clientId !== "") command.request = { clientId, sequence: num(request, "sequence") };
+  }
+  return command;
+}
+
+/** The leader's stamp: `command` at its time. */
+export function stampCommand(command: UnstampedCommand, timestampMs: number): Command {
+  return { ...command, timestampMs };
+}
+
+/** A requested command on the wire (a follower's forward): the Command message without a time. */
+export function encodeUnstampedCommand(command: UnstampedCommand): Uint8Array {
+  // A zero timestamp is not encoded at all (proto3 default): the bytes carry no time.
+  return encodeCommand(stampCommand(command, 0));
+}
+
+/**
+ * Decodes a requested command; MALFORMED_FRAME-like `INVALID_ARGUMENT` when it is not one,
+ * and INVALID_ARGUMENT for a time advance or a time set by the requester (the leader's alone).
+ */
+export function decodeUnstampedCommand(data: Uint8Array): UnstampedCommand {
+  const { timestampMs, ...command } = decodeCommand(data);
+  if (command.type === "timeAdvance") {
+    throw new KvError("INVALID_ARGUMENT", "time is advanced by the leader only");
+  }
+  if (timestampMs !== 0) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      "a requested command carries no time: the leader stamps it",
+    );
   }
   return command;
 }

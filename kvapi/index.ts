@@ -29,8 +29,11 @@ import { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, KvWatcher } from "./wat
 
 export {
   decodeCommand,
+  decodeUnstampedCommand,
   encodeCommand,
+  encodeUnstampedCommand,
   requestKey,
+  stampCommand,
 } from "./commands.js";
 export { DEFAULT_DEDUPE_WINDOW } from "./dedupe.js";
 export type { KvLog } from "./log_port.js";

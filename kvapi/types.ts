@@ -70,6 +70,15 @@ export type CommandOp =
   | { type: "purgeDeletes"; bucket: string; olderThanMs: number }
   | { type: "timeAdvance" };
 
+/**
+ * A command as a client, or a follower forwarding it, asks for it: no time. Only the
+ * leader stamps its clock onto it (node/leader_proposer.ts), so every replica decides
+ * TTLs alike; a time advance is the leader's own and never requested.
+ */
+export type UnstampedCommand = Exclude<CommandOp, { type: "timeAdvance" }> & {
+  request?: RequestId;
+};
+
 export type Command = CommandOp & {
   /** Time the leader assigned, ms since epoch. */
   timestampMs: number;

@@ -7,29 +7,47 @@
  */
 import { describe, expect, it } from "vitest";
 import { decodeCommand } from "../kvapi/index.js";
-import type { Command } from "../kvapi/types.js";
+import type { UnstampedCommand } from "../kvapi/types.js";
 import { KvError } from "../proto/errors.js";
-import {
-  Forwarder,
-  type ForwardFrame,
-  type LeaderView,
-  type ProposalResult,
-} from "./forwarding.js";
+import { forwardFromWire, forwardToWire, type WireForwardBody } from "./forward_wire.js";
+import { Forwarder, type LeaderView, type ProposalResult } from "./forwarding.js";
+import type { Proposer } from "./leader_proposer.js";
 import { silentLogger } from "./log.js";
 
-const put = (id: string): Command => ({
+const put = (id: string): UnstampedCommand => ({
   type: "put",
   bucket: "b",
   key: "k",
   value: new Uint8Array([1]),
-  timestampMs: 0,
   request: { id },
 });
 
+/** A scripted proposer: a view the test sets, leader events when it changes. */
+function scripted(
+  initial: LeaderView,
+  propose: (c: UnstampedCommand) => Promise<ProposalResult>,
+): Proposer & { set(view: LeaderView): void } {
+  let view = initial;
+  const listeners = new Set<() => void>();
+  return {
+    view: () => view,
+    propose,
+    onLeaderChange(l) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    set(v) {
+      view = v;
+      for (const l of [...listeners]) l();
+    },
+  };
+}
+
 interface Net {
+  /** The follower's leader view; assigning it fires a leader event. */
   view: LeaderView;
-  /** Frames sent by the follower, by destination. */
-  sent: { to: string; frame: ForwardFrame }[];
+  /** Frames sent by the follower, by destination, as they go on the wire. */
+  sent: { to: string; frame: WireForwardBody }[];
   follower: Forwarder;
   leaders: Map<string, Forwarder>;
   /** What each leader proposed (request ids). */
@@ -40,31 +58,38 @@ interface Net {
 function net(
   opts: {
     deliver?: (to: string) => boolean;
-    leaderPropose?: (c: Command, leaderId: string) => Promise<ProposalResult>;
+    leaderPropose?: (c: UnstampedCommand, leaderId: string) => Promise<ProposalResult>;
   } = {},
   followerOpts: { maxInFlight?: number; writeTimeoutMs?: number; attemptTimeoutMs?: number } = {},
 ): Net {
-  const n: Net = {
-    view: { isLeader: false, leaderId: null, stopped: false },
+  const followerView = scripted({ isLeader: false, leaderId: null, stopped: false }, () =>
+    Promise.reject(new KvError("NOT_LEADER", "not the leader")),
+  );
+  const n = {
+    get view() {
+      return followerView.view();
+    },
+    set view(v: LeaderView) {
+      followerView.set(v);
+    },
     sent: [],
     leaders: new Map(),
     proposed: [],
     follower: undefined as unknown as Forwarder,
-  };
+  } as Net;
   const leader = (id: string) => {
     const f = new Forwarder({
       id,
       log: silentLogger,
-      leader: () => ({ isLeader: true, leaderId: id, stopped: false }),
-      proposeHere: async (c) => {
+      proposer: scripted({ isLeader: true, leaderId: id, stopped: false }, async (c) => {
         n.proposed.push(c.request && "id" in c.request ? c.request.id : "?");
         if (opts.leaderPropose) return opts.leaderPropose(c, id);
         return { revision: n.proposed.length, count: 0, index: 10 + n.proposed.length };
-      },
+      }),
       send: (_to, frame) => {
-        if ("forward_response" in frame) {
-          queueMicrotask(() => n.follower.handleResponse(id, frame.forward_response));
-        }
+        // Through the wire form both ways, as the peer port carries it.
+        const wire = forwardToWire(frame);
+        queueMicrotask(() => n.follower.receive(id, forwardFromWire(wire)));
         return true;
       },
     });
@@ -76,18 +101,15 @@ function net(
   n.follower = new Forwarder({
     id: "f",
     log: silentLogger,
-    leader: () => n.view,
-    proposeHere: () => Promise.reject(new KvError("NOT_LEADER", "not the leader")),
+    proposer: followerView,
     send: (to, frame) => {
-      n.sent.push({ to, frame });
+      const wire = forwardToWire(frame);
+      n.sent.push({ to, frame: wire });
       if (opts.deliver && !opts.deliver(to)) return true;
-      if ("forward_request" in frame) {
-        const req = frame.forward_request;
-        queueMicrotask(() => n.leaders.get(to)?.handleRequest("f", req));
-      }
+      queueMicrotask(() => n.leaders.get(to)?.receive("f", forwardFromWire(wire)));
       return true;
     },
-    pollMs: 5,
+    retryMs: 5,
     writeTimeoutMs: followerOpts.writeTimeoutMs ?? 2000,
     attemptTimeoutMs: followerOpts.attemptTimeoutMs ?? 300,
     ...(followerOpts.maxInFlight === undefined ? {} : { maxInFlight: followerOpts.maxInFlight }),
@@ -132,7 +154,10 @@ describe("Forwarder", () => {
     const n = net({ deliver: (to) => to !== "l1" });
     n.view = { isLeader: false, leaderId: "l1", stopped: false };
     const p = n.follower.submit(put("r2"));
-    await new Promise((r) => setTimeout(r, 30));
+    // Once the first send went out (and was lost), leadership moves.
+    for (const deadline = Date.now() + 5_000; n.sent.length === 0 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     n.view = { isLeader: false, leaderId: "l2", stopped: false };
     const r = await p;
     expect(r.forwarded).toBe(true);
@@ -174,14 +199,16 @@ describe("Forwarder", () => {
       await new Promise((r) => setTimeout(r, 5));
     }
     const id = (n.sent[0]!.frame as { forward_request: { id: number } }).forward_request.id;
-    n.follower.handleResponse("l1", { id, session: "someone-else", revision: 99, index: 1 });
-    n.follower.handleResponse("l2", {
+    const answer = (from: string, r: Record<string, unknown>) =>
+      n.follower.receive(from, forwardFromWire({ forward_response: r }));
+    answer("l1", { id, session: "someone-else", revision: 99, index: 1 });
+    answer("l2", {
       id,
       session: n.follower.session,
       revision: 98,
       index: 1,
     });
-    n.follower.handleResponse("l1", {
+    answer("l1", {
       id,
       session: n.follower.session,
       revision: 5,
@@ -192,20 +219,23 @@ describe("Forwarder", () => {
   });
 
   it("refuses a forwarded time advance and an undecodable command", async () => {
-    const replies: ForwardFrame[] = [];
+    const replies: WireForwardBody[] = [];
     const f = new Forwarder({
       id: "l",
       log: silentLogger,
-      leader: () => ({ isLeader: true, leaderId: "l", stopped: false }),
-      proposeHere: () => Promise.reject(new Error("must not propose")),
+      proposer: scripted({ isLeader: true, leaderId: "l", stopped: false }, () =>
+        Promise.reject(new Error("must not propose")),
+      ),
       send: (_to, frame) => {
-        replies.push(frame);
+        replies.push(forwardToWire(frame));
         return true;
       },
     });
-    f.handleRequest("f", { id: 1, session: "s", command: new Uint8Array([0xff, 0xff, 0xff]) });
+    const request = (r: Record<string, unknown>) =>
+      f.receive("f", forwardFromWire({ forward_request: r }));
+    request({ id: 1, session: "s", command: new Uint8Array([0xff, 0xff, 0xff]) });
     const { encodeCommand } = await import("../kvapi/index.js");
-    f.handleRequest("f", {
+    request({
       id: 2,
       session: "s",
       command: encodeCommand({ type: "timeAdvance", timestampMs: 1 }),

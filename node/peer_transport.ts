@@ -18,7 +18,12 @@ import { KvError } from "../proto/errors.js";
 import { descriptor } from "../proto/generated/peer.js";
 import { messageType } from "../proto/index.js";
 import type { PeerAddress } from "./config.js";
-import type { ForwardFrame, WireForwardRequest, WireForwardResponse } from "./forwarding.js";
+import {
+  type ForwardFrame,
+  forwardFromWire,
+  forwardToWire,
+  type WireForwardBody,
+} from "./forward_wire.js";
 import type { Logger } from "./log.js";
 import type { NodeMetrics } from "./metrics.js";
 
@@ -166,7 +171,7 @@ export class PeerTransport {
   sendForward(to: string, body: ForwardFrame): boolean {
     const o = this.outbound.get(to);
     if (!o || this.closed) return false;
-    const frame = PeerFrame.encode(body).finish();
+    const frame = PeerFrame.encode(forwardToWire(body)).finish();
     if (frame.length > this.opts.maxFrameBytes) {
       this.dropped();
       throw new KvError(
@@ -327,8 +332,11 @@ export class PeerTransport {
       let frame: {
         hello?: Record<string, unknown>;
         raft?: Uint8Array;
-        forward_request?: WireForwardRequest;
-        forward_response?: WireForwardResponse;
+        forward_request?: Extract<WireForwardBody, { forward_request: unknown }>["forward_request"];
+        forward_response?: Extract<
+          WireForwardBody,
+          { forward_response: unknown }
+        >["forward_response"];
         body?: string;
       };
       try {
@@ -411,13 +419,20 @@ export class PeerTransport {
           return;
         }
         this.opts.metrics.peerMessages.inc({ direction: "in", result: "received" });
+        // Decoded and checked here, at the edge; a malformed one is dropped like a lost message.
+        let forward: ForwardFrame;
         try {
-          this.opts.onForward?.(
-            from,
+          forward = forwardFromWire(
             frame.forward_request
               ? { forward_request: frame.forward_request }
               : { forward_response: frame.forward_response! },
           );
+        } catch (err) {
+          this.opts.log.warn("malformed forwarded write dropped", { from, error: String(err) });
+          return;
+        }
+        try {
+          this.opts.onForward?.(from, forward);
         } catch (err) {
           this.opts.log.error("forwarded write handler failed", { from, error: String(err) });
         }

@@ -1,0 +1,157 @@
+/**
+ * The last hop of a write before Raft: on the leader, stamps the leader's time onto an
+ * unstamped command, proposes it through the driver and unwraps kvapi's apply result.
+ *
+ *   KvService -> Forwarder -> LeaderProposer -> RaftDriver -> RaftCore
+ *
+ * It never waits for leadership itself: `propose` answers NOT_LEADER / NO_LEADER at once
+ * when this node does not lead, and callers that may wait (the forwarder, reads) wait for
+ * the driver's next leader event through `leaderChange`, not by polling.
+ */
+
+import { assert } from "../kvapi/assert.js";
+import { type ApplyResult, encodeCommand, stampCommand } from "../kvapi/index.js";
+import type { Command, UnstampedCommand } from "../kvapi/types.js";
+import { KvError } from "../proto/errors.js";
+import type { RaftDriver } from "../raft/driver.js";
+import type { Cancel, Clock } from "./clock.js";
+
+/** What a write did on the leader. */
+export interface ProposalResult {
+  revision: number;
+  count: number;
+  /** The Raft index of the write's entry. */
+  index: number;
+}
+
+/** This node's view of leadership right now. */
+export interface LeaderView {
+  isLeader: boolean;
+  /** null while no leader is known. */
+  leaderId: string | null;
+  /** The Raft driver stopped (fatal error or shutdown). */
+  stopped: boolean;
+}
+
+/** What the forwarder needs of the node below it (LeaderProposer; a script in tests). */
+export interface Proposer {
+  view(): LeaderView;
+  /** Proposes here as the leader; NOT_LEADER / NO_LEADER / SHUTTING_DOWN when it cannot. */
+  propose(command: UnstampedCommand): Promise<ProposalResult>;
+  /** Calls `listener` whenever the view may have changed (role, leader, term, stop). */
+  onLeaderChange(listener: () => void): Cancel;
+}
+
+export type RaftKvDriver = RaftDriver<ApplyResult | undefined>;
+
+export interface LeaderProposerOptions {
+  id: string;
+  driver: RaftKvDriver;
+  clock: Clock;
+  /** The time of the last command applied here: the leader's stamps never go back. */
+  lastTimestampMs: number;
+}
+
+export class LeaderProposer implements Proposer {
+  private lastTimestampMs: number;
+  private closed = false;
+
+  constructor(private readonly opts: LeaderProposerOptions) {
+    this.lastTimestampMs = opts.lastTimestampMs;
+  }
+
+  view(): LeaderView {
+    const s = this.opts.driver.status();
+    return {
+      isLeader: s.role === "leader" && !this.closed,
+      leaderId: s.leaderId,
+      stopped: s.stopped || this.closed,
+    };
+  }
+
+  onLeaderChange(listener: () => void): Cancel {
+    return this.opts.driver.subscribe((event) => {
+      if (event === "leader") listener();
+    });
+  }
+
+  /**
+   * Resolves at the driver's next leader event or at `deadlineMs` (epoch ms), whichever
+   * comes first; never rejects. The one way node/ waits for leadership.
+   */
+  leaderChange(deadlineMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        cancelTimer();
+        resolve();
+      };
+      const unsubscribe = this.onLeaderChange(finish);
+      const cancelTimer = this.opts.clock.after(
+        Math.max(0, deadlineMs - this.opts.clock.now()),
+        finish,
+      );
+    });
+  }
+
+  /**
+   * Resolves once some node is known to lead (not necessarily this one), by `deadlineMs`;
+   * NO_LEADER after it, SHUTTING_DOWN once the driver stopped.
+   */
+  async waitForLeader(deadlineMs: number): Promise<void> {
+    while (true) {
+      const v = this.view();
+      if (v.stopped) throw shuttingDown();
+      if (v.leaderId !== null) return;
+      if (this.opts.clock.now() >= deadlineMs) {
+        throw new KvError("NO_LEADER", "no leader elected yet; retry shortly");
+      }
+      await this.leaderChange(deadlineMs);
+    }
+  }
+
+  /** Throws NOT_LEADER (with the leader's id) / NO_LEADER / SHUTTING_DOWN unless this node leads. */
+  requireLeader(): ReturnType<RaftKvDriver["status"]> {
+    const s = this.opts.driver.status();
+    if (this.closed || s.stopped) throw shuttingDown();
+    if (s.role === "leader") return s;
+    if (s.leaderId === null) throw new KvError("NO_LEADER", "no leader elected yet; retry shortly");
+    throw new KvError("NOT_LEADER", `node ${this.opts.id} is not the leader (${s.leaderId} is)`, {
+      leaderId: s.leaderId,
+    });
+  }
+
+  propose(command: UnstampedCommand): Promise<ProposalResult> {
+    return this.proposeStamped((ts) => stampCommand(command, ts));
+  }
+
+  /** Moves the replicated clock to the leader's time (TTL expiry); never forwarded. */
+  advanceTime(): Promise<ProposalResult> {
+    return this.proposeStamped((timestampMs) => ({ type: "timeAdvance", timestampMs }));
+  }
+
+  private async proposeStamped(build: (timestampMs: number) => Command): Promise<ProposalResult> {
+    this.requireLeader();
+    // Leader time, never going back, so every replica decides TTLs alike.
+    this.lastTimestampMs = Math.max(this.lastTimestampMs, this.opts.clock.now());
+    const { index, result } = await this.opts.driver.propose(
+      encodeCommand(build(this.lastTimestampMs)),
+    );
+    // Every normal entry reaches kvapi, which answers each one: anything else is a bug.
+    assert(result !== undefined, `the command at index ${index} had no apply result`);
+    if (!result.ok) throw result.error;
+    return { revision: result.revision, count: result.count, index };
+  }
+
+  /** Later proposals fail with SHUTTING_DOWN. */
+  close(): void {
+    this.closed = true;
+  }
+}
+
+function shuttingDown(): KvError {
+  return new KvError("SHUTTING_DOWN", "the node is shutting down");
+}

@@ -1,0 +1,45 @@
+/**
+ * The Raft state machine of a node: kvapi's `KvStateMachine`, seen through the driver's
+ * `RaftStateMachine` seam (raft/driver.ts). Normal entries are kvapi commands; Raft's own
+ * entries (no-ops, membership) never reach kvapi but still count as applied, so the
+ * driver and ReadIndex see every committed entry applied.
+ */
+import type { ApplyResult, KvStateMachine } from "../kvapi/index.js";
+import type { RaftStateMachine } from "../raft/driver.js";
+import { type Entry, EntryType, type SnapshotMeta } from "../raft/storage.js";
+import type { KvSnapshotStore } from "./snapshot_store.js";
+
+export type KvApplyResult = ApplyResult | undefined;
+
+export class KvRaftStateMachine implements RaftStateMachine<KvApplyResult> {
+  /** Highest Raft-only entry applied (kvapi records its own applied index). */
+  private appliedOther = 0;
+
+  constructor(
+    private readonly kv: KvStateMachine,
+    readonly snapshots: KvSnapshotStore,
+  ) {}
+
+  appliedIndex(): number {
+    return Math.max(this.kv.appliedIndex(), this.appliedOther);
+  }
+
+  restoredMeta(): SnapshotMeta {
+    return this.snapshots.restoredMeta();
+  }
+
+  async apply(entries: Entry[]): Promise<KvApplyResult[]> {
+    const results = await Promise.all(
+      entries.map((e) =>
+        e.type === EntryType.Normal
+          ? // Not synced: the entry is already durable in the Raft log, which
+            // replays it after a crash (kvapi dedupes by index and request id).
+            this.kv.apply(e.index, e.data, { sync: false })
+          : Promise.resolve(undefined),
+      ),
+    );
+    const last = entries[entries.length - 1];
+    if (last && last.index > this.appliedOther) this.appliedOther = last.index;
+    return results;
+  }
+}
