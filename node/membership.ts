@@ -127,13 +127,10 @@ export class Membership {
           finish(err);
           return;
         }
-        if (now.conf.voters.includes(id)) return finish();
-        if (!now.conf.learners.includes(id)) {
-          return finish(
-            new KvError("INVALID_ARGUMENT", `${id} left the cluster while being added`),
-          );
-        }
-        if ((now.progress[id]?.match ?? 0) >= now.commitIndex) finish();
+        if (now.conf.voters.includes(id)) finish();
+        else if (!now.conf.learners.includes(id)) {
+          finish(new KvError("INVALID_ARGUMENT", `${id} left the cluster while being added`));
+        } else if ((now.progress[id]?.match ?? 0) >= now.commitIndex) finish();
       };
       const unsubscribe = driver.subscribe(check);
       const cancelTimer = clock.after(Math.max(0, deadlineMs - clock.now()), () => {
