@@ -81,3 +81,53 @@ export const systemClock: Clock = {
     return () => clearInterval(t);
   },
 };
+
+/**
+ * A clock that moves only when told (tests): `advance(ms)` runs the timers that fall due,
+ * in time order, each at its own time.
+ */
+export class ManualClock implements Clock {
+  private timers: { at: number; seq: number; fn: () => void; every?: number }[] = [];
+  private seq = 0;
+
+  constructor(private nowMs = 0) {}
+
+  now(): number {
+    return this.nowMs;
+  }
+
+  after(ms: number, fn: () => void): Cancel {
+    const t = { at: this.nowMs + Math.max(0, ms), seq: this.seq++, fn };
+    this.timers.push(t);
+    return () => this.cancel(t);
+  }
+
+  every(ms: number, fn: () => void): Cancel {
+    const t = { at: this.nowMs + ms, seq: this.seq++, fn, every: Math.max(1, ms) };
+    this.timers.push(t);
+    return () => this.cancel(t);
+  }
+
+  /** Timers not yet fired nor cancelled. */
+  pending(): number {
+    return this.timers.length;
+  }
+
+  advance(ms: number): void {
+    const until = this.nowMs + ms;
+    while (true) {
+      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const t = this.timers[0];
+      if (!t || t.at > until) break;
+      this.nowMs = t.at;
+      if (t.every === undefined) this.timers.shift();
+      else t.at += t.every;
+      t.fn();
+    }
+    this.nowMs = until;
+  }
+
+  private cancel(t: object): void {
+    this.timers = this.timers.filter((x) => x !== t);
+  }
+}
