@@ -14,6 +14,9 @@ const allowed = [
   "../proto/index.js",
   "../proto/generated/client.js",
   "../proto/client_codec.js",
+  "../proto/client_responses.js",
+  "../proto/wire_errors.js",
+  "../proto/types.js",
 ];
 
 describe("client sources", () => {
@@ -33,13 +36,23 @@ describe("client sources", () => {
     expect(bad).toEqual([]);
   });
 
-  it("the shared codec (proto/client_codec.ts) imports only browser-safe modules", () => {
-    const text = readFileSync(join(clientDir, "../proto/client_codec.ts"), "utf8");
-    const specs = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/gm)].map(
-      (m) => m[1]!,
-    );
-    const ok = ["./errors.js", "./index.js", "./generated/client.js"];
-    expect(specs.filter((s) => !ok.includes(s))).toEqual([]);
-    expect(/\bBuffer\b|\bprocess\.|require\(|import\(/.test(text)).toBe(false);
-  });
+  it.each(["client_codec.ts", "client_responses.ts", "wire_errors.ts", "types.ts"])(
+    "the shared proto/%s imports only browser-safe modules",
+    (file) => {
+      const text = readFileSync(join(clientDir, "../proto", file), "utf8");
+      const specs = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/gm)].map(
+        (m) => m[1]!,
+      );
+      const ok = [
+        "./errors.js",
+        "./index.js",
+        "./generated/client.js",
+        "./client_codec.js",
+        "./wire_errors.js",
+        "./types.js",
+      ];
+      expect(specs.filter((s) => !ok.includes(s))).toEqual([]);
+      expect(/\bBuffer\b|\bprocess\.|require\(|import\(/.test(text)).toBe(false);
+    },
+  );
 });

@@ -10,11 +10,11 @@ import { KvError } from "../proto/errors.js";
 import { openSocket, type Socket } from "./socket.js";
 import type { ConnectionEvent, ConnectOptions } from "./types.js";
 import {
-  decodeServerFrame,
+  decodeServerAnswer,
   encodeClientFrame,
-  errorFromWire,
   PROTOCOL_VERSION,
-  safeInt,
+  type ServerAnswer,
+  type ServerMessage,
   type WireObject,
 } from "./wire.js";
 
@@ -27,7 +27,7 @@ interface PendingCall {
   bodyName: string;
   body: WireObject;
   sent: boolean;
-  resolve(frame: WireObject): void;
+  resolve(answer: ServerAnswer): void;
   reject(err: KvError): void;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** When the caller stops waiting (Date.now() ms); sent as the remaining `timeout_ms`. */
@@ -36,7 +36,7 @@ interface PendingCall {
 
 /** Receives the frames of a long-lived request (a watch). */
 export interface StreamHandler {
-  onFrame(frame: WireObject): void;
+  onFrame(answer: ServerAnswer): void;
   /** The connection carrying the stream was lost or closed; the stream is gone. */
   onDisconnect(err: KvError): void;
 }
@@ -113,12 +113,12 @@ export class Connection {
   }
 
   /**
-   * Sends a request and resolves with its answer (the ServerFrame), or rejects with the
-   * server's KvError, TIMEOUT, CONNECTION_CLOSED or FRAME_TOO_LARGE. Survives reconnects.
+   * Sends a request and resolves with its answer (decoded and checked), or rejects with
+   * the server's KvError, TIMEOUT, CONNECTION_CLOSED or FRAME_TOO_LARGE. Survives reconnects.
    */
-  call(bodyName: string, body: WireObject, timeoutMs = this.timeoutMs): Promise<WireObject> {
+  call(bodyName: string, body: WireObject, timeoutMs = this.timeoutMs): Promise<ServerAnswer> {
     if (this.closed) return Promise.reject(closedError());
-    return new Promise<WireObject>((resolve, reject) => {
+    return new Promise<ServerAnswer>((resolve, reject) => {
       const id = this.nextFrameId++;
       const call: PendingCall = {
         kind: "call",
@@ -347,11 +347,16 @@ export class Connection {
         sent: true,
         timer: undefined,
         deadlineMs: Date.now() + this.timeoutMs,
-        resolve: (frame) => {
-          const ok = frame.hello_ok ?? {};
-          this.serverId = String(ok.server_id ?? "");
-          const max = safeInt(ok.max_frame_bytes, "max_frame_bytes");
-          this.maxFrameBytes = max > 0 ? max : DEFAULT_MAX_FRAME_BYTES;
+        resolve: (answer) => {
+          if (answer.type !== "hello_ok") {
+            done(
+              new KvError("MALFORMED_FRAME", `${socket.url}: answered hello with ${answer.type}`),
+            );
+            return;
+          }
+          this.serverId = answer.serverId;
+          this.maxFrameBytes =
+            answer.maxFrameBytes > 0 ? answer.maxFrameBytes : DEFAULT_MAX_FRAME_BYTES;
           done();
         },
         reject: (err) => done(err),
@@ -364,17 +369,17 @@ export class Connection {
   }
 
   private onMessage(socket: Socket, data: Uint8Array): void {
-    let frame: WireObject;
+    let message: ServerMessage;
     try {
-      frame = decodeServerFrame(data);
+      message = decodeServerAnswer(data);
     } catch {
       socket.close(1002, "MALFORMED_FRAME");
       return;
     }
-    const id = typeof frame.id === "number" ? frame.id : 0;
+    const { id, answer } = message;
     if (id === 0) {
-      if (frame.error) {
-        const err = errorFromWire(frame.error);
+      if (answer.type === "error") {
+        const err = answer.error;
         this.lastError = err;
         this.emitEvent({ type: "server_error", code: err.code, message: err.message });
       }
@@ -383,11 +388,11 @@ export class Connection {
     const p = this.pending.get(id);
     if (!p) return;
     if (p.kind === "stream") {
-      p.handler.onFrame(frame);
+      p.handler.onFrame(answer);
       return;
     }
-    if (frame.error) {
-      const err = errorFromWire(frame.error);
+    if (answer.type === "error") {
+      const err = answer.error;
       if (isRetryable(err) && p.bodyName !== "hello" && !this.closed) {
         // The node could not serve it now (shutting down, no leader): try again on the
         // next connection, still within the caller's timeout.
@@ -400,7 +405,7 @@ export class Connection {
     } else {
       this.pending.delete(id);
       clearTimeout(p.timer);
-      p.resolve(frame);
+      p.resolve(answer);
     }
   }
 }

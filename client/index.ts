@@ -20,7 +20,7 @@ import type {
   KeyValueStatus,
   ReadOptions,
 } from "./types.js";
-import { clusterStatusFromWire, configToWire, statusFromWire, type WireObject } from "./wire.js";
+import { configToWire, expectAnswer, statusOf } from "./wire.js";
 
 export type { KvErrorDetails } from "../proto/errors.js";
 export { ERROR_CODES, type ErrorCode, isKvError, KvError } from "../proto/errors.js";
@@ -70,13 +70,12 @@ export class KvConnection {
 
   /** Every bucket's status, sorted by name. */
   async listBuckets(opts: ReadOptions = {}): Promise<KeyValueStatus[]> {
-    const frame = await this.conn.call(
+    const answer = await this.conn.call(
       "bucket_list",
       { stale: Boolean(opts.stale) },
       opts.timeoutMs,
     );
-    const list: WireObject[] = frame.bucket_list?.buckets ?? [];
-    return list.map(statusFromWire);
+    return expectAnswer(answer, "bucket_list", "listBuckets").buckets.map(statusOf);
   }
 
   /**
@@ -85,8 +84,8 @@ export class KvConnection {
    * the leader's id in `err.details.leaderId`.
    */
   async transferLeadership(to: string, opts: CallOptions = {}): Promise<ClusterStatus> {
-    const frame = await this.conn.call("cluster_transfer", { to }, opts.timeoutMs);
-    return clusterStatusFromWire(frame.cluster_status ?? {});
+    const answer = await this.conn.call("cluster_transfer", { to }, opts.timeoutMs);
+    return expectAnswer(answer, "cluster_status", "transferLeadership").status;
   }
 
   /**
@@ -95,8 +94,8 @@ export class KvConnection {
    * when it votes; after a TIMEOUT, calling again continues. Must reach the leader.
    */
   async addServer(id: string, address: string, opts: CallOptions = {}): Promise<ClusterStatus> {
-    const frame = await this.conn.call("cluster_add", { id, address }, opts.timeoutMs);
-    return clusterStatusFromWire(frame.cluster_status ?? {});
+    const answer = await this.conn.call("cluster_add", { id, address }, opts.timeoutMs);
+    return expectAnswer(answer, "cluster_status", "addServer").status;
   }
 
   /**
@@ -105,14 +104,14 @@ export class KvConnection {
    * committed. Must reach the leader, like `transferLeadership`.
    */
   async removeServer(id: string, opts: CallOptions = {}): Promise<ClusterStatus> {
-    const frame = await this.conn.call("cluster_remove", { id }, opts.timeoutMs);
-    return clusterStatusFromWire(frame.cluster_status ?? {});
+    const answer = await this.conn.call("cluster_remove", { id }, opts.timeoutMs);
+    return expectAnswer(answer, "cluster_status", "removeServer").status;
   }
 
   /** The contacted node's view of the cluster. */
   async clusterStatus(opts: CallOptions = {}): Promise<ClusterStatus> {
-    const frame = await this.conn.call("cluster_status", {}, opts.timeoutMs);
-    return clusterStatusFromWire(frame.cluster_status ?? {});
+    const answer = await this.conn.call("cluster_status", {}, opts.timeoutMs);
+    return expectAnswer(answer, "cluster_status", "clusterStatus").status;
   }
 
   /** Fails pending calls with CONNECTION_CLOSED, ends watches, closes the socket. */

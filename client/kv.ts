@@ -15,7 +15,7 @@ import type {
   WatchOptions,
 } from "./types.js";
 import { KvWatcher } from "./watch.js";
-import { entryFromWire, safeInt, statusFromWire, type WireObject, WriteOp } from "./wire.js";
+import { expectAnswer, statusOf, type WireObject, WriteOp } from "./wire.js";
 
 const encoder = new TextEncoder();
 
@@ -69,25 +69,23 @@ export class KeyValue {
 
   /** The latest entry if it is a PUT, else null. Linearizable unless `stale`. */
   async get(key: string, opts: ReadOptions = {}): Promise<Entry | null> {
-    const frame = await this.conn.call(
+    const answer = await this.conn.call(
       "get",
       { bucket: this.bucket, key, stale: Boolean(opts.stale) },
       opts.timeoutMs,
     );
-    const entry = frame.get_result?.entry;
-    return entry ? entryFromWire(entry) : null;
+    return expectAnswer(answer, "get_result", "get").entry;
   }
 
   /** The entry at `revision` if it exists, belongs to `key` and is a PUT, else null. */
   async getRevision(key: string, revision: number, opts: ReadOptions = {}): Promise<Entry | null> {
     checkRevision(revision, "getRevision: revision", 1);
-    const frame = await this.conn.call(
+    const answer = await this.conn.call(
       "get",
       { bucket: this.bucket, key, revision, stale: Boolean(opts.stale) },
       opts.timeoutMs,
     );
-    const entry = frame.get_result?.entry;
-    return entry ? entryFromWire(entry) : null;
+    return expectAnswer(answer, "get_result", "getRevision").entry;
   }
 
   /** Keys whose latest entry is a PUT, sorted; `[]` when none. */
@@ -104,13 +102,13 @@ export class KeyValue {
   async *listKeys(filter = ">", opts: ReadOptions = {}): AsyncIterable<string> {
     let after = "";
     while (true) {
-      const frame = await this.conn.call(
+      const answer = await this.conn.call(
         "keys",
         { bucket: this.bucket, filter, stale: Boolean(opts.stale), after },
         opts.timeoutMs,
       );
-      const chunk: WireObject = frame.keys_chunk ?? {};
-      const keys: string[] = Array.isArray(chunk.keys) ? chunk.keys : [];
+      const chunk = expectAnswer(answer, "keys_chunk", "keys");
+      const keys = chunk.keys;
       for (const k of keys) {
         if (after !== "" && k <= after) continue;
         after = k;
@@ -125,15 +123,14 @@ export class KeyValue {
     const out: Entry[] = [];
     let afterRevision = 0;
     while (true) {
-      const frame = await this.conn.call(
+      const answer = await this.conn.call(
         "history",
         { bucket: this.bucket, key, stale: Boolean(opts.stale), after_revision: afterRevision },
         opts.timeoutMs,
       );
-      const chunk: WireObject = frame.entries_chunk ?? {};
-      const entries: WireObject[] = Array.isArray(chunk.entries) ? chunk.entries : [];
-      for (const w of entries) {
-        const e = entryFromWire(w);
+      const chunk = expectAnswer(answer, "entries_chunk", "history");
+      const entries = chunk.entries;
+      for (const e of entries) {
         if (e.revision <= afterRevision) continue;
         afterRevision = e.revision;
         out.push(e);
@@ -165,12 +162,12 @@ export class KeyValue {
 
   /** The bucket's status (values count history and markers). */
   async status(opts: ReadOptions = {}): Promise<KeyValueStatus> {
-    const frame = await this.conn.call(
+    const answer = await this.conn.call(
       "bucket_info",
       { bucket: this.bucket, stale: Boolean(opts.stale) },
       opts.timeoutMs,
     );
-    return statusFromWire(frame.bucket_status ?? {});
+    return statusOf(expectAnswer(answer, "bucket_status", "status").status);
   }
 
   /** Removes DEL/PURGE markers older than `olderThanMs` (default 30 min); returns how many. */
@@ -182,8 +179,8 @@ export class KeyValue {
       }
       body.older_than_ms = opts.olderThanMs;
     }
-    const frame = await this.conn.call("purge_deletes", body, opts.timeoutMs);
-    return safeInt(frame.purge_deletes_result?.purged, "purged");
+    const answer = await this.conn.call("purge_deletes", body, opts.timeoutMs);
+    return expectAnswer(answer, "purge_deletes_result", "purgeDeletes").purged;
   }
 
   private async write(
@@ -207,8 +204,8 @@ export class KeyValue {
       request_id: this.conn.newRequestId(),
     };
     if (last !== undefined) body.last_revision = last;
-    const frame = await this.conn.call("write", body, opts?.timeoutMs);
-    return safeInt(frame.write_result?.revision, "revision");
+    const answer = await this.conn.call("write", body, opts?.timeoutMs);
+    return expectAnswer(answer, "write_result", "write").revision;
   }
 }
 

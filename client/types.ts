@@ -4,63 +4,24 @@
  * SEMANTICS.md.
  */
 
-export type Operation = "PUT" | "DEL" | "PURGE";
+import type { BucketConfigInput, BucketInfo } from "../proto/types.js";
 
-/** One stored revision of a key. */
-export interface Entry {
-  bucket: string;
-  key: string;
-  /** The value; empty for DEL/PURGE markers and for `metaOnly` watches. */
-  value: Uint8Array;
-  /** The bucket-wide revision (stream sequence) of this entry. */
-  revision: number;
-  /** When the leader accepted the write. */
-  created: Date;
-  /** How many newer matching entries the server still had queued for this watch (0 on get). */
-  delta: number;
-  operation: Operation;
-  /** Size of the value in bytes, known also when `metaOnly` left `value` empty. */
-  size: number;
-}
+// The shapes shared with the server are declared once, in proto/types.ts.
+export type { ClusterStatus, Entry, Operation, PeerStatus } from "../proto/types.js";
 
-/** Configuration of a bucket; absent fields take the server defaults (DESIGN.md section 1). */
-export interface KeyValueConfig {
-  bucket: string;
-  /** Entries kept per key, 1..64 (default 1). */
-  history?: number;
+/**
+ * Configuration of a bucket; absent fields take the server defaults (DESIGN.md
+ * section 1). `ttl` is in ms (0 = forever); the rest as in proto/types.ts.
+ */
+export interface KeyValueConfig extends Omit<BucketConfigInput, "ttlMs"> {
   /** Entries expire this long after they were written, in ms (0 = forever). */
   ttl?: number;
-  /** Largest value in bytes (-1 = the server's maximum). */
-  maxValueSize?: number;
-  /** Largest total size of the bucket's values in bytes (-1 = unlimited). */
-  maxBytes?: number;
-  /** 1, 3 or 5 (default: the cluster size, at most 5). */
-  replicas?: number;
-  description?: string;
 }
 
 /** What `kv.status()` and `nc.listBuckets()` report about a bucket. */
-export interface KeyValueStatus {
-  bucket: string;
-  /** Stored entries, history and markers included (as NATS counts them). */
-  values: number;
-  /** Bytes of stored values. */
-  bytes: number;
-  history: number;
+export interface KeyValueStatus extends Omit<BucketInfo, "ttlMs"> {
   /** ms, 0 = forever. */
   ttl: number;
-  maxValueSize: number;
-  maxBytes: number;
-  replicas: number;
-  description: string;
-  /** Oldest retained revision (lastRevision + 1 when empty). */
-  firstRevision: number;
-  /** Newest revision ever assigned (0 if none). */
-  lastRevision: number;
-  /** The node leading the bucket's Raft group ("" if unknown). */
-  leader: string;
-  /** Nodes holding a replica. */
-  replicaNodes: string[];
 }
 
 export interface WatchOptions {
@@ -125,20 +86,4 @@ export interface ConnectOptions {
   reconnectDelayMaxMs?: number;
   /** Called on connection events (reconnects, resumed watches). */
   onEvent?: (event: ConnectionEvent) => void;
-}
-
-/** A node's view of the cluster (`nc.clusterStatus()`, `streamkv cluster status`). */
-export interface ClusterStatus {
-  id: string;
-  role: string;
-  term: number;
-  leader: string;
-  commitIndex: number;
-  appliedIndex: number;
-  peers: { id: string; address: string; matchIndex: number; voter: boolean }[];
-  buckets: string[];
-  /** false while the node applies writes as a lone, unreplicated node. */
-  replicated: boolean;
-  /** The cluster's identity (what a node joining with --join passes as --cluster-id). */
-  clusterId: string;
 }

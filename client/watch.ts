@@ -9,7 +9,7 @@
 import { KvError } from "../proto/errors.js";
 import type { Connection } from "./connection.js";
 import type { Entry, WatchOptions } from "./types.js";
-import { entryFromWire, errorFromWire, safeInt, type WireObject } from "./wire.js";
+import type { ServerAnswer, WireObject } from "./wire.js";
 
 const DEFAULT_BUFFER_SIZE = 256;
 
@@ -128,8 +128,8 @@ export class KvWatcher implements AsyncIterable<Entry | null> {
     if (this.ended) return;
     this.consumedSinceCredit = 0;
     const id = this.conn.openStream("watch", this.request(), {
-      onFrame: (frame) => {
-        if (id === this.streamId) this.onFrame(frame);
+      onFrame: (answer) => {
+        if (id === this.streamId) this.onFrame(answer);
       },
       onDisconnect: (err) => {
         if (id === this.streamId) this.onStreamLost(err);
@@ -145,45 +145,44 @@ export class KvWatcher implements AsyncIterable<Entry | null> {
     }, timeoutMs);
   }
 
-  private onFrame(frame: WireObject): void {
-    if (frame.error) {
-      this.conn.forgetStream(this.streamId);
-      this.onStreamLost(errorFromWire(frame.error));
-      return;
-    }
-    if (frame.ack) {
-      clearTimeout(this.ackTimer);
-      this.resumeAttempt = 0;
-      const started = this.started;
-      this.started = undefined;
-      started?.resolve();
-      return;
-    }
-    if (frame.watch_end) {
-      this.conn.forgetStream(this.streamId);
-      this.end(undefined);
-      return;
-    }
-    const event = frame.watch_event;
-    if (!event) return;
-    if (event.entry) {
-      let entry: Entry;
-      try {
-        entry = entryFromWire(event.entry);
-      } catch (err) {
-        this.fatal(err as KvError);
+  private onFrame(answer: ServerAnswer): void {
+    switch (answer.type) {
+      case "error":
+        // Also a frame of this watch that did not decode (MALFORMED_FRAME: not resumable).
+        this.conn.forgetStream(this.streamId);
+        this.onStreamLost(answer.error);
+        return;
+      case "ack": {
+        clearTimeout(this.ackTimer);
+        this.resumeAttempt = 0;
+        const started = this.started;
+        this.started = undefined;
+        started?.resolve();
         return;
       }
-      // After a resume the server may resend what this watcher already has.
-      if (entry.revision <= this.cursor) return;
-      this.cursor = entry.revision;
-      this.push(entry);
-    } else if (event.init_done) {
-      const boundary = safeInt(event.init_done.revision, "init_done.revision");
-      if (boundary > this.cursor) this.cursor = boundary;
-      if (this.initReceived) return;
-      this.initReceived = true;
-      this.push(null);
+      case "watch_end":
+        this.conn.forgetStream(this.streamId);
+        this.end(undefined);
+        return;
+      case "watch_entry": {
+        const entry = answer.entry;
+        // After a resume the server may resend what this watcher already has.
+        if (entry.revision <= this.cursor) return;
+        this.cursor = entry.revision;
+        this.push(entry);
+        return;
+      }
+      case "watch_init_done": {
+        const boundary = answer.revision;
+        if (boundary > this.cursor) this.cursor = boundary;
+        if (this.initReceived) return;
+        this.initReceived = true;
+        this.push(null);
+        return;
+      }
+      default:
+        // Nothing else belongs to a watch stream; ignored as before.
+        return;
     }
   }
 

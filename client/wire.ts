@@ -1,41 +1,58 @@
 /**
- * The SDK's side of the client protocol: the shared codec (proto/client_codec.ts, which
- * the server uses too) plus the mapping to the SDK's public types where they differ
- * (`ttl` instead of the wire's `ttlMs`). Browser-safe like the codec.
+ * The SDK's side of the client protocol: the shared codec (proto/client_codec.ts and the
+ * typed answers of proto/client_responses.ts, which the server uses too) plus the mapping
+ * to the SDK's public types where they differ (`ttl` instead of the wire's `ttlMs`).
+ * Browser-safe like the codec.
  */
 
-import {
-  type CodecBucketStatus,
-  clusterStatusFromWire as codecClusterStatusFromWire,
-  configToWire as codecConfigToWire,
-  statusFromWire as codecStatusFromWire,
-  type WireObject,
-} from "../proto/client_codec.js";
-import type { ClusterStatus, KeyValueConfig, KeyValueStatus } from "./types.js";
+import { configToWire as codecConfigToWire, type WireObject } from "../proto/client_codec.js";
+import type { ServerAnswer, ServerAnswerType } from "../proto/client_responses.js";
+import { KvError } from "../proto/errors.js";
+import type { BucketInfo } from "../proto/types.js";
+import type { KeyValueConfig, KeyValueStatus } from "./types.js";
 
 export {
-  bytesOf,
   decodeServerFrame,
   encodeClientFrame,
-  entryFromWire,
-  errorFromWire,
   PROTOCOL_VERSION,
-  safeInt,
   type WireObject,
   WriteOp,
 } from "../proto/client_codec.js";
+export {
+  decodeServerAnswer,
+  type ServerAnswer,
+  type ServerMessage,
+} from "../proto/client_responses.js";
+export { errorFromWire } from "../proto/wire_errors.js";
 
 export function configToWire(c: KeyValueConfig): WireObject {
   const { ttl, ...rest } = c;
   return codecConfigToWire(ttl === undefined ? rest : { ...rest, ttlMs: ttl });
 }
 
-export function statusFromWire(w: WireObject): KeyValueStatus {
-  const { ttlMs, ...rest }: CodecBucketStatus = codecStatusFromWire(w);
+export function statusOf(s: BucketInfo): KeyValueStatus {
+  const { ttlMs, ...rest } = s;
   return { ...rest, ttl: ttlMs };
 }
 
-export function clusterStatusFromWire(w: WireObject): ClusterStatus {
-  const s = codecClusterStatusFromWire(w);
-  return { ...s, clusterId: s.clusterId ?? "" };
+/** The answer of `type` to `what`; MALFORMED_FRAME when the server answered something else. */
+export function expectAnswer<T extends ServerAnswerType>(
+  answer: ServerAnswer,
+  type: T,
+  what: string,
+): Extract<ServerAnswer, { type: T }> {
+  if (!isAnswer(answer, type)) {
+    throw new KvError(
+      "MALFORMED_FRAME",
+      `${what}: expected ${type}, the server answered ${answer.type}`,
+    );
+  }
+  return answer;
+}
+
+function isAnswer<T extends ServerAnswerType>(
+  answer: ServerAnswer,
+  type: T,
+): answer is Extract<ServerAnswer, { type: T }> {
+  return answer.type === type;
 }

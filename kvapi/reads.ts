@@ -13,7 +13,7 @@ export function entryOf(bucket: string, message: StoredMessage, delta = 0): Entr
     bucket,
     key: message.subject,
     value: message.payload,
-    length: message.payload.length,
+    size: message.payload.length,
     revision: message.seq,
     created: new Date(message.timestampMs),
     delta,

@@ -3,56 +3,16 @@
  * speak in these; the protobuf shapes stay inside commands.ts.
  */
 import type { KvError } from "../proto/errors.js";
+import type { BucketConfig, Entry } from "../proto/types.js";
 
-export type Operation = "PUT" | "DEL" | "PURGE";
-
-export interface Entry {
-  bucket: string;
-  key: string;
-  /** Empty for DEL/PURGE markers and for metaOnly watches. */
-  value: Uint8Array;
-  /** The value's size in bytes, also when `value` was left out (metaOnly). */
-  length: number;
-  revision: number;
-  created: Date;
-  /** Matching entries still queued for this watch after this one; 0 on reads. */
-  delta: number;
-  operation: Operation;
-}
-
-/** A bucket's configuration as users write it; omitted fields take defaults. */
-export interface BucketConfigInput {
-  bucket: string;
-  /** Revisions kept per key, 1..64 (default 1). */
-  history?: number;
-  /** Entries expire this long after they were written; 0 = never (default). */
-  ttlMs?: number;
-  /** Largest value in bytes; -1 = the server maximum (default). */
-  maxValueSize?: number;
-  /** Largest total value bytes; -1 = unlimited (default). */
-  maxBytes?: number;
-  /** 1, 3 or 5 (default: the cluster size the node passes in). */
-  replicas?: number;
-  description?: string;
-}
-
-/** A bucket's configuration with every field explicit (what is stored). */
-export interface BucketConfig {
-  bucket: string;
-  history: number;
-  ttlMs: number;
-  maxValueSize: number;
-  maxBytes: number;
-  replicas: number;
-  description: string;
-}
-
-export interface BucketStatus extends BucketConfig {
-  /** Stored entries, history and markers included (as NATS). */
-  values: number;
-  /** Stored value bytes. */
-  bytes: number;
-}
+// The shapes the client port carries are declared once, in proto/types.ts.
+export type {
+  BucketConfig,
+  BucketConfigInput,
+  BucketStatus,
+  Entry,
+  Operation,
+} from "../proto/types.js";
 
 /** Identifies a client request for deduplication. */
 export type RequestId = { clientId: string; sequence: number } | { id: string };

@@ -114,11 +114,11 @@ describe("watch", () => {
     await d.put("b", "k", "hello");
     const w = kv.watch("b", "k", { metaOnly: true });
     const [first] = await take(w, 1);
-    expect([first!.value.length, first!.length, first!.revision]).toEqual([0, 5, 1]);
+    expect([first!.value.length, first!.size, first!.revision]).toEqual([0, 5, 1]);
     expect(await take(w, 1)).toEqual([null]);
     await d.put("b", "k", "abc");
     const [live] = await take(w, 1);
-    expect([live!.value.length, live!.length]).toEqual([0, 3]);
+    expect([live!.value.length, live!.size]).toEqual([0, 3]);
     w.stop();
   });
 

@@ -1,34 +1,29 @@
 /**
- * One client WebSocket connection: decodes ClientFrames, calls the KvService, answers
- * with ServerFrames carrying the request's id (many requests in flight at once), and
- * pumps watches under the client's credit. Bad input (a text frame, an oversized or
- * undecodable frame, an unknown message, a request before hello) gets an error frame
- * and the connection is closed; nothing a client sends can crash the process.
+ * One client WebSocket connection: decodes ClientFrames (once, at the edge:
+ * proto/client_requests.ts), calls the KvService, answers with ServerFrames carrying the
+ * request's id (many requests in flight at once), and pumps watches under the client's
+ * credit. Bad input (a text frame, an oversized or undecodable frame, an unknown message,
+ * a request before hello) gets an error frame and the connection is closed; nothing a
+ * client sends can crash the process.
+ *
+ * Crash-only: a KvError is an answer; anything else thrown while serving a request or
+ * pumping a watch is a bug here or below, so it is logged and handed to `onFatal` (the
+ * node stops and restarts from disk), never dressed up as an INTERNAL answer.
  */
 import type { WebSocket } from "ws";
+import { assert } from "../kvapi/assert.js";
+import { PROTOCOL_VERSION } from "../proto/client_codec.js";
 import {
-  clusterStatusToWire,
-  entryToWire as codecEntryToWire,
-  configFromWire,
-  decodeClientFrame,
-  encodeServerFrame,
-  errorToWire,
-  PROTOCOL_VERSION,
-  safeInt,
-  safeIntOr,
-  statusToWire,
-  str,
-  type WireObject,
-} from "../proto/client_codec.js";
+  type ClientRequest,
+  type ClientRequestType,
+  type DecodedClientFrame,
+  decodeClientRequest,
+} from "../proto/client_requests.js";
+import { encodeServerAnswer, type ServerReply } from "../proto/client_responses.js";
 import { type ErrorCode, KvError } from "../proto/errors.js";
-import type {
-  BucketInfo,
-  CallOptions,
-  Entry,
-  KvService,
-  ServiceWatch,
-  WriteOpName,
-} from "./kv_service.js";
+import type { Entry } from "../proto/types.js";
+import { type Clock, systemClock } from "./clock.js";
+import type { CallOptions, KvService, ServiceWatch, WatchOptions } from "./kv_service.js";
 import type { Logger } from "./log.js";
 import type { NodeMetrics } from "./metrics.js";
 
@@ -39,7 +34,14 @@ export interface ClientHandlerOptions {
   token: string | undefined;
   metrics: NodeMetrics;
   log: Logger;
-  /** Requests in flight per connection before the socket stops being read. */
+  /**
+   * A programmer error (anything but a KvError) while serving a request or pumping a
+   * watch; the node stops. Called after the handler logged it.
+   */
+  onFatal: (err: unknown) => void;
+  /** Request deadlines and timers (default: the wall clock). */
+  clock?: Clock;
+  /** Requests in flight per connection; beyond it the socket stops being read. */
   maxInFlight?: number;
   /** Open watches per connection. */
   maxWatches?: number;
@@ -56,6 +58,8 @@ export class InFlight {
   private readonly set = new Set<Promise<unknown>>();
   accepting = true;
 
+  constructor(private readonly clock: Clock = systemClock) {}
+
   track<T>(p: Promise<T>): Promise<T> {
     this.set.add(p);
     const drop = () => this.set.delete(p);
@@ -69,25 +73,21 @@ export class InFlight {
 
   /** Resolves when every tracked request settled, or after `timeoutMs`. Returns how many were left. */
   async drain(timeoutMs: number): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.set.size > 0 && Date.now() < deadline) {
-      const left = deadline - Date.now();
+    const deadline = this.clock.now() + timeoutMs;
+    while (this.set.size > 0 && this.clock.now() < deadline) {
+      const left = deadline - this.clock.now();
+      let cancel = () => {};
       await Promise.race([
         Promise.allSettled([...this.set]),
-        new Promise((resolve) => setTimeout(resolve, Math.max(1, left))),
+        new Promise((resolve) => {
+          cancel = this.clock.after(Math.max(1, left), () => resolve(undefined));
+        }),
       ]);
+      cancel();
     }
     return this.set.size;
   }
 }
-
-const WRITE_OPS: Record<number, WriteOpName> = {
-  1: "put",
-  2: "create",
-  3: "update",
-  4: "delete",
-  5: "purge",
-};
 
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
   FRAME_TOO_LARGE: 1009,
@@ -104,22 +104,35 @@ const MAX_WATCH_CREDIT = 1_000_000;
 interface WatchPump {
   id: number;
   watch: ServiceWatch;
+  /** Events the server may still send: never below 0, never above `allowed - sent`. */
   credit: number;
+  /** Events the client allowed in total (the effective initial credit plus every grant). */
+  allowed: number;
+  /** Events sent. */
+  sent: number;
   running: boolean;
   stopped: boolean;
   lastRevision: number;
 }
+
+/** A frame that gets an answer: a sound request, or one whose fields did not check out. */
+type Answerable = Exclude<DecodedClientFrame, { kind: "refused" }>;
 
 export class ClientSession {
   private helloDone = false;
   private closed = false;
   private inFlight = 0;
   private paused = false;
+  /** Frames ws still delivered after the socket was paused; served as answers go out. */
+  private readonly backlog: Answerable[] = [];
   private readonly watches = new Map<number, WatchPump>();
+  /** Watch ids whose subscribe is under way (they count against `maxWatches`). */
+  private readonly watchesStarting = new Set<number>();
   private readonly maxInFlight: number;
   private readonly maxWatches: number;
   private readonly maxBufferedBytes: number;
   private readonly keysPageSize: number;
+  private readonly clock: Clock;
 
   constructor(
     private readonly ws: WebSocket,
@@ -131,6 +144,8 @@ export class ClientSession {
     this.maxWatches = opts.maxWatches ?? 4096;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 32 * 1024 * 1024;
     this.keysPageSize = opts.keysPageSize ?? 1000;
+    this.clock = opts.clock ?? systemClock;
+    assert(this.maxInFlight >= 1 && this.maxWatches >= 0, "client session limits");
     opts.metrics.clientConnections.inc();
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
     ws.on("close", () => this.onClose());
@@ -153,23 +168,38 @@ export class ClientSession {
     if (this.closed) return;
     this.closed = true;
     this.opts.metrics.clientConnections.dec();
-    for (const w of this.watches.values()) this.stopWatch(w);
-    this.watches.clear();
+    this.stopAllWatches();
   }
 
-  private send(frame: WireObject): void {
+  private stopAllWatches(): void {
+    for (const w of this.watches.values()) this.stopWatch(w);
+    this.watches.clear();
+    this.backlog.length = 0;
+  }
+
+  private send(id: number, reply: ServerReply): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
     let bytes: Uint8Array;
     try {
-      bytes = encodeServerFrame(frame);
+      bytes = encodeServerAnswer(id, reply);
     } catch (err) {
-      // A bug in building the answer; report it to the client rather than dropping it.
-      this.opts.log.error("cannot encode a server frame", { error: String(err) });
-      bytes = encodeServerFrame({ id: frame.id, error: errorToWire(err) });
+      // Every reply is typed, so a frame that does not encode is a bug in building it.
+      this.fatal(err, { during: "encoding a server frame", type: reply.type });
+      return;
     }
     this.opts.metrics.clientFrames.inc({ direction: "out" });
     this.opts.metrics.clientBytes.inc({ direction: "out" }, bytes.length);
     this.ws.send(bytes);
+  }
+
+  /** Logs a programmer error and stops the node through `onFatal`; nothing is answered. */
+  private fatal(err: unknown, context: Record<string, unknown>): void {
+    this.opts.log.error("programmer error on the client port, stopping the node", {
+      remote: this.remote,
+      ...context,
+      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    });
+    this.opts.onFatal(err);
   }
 
   /** Sends an error for frame `id` and closes the connection. */
@@ -183,14 +213,13 @@ export class ClientSession {
         message: err.message,
       });
     }
-    this.send({ id, error: errorToWire(err) });
+    this.send(id, { type: "error", error: err });
     this.closed = true;
     this.opts.metrics.clientConnections.dec();
-    for (const w of this.watches.values()) this.stopWatch(w);
-    this.watches.clear();
+    this.stopAllWatches();
     this.ws.close(CLOSE_CODES[err.code] ?? 1008, err.code);
     // A peer that never answers the close handshake must not hold the socket.
-    setTimeout(() => this.ws.terminate(), 2000).unref();
+    this.clock.after(2000, () => this.ws.terminate());
   }
 
   private onMessage(data: unknown, isBinary: boolean): void {
@@ -212,99 +241,95 @@ export class ClientSession {
       );
       return;
     }
-    let frame: WireObject;
-    try {
-      frame = decodeClientFrame(bytes);
-    } catch (err) {
-      this.refuse(
-        0,
-        new KvError("MALFORMED_FRAME", `cannot decode the frame: ${(err as Error).message}`),
-      );
+    const frame = decodeClientRequest(bytes);
+    if (frame.kind === "refused") {
+      this.refuse(frame.id, frame.error);
       return;
     }
-    let id: number;
-    try {
-      id = safeInt(frame.id, "id");
-    } catch (err) {
-      this.refuse(0, err as KvError);
-      return;
-    }
-    const body: string | undefined = frame.body;
-    if (body === undefined) {
-      this.refuse(
-        id,
-        new KvError("UNKNOWN_MESSAGE", "the frame carries no message this server knows"),
-      );
-      return;
-    }
-    if (body === "hello") {
-      this.onHello(id, frame.hello ?? {});
+    const type = typeOf(frame);
+    if (type === "hello") {
+      if (frame.kind === "invalid") this.refuse(frame.id, frame.error);
+      else if (frame.request.type === "hello") this.onHello(frame.id, frame.request);
       return;
     }
     if (!this.helloDone) {
-      this.refuse(id, new KvError("UNAUTHORIZED", "the first frame must be a hello"));
+      this.refuse(frame.id, new KvError("UNAUTHORIZED", "the first frame must be a hello"));
       return;
     }
-    if (body === "watch_credit") {
-      this.onWatchCredit(frame.watch_credit ?? {});
+    if (frame.kind === "request" && frame.request.type === "watch_credit") {
+      this.onWatchCredit(frame.request.watchId, frame.request.credit);
       return;
     }
-    if (!this.tracker.accepting) {
-      this.send({
-        id,
-        error: errorToWire(new KvError("SHUTTING_DOWN", "the node is shutting down")),
-      });
-      return;
+    this.backlog.push(frame);
+    this.serveBacklog();
+  }
+
+  /** Starts queued requests while fewer than `maxInFlight` run; pauses the socket at the limit. */
+  private serveBacklog(): void {
+    while (this.backlog.length > 0 && this.inFlight < this.maxInFlight && !this.closed) {
+      const frame = this.backlog.shift();
+      if (frame) this.serve(frame);
     }
-    this.inFlight++;
     if (this.inFlight >= this.maxInFlight && !this.paused) {
       // Stop reading until answers go out: a client cannot make us queue without limit.
       this.paused = true;
       this.ws.pause();
     }
-    const started = performance.now();
-    let call: CallOptions;
-    try {
-      call = callOptionsOf(frame);
-    } catch (err) {
-      this.inFlight--;
-      this.refuse(id, err as KvError);
+  }
+
+  private serve(frame: Answerable): void {
+    const id = frame.id;
+    const type = typeOf(frame);
+    if (!this.tracker.accepting) {
+      this.send(id, {
+        type: "error",
+        error: new KvError("SHUTTING_DOWN", "the node is shutting down"),
+      });
       return;
     }
-    const done = this.tracker.track(this.dispatch(id, body, frame[body] ?? {}, call));
-    done
+    this.inFlight++;
+    assert(this.inFlight <= this.maxInFlight, "client requests in flight above the limit");
+    const started = performance.now();
+    const call = this.callOptionsOf(frame.timeoutMs);
+    const work: Promise<ServerReply | undefined> =
+      frame.kind === "invalid"
+        ? Promise.reject(frame.error)
+        : this.dispatch(id, frame.request, call);
+    this.tracker
+      .track(work)
       .then(
         (answer) => {
-          this.opts.metrics.kvOps.inc({ op: body, result: "ok" });
-          if (answer) this.send({ id, ...answer });
+          this.opts.metrics.kvOps.inc({ op: type, result: "ok" });
+          if (answer) this.send(id, answer);
         },
-        (err) => {
-          const code = err instanceof KvError ? err.code : "INTERNAL";
-          if (code === "INTERNAL") {
-            this.opts.log.error("request failed", { op: body, error: String(err?.stack ?? err) });
+        (err: unknown) => {
+          if (!(err instanceof KvError)) {
+            this.fatal(err, { during: "serving a request", op: type });
+            return;
           }
-          this.opts.metrics.kvOps.inc({ op: body, result: code });
-          this.send({ id, error: errorToWire(err) });
+          this.opts.metrics.kvOps.inc({ op: type, result: err.code });
+          this.send(id, { type: "error", error: err });
         },
       )
       .finally(() => {
-        this.opts.metrics.kvOpSeconds.observe({ op: body }, (performance.now() - started) / 1000);
+        this.opts.metrics.kvOpSeconds.observe({ op: type }, (performance.now() - started) / 1000);
         this.inFlight--;
-        if (this.paused && this.inFlight < this.maxInFlight / 2) {
+        assert(this.inFlight >= 0, "client requests in flight below zero");
+        this.serveBacklog();
+        if (this.paused && this.inFlight < this.maxInFlight / 2 && this.backlog.length === 0) {
           this.paused = false;
           this.ws.resume();
         }
       });
   }
 
-  private onHello(id: number, hello: WireObject): void {
-    const version = safeIntOr(hello.protocol_version, 0);
-    if (version !== PROTOCOL_VERSION) {
+  private onHello(id: number, hello: Extract<ClientRequest, { type: "hello" }>): void {
+    if (hello.protocolVersion !== PROTOCOL_VERSION) {
       this.refuse(
         id,
         new KvError(
           "INVALID_ARGUMENT",
-          `protocol version ${version} is not supported (this server speaks ${PROTOCOL_VERSION})`,
+          `protocol version ${hello.protocolVersion} is not supported (this server speaks ${PROTOCOL_VERSION})`,
         ),
       );
       return;
@@ -314,184 +339,176 @@ export class ClientSession {
       return;
     }
     this.helloDone = true;
-    this.send({
-      id,
-      hello_ok: {
-        protocol_version: PROTOCOL_VERSION,
-        server_id: this.opts.serverId,
-        max_frame_bytes: this.opts.maxFrameBytes,
-      },
+    this.send(id, {
+      type: "hello_ok",
+      protocolVersion: PROTOCOL_VERSION,
+      serverId: this.opts.serverId,
+      maxFrameBytes: this.opts.maxFrameBytes,
     });
   }
 
-  /** Returns the answer's body (without id), or undefined when the answer is sent elsewhere. */
+  /** The answer to `req`, or undefined when the answer is sent elsewhere (a watch). */
   private async dispatch(
     id: number,
-    body: string,
-    req: WireObject,
+    req: ClientRequest,
     call: CallOptions,
-  ): Promise<WireObject | undefined> {
+  ): Promise<ServerReply | undefined> {
     const s = this.opts.service;
-    switch (body) {
+    switch (req.type) {
       case "ping":
-        return { pong: {} };
-      case "bucket_create": {
-        const info = await s.createBucket(configFromWire(req.config ?? {}), requestIdOf(req), call);
-        return { bucket_status: bucketToWire(info) };
-      }
-      case "bucket_info": {
-        const info = await s.bucketInfo(str(req.bucket), { stale: Boolean(req.stale) });
-        return { bucket_status: bucketToWire(info) };
-      }
+        return { type: "pong" };
+      case "bucket_create":
+        return {
+          type: "bucket_status",
+          status: await s.createBucket(req.config, req.requestId, call),
+        };
+      case "bucket_info":
+        return {
+          type: "bucket_status",
+          status: await s.bucketInfo(req.bucket, { stale: req.stale }),
+        };
       case "bucket_delete":
-        await s.deleteBucket(str(req.bucket), requestIdOf(req), call);
-        return { ack: {} };
-      case "bucket_list": {
-        const list = await s.listBuckets({ stale: Boolean(req.stale) });
-        return { bucket_list: { buckets: list.map(bucketToWire) } };
-      }
+        await s.deleteBucket(req.bucket, req.requestId, call);
+        return { type: "ack" };
+      case "bucket_list":
+        return { type: "bucket_list", buckets: await s.listBuckets({ stale: req.stale }) };
       case "write": {
-        const op = WRITE_OPS[safeIntOr(req.op, 0)];
-        if (!op) throw new KvError("INVALID_ARGUMENT", `unknown write op ${String(req.op)}`);
-        const value = req.value instanceof Uint8Array ? req.value : new Uint8Array(0);
-        const request = {
-          bucket: str(req.bucket),
-          key: str(req.key),
-          op,
-          value,
-          requestId: requestIdOf(req),
+        const revision = await s.write({
+          bucket: req.bucket,
+          key: req.key,
+          op: req.op,
+          value: req.value,
+          ...(req.last === undefined ? {} : { last: req.last }),
+          requestId: req.requestId,
           ...call,
-        } as Parameters<KvService["write"]>[0];
-        if (req.last_revision !== undefined)
-          request.last = safeInt(req.last_revision, "last_revision");
-        if (op === "update" && request.last === undefined) {
-          throw new KvError("INVALID_ARGUMENT", "update needs last_revision");
-        }
-        const revision = await s.write(request);
-        return { write_result: { revision } };
+        });
+        return { type: "write_result", revision };
       }
       case "get": {
-        const revision = req.revision === undefined ? undefined : safeInt(req.revision, "revision");
-        const entry = await s.get(str(req.bucket), str(req.key), revision, {
-          stale: Boolean(req.stale),
-        });
-        return { get_result: entry ? { entry: entryToWire(entry) } : {} };
+        const entry = await s.get(req.bucket, req.key, req.revision, { stale: req.stale });
+        return { type: "get_result", entry };
       }
       case "keys": {
-        const page = await s.keysPage(
-          str(req.bucket),
-          str(req.filter) || ">",
-          str(req.after),
-          Math.min(safeIntOr(req.limit, 0) || this.keysPageSize, this.keysPageSize),
-          { stale: Boolean(req.stale) },
-        );
-        return { keys_chunk: { keys: page.keys, done: page.done } };
+        const limit = Math.min(req.limit || this.keysPageSize, this.keysPageSize);
+        const page = await s.keysPage(req.bucket, req.filter, req.after, limit, {
+          stale: req.stale,
+        });
+        return { type: "keys_chunk", keys: page.keys, done: page.done };
       }
       case "history":
-        return { entries_chunk: await this.historyPage(req) };
+        return await this.historyPage(req);
       case "purge_deletes": {
-        const older =
-          req.older_than_ms === undefined ? undefined : safeInt(req.older_than_ms, "older_than_ms");
-        const purged = await s.purgeDeletes(str(req.bucket), older, requestIdOf(req), call);
-        return { purge_deletes_result: { purged } };
+        const purged = await s.purgeDeletes(req.bucket, req.olderThanMs, req.requestId, call);
+        return { type: "purge_deletes_result", purged };
       }
       case "cluster_status":
-        return { cluster_status: nodeStatusToWire(s.status()) };
-      case "cluster_transfer": {
-        const to = str(req.to);
-        if (to === "") throw new KvError("INVALID_ARGUMENT", "cluster_transfer needs `to`");
-        return { cluster_status: nodeStatusToWire(await s.transferLeadership(to, call)) };
-      }
-      case "cluster_add": {
-        const member = str(req.id);
-        if (member === "") throw new KvError("INVALID_ARGUMENT", "cluster_add needs `id`");
-        return {
-          cluster_status: nodeStatusToWire(await s.addServer(member, str(req.address), call)),
-        };
-      }
-      case "cluster_remove": {
-        const member = str(req.id);
-        if (member === "") throw new KvError("INVALID_ARGUMENT", "cluster_remove needs `id`");
-        return { cluster_status: nodeStatusToWire(await s.removeServer(member, call)) };
-      }
+        return { type: "cluster_status", status: s.status() };
+      case "cluster_transfer":
+        return { type: "cluster_status", status: await s.transferLeadership(req.to, call) };
+      case "cluster_add":
+        return { type: "cluster_status", status: await s.addServer(req.id, req.address, call) };
+      case "cluster_remove":
+        return { type: "cluster_status", status: await s.removeServer(req.id, call) };
       case "watch":
         await this.startWatch(id, req);
         return undefined;
       case "watch_stop": {
-        const w = this.watches.get(safeInt(req.watch_id, "watch_id"));
+        const w = this.watches.get(req.watchId);
         if (w) {
           this.stopWatch(w);
           this.watches.delete(w.id);
-          this.send({ id: w.id, watch_end: {} });
+          this.send(w.id, { type: "watch_end" });
         }
-        return { ack: {} };
+        return { type: "ack" };
       }
+      case "hello":
+      case "watch_credit":
+        // onMessage handles both before anything is dispatched.
+        throw new Error(`client_handler: ${req.type} reached dispatch`);
       default:
-        throw new KvError("UNKNOWN_MESSAGE", `message ${body} is not served on this port`);
+        return unreachable(req);
     }
   }
 
-  /** One frame's worth of history: entries after `after_revision`, within half a frame. */
-  private async historyPage(req: WireObject): Promise<WireObject> {
-    const after = safeIntOr(req.after_revision, 0);
-    const all = await this.opts.service.history(str(req.bucket), str(req.key), {
-      stale: Boolean(req.stale),
-    });
+  /** One frame's worth of history: entries after `afterRevision`, within half a frame. */
+  private async historyPage(
+    req: Extract<ClientRequest, { type: "history" }>,
+  ): Promise<ServerReply> {
+    const all = await this.opts.service.history(req.bucket, req.key, { stale: req.stale });
     const budget = Math.floor(this.opts.maxFrameBytes / 2);
-    const entries: WireObject[] = [];
+    const entries: Entry[] = [];
     let bytes = 0;
     let done = true;
     for (const e of all) {
-      if (e.revision <= after) continue;
+      if (e.revision <= req.afterRevision) continue;
       const size = e.value.length + e.key.length + 64;
       if (entries.length > 0 && bytes + size > budget) {
         done = false;
         break;
       }
       bytes += size;
-      entries.push(entryToWire(e));
+      entries.push(e);
     }
-    return { entries, done };
+    return { type: "entries_chunk", entries, done };
   }
 
-  private async startWatch(id: number, req: WireObject): Promise<void> {
-    if (this.watches.size >= this.maxWatches) {
+  private async startWatch(
+    id: number,
+    req: Extract<ClientRequest, { type: "watch" }>,
+  ): Promise<void> {
+    if (this.watches.size + this.watchesStarting.size >= this.maxWatches) {
       throw new KvError("INVALID_ARGUMENT", `at most ${this.maxWatches} watches per connection`);
     }
-    if (this.watches.has(id)) throw new KvError("INVALID_ARGUMENT", `watch id ${id} is in use`);
-    const opts: Parameters<KvService["watch"]>[2] = {
-      includeHistory: Boolean(req.include_history),
-      ignoreDeletes: Boolean(req.ignore_deletes),
-      metaOnly: Boolean(req.meta_only),
-      updatesOnly: Boolean(req.updates_only),
+    if (this.watches.has(id) || this.watchesStarting.has(id)) {
+      throw new KvError("INVALID_ARGUMENT", `watch id ${id} is in use`);
+    }
+    const opts: WatchOptions = {
+      includeHistory: req.includeHistory,
+      ignoreDeletes: req.ignoreDeletes,
+      metaOnly: req.metaOnly,
+      updatesOnly: req.updatesOnly,
     };
     if (this.opts.watchMaxPending !== undefined) opts.maxPending = this.opts.watchMaxPending;
-    if (req.resume_from_revision !== undefined) {
-      opts.resumeFromRevision = safeInt(req.resume_from_revision, "resume_from_revision");
+    if (req.resumeFromRevision !== undefined) opts.resumeFromRevision = req.resumeFromRevision;
+    this.watchesStarting.add(id);
+    let watch: ServiceWatch;
+    try {
+      watch = await this.opts.service.watch(req.bucket, req.filter, opts);
+    } finally {
+      this.watchesStarting.delete(id);
     }
-    const watch = await this.opts.service.watch(str(req.bucket), str(req.filter) || ">", opts);
     if (this.closed) {
       watch.stop();
       return;
     }
+    const credit = Math.min(Math.max(1, req.credit), MAX_WATCH_CREDIT);
     const pump: WatchPump = {
       id,
       watch,
-      credit: Math.min(Math.max(1, safeIntOr(req.credit, 0)), MAX_WATCH_CREDIT),
+      credit,
+      allowed: credit,
+      sent: 0,
       running: false,
       stopped: false,
       lastRevision: 0,
     };
     this.watches.set(id, pump);
+    assert(
+      this.watches.size + this.watchesStarting.size <= this.maxWatches,
+      "client watches above the limit",
+    );
     this.opts.metrics.watchers.inc();
-    this.send({ id, ack: {} });
+    this.send(id, { type: "ack" });
     void this.pump(pump);
   }
 
-  private onWatchCredit(req: WireObject): void {
-    const w = this.watches.get(safeIntOr(req.watch_id, 0));
+  private onWatchCredit(watchId: number, credit: number): void {
+    const w = this.watches.get(watchId);
     if (!w) return;
-    w.credit = Math.min(w.credit + Math.max(0, safeIntOr(req.credit, 0)), MAX_WATCH_CREDIT);
+    const granted = Math.max(0, credit);
+    w.allowed += granted;
+    w.credit = Math.min(w.credit + granted, MAX_WATCH_CREDIT);
+    checkCredit(w);
     if (!w.running) void this.pump(w);
   }
 
@@ -515,25 +532,33 @@ export class ClientSession {
           return;
         }
         w.credit--;
+        w.sent++;
+        checkCredit(w);
         if (r.value === null) {
-          this.send({ id: w.id, watch_event: { init_done: { revision: w.watch.initRevision } } });
+          this.send(w.id, { type: "watch_init_done", revision: w.watch.initRevision });
         } else {
           w.lastRevision = r.value.revision;
-          this.send({ id: w.id, watch_event: { entry: entryToWire(r.value) } });
+          this.send(w.id, { type: "watch_entry", entry: r.value });
         }
       }
     } catch (err) {
-      if (!w.stopped) this.endWatch(w, err);
+      if (err instanceof KvError) {
+        if (!w.stopped) this.endWatch(w, err);
+      } else {
+        // Not the client's doing: no error frame, the node stops.
+        this.stopWatch(w);
+        this.watches.delete(w.id);
+        this.fatal(err, { during: "pumping a watch", watchId: w.id });
+      }
     } finally {
       w.running = false;
     }
   }
 
-  private endWatch(w: WatchPump, err: unknown): void {
+  private endWatch(w: WatchPump, err: KvError | undefined): void {
     this.stopWatch(w);
     this.watches.delete(w.id);
-    if (err === undefined) this.send({ id: w.id, watch_end: {} });
-    else this.send({ id: w.id, error: errorToWire(err) });
+    this.send(w.id, err === undefined ? { type: "watch_end" } : { type: "error", error: err });
   }
 
   private stopWatch(w: WatchPump): void {
@@ -543,46 +568,43 @@ export class ClientSession {
     try {
       w.watch.stop();
     } catch (err) {
+      if (!(err instanceof KvError)) {
+        this.fatal(err, { during: "stopping a watch", watchId: w.id });
+        return;
+      }
       this.opts.log.warn("watch stop failed", { error: String(err) });
     }
   }
+
+  /**
+   * The client's deadline from the frame's `timeout_ms` (the time it still waits), a
+   * little early, so a TIMEOUT/NO_LEADER answer reaches the client before it gives up.
+   */
+  private callOptionsOf(timeoutMs: number): CallOptions {
+    if (timeoutMs <= 0) return {};
+    const marginMs = Math.min(100, Math.floor(timeoutMs / 10));
+    return { deadlineMs: this.clock.now() + timeoutMs - marginMs };
+  }
+}
+
+function checkCredit(w: WatchPump): void {
+  assert(w.credit >= 0, `watch ${w.id}: credit below zero`);
+  assert(w.credit <= MAX_WATCH_CREDIT, `watch ${w.id}: credit above the largest a client may hold`);
+  assert(w.credit <= w.allowed - w.sent, `watch ${w.id}: credit above what the client granted`);
+}
+
+function typeOf(frame: Answerable): ClientRequestType {
+  return frame.kind === "request" ? frame.request.type : frame.type;
 }
 
 function toBytes(data: unknown): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (Array.isArray(data)) return Buffer.concat(data as Buffer[]);
+  if (Array.isArray(data)) return Buffer.concat(data.filter((d) => d instanceof Uint8Array));
   if (typeof data === "string") return new TextEncoder().encode(data);
   return new Uint8Array(0);
 }
 
-/**
- * The client's deadline from the frame's `timeout_ms` (the time it still waits), a
- * little early, so a TIMEOUT/NO_LEADER answer reaches the client before it gives up.
- */
-function callOptionsOf(frame: WireObject): CallOptions {
-  const timeoutMs = safeIntOr(frame.timeout_ms, 0, "timeout_ms");
-  if (timeoutMs <= 0) return {};
-  const marginMs = Math.min(100, Math.floor(timeoutMs / 10));
-  return { deadlineMs: Date.now() + timeoutMs - marginMs };
-}
-
-function requestIdOf(req: WireObject): string {
-  const id = str(req.request_id);
-  if (id === "" || id.length > 256) {
-    throw new KvError("INVALID_ARGUMENT", "request_id must be 1..256 characters");
-  }
-  return id;
-}
-
-export function bucketToWire(b: BucketInfo): WireObject {
-  return statusToWire(b);
-}
-
-export function entryToWire(e: Entry): WireObject {
-  return codecEntryToWire({ ...e, size: e.length });
-}
-
-export function nodeStatusToWire(s: ReturnType<KvService["status"]>): WireObject {
-  return clusterStatusToWire(s);
+function unreachable(x: never): never {
+  throw new Error(`unhandled client request ${JSON.stringify(x)}`);
 }

@@ -4,8 +4,18 @@
  * lone node today (node/single_node_service.ts) and the Raft-replicated node later
  * (writes forwarded to the leader, reads through ReadIndex unless `stale`).
  */
-import type { BucketConfigInput, BucketStatus, Entry, WatchOptions } from "../kvapi/types.js";
+import type { BucketConfigInput, Entry, WatchOptions } from "../kvapi/types.js";
+import type { BucketInfo, NodeStatus, WriteOpName } from "../proto/types.js";
 
+// Declared once in proto/types.ts, where the client protocol carries them.
+export type {
+  BucketInfo,
+  NodeRole,
+  NodeStatus,
+  PeerStatus,
+  SnapshotStatus,
+  WriteOpName,
+} from "../proto/types.js";
 export type { BucketConfigInput, Entry, WatchOptions };
 
 export interface ReadOptions {
@@ -22,8 +32,6 @@ export interface CallOptions {
   deadlineMs?: number;
 }
 
-export type WriteOpName = "put" | "create" | "update" | "delete" | "purge";
-
 export interface WriteRequest {
   bucket: string;
   key: string;
@@ -36,17 +44,6 @@ export interface WriteRequest {
   requestId: string;
   /** See CallOptions. */
   deadlineMs?: number;
-}
-
-/** A bucket as the client port reports it. */
-export interface BucketInfo extends BucketStatus {
-  /** Oldest retained revision (lastRevision + 1 when empty). */
-  firstRevision: number;
-  /** Newest revision ever assigned (0 if none). */
-  lastRevision: number;
-  /** The node that leads the bucket's Raft group ("" if unknown). */
-  leader: string;
-  replicaNodes: string[];
 }
 
 /** A watch as the service hands it to the client port. */
@@ -65,47 +62,6 @@ export interface KeysPage {
   keys: string[];
   /** No keys after the last one of this page. */
   done: boolean;
-}
-
-export interface PeerStatus {
-  id: string;
-  address: string;
-  matchIndex: number;
-  voter: boolean;
-}
-
-/** `/v1/status` and the cluster_status request. */
-export interface NodeStatus {
-  id: string;
-  role: "leader" | "follower" | "candidate" | "learner" | "unknown";
-  term: number;
-  /** "" when no leader is known. */
-  leader: string;
-  commitIndex: number;
-  appliedIndex: number;
-  peers: PeerStatus[];
-  buckets: string[];
-  /** false while writes are applied on this node alone, without Raft. */
-  replicated: boolean;
-  /** The cluster's identity (node.json; what a joining node passes as --cluster-id). */
-  clusterId?: string;
-  /** Raft log compaction and snapshot transfers (absent on a service without Raft). */
-  snapshot?: SnapshotStatus;
-}
-
-export interface SnapshotStatus {
-  /** Last index the Raft log was compacted to or a snapshot installed at (0 = none). */
-  index: number;
-  /** First index still in this node's Raft log. */
-  firstIndex: number;
-  /** Snapshot transfers this node sent as leader (last chunk sent). */
-  sent: number;
-  /** Snapshots installed on this node as follower. */
-  installed: number;
-  /** Transfers abandoned (unreadable image, bad chunk, stalled follower). */
-  failed: number;
-  /** Compactions of the Raft log on this node. */
-  compactions: number;
 }
 
 export interface Readiness {

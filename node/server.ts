@@ -106,6 +106,12 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     peers?.addPeer(peer);
     service?.setAddress(peer.id, `${peer.host}:${peer.port}`);
   };
+  const onFatal = (err: unknown) => {
+    log.error("fatal error, stopping", { error: String(err) });
+    fatal = true;
+    if (stopFn) void stopFn("fatal error");
+    else resolveStopped(false);
+  };
   try {
     service = await RaftKvService.open({
       id: config.id,
@@ -118,12 +124,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       send: (to, data) => peers?.send(to, data),
       sendForward: (to, frame) => peers?.sendForward(to, frame) ?? false,
       snapshotEntries: config.snapshotEntries,
-      onFatal: (err) => {
-        log.error("fatal error, stopping", { error: String(err) });
-        fatal = true;
-        if (stopFn) void stopFn("fatal error");
-        else resolveStopped(false);
-      },
+      onFatal,
     });
   } catch (err) {
     const e = err as Error & { cause?: Error };
@@ -151,6 +152,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     port: config.clientPort,
     maxConnections: config.maxConnections,
     watchMaxPending: config.watchMaxPending,
+    onFatal,
   });
   peers = new PeerTransport({
     id: config.id,

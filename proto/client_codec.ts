@@ -2,15 +2,26 @@
  * The client protocol's codec (proto/client.proto), shared by the SDK (client/wire.ts)
  * and the server's connection handler (node/client_handler.ts), so both ends encode
  * and check a field one way. Browser-safe: it imports protobufjs (through index.ts),
- * the generated descriptor and errors.ts only, and nothing of Node.
+ * the generated descriptor, errors.ts, wire_errors.ts and types.ts only, and nothing
+ * of Node.
  *
- * The shapes here are the protocol's own (ms-named fields as on the wire, in camelCase);
- * each side maps them to its public types where those differ.
+ * Two layers: raw frames (`WireObject`, protobufjs objects with snake_case fields) and
+ * the field readers and conversions that turn them into the shapes of proto/types.ts,
+ * checking every field once. The typed frames are built on these:
+ * client_requests.ts (what the server reads) and client_responses.ts (what the SDK reads).
  */
 
-import { type ErrorCode, isErrorCode, KvError, type KvErrorDetails } from "./errors.js";
+import { KvError } from "./errors.js";
 import { descriptor } from "./generated/client.js";
 import { messageType } from "./index.js";
+import type {
+  BucketConfigInput,
+  BucketInfo,
+  ClusterStatus,
+  Entry,
+  NodeStatus,
+  Operation,
+} from "./types.js";
 
 /** Bumped on an incompatible change of proto/client.proto. */
 export const PROTOCOL_VERSION = 1;
@@ -21,67 +32,16 @@ const serverFrameType = messageType(descriptor, "streamkv.client.ServerFrame");
 export const WriteOp = { PUT: 1, CREATE: 2, UPDATE: 3, DELETE: 4, PURGE: 5 } as const;
 export type WriteOp = (typeof WriteOp)[keyof typeof WriteOp];
 
-export type WireOperation = "PUT" | "DEL" | "PURGE";
-const operationNames: readonly WireOperation[] = ["PUT", "DEL", "PURGE"];
+/** Operation as client.proto numbers it. */
+const operationNames: readonly Operation[] = ["PUT", "DEL", "PURGE"];
 
-/** A decoded frame: snake_case fields, 64-bit integers as numbers, the oneof name in `body`. */
-// biome-ignore lint/suspicious/noExplicitAny: decoded protobuf objects are checked field by field where used
+/**
+ * A raw decoded frame: snake_case fields, 64-bit integers as numbers, the oneof name in
+ * `body`. Only the readers below and the typed frames (client_requests.ts,
+ * client_responses.ts) look into one; tests use it to speak the protocol by hand.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: raw protobufjs objects; read through the checked field readers below
 export type WireObject = Record<string, any>;
-
-/** An entry as the protocol carries it. */
-export interface CodecEntry {
-  bucket: string;
-  key: string;
-  value: Uint8Array;
-  revision: number;
-  created: Date;
-  delta: number;
-  operation: WireOperation;
-  /** The value's size in bytes (also when the value was left out: metaOnly). */
-  size: number;
-}
-
-/** A bucket configuration as the protocol carries it; absent fields take server defaults. */
-export interface CodecBucketConfig {
-  bucket: string;
-  history?: number;
-  ttlMs?: number;
-  maxValueSize?: number;
-  maxBytes?: number;
-  replicas?: number;
-  description?: string;
-}
-
-/** BucketStatus on the wire, flattened. */
-export interface CodecBucketStatus {
-  bucket: string;
-  history: number;
-  ttlMs: number;
-  maxValueSize: number;
-  maxBytes: number;
-  replicas: number;
-  description: string;
-  values: number;
-  bytes: number;
-  firstRevision: number;
-  lastRevision: number;
-  leader: string;
-  replicaNodes: string[];
-}
-
-/** ClusterStatus on the wire. */
-export interface CodecClusterStatus {
-  id: string;
-  role: string;
-  term: number;
-  leader: string;
-  commitIndex: number;
-  appliedIndex: number;
-  peers: { id: string; address: string; matchIndex: number; voter: boolean }[];
-  buckets: string[];
-  replicated: boolean;
-  clusterId?: string;
-}
 
 const decodeOptions = { longs: Number, oneofs: true, defaults: false };
 
@@ -101,13 +61,18 @@ export function decodeServerFrame(bytes: Uint8Array): WireObject {
   return serverFrameType.toObject(serverFrameType.decode(bytes), decodeOptions);
 }
 
+function malformed(path: string, what: string, value: unknown): KvError {
+  return new KvError("MALFORMED_FRAME", `${path} ${what}: ${String(value)}`);
+}
+
 /** A decoded uint64/int64 field as a safe integer (absent = 0). */
 export function safeInt(value: unknown, field: string): number {
   if (value === undefined || value === null) return 0;
-  const n = typeof value === "number" ? value : Number(value);
-  if (!Number.isSafeInteger(n)) {
-    throw new KvError("MALFORMED_FRAME", `${field} is not a safe integer: ${String(value)}`);
+  if (typeof value !== "number" && typeof value !== "string" && typeof value !== "bigint") {
+    throw malformed(field, "is not an integer", value);
   }
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isSafeInteger(n)) throw malformed(field, "is not a safe integer", value);
   return n;
 }
 
@@ -117,9 +82,75 @@ export function safeIntOr(value: unknown, fallback: number, field = "field"): nu
   return safeInt(value, field);
 }
 
-/** A decoded string field ("" when absent or not a string). */
-export function str(value: unknown): string {
-  return typeof value === "string" ? value : "";
+/** Integer field `name` of `o`; undefined when absent (an `optional` field). */
+export function optionalIntField(o: WireObject, name: string, path: string): number | undefined {
+  const v: unknown = o[name];
+  return v === undefined || v === null ? undefined : safeInt(v, `${path}.${name}`);
+}
+
+/** Integer field `name` of `o`; 0 when absent. */
+export function intField(o: WireObject, name: string, path: string): number {
+  return optionalIntField(o, name, path) ?? 0;
+}
+
+/** String field `name` of `o`; "" when absent, MALFORMED_FRAME when not a string. */
+export function stringField(o: WireObject, name: string, path: string): string {
+  const v: unknown = o[name];
+  if (v === undefined || v === null) return "";
+  if (typeof v !== "string") throw malformed(`${path}.${name}`, "is not a string", v);
+  return v;
+}
+
+/** String field `name` of `o`, or undefined when absent (a token may be ""). */
+export function optionalStringField(o: WireObject, name: string, path: string): string | undefined {
+  return o[name] === undefined || o[name] === null ? undefined : stringField(o, name, path);
+}
+
+/** Bool field `name` of `o`; false when absent. */
+export function boolField(o: WireObject, name: string, path: string): boolean {
+  const v: unknown = o[name];
+  if (v === undefined || v === null) return false;
+  if (typeof v !== "boolean") throw malformed(`${path}.${name}`, "is not a bool", v);
+  return v;
+}
+
+/** Bytes field `name` of `o` as decoded (Node hands out its own subclass); empty when absent. */
+export function bytesField(o: WireObject, name: string, path: string): Uint8Array {
+  const v: unknown = o[name];
+  if (v === undefined || v === null) return new Uint8Array(0);
+  if (!(v instanceof Uint8Array)) throw malformed(`${path}.${name}`, "is not bytes", v);
+  return v;
+}
+
+/** Sub-message field `name` of `o`; {} when absent. */
+export function messageField(o: WireObject, name: string, path: string): WireObject {
+  const v: unknown = o[name];
+  if (v === undefined || v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v) || v instanceof Uint8Array) {
+    throw malformed(`${path}.${name}`, "is not a message", v);
+  }
+  return v as WireObject;
+}
+
+/** Repeated field `name` of `o`; [] when absent. */
+export function listField(o: WireObject, name: string, path: string): unknown[] {
+  const v: unknown = o[name];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw malformed(`${path}.${name}`, "is not a list", v);
+  return v;
+}
+
+/** Repeated string field `name` of `o`. */
+export function stringListField(o: WireObject, name: string, path: string): string[] {
+  return listField(o, name, path).map((v, i) => {
+    if (typeof v !== "string") throw malformed(`${path}.${name}[${i}]`, "is not a string", v);
+    return v;
+  });
+}
+
+/** Repeated message field `name` of `o`. */
+export function messageListField(o: WireObject, name: string, path: string): WireObject[] {
+  return listField(o, name, path).map((v, i) => messageField({ v }, "v", `${path}.${name}[${i}]`));
 }
 
 /** Plain Uint8Array view of decoded bytes (Node hands out Buffers). */
@@ -130,21 +161,21 @@ export function bytesOf(value: unknown): Uint8Array {
   return new Uint8Array(0);
 }
 
-export function entryFromWire(w: WireObject): CodecEntry {
-  const op = w.operation ?? 0;
+export function entryFromWire(w: WireObject): Entry {
+  const op = intField(w, "operation", "entry");
   return {
-    bucket: str(w.bucket),
-    key: str(w.key),
-    value: bytesOf(w.value),
-    revision: safeInt(w.revision, "entry.revision"),
-    created: new Date(safeInt(w.created_ms, "entry.created_ms")),
-    delta: safeInt(w.delta, "entry.delta"),
+    bucket: stringField(w, "bucket", "entry"),
+    key: stringField(w, "key", "entry"),
+    value: bytesOf(bytesField(w, "value", "entry")),
+    revision: intField(w, "revision", "entry"),
+    created: new Date(intField(w, "created_ms", "entry")),
+    delta: intField(w, "delta", "entry"),
     operation: operationNames[op] ?? "PUT",
-    size: safeInt(w.size, "entry.size"),
+    size: intField(w, "size", "entry"),
   };
 }
 
-export function entryToWire(e: CodecEntry): WireObject {
+export function entryToWire(e: Entry): WireObject {
   return {
     bucket: e.bucket,
     key: e.key,
@@ -157,7 +188,7 @@ export function entryToWire(e: CodecEntry): WireObject {
   };
 }
 
-export function configToWire(c: CodecBucketConfig): WireObject {
+export function configToWire(c: BucketConfigInput): WireObject {
   const w: WireObject = { bucket: c.bucket };
   if (c.history !== undefined) w.history = c.history;
   if (c.ttlMs !== undefined) w.ttl_ms = c.ttlMs;
@@ -168,20 +199,24 @@ export function configToWire(c: CodecBucketConfig): WireObject {
   return w;
 }
 
-export function configFromWire(w: WireObject): CodecBucketConfig {
-  const c: CodecBucketConfig = { bucket: str(w.bucket) };
-  if (w.history !== undefined) c.history = safeInt(w.history, "config.history");
-  if (w.ttl_ms !== undefined) c.ttlMs = safeInt(w.ttl_ms, "config.ttl_ms");
-  if (w.max_value_size !== undefined) {
-    c.maxValueSize = safeInt(w.max_value_size, "config.max_value_size");
-  }
-  if (w.max_bytes !== undefined) c.maxBytes = safeInt(w.max_bytes, "config.max_bytes");
-  if (w.replicas !== undefined) c.replicas = safeInt(w.replicas, "config.replicas");
-  if (w.description !== undefined) c.description = String(w.description);
+export function configFromWire(w: WireObject): BucketConfigInput {
+  const c: BucketConfigInput = { bucket: stringField(w, "bucket", "config") };
+  const history = optionalIntField(w, "history", "config");
+  const ttlMs = optionalIntField(w, "ttl_ms", "config");
+  const maxValueSize = optionalIntField(w, "max_value_size", "config");
+  const maxBytes = optionalIntField(w, "max_bytes", "config");
+  const replicas = optionalIntField(w, "replicas", "config");
+  const description = optionalStringField(w, "description", "config");
+  if (history !== undefined) c.history = history;
+  if (ttlMs !== undefined) c.ttlMs = ttlMs;
+  if (maxValueSize !== undefined) c.maxValueSize = maxValueSize;
+  if (maxBytes !== undefined) c.maxBytes = maxBytes;
+  if (replicas !== undefined) c.replicas = replicas;
+  if (description !== undefined) c.description = description;
   return c;
 }
 
-export function statusToWire(s: CodecBucketStatus): WireObject {
+export function statusToWire(s: BucketInfo): WireObject {
   return {
     config: configToWire(s),
     values: s.values,
@@ -193,26 +228,26 @@ export function statusToWire(s: CodecBucketStatus): WireObject {
   };
 }
 
-export function statusFromWire(w: WireObject): CodecBucketStatus {
-  const c = w.config ?? {};
+export function statusFromWire(w: WireObject): BucketInfo {
+  const c = messageField(w, "config", "bucket_status");
   return {
-    bucket: str(c.bucket),
-    history: safeInt(c.history ?? 1, "history"),
-    ttlMs: safeInt(c.ttl_ms, "ttl_ms"),
-    maxValueSize: c.max_value_size === undefined ? -1 : safeInt(c.max_value_size, "max_value_size"),
-    maxBytes: c.max_bytes === undefined ? -1 : safeInt(c.max_bytes, "max_bytes"),
-    replicas: safeInt(c.replicas ?? 1, "replicas"),
-    description: str(c.description),
-    values: safeInt(w.values, "values"),
-    bytes: safeInt(w.bytes, "bytes"),
-    firstRevision: safeInt(w.first_revision, "first_revision"),
-    lastRevision: safeInt(w.last_revision, "last_revision"),
-    leader: str(w.leader),
-    replicaNodes: Array.isArray(w.replica_nodes) ? w.replica_nodes.map(String) : [],
+    bucket: stringField(c, "bucket", "config"),
+    history: optionalIntField(c, "history", "config") ?? 1,
+    ttlMs: intField(c, "ttl_ms", "config"),
+    maxValueSize: optionalIntField(c, "max_value_size", "config") ?? -1,
+    maxBytes: optionalIntField(c, "max_bytes", "config") ?? -1,
+    replicas: optionalIntField(c, "replicas", "config") ?? 1,
+    description: stringField(c, "description", "config"),
+    values: intField(w, "values", "bucket_status"),
+    bytes: intField(w, "bytes", "bucket_status"),
+    firstRevision: intField(w, "first_revision", "bucket_status"),
+    lastRevision: intField(w, "last_revision", "bucket_status"),
+    leader: stringField(w, "leader", "bucket_status"),
+    replicaNodes: stringListField(w, "replica_nodes", "bucket_status"),
   };
 }
 
-export function clusterStatusToWire(s: CodecClusterStatus): WireObject {
+export function clusterStatusToWire(s: NodeStatus | ClusterStatus): WireObject {
   return {
     id: s.id,
     role: s.role,
@@ -232,56 +267,23 @@ export function clusterStatusToWire(s: CodecClusterStatus): WireObject {
   };
 }
 
-export function clusterStatusFromWire(w: WireObject): CodecClusterStatus {
-  const peers: WireObject[] = Array.isArray(w.peers) ? w.peers : [];
+export function clusterStatusFromWire(w: WireObject): ClusterStatus {
+  const path = "cluster_status";
   return {
-    id: str(w.id),
-    role: str(w.role),
-    term: safeInt(w.term, "term"),
-    leader: str(w.leader),
-    commitIndex: safeInt(w.commit_index, "commit_index"),
-    appliedIndex: safeInt(w.applied_index, "applied_index"),
-    peers: peers.map((p) => ({
-      id: str(p.id),
-      address: str(p.address),
-      matchIndex: safeInt(p.match_index, "match_index"),
-      voter: Boolean(p.voter),
+    id: stringField(w, "id", path),
+    role: stringField(w, "role", path),
+    term: intField(w, "term", path),
+    leader: stringField(w, "leader", path),
+    commitIndex: intField(w, "commit_index", path),
+    appliedIndex: intField(w, "applied_index", path),
+    peers: messageListField(w, "peers", path).map((p) => ({
+      id: stringField(p, "id", "peer"),
+      address: stringField(p, "address", "peer"),
+      matchIndex: intField(p, "match_index", "peer"),
+      voter: boolField(p, "voter", "peer"),
     })),
-    buckets: Array.isArray(w.buckets) ? w.buckets.map(String) : [],
-    replicated: Boolean(w.replicated),
-    clusterId: str(w.cluster_id),
+    buckets: stringListField(w, "buckets", path),
+    replicated: boolField(w, "replicated", path),
+    clusterId: stringField(w, "cluster_id", path),
   };
-}
-
-/** The wire form of an error; anything that is not a KvError becomes INTERNAL. */
-export function errorToWire(err: unknown): WireObject {
-  const kv = err instanceof KvError ? err : undefined;
-  const code: ErrorCode = kv ? kv.code : "INTERNAL";
-  const message = err instanceof Error ? err.message : String(err);
-  const details: WireObject = {};
-  const d: KvErrorDetails = kv ? kv.details : {};
-  if (d.currentRevision !== undefined) details.current_revision = d.currentRevision;
-  if (d.firstRevision !== undefined) details.first_revision = d.firstRevision;
-  if (d.lastRevision !== undefined) details.last_revision = d.lastRevision;
-  if (d.leaderId !== undefined) details.leader_id = d.leaderId;
-  return { code, message, details };
-}
-
-export function errorFromWire(w: WireObject): KvError {
-  const rawCode = String(w.code ?? "");
-  const code: ErrorCode = isErrorCode(rawCode) ? rawCode : "INTERNAL";
-  const message = String(w.message ?? "") || code;
-  const d = w.details ?? {};
-  const details: KvErrorDetails = {};
-  if (d.current_revision !== undefined) {
-    details.currentRevision = safeInt(d.current_revision, "current_revision");
-  }
-  if (d.first_revision !== undefined) {
-    details.firstRevision = safeInt(d.first_revision, "first_revision");
-  }
-  if (d.last_revision !== undefined) {
-    details.lastRevision = safeInt(d.last_revision, "last_revision");
-  }
-  if (d.leader_id !== undefined) details.leaderId = String(d.leader_id);
-  return new KvError(code, isErrorCode(rawCode) ? message : `${rawCode}: ${message}`, details);
 }

@@ -177,7 +177,7 @@ export class KvWatcher implements Watcher {
       bucket: this.bucket,
       key: event.subject,
       value: this.options.metaOnly ? EMPTY : event.payload,
-      length: event.payload.length,
+      size: event.payload.length,
       revision: event.seq,
       created: new Date(event.timestampMs),
       delta,

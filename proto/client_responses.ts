@@ -1,0 +1,203 @@
+/**
+ * What a server answers (ServerFrame in proto/client.proto), as a discriminated union:
+ * the handler builds these and `encodeServerAnswer` puts them on the wire; the SDK gets
+ * them back from `decodeServerAnswer` with every field checked, and never reads a raw
+ * field. Browser-safe like the codec.
+ */
+
+import {
+  boolField,
+  clusterStatusFromWire,
+  clusterStatusToWire,
+  decodeServerFrame,
+  encodeServerFrame,
+  entryFromWire,
+  entryToWire,
+  intField,
+  messageField,
+  messageListField,
+  statusFromWire,
+  statusToWire,
+  stringField,
+  stringListField,
+  type WireObject,
+} from "./client_codec.js";
+import { KvError } from "./errors.js";
+import type { BucketInfo, ClusterStatus, Entry, NodeStatus } from "./types.js";
+import { errorFromWire, errorToWire } from "./wire_errors.js";
+
+export type ServerAnswer =
+  | { type: "hello_ok"; protocolVersion: number; serverId: string; maxFrameBytes: number }
+  | { type: "bucket_status"; status: BucketInfo }
+  | { type: "bucket_list"; buckets: BucketInfo[] }
+  | { type: "write_result"; revision: number }
+  | { type: "get_result"; entry: Entry | null }
+  | { type: "keys_chunk"; keys: string[]; done: boolean }
+  | { type: "entries_chunk"; entries: Entry[]; done: boolean }
+  /** WatchEvent with an entry. */
+  | { type: "watch_entry"; entry: Entry }
+  /** WatchEvent InitDone: initial values are done; `revision` is the boundary (0 = unknown). */
+  | { type: "watch_init_done"; revision: number }
+  | { type: "watch_end" }
+  | { type: "purge_deletes_result"; purged: number }
+  /** Encoded from the node's NodeStatus; decoded as the protocol's ClusterStatus. */
+  | { type: "cluster_status"; status: ClusterStatus }
+  | { type: "ack" }
+  | { type: "pong" }
+  /** ServerFrame.error: the request failed, or the watch ended with it. */
+  | { type: "error"; error: KvError }
+  /** A frame with neither a body nor an error (nothing this SDK knows). */
+  | { type: "empty" };
+
+export type ServerAnswerType = ServerAnswer["type"];
+
+/** The answer to frame `id` (0 = about the connection). */
+export interface ServerMessage {
+  id: number;
+  answer: ServerAnswer;
+}
+
+/** What the server encodes: like ServerAnswer, with the node's own status for cluster_status. */
+export type ServerReply =
+  | Exclude<ServerAnswer, { type: "cluster_status" } | { type: "empty" }>
+  | { type: "cluster_status"; status: NodeStatus | ClusterStatus };
+
+export function encodeServerAnswer(id: number, reply: ServerReply): Uint8Array {
+  return encodeServerFrame({ id, ...replyToWire(reply) });
+}
+
+function replyToWire(r: ServerReply): WireObject {
+  switch (r.type) {
+    case "hello_ok":
+      return {
+        hello_ok: {
+          protocol_version: r.protocolVersion,
+          server_id: r.serverId,
+          max_frame_bytes: r.maxFrameBytes,
+        },
+      };
+    case "bucket_status":
+      return { bucket_status: statusToWire(r.status) };
+    case "bucket_list":
+      return { bucket_list: { buckets: r.buckets.map(statusToWire) } };
+    case "write_result":
+      return { write_result: { revision: r.revision } };
+    case "get_result":
+      return { get_result: r.entry ? { entry: entryToWire(r.entry) } : {} };
+    case "keys_chunk":
+      return { keys_chunk: { keys: r.keys, done: r.done } };
+    case "entries_chunk":
+      return { entries_chunk: { entries: r.entries.map(entryToWire), done: r.done } };
+    case "watch_entry":
+      return { watch_event: { entry: entryToWire(r.entry) } };
+    case "watch_init_done":
+      return { watch_event: { init_done: { revision: r.revision } } };
+    case "watch_end":
+      return { watch_end: {} };
+    case "purge_deletes_result":
+      return { purge_deletes_result: { purged: r.purged } };
+    case "cluster_status":
+      return { cluster_status: clusterStatusToWire(r.status) };
+    case "ack":
+      return { ack: {} };
+    case "pong":
+      return { pong: {} };
+    case "error":
+      return { error: errorToWire(r.error) };
+    default:
+      return unreachable(r);
+  }
+}
+
+/**
+ * Decodes one server frame. Throws MALFORMED_FRAME only when the bytes are not a
+ * ServerFrame at all; a frame whose body does not check out becomes an `error` answer
+ * (MALFORMED_FRAME) for its id, so the call or watch waiting for it fails with that.
+ */
+export function decodeServerAnswer(bytes: Uint8Array): ServerMessage {
+  let frame: WireObject;
+  try {
+    frame = decodeServerFrame(bytes);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new KvError("MALFORMED_FRAME", `cannot decode a server frame: ${reason}`);
+  }
+  const id = typeof frame.id === "number" && Number.isSafeInteger(frame.id) ? frame.id : 0;
+  try {
+    return { id, answer: answerOf(frame) };
+  } catch (err) {
+    if (!(err instanceof KvError)) throw err;
+    return { id, answer: { type: "error", error: err } };
+  }
+}
+
+function answerOf(f: WireObject): ServerAnswer {
+  if (f.error !== undefined && f.error !== null) {
+    return { type: "error", error: errorFromWire(messageField(f, "error", "frame")) };
+  }
+  const name: unknown = f.body;
+  if (name === undefined) return { type: "empty" };
+  const path = String(name);
+  const b = typeof name === "string" ? messageField(f, name, "frame") : {};
+  switch (name) {
+    case "hello_ok":
+      return {
+        type: "hello_ok",
+        protocolVersion: intField(b, "protocol_version", path),
+        serverId: stringField(b, "server_id", path),
+        maxFrameBytes: intField(b, "max_frame_bytes", path),
+      };
+    case "bucket_status":
+      return { type: "bucket_status", status: statusFromWire(b) };
+    case "bucket_list":
+      return {
+        type: "bucket_list",
+        buckets: messageListField(b, "buckets", path).map(statusFromWire),
+      };
+    case "write_result":
+      return { type: "write_result", revision: intField(b, "revision", path) };
+    case "get_result": {
+      const entry =
+        b.entry === undefined || b.entry === null ? null : messageField(b, "entry", path);
+      return { type: "get_result", entry: entry ? entryFromWire(entry) : null };
+    }
+    case "keys_chunk":
+      return {
+        type: "keys_chunk",
+        keys: stringListField(b, "keys", path),
+        done: boolField(b, "done", path),
+      };
+    case "entries_chunk":
+      return {
+        type: "entries_chunk",
+        entries: messageListField(b, "entries", path).map(entryFromWire),
+        done: boolField(b, "done", path),
+      };
+    case "watch_event": {
+      if (b.entry !== undefined && b.entry !== null) {
+        return { type: "watch_entry", entry: entryFromWire(messageField(b, "entry", path)) };
+      }
+      if (b.init_done !== undefined && b.init_done !== null) {
+        const done = messageField(b, "init_done", path);
+        return { type: "watch_init_done", revision: intField(done, "revision", "init_done") };
+      }
+      return { type: "empty" };
+    }
+    case "watch_end":
+      return { type: "watch_end" };
+    case "purge_deletes_result":
+      return { type: "purge_deletes_result", purged: intField(b, "purged", path) };
+    case "cluster_status":
+      return { type: "cluster_status", status: clusterStatusFromWire(b) };
+    case "ack":
+      return { type: "ack" };
+    case "pong":
+      return { type: "pong" };
+    default:
+      return { type: "empty" };
+  }
+}
+
+function unreachable(x: never): never {
+  throw new Error(`unhandled server reply ${JSON.stringify(x)}`);
+}
