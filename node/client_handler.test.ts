@@ -1,0 +1,158 @@
+/**
+ * Crash-only on the client port: a KvError from the service is the client's answer; any
+ * other error (an assertion inside a service call or a watch) reaches `onFatal`, is
+ * logged, and is never answered as INTERNAL.
+ *
+ * The KvService here is a fake on purpose: the test is about the handler's error
+ * routing, and a real node cannot be made to fail an assertion on demand. The socket,
+ * the codec and the ws server are the real ones (in-process, loopback).
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { assert } from "../kvapi/assert.js";
+import { encodeClientFrame, type WireObject } from "../proto/client_codec.js";
+import { decodeServerAnswer, type ServerMessage } from "../proto/client_responses.js";
+import { KvError } from "../proto/errors.js";
+import type { NodeStatus } from "../proto/types.js";
+import { ClientServer } from "./client_server.js";
+import type { KvService, ServiceWatch } from "./kv_service.js";
+import type { Logger } from "./log.js";
+import { NodeMetrics } from "./metrics.js";
+
+const status: NodeStatus = {
+  id: "n1",
+  role: "leader",
+  term: 1,
+  leader: "n1",
+  commitIndex: 0,
+  appliedIndex: 0,
+  peers: [],
+  buckets: [],
+  replicated: true,
+};
+
+const notInFake = () => Promise.reject(new KvError("UNKNOWN_MESSAGE", "not in this fake"));
+
+/** A fake service: `get` fails as an operating error, `bucketInfo` and watches as a bug. */
+function fakeService(): KvService {
+  const brokenWatch: ServiceWatch = {
+    initRevision: 0,
+    next: () => Promise.reject(new Error("watch: queue head moved backwards")),
+    stop: () => {},
+  };
+  return {
+    createBucket: notInFake,
+    bucketInfo: async () => {
+      assert(false, "bucket index out of sync with the stream log");
+    },
+    deleteBucket: notInFake,
+    listBuckets: notInFake,
+    write: notInFake,
+    get: () => Promise.reject(new KvError("BUCKET_NOT_FOUND", "no bucket b")),
+    keysPage: notInFake,
+    history: notInFake,
+    watch: async () => brokenWatch,
+    purgeDeletes: notInFake,
+    status: () => status,
+    transferLeadership: notInFake,
+    removeServer: notInFake,
+    addServer: notInFake,
+    readiness: async () => ({ ready: true, reason: "" }),
+    close: async () => {},
+  };
+}
+
+/** A raw protocol connection: sends frames, keeps every decoded answer. */
+async function rawClient(port: number) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`);
+  const messages: ServerMessage[] = [];
+  ws.on("message", (data) => messages.push(decodeServerAnswer(new Uint8Array(data as Buffer))));
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  const send = (frame: WireObject) => ws.send(encodeClientFrame(frame));
+  send({ id: 1, hello: { protocol_version: 1 } });
+  await waitUntil(() => messages.some((m) => m.id === 1));
+  return { ws, messages, send };
+}
+
+describe("client handler, crash-only", () => {
+  let server: ClientServer | undefined;
+  let ws: WebSocket | undefined;
+
+  afterEach(() => {
+    ws?.terminate();
+    server?.stopAccepting();
+    server?.closeSessions("SHUTTING_DOWN", "test over");
+  });
+
+  async function start() {
+    const fatals: unknown[] = [];
+    const errors: { msg: string; fields: Record<string, unknown> | undefined }[] = [];
+    const log: Logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (msg, fields) => errors.push({ msg, fields }),
+    };
+    server = new ClientServer({
+      service: fakeService(),
+      serverId: "n1",
+      maxFrameBytes: 1024 * 1024,
+      token: undefined,
+      metrics: new NodeMetrics(() => status),
+      log,
+      onFatal: (err) => fatals.push(err),
+      host: "127.0.0.1",
+      port: 0,
+      maxConnections: 10,
+    });
+    const client = await rawClient(await server.listen());
+    ws = client.ws;
+    return { ...client, fatals, errors };
+  }
+
+  it("an assertion inside a service call reaches onFatal and is not answered", async () => {
+    const { send, messages, fatals, errors } = await start();
+    send({ id: 2, bucket_info: { bucket: "b" } });
+    await waitUntil(() => fatals.length > 0);
+    expect(String(fatals[0])).toMatch(/assertion failed: bucket index out of sync/);
+    expect(errors.map((e) => e.msg)).toEqual([
+      "programmer error on the client port, stopping the node",
+    ]);
+    expect(errors[0]!.fields).toMatchObject({ during: "serving a request", op: "bucket_info" });
+    // A ping sent after it is answered, so anything for frame 2 would have arrived by now.
+    send({ id: 3, ping: {} });
+    await waitUntil(() => messages.some((m) => m.id === 3));
+    expect(messages.filter((m) => m.id === 2)).toEqual([]);
+  });
+
+  it("a KvError from the service is the answer, and nothing is fatal", async () => {
+    const { send, messages, fatals } = await start();
+    send({ id: 2, get: { bucket: "b", key: "k" } });
+    await waitUntil(() => messages.some((m) => m.id === 2));
+    const answer = messages.find((m) => m.id === 2)!.answer;
+    expect(answer.type === "error" && answer.error.code).toBe("BUCKET_NOT_FOUND");
+    expect(fatals).toEqual([]);
+  });
+
+  it("a non-KvError out of a watch reaches onFatal and sends no error frame", async () => {
+    const { send, messages, fatals, errors } = await start();
+    send({ id: 2, watch: { bucket: "b", credit: 4 } });
+    await waitUntil(() => fatals.length > 0);
+    expect(String(fatals[0])).toMatch(/queue head moved backwards/);
+    expect(errors[0]!.fields).toMatchObject({ during: "pumping a watch", watchId: 2 });
+    send({ id: 3, ping: {} });
+    await waitUntil(() => messages.some((m) => m.id === 3));
+    expect(messages.filter((m) => m.id === 2).map((m) => m.answer.type)).toEqual(["ack"]);
+  });
+});
+
+async function waitUntil(cond: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
