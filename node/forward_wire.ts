@@ -11,7 +11,8 @@
  */
 import { decodeUnstampedCommand, encodeUnstampedCommand } from "../kvapi/index.js";
 import type { UnstampedCommand } from "../kvapi/types.js";
-import { isErrorCode, KvError, type KvErrorDetails } from "../proto/errors.js";
+import { KvError } from "../proto/errors.js";
+import { errorFromWire, errorToWire, type WireError } from "../proto/wire_errors.js";
 import type { ProposalResult } from "./leader_proposer.js";
 
 /** An answer to a forwarded write: the leader's result, or its error. */
@@ -22,18 +23,6 @@ export type ForwardFrame =
   /** A request the leader answers with `error` without proposing it. */
   | { kind: "refused"; id: number; session: string; error: KvError }
   | { kind: "response"; id: number; session: string; outcome: ForwardOutcome };
-
-/** PeerError in proto/peer.proto, as protobufjs objects carry it. */
-export interface WireError {
-  code?: string;
-  message?: string;
-  details?: {
-    current_revision?: number;
-    first_revision?: number;
-    last_revision?: number;
-    leader_id?: string;
-  };
-}
 
 interface WireForwardRequest {
   id?: number;
@@ -127,35 +116,4 @@ function address(id: unknown, session: unknown): { id: number; session: string }
     throw new KvError("MALFORMED_FRAME", "a forwarded write without a session");
   }
   return { id, session };
-}
-
-export function errorToWire(e: KvError): WireError {
-  const d: NonNullable<WireError["details"]> = {};
-  if (e.details.currentRevision !== undefined) d.current_revision = e.details.currentRevision;
-  if (e.details.firstRevision !== undefined) d.first_revision = e.details.firstRevision;
-  if (e.details.lastRevision !== undefined) d.last_revision = e.details.lastRevision;
-  if (e.details.leaderId !== undefined) d.leader_id = e.details.leaderId;
-  return { code: e.code, message: e.message, details: d };
-}
-
-export function errorFromWire(w: WireError): KvError {
-  const code = w.code ?? "";
-  const details: KvErrorDetails = {};
-  const d = w.details ?? {};
-  const revision = (n: number | undefined) =>
-    typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-  const current = revision(d.current_revision);
-  const first = revision(d.first_revision);
-  const last = revision(d.last_revision);
-  if (current !== undefined) details.currentRevision = current;
-  if (first !== undefined) details.firstRevision = first;
-  if (last !== undefined) details.lastRevision = last;
-  if (d.leader_id) details.leaderId = d.leader_id;
-  if (!isErrorCode(code)) {
-    return new KvError(
-      "INTERNAL",
-      `the leader answered an unknown error code ${JSON.stringify(code)}: ${w.message ?? ""}`,
-    );
-  }
-  return new KvError(code, w.message ?? code, details);
 }
