@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- raft-storage [--seconds=N]`: synced appends through
- * LevelRaftStorage (log/raft_storage.ts), for batches of 1, 64 and 1024 entries
+ * LevelRaftStorage (raftstore/level_raft_storage.ts), for batches of 1, 64 and 1024 entries
  * of 128 bytes, awaited one at a time and with many persists in flight (group
  * commit). The reference is the disk's raw fsync rate, measured in the same
  * directory right before each case (1 s of appending 128 bytes + fdatasync, what
@@ -12,7 +12,7 @@ import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LevelRaftStorage } from "../log/raft_storage.js";
+import { LevelRaftStorage } from "../raftstore/index.js";
 import { type Entry, EntryType } from "../raft/storage.js";
 
 const ENTRY_BYTES = 128;

@@ -17,15 +17,8 @@ export const COMMON_FLAGS: readonly FlagSpec[] = [
   { name: "token", type: "string", env: "STREAMKV_TOKEN", help: "token for the server" },
 ];
 
-/** Where a command writes; tests and the real process both pass process streams. */
-export interface Io {
-  stdout: { write(chunk: string | Uint8Array): unknown };
-  stderr: { write(chunk: string | Uint8Array): unknown };
-  stdin: AsyncIterable<Uint8Array | string> & { isTTY?: boolean };
-  env: Readonly<Record<string, string | undefined>>;
-  /** Starts listening for Ctrl-C (SIGINT/SIGTERM); resolves when it comes (`kv watch`). */
-  interrupted: () => Promise<void>;
-}
+/** Where a command writes (declared in node/, which the server shares). */
+export type { Io } from "../node/io.js";
 
 export async function open(parsed: Parsed): Promise<KvConnection> {
   const servers = String(parsed.flags.get("server"))

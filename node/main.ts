@@ -3,8 +3,9 @@
  * `streamkv listening client=<port> peer=<port>` on stdout (tests and scripts read
  * it), and stops gracefully on SIGTERM/SIGINT: exit 0 within the shutdown timeout.
  */
-import type { Io } from "../cli/common.js";
+
 import { ConfigError, parseServerConfig, serverUsage } from "./config.js";
+import type { Io } from "./io.js";
 import { jsonLogger, type LogLevel } from "./log.js";
 import { startNode } from "./server.js";
 

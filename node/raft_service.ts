@@ -15,12 +15,11 @@ import { normalizeBucketConfig, validateKey } from "../kvapi/index.js";
 import { streamOf } from "../kvapi/names.js";
 import type { BucketStatus, Entry as KvEntry, UnstampedCommand } from "../kvapi/types.js";
 import { StreamLog } from "../log/index.js";
-import { LevelRaftStorage } from "../log/raft_storage.js";
 import { KvError } from "../proto/errors.js";
 import { decodeMessage } from "../raft/codec.js";
-import { applyConfChange } from "../raft/core.js";
 import type { RaftTicker } from "../raft/driver.js";
 import { Sfc32 } from "../raft/prng.js";
+import { type LevelRaftStorage, openNodeRaftStorage } from "../raftstore/index.js";
 import { type Clock, systemClock, withDeadline } from "./clock.js";
 import type { PeerAddress } from "./config.js";
 import type { ForwardFrame } from "./forward_wire.js";
@@ -144,13 +143,10 @@ export class RaftKvService implements KvService {
     let storage: LevelRaftStorage | undefined;
     try {
       streamLog = await StreamLog.open(db);
-      storage = await LevelRaftStorage.open(db, {
-        // A joining node starts outside any group: the leader's log brings its membership.
-        initialConf: {
-          voters: opts.join ? [] : opts.peers.map((p) => p.id),
-          learners: [],
-        },
-        applyConfChange,
+      // A joining node starts outside any group: the leader's log brings its membership.
+      storage = await openNodeRaftStorage(db, {
+        voters: opts.join ? [] : opts.peers.map((p) => p.id),
+        learners: [],
       });
       const replica = await Replica.open({
         id: opts.id,

@@ -1,5 +1,5 @@
 /**
- * The in-memory Raft storage: the twin of the LevelDB one (log/raft_storage.ts),
+ * The in-memory Raft storage: the twin of the LevelDB one (raftstore/level_raft_storage.ts),
  * passing the same contract tests (raft/storage_contract.ts). Unit tests of the
  * core use it as is; the simulator uses its manual-sync mode as a node's disk.
  *

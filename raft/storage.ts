@@ -5,7 +5,7 @@
  * calls `advance()` on the core only after the write it was asked for is durable.
  *
  * Implementations: `MemoryRaftStorage` (raft/memory_storage.ts, used by unit
- * tests and the simulator's disks) and the LevelDB one in log/raft_storage.ts.
+ * tests and the simulator's disks) and the LevelDB one in raftstore/level_raft_storage.ts.
  * Both pass the same contract tests (raft/storage_contract.ts).
  */
 

@@ -10,7 +10,7 @@ import { isKvError, messageType } from "../proto/index.js";
 import { MemoryRaftLog } from "../raft/memory_storage.js";
 import { type Entry, EntryType, type PersistRequest, type SnapshotMeta } from "../raft/storage.js";
 import { raftStorageContract } from "../raft/storage_contract.js";
-import { encodeValue, entryBody, LevelRaftStorage } from "./raft_storage.js";
+import { encodeValue, entryBody, LevelRaftStorage } from "./level_raft_storage.js";
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -302,7 +302,7 @@ describe("LevelRaftStorage", () => {
 
 // ---- crash test: a child persists, is SIGKILLed, and every acknowledged persist must be there ----
 
-const moduleUrl = pathToFileURL(join(import.meta.dirname, "raft_storage.ts")).href;
+const moduleUrl = pathToFileURL(join(import.meta.dirname, "level_raft_storage.ts")).href;
 
 /**
  * The child: opens the storage, issues random persists/compactions (up to 16 in

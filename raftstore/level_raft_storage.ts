@@ -74,7 +74,7 @@ export interface LevelRaftStorageOptions {
   prefix?: string;
   /** Membership before any snapshot or ConfChange; only used when the storage is new. */
   initialConf?: ConfState;
-  /** How the core's ConfChange entries change the membership (see raft/memory_storage.ts). */
+  /** How ConfChange entries change the membership (see raft/memory_storage.ts). */
   applyConfChange?: ApplyConfChange;
 }
 
