@@ -1,8 +1,11 @@
 /**
- * Programmer errors in log/ are assertions: a plain Error that no code in log/
+ * Programmer errors in log/ are assertions: an AssertionError (proto/assert.ts) that no code in log/
  * catches, so the process crashes and restarts from disk. Operating errors
  * (bad input, limits, corruption) are `KvError`s instead.
  */
+import { assertIn } from "../proto/assert.js";
+
+/** See proto/assert.ts: the one AssertionError of every package, scoped "log". */
 export function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`log assertion failed: ${message}`);
+  assertIn("log", condition, message);
 }

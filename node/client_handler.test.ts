@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { assert } from "../kvapi/assert.js";
+import { assert } from "../proto/assert.js";
 import { encodeClientFrame, type WireObject } from "../proto/client_codec.js";
 import { decodeServerAnswer, type ServerMessage } from "../proto/client_responses.js";
 import { KvError } from "../proto/errors.js";

@@ -11,7 +11,7 @@
  * node stops and restarts from disk), never dressed up as an INTERNAL answer.
  */
 import type { WebSocket } from "ws";
-import { assert } from "../kvapi/assert.js";
+import { assert } from "../proto/assert.js";
 import { PROTOCOL_VERSION } from "../proto/client_codec.js";
 import {
   type ClientRequest,

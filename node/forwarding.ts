@@ -16,8 +16,8 @@
  * proposed on behalf of followers (more are answered TIMEOUT, and the follower retries).
  */
 import { randomBytes } from "node:crypto";
-import { assert } from "../kvapi/assert.js";
 import type { UnstampedCommand } from "../kvapi/types.js";
+import { assert } from "../proto/assert.js";
 import { type ErrorCode, KvError } from "../proto/errors.js";
 import { type Cancel, type Clock, sleep, systemClock } from "./clock.js";
 import type { ForwardFrame, ForwardOutcome } from "./forward_wire.js";

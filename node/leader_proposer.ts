@@ -9,9 +9,9 @@
  * the driver's next leader event through `leaderChange`, not by polling.
  */
 
-import { assert } from "../kvapi/assert.js";
 import { type ApplyResult, encodeCommand, stampCommand } from "../kvapi/index.js";
 import type { Command, UnstampedCommand } from "../kvapi/types.js";
+import { assert } from "../proto/assert.js";
 import { KvError } from "../proto/errors.js";
 import type { RaftDriver } from "../raft/driver.js";
 import type { Cancel, Clock } from "./clock.js";

@@ -1,14 +1,17 @@
 /**
- * Programmer errors in raft/ are assertions: they throw a plain Error that no
+ * Programmer errors in raft/ are assertions: they throw an AssertionError (proto/assert.ts) that no
  * code in raft/ catches, so the process crashes and restarts from disk
  * (TigerBeetle style). Operating errors are `KvError`s instead.
  */
+import { AssertionError, assertIn } from "../proto/assert.js";
+
+/** See proto/assert.ts: the one AssertionError of every package, scoped "raft". */
 export function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`raft assertion failed: ${message}`);
+  assertIn("raft", condition, message);
 }
 
 export function unreachable(value: never): never {
-  throw new Error(`raft assertion failed: unreachable ${String(value)}`);
+  throw new AssertionError(`raft assertion failed: unreachable ${String(value)}`);
 }
 
 export function isIndex(value: unknown): value is number {
