@@ -12,8 +12,8 @@ import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LevelRaftStorage } from "../raftstore/index.js";
 import { type Entry, EntryType } from "../raft/storage.js";
+import { LevelRaftStorage } from "../raftstore/index.js";
 
 const ENTRY_BYTES = 128;
 /** Upper bound on persists per case, whatever the disk's speed. */
