@@ -23,6 +23,30 @@ export function sleep(clock: Clock, ms: number): Promise<void> {
 }
 
 /**
+ * Resolves at the first call of the listener `subscribe` registers (an event) or at
+ * `untilMs` (epoch ms) on `clock`, whichever comes first; both are then released. Never
+ * rejects: how node/ waits for a driver event without polling.
+ */
+export function nextEventOr(
+  clock: Clock,
+  subscribe: (listener: () => void) => Cancel,
+  untilMs: number,
+): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      unsubscribe();
+      cancelTimer();
+      resolve();
+    };
+    const unsubscribe = subscribe(finish);
+    const cancelTimer = clock.after(Math.max(0, untilMs - clock.now()), finish);
+  });
+}
+
+/**
  * `work`, or a rejection with `onTimeout()` once the clock reaches `deadlineMs` (epoch ms;
  * undefined = no deadline). The timer is cleared whichever comes first; `work` itself
  * goes on (the caller says so in its error, e.g. "it may still be applied").

@@ -19,7 +19,7 @@ import { randomBytes } from "node:crypto";
 import type { UnstampedCommand } from "../kvapi/types.js";
 import { assert } from "../proto/assert.js";
 import { type ErrorCode, KvError } from "../proto/errors.js";
-import { type Cancel, type Clock, sleep, systemClock } from "./clock.js";
+import { type Cancel, type Clock, nextEventOr, sleep, systemClock } from "./clock.js";
 import type { ForwardFrame, ForwardOutcome } from "./forward_wire.js";
 import type { ProposalResult, Proposer } from "./leader_proposer.js";
 import type { Logger } from "./log.js";
@@ -270,18 +270,7 @@ export class Forwarder {
 
   /** Resolves at the next leader event or at `until` (epoch ms), whichever first. */
   private untilLeaderChange(until: number): Promise<void> {
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        stop();
-        cancel();
-        resolve();
-      };
-      const stop = this.opts.proposer.onLeaderChange(finish);
-      const cancel = this.clock.after(Math.max(0, until - this.clock.now()), finish);
-    });
+    return nextEventOr(this.clock, (l) => this.opts.proposer.onLeaderChange(l), until);
   }
 
   /** One send to `to`; resolves with its answer, or when waiting is pointless. */

@@ -14,7 +14,7 @@ import type { Command, UnstampedCommand } from "../kvapi/types.js";
 import { assert } from "../proto/assert.js";
 import { KvError } from "../proto/errors.js";
 import type { RaftDriver } from "../raft/driver.js";
-import type { Cancel, Clock } from "./clock.js";
+import { type Cancel, type Clock, nextEventOr } from "./clock.js";
 
 /** What a write did on the leader. */
 export interface ProposalResult {
@@ -80,21 +80,7 @@ export class LeaderProposer implements Proposer {
    * comes first; never rejects. The one way node/ waits for leadership.
    */
   leaderChange(deadlineMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        unsubscribe();
-        cancelTimer();
-        resolve();
-      };
-      const unsubscribe = this.onLeaderChange(finish);
-      const cancelTimer = this.opts.clock.after(
-        Math.max(0, deadlineMs - this.opts.clock.now()),
-        finish,
-      );
-    });
+    return nextEventOr(this.opts.clock, (l) => this.onLeaderChange(l), deadlineMs);
   }
 
   /**
