@@ -6,7 +6,7 @@
  * each write at most once. Long-lived streams (watches) are told of the loss and
  * resubscribe themselves.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { openSocket, type Socket } from "./socket.js";
 import type { ConnectionEvent, ConnectOptions } from "./types.js";
 import {

@@ -14,9 +14,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
-import { KvError } from "../proto/errors.js";
-import { descriptor } from "../proto/generated/peer.js";
-import { messageType } from "../proto/index.js";
+import { peerSchema as descriptor, KvError, messageType } from "../proto/index.js";
 import type { PeerAddress } from "./config.js";
 import {
   type ForwardFrame,

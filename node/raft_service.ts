@@ -11,14 +11,17 @@
  */
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
-import { normalizeBucketConfig, validateKey } from "../kvapi/index.js";
-import { streamOf } from "../kvapi/names.js";
-import type { BucketStatus, Entry as KvEntry, UnstampedCommand } from "../kvapi/types.js";
+import {
+  type BucketStatus,
+  type Entry as KvEntry,
+  normalizeBucketConfig,
+  streamOf,
+  type UnstampedCommand,
+  validateKey,
+} from "../kvapi/index.js";
 import { StreamLog } from "../log/index.js";
-import { KvError } from "../proto/errors.js";
-import { decodeMessage } from "../raft/codec.js";
-import type { RaftTicker } from "../raft/driver.js";
-import { Sfc32 } from "../raft/prng.js";
+import { KvError } from "../proto/index.js";
+import { decodeMessage, type RaftTicker, Sfc32 } from "../raft/index.js";
 import { type LevelRaftStorage, openNodeRaftStorage } from "../raftstore/index.js";
 import { type Clock, systemClock, withDeadline } from "./clock.js";
 import type { PeerAddress } from "./config.js";
