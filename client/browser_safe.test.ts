@@ -33,38 +33,37 @@ describe("client sources", () => {
     "index.ts",
     "schema.ts",
     "assert.ts",
+    "backoff.ts",
     "errors.ts",
     "client_codec.ts",
     "client_requests.ts",
     "client_responses.ts",
     "wire_errors.ts",
     "types.ts",
-  ])(
-    "the shared proto/%s imports only browser-safe modules",
-    (file) => {
-      const text = readFileSync(join(clientDir, "../proto", file), "utf8");
-      const specs = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/gm)].map(
-        (m) => m[1]!,
-      );
-      const ok = [
-        "protobufjs",
-        "./assert.js",
-        "./errors.js",
-        "./schema.js",
-        "./generated/client.js",
-        "./generated/kv.js",
-        "./generated/log.js",
-        "./generated/peer.js",
-        "./generated/raft.js",
-        "./generated/raftlog.js",
-        "./client_codec.js",
-        "./client_requests.js",
-        "./client_responses.js",
-        "./wire_errors.js",
-        "./types.js",
-      ];
-      expect(specs.filter((s) => !ok.includes(s))).toEqual([]);
-      expect(/\bBuffer\b|\bprocess\.|require\(|import\(/.test(text)).toBe(false);
-    },
-  );
+  ])("the shared proto/%s imports only browser-safe modules", (file) => {
+    const text = readFileSync(join(clientDir, "../proto", file), "utf8");
+    const specs = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/gm)].map(
+      (m) => m[1]!,
+    );
+    const ok = [
+      "protobufjs",
+      "./assert.js",
+      "./backoff.js",
+      "./errors.js",
+      "./schema.js",
+      "./generated/client.js",
+      "./generated/kv.js",
+      "./generated/log.js",
+      "./generated/peer.js",
+      "./generated/raft.js",
+      "./generated/raftlog.js",
+      "./client_codec.js",
+      "./client_requests.js",
+      "./client_responses.js",
+      "./wire_errors.js",
+      "./types.js",
+    ];
+    expect(specs.filter((s) => !ok.includes(s))).toEqual([]);
+    expect(/\bBuffer\b|\bprocess\.|require\(|import\(/.test(text)).toBe(false);
+  });
 });

@@ -5,6 +5,7 @@
  * drops the schemas the SDK does not use.
  */
 export { AssertionError, assert, assertIn, isAssertionError } from "./assert.js";
+export { backoffDelayMs } from "./backoff.js";
 export {
   boolField,
   bytesField,
