@@ -13,4 +13,5 @@ export {
 export type { Io } from "./io.js";
 export { jsonLogger, type Logger, type LogLevel, silentLogger } from "./log.js";
 export { runServer } from "./main.js";
+export { isValidNodeId, type ParsedPeerAddress, parsePeerAddress } from "./peer_address.js";
 export { type RunningNode, startNode } from "./server.js";
