@@ -25,6 +25,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ERROR_CODES } from "./proto/index.js";
 import {
   binPath,
   removeDir,
@@ -33,8 +34,7 @@ import {
   startServer,
   tempDir,
   waitFor,
-} from "./node/test_process.js";
-import { ERROR_CODES } from "./proto/errors.js";
+} from "./test_support/index.js";
 
 const README = readFileSync(join(repoRoot, "README.md"), "utf8");
 const DOC_URL = "ws://127.0.0.1:7420";

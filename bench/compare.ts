@@ -34,7 +34,7 @@ import { Etcd3 } from "etcd3";
 import { connect as natsConnect } from "nats";
 import { connect } from "../client/index.js";
 import { LocalCluster } from "../cluster-tests/harness/cluster.js";
-import { removeDir, startServer, tempDir } from "../node/test_process.js";
+import { removeDir, startServer, tempDir } from "../test_support/index.js";
 import { intFlag, opsPerSecond, percentile } from "./_measure.js";
 import { ETCD_INSTALL_HINT, startEtcd } from "./reference/etcd.js";
 import { NATS_DURABILITY_NOTE, NATS_INSTALL_HINT, startNats } from "./reference/nats.js";

@@ -12,7 +12,7 @@
 import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../client/index.js";
-import { removeDir, startServer, tempDir } from "../node/test_process.js";
+import { removeDir, startServer, tempDir } from "../test_support/index.js";
 import { intFlag, opsPerSecond, percentile } from "./_measure.js";
 
 function fsyncRate(dir: string, count: number): number {

@@ -12,7 +12,7 @@ import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Entry, EntryType } from "../raft/storage.js";
+import { type Entry, EntryType } from "../raft/index.js";
 import { LevelRaftStorage } from "../raftstore/index.js";
 
 const ENTRY_BYTES = 128;

@@ -10,8 +10,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { StreamLog } from "../log/index.js";
-import { LogSnapshotReader, LogSnapshotWriter } from "../log/snapshot.js";
+import { LogSnapshotReader, LogSnapshotWriter, StreamLog } from "../log/index.js";
 
 function flag(flags: string[], name: string, fallback: number): number {
   const hit = flags.find((f) => f.startsWith(`--${name}=`));

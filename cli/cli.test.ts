@@ -9,7 +9,7 @@ import {
   type ServerProcess,
   startServer,
   waitFor,
-} from "../node/test_process.js";
+} from "../test_support/index.js";
 
 let server: ServerProcess;
 let env: Record<string, string>;

@@ -18,7 +18,7 @@ export const COMMON_FLAGS: readonly FlagSpec[] = [
 ];
 
 /** Where a command writes (declared in node/, which the server shares). */
-export type { Io } from "../node/io.js";
+export type { Io } from "../node/index.js";
 
 export async function open(parsed: Parsed): Promise<KvConnection> {
   const servers = String(parsed.flags.get("server"))

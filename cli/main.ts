@@ -3,7 +3,7 @@
  * `kv` and `cluster` talk to one through the client SDK. Errors print one line on
  * stderr; exit code 1 for a failed operation, 2 for bad usage.
  */
-import { isKvError } from "../proto/errors.js";
+import { isKvError } from "../proto/index.js";
 import { UsageError } from "./args.js";
 import { runCluster } from "./cluster.js";
 import type { Io } from "./common.js";
@@ -30,7 +30,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         io.stdout.write(`${USAGE}\n`);
         return command === undefined ? 2 : 0;
       case "server": {
-        const { runServer } = await import("../node/main.js");
+        const { runServer } = await import("../node/index.js");
         return await runServer(rest, io);
       }
       case "kv":

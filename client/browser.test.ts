@@ -14,7 +14,7 @@ import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { removeDir, type ServerProcess, startServer } from "../node/test_process.js";
+import { removeDir, type ServerProcess, startServer } from "../test_support/index.js";
 import { type Chromium, findChromium, launchChromium } from "./browser_fixture/chromium.js";
 import type { BrowserReport } from "./browser_fixture/page.js";
 

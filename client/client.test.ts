@@ -2,11 +2,10 @@
  * The client SDK against a real single node (a `streamkv server` child process):
  * the API of DESIGN.md section 6, error codes, and timeouts.
  */
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
-import { removeDir, type ServerProcess, startServer } from "../node/test_process.js";
-import { decodeClientFrame, encodeServerFrame } from "../proto/client_codec.js";
+import { decodeClientFrame, encodeServerFrame } from "../proto/index.js";
+import { freePort, removeDir, type ServerProcess, startServer } from "../test_support/index.js";
 import { connect, type Entry, type KvConnection, type KvError } from "./index.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -349,13 +348,3 @@ describe("client timeouts", () => {
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -6,7 +6,7 @@
  * each write at most once. Long-lived streams (watches) are told of the loss and
  * resubscribe themselves.
  */
-import { KvError } from "../proto/errors.js";
+import { backoffDelayMs, KvError } from "../proto/index.js";
 import { openSocket, type Socket } from "./socket.js";
 import type { ConnectionEvent, ConnectOptions } from "./types.js";
 import {
@@ -300,8 +300,7 @@ export class Connection {
       }
       if (this.closed) break;
       attempt++;
-      const delayMs = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(attempt - 1, 16));
-      const jitteredMs = Math.round(delayMs * (0.5 + Math.random() * 0.5));
+      const jitteredMs = backoffDelayMs(attempt, baseDelayMs, maxDelayMs);
       const next = this.servers[this.serverIndex % this.servers.length]!;
       this.emitEvent({ type: "reconnecting", server: next, attempt, delayMs: jitteredMs });
       await new Promise<void>((resolve) => {

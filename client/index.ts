@@ -9,7 +9,7 @@
  * await nc.close();
  * ```
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { Connection } from "./connection.js";
 import { KeyValue } from "./kv.js";
 import type {
@@ -22,8 +22,13 @@ import type {
 } from "./types.js";
 import { configToWire, expectAnswer, statusOf } from "./wire.js";
 
-export type { KvErrorDetails } from "../proto/errors.js";
-export { ERROR_CODES, type ErrorCode, isKvError, KvError } from "../proto/errors.js";
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  isKvError,
+  KvError,
+  type KvErrorDetails,
+} from "../proto/index.js";
 export { KeyValue, type KvWatch } from "./kv.js";
 export type * from "./types.js";
 

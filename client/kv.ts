@@ -3,7 +3,7 @@
  * Every call has a timeout and fails with a KvError; writes carry a request id that
  * survives reconnects, so a retried write is applied at most once.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import type { Connection } from "./connection.js";
 import type {
   CallOptions,

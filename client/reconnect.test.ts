@@ -4,7 +4,7 @@
  * revision with no gap and no duplicate; a client finds a live server in its list.
  */
 import { describe, expect, it } from "vitest";
-import { removeDir, type ServerProcess, startServer, tempDir } from "../node/test_process.js";
+import { removeDir, type ServerProcess, startServer, tempDir } from "../test_support/index.js";
 import { type ConnectionEvent, connect, type Entry } from "./index.js";
 
 const text = (s: string) => new TextEncoder().encode(s);

@@ -3,7 +3,7 @@
  * any runtime with a global `WebSocket`) the global is used; on Node without one,
  * the `ws` package is loaded by a dynamic import, so a browser bundle never pulls it.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 
 /** The part of the standard WebSocket API the client uses; `ws` implements it too. */
 interface StandardSocket {

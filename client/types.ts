@@ -4,10 +4,10 @@
  * SEMANTICS.md.
  */
 
-import type { BucketConfigInput, BucketInfo } from "../proto/types.js";
+import type { BucketConfigInput, BucketInfo } from "../proto/index.js";
 
 // The shapes shared with the server are declared once, in proto/types.ts.
-export type { ClusterStatus, Entry, Operation, PeerStatus } from "../proto/types.js";
+export type { ClusterStatus, Entry, Operation, PeerStatus } from "../proto/index.js";
 
 /**
  * Configuration of a bucket; absent fields take the server defaults (DESIGN.md

@@ -6,7 +6,7 @@
  * it received, keeping what it already buffered: the application sees no gap and no
  * duplicate, only an optional `watch_resumed` event.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import type { Connection } from "./connection.js";
 import type { Entry, WatchOptions } from "./types.js";
 import type { ServerAnswer, WireObject } from "./wire.js";

@@ -5,25 +5,27 @@
  * Browser-safe like the codec.
  */
 
-import { configToWire as codecConfigToWire, type WireObject } from "../proto/client_codec.js";
-import type { ServerAnswer, ServerAnswerType } from "../proto/client_responses.js";
-import { KvError } from "../proto/errors.js";
-import type { BucketInfo } from "../proto/types.js";
+import {
+  type BucketInfo,
+  configToWire as codecConfigToWire,
+  KvError,
+  type ServerAnswer,
+  type ServerAnswerType,
+  type WireObject,
+} from "../proto/index.js";
 import type { KeyValueConfig, KeyValueStatus } from "./types.js";
 
 export {
+  decodeServerAnswer,
   decodeServerFrame,
   encodeClientFrame,
+  errorFromWire,
   PROTOCOL_VERSION,
-  type WireObject,
-  WriteOp,
-} from "../proto/client_codec.js";
-export {
-  decodeServerAnswer,
   type ServerAnswer,
   type ServerMessage,
-} from "../proto/client_responses.js";
-export { errorFromWire } from "../proto/wire_errors.js";
+  type WireObject,
+  WriteOp,
+} from "../proto/index.js";
 
 export function configToWire(c: KeyValueConfig): WireObject {
   const { ttl, ...rest } = c;

@@ -5,14 +5,15 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  freePort,
   removeDir,
   runCli,
   type ServerProcess,
   startServer,
   tempDir,
   waitFor,
-} from "../node/test_process.js";
-import { freePort, LocalCluster } from "./harness/cluster.js";
+} from "../test_support/index.js";
+import { LocalCluster } from "./harness/cluster.js";
 
 let cluster: LocalCluster | undefined;
 const extra: ServerProcess[] = [];

@@ -12,7 +12,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Entry } from "../client/index.js";
-import { waitFor } from "../node/test_process.js";
+import { waitFor } from "../test_support/index.js";
 import { clusterFixture } from "./harness/fixture.js";
 import { checkRun, readCommitted, runKvWorkload } from "./harness/workload.js";
 

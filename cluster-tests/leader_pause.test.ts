@@ -9,7 +9,7 @@
  *   linearizable.
  */
 import { describe, expect, it } from "vitest";
-import { waitFor } from "../node/test_process.js";
+import { waitFor } from "../test_support/index.js";
 import { clusterFixture } from "./harness/fixture.js";
 import { checkRun, readCommitted, runKvWorkload } from "./harness/workload.js";
 

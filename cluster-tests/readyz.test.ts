@@ -4,7 +4,7 @@
  * and on a restarted node once a leader is back and they caught up.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { waitFor } from "../node/test_process.js";
+import { waitFor } from "../test_support/index.js";
 import { LocalCluster } from "./harness/cluster.js";
 
 let cluster: LocalCluster | undefined;

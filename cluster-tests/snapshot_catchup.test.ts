@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { connect, type KeyValue } from "../client/index.js";
-import { waitFor } from "../node/test_process.js";
+import { waitFor } from "../test_support/index.js";
 import type { LocalCluster, NodeStatusJson } from "./harness/cluster.js";
 import { clusterFixture } from "./harness/fixture.js";
 import { text } from "./harness/util.js";

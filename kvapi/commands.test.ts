@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isKvError } from "../proto/errors.js";
+import { isKvError } from "../proto/index.js";
 import { decodeCommand, encodeCommand, requestKey } from "./commands.js";
 import { normalizeBucketConfig } from "./names.js";
 import { bytes } from "./test_support.js";

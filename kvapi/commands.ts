@@ -5,9 +5,13 @@
  * apply loop. Every decoded number is checked with `Number.isSafeInteger`.
  */
 
-import { isErrorCode, KvError, type KvErrorDetails } from "../proto/errors.js";
-import { descriptor } from "../proto/generated/kv.js";
-import { messageType } from "../proto/index.js";
+import {
+  kvSchema as descriptor,
+  isErrorCode,
+  KvError,
+  type KvErrorDetails,
+  messageType,
+} from "../proto/index.js";
 import type {
   BucketConfig,
   Command,

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StreamLog } from "../log/index.js";
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import {
   type KvLog,
   KvStateMachine,

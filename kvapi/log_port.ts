@@ -10,7 +10,7 @@ import type {
   StreamConfig,
   StreamState,
   SubjectInfo,
-} from "../log/types.js";
+} from "../log/index.js";
 
 export interface KvLog {
   batch(): LogBatch;

@@ -5,7 +5,7 @@
  * every replica.
  */
 import { isValidStreamName } from "../log/index.js";
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import type { BucketConfig, BucketConfigInput } from "./types.js";
 
 export const MAX_BUCKET_NAME_CHARS = 256;

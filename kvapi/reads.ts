@@ -3,7 +3,7 @@
  * read must first wait for a ReadIndex is the node layer's decision; these
  * only look at what this replica has applied.
  */
-import type { StoredMessage, SubjectInfo } from "../log/types.js";
+import type { StoredMessage, SubjectInfo } from "../log/index.js";
 import type { KvLog } from "./log_port.js";
 import { isLiteralFilter, streamOf } from "./names.js";
 import type { BucketConfig, BucketStatus, Entry } from "./types.js";

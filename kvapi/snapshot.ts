@@ -5,7 +5,7 @@
  * record names the applied index the image stands for, and how to read it.
  * After an import, `KvStateMachine.restored()` re-reads the rest from the log.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { decodeAppliedState } from "./commands.js";
 import { APPLIED_KEY } from "./state_machine.js";
 

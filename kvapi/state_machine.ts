@@ -10,8 +10,8 @@
  * needs (sizes of entries a history trim will drop, marker timestamps) happen
  * before its batch is opened, and nothing else writes meanwhile.
  */
-import type { ExpiredMessage, LogBatch, StreamConfig } from "../log/types.js";
-import { KvError } from "../proto/errors.js";
+import type { ExpiredMessage, LogBatch, StreamConfig } from "../log/index.js";
+import { KvError } from "../proto/index.js";
 import { assert } from "./assert.js";
 import {
   type AppliedState,

@@ -3,7 +3,7 @@
  * commands and stamps them with a virtual clock. Not part of the public
  * surface; it reads no clock and touches no files (the tests open the logs).
  */
-import { isKvError } from "../proto/errors.js";
+import { isKvError } from "../proto/index.js";
 import { encodeCommand } from "./commands.js";
 import type { KvStateMachine } from "./index.js";
 import { normalizeBucketConfig } from "./names.js";

@@ -2,8 +2,7 @@
  * Public types of the KV layer. The node layer, the wire protocol and the tests
  * speak in these; the protobuf shapes stay inside commands.ts.
  */
-import type { KvError } from "../proto/errors.js";
-import type { BucketConfig, Entry } from "../proto/types.js";
+import type { BucketConfig, Entry, KvError } from "../proto/index.js";
 
 // The shapes the client port carries are declared once, in proto/types.ts.
 export type {
@@ -12,7 +11,7 @@ export type {
   BucketStatus,
   Entry,
   Operation,
-} from "../proto/types.js";
+} from "../proto/index.js";
 
 /** Identifies a client request for deduplication. */
 export type RequestId = { clientId: string; sequence: number } | { id: string };

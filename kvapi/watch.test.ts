@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StreamLog } from "../log/index.js";
-import { isKvError } from "../proto/errors.js";
+import { isKvError } from "../proto/index.js";
 import { KvStateMachine } from "./index.js";
 import { bytes, Driver, errorCode, show, take } from "./test_support.js";
 import type { Entry, Watcher } from "./types.js";

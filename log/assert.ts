@@ -3,7 +3,7 @@
  * catches, so the process crashes and restarts from disk. Operating errors
  * (bad input, limits, corruption) are `KvError`s instead.
  */
-import { assertIn } from "../proto/assert.js";
+import { assertIn } from "../proto/index.js";
 
 /** See proto/assert.ts: the one AssertionError of every package, scoped "log". */
 export function assert(condition: unknown, message: string): asserts condition {

@@ -4,12 +4,11 @@
  * Every method checks all of its input and limits before it changes anything,
  * so a method that throws leaves the log as it was.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { assert } from "./assert.js";
 import { sameConfig, validateConfig, validateStreamName } from "./config.js";
 import { HEADER_KEY, messageKey, metaKey, streamKey } from "./keys.js";
-import type { LogState, MetaSlot } from "./log_state.js";
-import { pendingKey } from "./log_state.js";
+import { type LogState, type MetaSlot, pendingKey } from "./log_state.js";
 import {
   encodeHeader,
   encodeMessage,

@@ -2,7 +2,7 @@
  * Validation of stream configs. A config is checked in full before anything is
  * staged, so an invalid one changes nothing and raises `INVALID_CONFIG`.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import type { StreamConfig } from "./types.js";
 
 /**

@@ -9,23 +9,13 @@ import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../test_support/index.js";
 import { batchSize, HISTORY, histSubject, payloadFor, plainSubject } from "./crash_child.js";
 import { StreamLog } from "./stream_log.js";
 import { collect, tempDir, text } from "./test_helpers.js";
 
 const RUNS = 20;
 const here = dirname(fileURLToPath(import.meta.url));
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs the child until `killAfterMs` past "ready", SIGKILLs it; returns the highest acked batch. */
 function runChild(dir: string, killAfterMs: number): Promise<number> {
@@ -114,7 +104,7 @@ describe("crash safety", () => {
   it(`keeps every acknowledged append across ${RUNS} SIGKILLs`, { timeout: 60_000 }, async () => {
     const seed = Number(process.env.LOG_CRASH_SEED ?? Date.now() % 2 ** 31);
     console.log(`log crash test seed ${seed} (replay: LOG_CRASH_SEED=${seed})`);
-    const random = mulberry32(seed);
+    const random = seededRandom(seed);
     let totalAcked = 0;
     for (let run = 0; run < RUNS; run++) {
       const dir = tempDir("streamkv-crash-");

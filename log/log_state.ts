@@ -3,7 +3,7 @@
  * and the readers: the stream indexes, the id counter, and the bodies of
  * records staged or being written but not yet in LevelDB.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import type { StreamIndex } from "./stream_index.js";
 
 /** Default hard limit on a payload, whatever a stream's config says. */

@@ -7,9 +7,7 @@
  * `KvError("CORRUPT_RECORD")` and is never returned as data.
  */
 
-import { KvError } from "../proto/errors.js";
-import { descriptor } from "../proto/generated/log.js";
-import { messageType } from "../proto/index.js";
+import { logSchema as descriptor, KvError, messageType } from "../proto/index.js";
 import { crc32c } from "./crc32c.js";
 import type { DiscardPolicy, Operation, StreamConfig } from "./types.js";
 

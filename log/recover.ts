@@ -8,7 +8,7 @@
  * streams whose background clear did not finish) are skipped unread and
  * returned for clearing.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { validateConfig } from "./config.js";
 import {
   HEADER_KEY,

@@ -32,7 +32,7 @@
  * Stream ids are local to a replica (the import renumbers them); `digest()`
  * leaves them out, so a replica and its restored copy digest the same.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { assert } from "./assert.js";
 import { validateConfig } from "./config.js";
 import { crc32c } from "./crc32c.js";

@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isKvError } from "../proto/errors.js";
+import { isKvError } from "../proto/index.js";
 import { StreamLog } from "./stream_log.js";
 import { matchSubject } from "./subjects.js";
 import { collect, tempDir } from "./test_helpers.js";

@@ -1,6 +1,6 @@
 import { ClassicLevel } from "classic-level";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { messageKey, streamKey } from "./keys.js";
 import { StreamLog } from "./stream_log.js";
 import { bytes, collect, config, errorCode, tempDir, text } from "./test_helpers.js";

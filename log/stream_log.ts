@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { ClassicLevel } from "classic-level";
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { assert } from "./assert.js";
 import { LogBatchImpl, validateMeta } from "./batch.js";
 import {

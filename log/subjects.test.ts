@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isKvError } from "../proto/errors.js";
+import { isKvError } from "../proto/index.js";
 import {
   compileFilter,
   isLiteralSubject,

@@ -6,7 +6,7 @@
  * treated as literal characters, and so are whitespace and control characters,
  * so a subject never means one thing to the log and another to a reader.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 
 /** Longest subject (or filter) in UTF-8 bytes; a KV key is at most 1024. */
 export const MAX_SUBJECT_BYTES = 4096;

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isKvError } from "../proto/errors.js";
+import { isKvError } from "../proto/index.js";
 import type { StreamConfig } from "./types.js";
 
 export function tempDir(prefix = "streamkv-log-"): { path: string; remove: () => void } {

@@ -9,11 +9,16 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { assert } from "../proto/assert.js";
-import { encodeClientFrame, type WireObject } from "../proto/client_codec.js";
-import { decodeServerAnswer, type ServerMessage } from "../proto/client_responses.js";
-import { KvError } from "../proto/errors.js";
-import type { NodeStatus } from "../proto/types.js";
+import {
+  assert,
+  decodeServerAnswer,
+  encodeClientFrame,
+  KvError,
+  type NodeStatus,
+  type ServerMessage,
+  type WireObject,
+} from "../proto/index.js";
+import { waitFor } from "../test_support/index.js";
 import { ClientServer } from "./client_server.js";
 import type { KvService, ServiceWatch } from "./kv_service.js";
 import type { Logger } from "./log.js";
@@ -73,7 +78,7 @@ async function rawClient(port: number) {
   });
   const send = (frame: WireObject) => ws.send(encodeClientFrame(frame));
   send({ id: 1, hello: { protocol_version: 1 } });
-  await waitUntil(() => messages.some((m) => m.id === 1));
+  await waitFor(() => messages.some((m) => m.id === 1));
   return { ws, messages, send };
 }
 
@@ -116,7 +121,7 @@ describe("client handler, crash-only", () => {
   it("an assertion inside a service call reaches onFatal and is not answered", async () => {
     const { send, messages, fatals, errors } = await start();
     send({ id: 2, bucket_info: { bucket: "b" } });
-    await waitUntil(() => fatals.length > 0);
+    await waitFor(() => fatals.length > 0);
     expect(String(fatals[0])).toMatch(/assertion failed: bucket index out of sync/);
     expect(errors.map((e) => e.msg)).toEqual([
       "programmer error on the client port, stopping the node",
@@ -124,14 +129,14 @@ describe("client handler, crash-only", () => {
     expect(errors[0]!.fields).toMatchObject({ during: "serving a request", op: "bucket_info" });
     // A ping sent after it is answered, so anything for frame 2 would have arrived by now.
     send({ id: 3, ping: {} });
-    await waitUntil(() => messages.some((m) => m.id === 3));
+    await waitFor(() => messages.some((m) => m.id === 3));
     expect(messages.filter((m) => m.id === 2)).toEqual([]);
   });
 
   it("a KvError from the service is the answer, and nothing is fatal", async () => {
     const { send, messages, fatals } = await start();
     send({ id: 2, get: { bucket: "b", key: "k" } });
-    await waitUntil(() => messages.some((m) => m.id === 2));
+    await waitFor(() => messages.some((m) => m.id === 2));
     const answer = messages.find((m) => m.id === 2)!.answer;
     expect(answer.type === "error" && answer.error.code).toBe("BUCKET_NOT_FOUND");
     expect(fatals).toEqual([]);
@@ -140,19 +145,11 @@ describe("client handler, crash-only", () => {
   it("a non-KvError out of a watch reaches onFatal and sends no error frame", async () => {
     const { send, messages, fatals, errors } = await start();
     send({ id: 2, watch: { bucket: "b", credit: 4 } });
-    await waitUntil(() => fatals.length > 0);
+    await waitFor(() => fatals.length > 0);
     expect(String(fatals[0])).toMatch(/queue head moved backwards/);
     expect(errors[0]!.fields).toMatchObject({ during: "pumping a watch", watchId: 2 });
     send({ id: 3, ping: {} });
-    await waitUntil(() => messages.some((m) => m.id === 3));
+    await waitFor(() => messages.some((m) => m.id === 3));
     expect(messages.filter((m) => m.id === 2).map((m) => m.answer.type)).toEqual(["ack"]);
   });
 });
-
-async function waitUntil(cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

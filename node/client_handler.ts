@@ -11,17 +11,19 @@
  * node stops and restarts from disk), never dressed up as an INTERNAL answer.
  */
 import type { WebSocket } from "ws";
-import { assert } from "../proto/assert.js";
-import { PROTOCOL_VERSION } from "../proto/client_codec.js";
 import {
+  assert,
   type ClientRequest,
   type ClientRequestType,
   type DecodedClientFrame,
   decodeClientRequest,
-} from "../proto/client_requests.js";
-import { encodeServerAnswer, type ServerReply } from "../proto/client_responses.js";
-import { type ErrorCode, KvError } from "../proto/errors.js";
-import type { Entry } from "../proto/types.js";
+  type Entry,
+  type ErrorCode,
+  encodeServerAnswer,
+  KvError,
+  PROTOCOL_VERSION,
+  type ServerReply,
+} from "../proto/index.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { CallOptions, KvService, ServiceWatch, WatchOptions } from "./kv_service.js";
 import type { Logger } from "./log.js";

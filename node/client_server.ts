@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
-import type { ErrorCode } from "../proto/errors.js";
+import type { ErrorCode } from "../proto/index.js";
 import { type ClientHandlerOptions, ClientSession, InFlight } from "./client_handler.js";
 
 export interface ClientServerOptions extends ClientHandlerOptions {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { ManualClock, sleep, timeoutAt, withDeadline } from "./clock.js";
 
 describe("withDeadline", () => {

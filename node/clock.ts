@@ -3,7 +3,7 @@
  * in node/ that reads the time or waits takes a `Clock`, so the forwarder, the proposer,
  * membership and request deadlines run unchanged on the simulator's event queue.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 
 /** Cancels a timer; calling it again, or after the timer fired, does nothing. */
 export type Cancel = () => void;

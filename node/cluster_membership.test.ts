@@ -7,9 +7,16 @@
  */
 import { describe, expect, it } from "vitest";
 import { connect } from "../client/index.js";
+import {
+  freePort,
+  runCli,
+  startCluster,
+  startServer,
+  tempDir,
+  waitFor,
+} from "../test_support/index.js";
 import { loadAddressBook } from "./address_book.js";
 import { processFixture } from "./test_fixture.js";
-import { freePort, runCli, startCluster, startServer, tempDir, waitFor } from "./test_process.js";
 
 const { nodes, conns } = processFixture();
 

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { connect } from "../client/index.js";
+import { startCluster, waitFor } from "../test_support/index.js";
 import { processFixture } from "./test_fixture.js";
-import { startCluster, waitFor } from "./test_process.js";
 
 const { nodes, conns } = processFixture();
 

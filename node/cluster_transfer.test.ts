@@ -8,8 +8,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { connect, type KvError } from "../client/index.js";
+import { runCli, startCluster, waitFor } from "../test_support/index.js";
 import { processFixture } from "./test_fixture.js";
-import { runCli, startCluster, waitFor } from "./test_process.js";
 
 const { nodes, conns } = processFixture();
 

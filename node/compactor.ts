@@ -8,9 +8,8 @@
  */
 import type { KvStateMachine } from "../kvapi/index.js";
 import type { StreamLog } from "../log/index.js";
-import { KvError } from "../proto/errors.js";
-import type { RaftDriver } from "../raft/driver.js";
-import type { RaftStorage } from "../raft/storage.js";
+import { KvError } from "../proto/index.js";
+import type { RaftDriver, RaftStorage } from "../raft/index.js";
 import type { Cancel } from "./clock.js";
 import type { SnapshotStatus } from "./kv_service.js";
 import type { Logger } from "./log.js";

@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { removeDir, tempDir } from "../test_support/index.js";
 import { ConfigError, parsePeers, parseServerConfig, serverUsage } from "./config.js";
-import { removeDir, tempDir } from "./test_process.js";
 
 const dir = tempDir();
 afterAll(() => removeDir(dir));

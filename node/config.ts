@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { isValidNodeId, parsePeerAddress } from "./peer_address.js";
 
 export interface PeerAddress {
   id: string;
@@ -339,18 +340,19 @@ export function parsePeers(value: string): PeerAddress[] {
   if (value.trim() === "") return [];
   const peers: PeerAddress[] = [];
   for (const part of value.split(",")) {
-    const m = /^([a-zA-Z0-9_.-]{1,64})=([^\s:=,]+|\[[0-9a-fA-F:]+\]):(\d+)$/.exec(part.trim());
-    if (!m) {
+    const text = part.trim();
+    const eq = text.indexOf("=");
+    const id = text.slice(0, eq);
+    const address = parsePeerAddress(text.slice(eq + 1));
+    if (eq < 0 || !isValidNodeId(id) || ("error" in address && !address.badPort)) {
       throw new ConfigError(
         `--peers: ${JSON.stringify(part)} is not id=host:port (e.g. n1=10.0.0.1:7421,n2=10.0.0.2:7421)`,
       );
     }
-    const port = parsePort(m[3]!, "--peers");
-    if (port === 0)
-      throw new ConfigError(`--peers: ${JSON.stringify(part)} needs a real port, not 0`);
-    if (peers.some((p) => p.id === m[1]))
-      throw new ConfigError(`--peers: id ${m[1]} appears twice`);
-    peers.push({ id: m[1]!, host: m[2]!, port });
+    if ("error" in address)
+      throw new ConfigError(`--peers: ${JSON.stringify(part)} ${address.error}`);
+    if (peers.some((p) => p.id === id)) throw new ConfigError(`--peers: id ${id} appears twice`);
+    peers.push({ id, host: address.host, port: address.port });
   }
   return peers;
 }

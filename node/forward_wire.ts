@@ -9,10 +9,12 @@
  * dropped by the transport with a log line, like a lost message (the follower's try
  * then ends unanswered and is retried).
  */
-import { decodeUnstampedCommand, encodeUnstampedCommand } from "../kvapi/index.js";
-import type { UnstampedCommand } from "../kvapi/types.js";
-import { KvError } from "../proto/errors.js";
-import { errorFromWire, errorToWire, type WireError } from "../proto/wire_errors.js";
+import {
+  decodeUnstampedCommand,
+  encodeUnstampedCommand,
+  type UnstampedCommand,
+} from "../kvapi/index.js";
+import { errorFromWire, errorToWire, KvError, type WireError } from "../proto/index.js";
 import type { ProposalResult } from "./leader_proposer.js";
 
 /** An answer to a forwarded write: the leader's result, or its error. */

@@ -6,9 +6,8 @@
  * another incarnation or from another node ignored.
  */
 import { describe, expect, it } from "vitest";
-import { decodeCommand } from "../kvapi/index.js";
-import type { UnstampedCommand } from "../kvapi/types.js";
-import { KvError } from "../proto/errors.js";
+import { decodeCommand, type UnstampedCommand } from "../kvapi/index.js";
+import { KvError } from "../proto/index.js";
 import { forwardFromWire, forwardToWire, type WireForwardBody } from "./forward_wire.js";
 import { Forwarder, type LeaderView, type ProposalResult } from "./forwarding.js";
 import type { Proposer } from "./leader_proposer.js";

@@ -16,9 +16,8 @@
  * proposed on behalf of followers (more are answered TIMEOUT, and the follower retries).
  */
 import { randomBytes } from "node:crypto";
-import type { UnstampedCommand } from "../kvapi/types.js";
-import { assert } from "../proto/assert.js";
-import { type ErrorCode, KvError } from "../proto/errors.js";
+import type { UnstampedCommand } from "../kvapi/index.js";
+import { assert, type ErrorCode, KvError } from "../proto/index.js";
 import { type Cancel, type Clock, nextEventOr, sleep, systemClock } from "./clock.js";
 import type { ForwardFrame, ForwardOutcome } from "./forward_wire.js";
 import type { ProposalResult, Proposer } from "./leader_proposer.js";

@@ -4,8 +4,8 @@
  * lone node today (node/single_node_service.ts) and the Raft-replicated node later
  * (writes forwarded to the leader, reads through ReadIndex unless `stale`).
  */
-import type { BucketConfigInput, Entry, WatchOptions } from "../kvapi/types.js";
-import type { BucketInfo, NodeStatus, WriteOpName } from "../proto/types.js";
+import type { BucketConfigInput, Entry, WatchOptions } from "../kvapi/index.js";
+import type { BucketInfo, NodeStatus, WriteOpName } from "../proto/index.js";
 
 // Declared once in proto/types.ts, where the client protocol carries them.
 export type {
@@ -15,7 +15,7 @@ export type {
   PeerStatus,
   SnapshotStatus,
   WriteOpName,
-} from "../proto/types.js";
+} from "../proto/index.js";
 export type { BucketConfigInput, Entry, WatchOptions };
 
 export interface ReadOptions {

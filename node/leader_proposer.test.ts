@@ -4,10 +4,9 @@
  * node/server.test.ts, the cluster tests and the KV simulator).
  */
 import { describe, expect, it } from "vitest";
-import { decodeCommand } from "../kvapi/index.js";
-import type { ApplyResult } from "../kvapi/types.js";
-import { KvError } from "../proto/errors.js";
-import type { DriverListener } from "../raft/driver.js";
+import { type ApplyResult, decodeCommand } from "../kvapi/index.js";
+import { KvError } from "../proto/index.js";
+import type { DriverListener } from "../raft/index.js";
 import { ManualClock } from "./clock.js";
 import { LeaderProposer, type RaftKvDriver } from "./leader_proposer.js";
 

@@ -9,11 +9,15 @@
  * the driver's next leader event through `leaderChange`, not by polling.
  */
 
-import { type ApplyResult, encodeCommand, stampCommand } from "../kvapi/index.js";
-import type { Command, UnstampedCommand } from "../kvapi/types.js";
-import { assert } from "../proto/assert.js";
-import { KvError } from "../proto/errors.js";
-import type { RaftDriver } from "../raft/driver.js";
+import {
+  type ApplyResult,
+  type Command,
+  encodeCommand,
+  stampCommand,
+  type UnstampedCommand,
+} from "../kvapi/index.js";
+import { assert, KvError } from "../proto/index.js";
+import type { RaftDriver } from "../raft/index.js";
 import { type Cancel, type Clock, nextEventOr } from "./clock.js";
 
 /** What a write did on the leader. */

@@ -3,7 +3,7 @@
  * leadership transfer, adding a node (as a learner, promoted once it has caught up) and
  * removing one. Waits are driver events and the caller's deadline, never polls.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { type Clock, timeoutAt } from "./clock.js";
 import type { PeerAddress } from "./config.js";
 import type { CallOptions } from "./kv_service.js";

@@ -3,16 +3,14 @@
  * reconnect after a peer restarts, bounded queues, and bad input refused without
  * disturbing other peers.
  */
-import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { descriptor } from "../proto/generated/peer.js";
-import { messageType } from "../proto/index.js";
+import { peerSchema as descriptor, messageType } from "../proto/index.js";
+import { freePort, waitFor } from "../test_support/index.js";
 import type { PeerAddress } from "./config.js";
 import { silentLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
 import { PeerTransport } from "./peer_transport.js";
-import { waitFor } from "./test_process.js";
 
 const PeerFrame = messageType(descriptor, "streamkv.peer.PeerFrame");
 
@@ -20,16 +18,6 @@ const open: PeerTransport[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((t) => t.close()));
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function metrics(): NodeMetrics {
   return new NodeMetrics(() => ({

@@ -14,9 +14,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
-import { KvError } from "../proto/errors.js";
-import { descriptor } from "../proto/generated/peer.js";
-import { messageType } from "../proto/index.js";
+import { backoffDelayMs, peerSchema as descriptor, KvError, messageType } from "../proto/index.js";
 import type { PeerAddress } from "./config.js";
 import {
   type ForwardFrame,
@@ -26,6 +24,7 @@ import {
 } from "./forward_wire.js";
 import type { Logger } from "./log.js";
 import type { NodeMetrics } from "./metrics.js";
+import { isValidNodeId, parsePeerAddress } from "./peer_address.js";
 
 const PeerFrame = messageType(descriptor, "streamkv.peer.PeerFrame");
 
@@ -286,8 +285,7 @@ export class PeerTransport {
       this.opts.metrics.peerReconnects.inc();
       const base = this.opts.reconnectDelayMs ?? 100;
       const max = this.opts.reconnectDelayMaxMs ?? 2000;
-      const delayMs = Math.min(max, base * 2 ** Math.min(o.attempt - 1, 16));
-      o.timer = setTimeout(() => this.dial(o), Math.round(delayMs * (0.5 + Math.random() * 0.5)));
+      o.timer = setTimeout(() => this.dial(o), backoffDelayMs(o.attempt, base, max));
     });
   }
 
@@ -445,10 +443,7 @@ export class PeerTransport {
 
 /** `host:port` from a hello as a peer address, or undefined when it is not one. */
 function parseAddress(id: string, address: unknown): PeerAddress | undefined {
-  if (typeof address !== "string") return undefined;
-  const m = /^(.+):(\d{1,5})$/.exec(address);
-  if (!m || !/^[a-zA-Z0-9_.-]{1,64}$/.test(id)) return undefined;
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) return undefined;
-  return { id, host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port };
+  if (typeof address !== "string" || !isValidNodeId(id)) return undefined;
+  const parsed = parsePeerAddress(address);
+  return "error" in parsed ? undefined : { id, host: parsed.host, port: parsed.port };
 }

@@ -4,11 +4,11 @@
  * kvapi's boundary B even while writes are being applied.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
+import { removeDir, tempDir } from "../test_support/index.js";
 import type { Entry } from "./kv_service.js";
 import { silentLogger } from "./log.js";
 import { RaftKvService } from "./raft_service.js";
-import { removeDir, tempDir } from "./test_process.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

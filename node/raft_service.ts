@@ -11,14 +11,17 @@
  */
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
-import { normalizeBucketConfig, validateKey } from "../kvapi/index.js";
-import { streamOf } from "../kvapi/names.js";
-import type { BucketStatus, Entry as KvEntry, UnstampedCommand } from "../kvapi/types.js";
+import {
+  type BucketStatus,
+  type Entry as KvEntry,
+  normalizeBucketConfig,
+  streamOf,
+  type UnstampedCommand,
+  validateKey,
+} from "../kvapi/index.js";
 import { StreamLog } from "../log/index.js";
-import { KvError } from "../proto/errors.js";
-import { decodeMessage } from "../raft/codec.js";
-import type { RaftTicker } from "../raft/driver.js";
-import { Sfc32 } from "../raft/prng.js";
+import { KvError } from "../proto/index.js";
+import { decodeMessage, type RaftTicker, Sfc32 } from "../raft/index.js";
 import { type LevelRaftStorage, openNodeRaftStorage } from "../raftstore/index.js";
 import { type Clock, systemClock, withDeadline } from "./clock.js";
 import type { PeerAddress } from "./config.js";
@@ -39,6 +42,7 @@ import type {
 import type { Logger } from "./log.js";
 import { Membership } from "./membership.js";
 import type { ForwardingView } from "./metrics.js";
+import { isValidNodeId, parsePeerAddress } from "./peer_address.js";
 import { encodingSender, Replica } from "./replica.js";
 
 /** Default age of markers removed by purgeDeletes (as nats.js: 30 minutes). */
@@ -402,15 +406,14 @@ export class RaftKvService implements KvService {
   async addServer(id: string, address: string, opts: CallOptions = {}): Promise<NodeStatus> {
     this.assertOpen();
     this.replica.proposer.requireLeader();
-    const m = /^(.+):(\d{1,5})$/.exec(address);
-    const port = m ? Number(m[2]) : 0;
-    if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(id) || !m || port < 1 || port > 65535) {
+    const parsed = parsePeerAddress(address);
+    if (!isValidNodeId(id) || "error" in parsed) {
       throw new KvError(
         "INVALID_ARGUMENT",
         `add needs <id>=<host:port> with a real port (got ${JSON.stringify(`${id}=${address}`)})`,
       );
     }
-    await this.membership.add({ id, host: m[1]!, port }, opts);
+    await this.membership.add({ id, host: parsed.host, port: parsed.port }, opts);
     return this.status();
   }
 

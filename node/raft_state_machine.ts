@@ -5,8 +5,7 @@
  * driver and ReadIndex see every committed entry applied.
  */
 import type { ApplyResult, KvStateMachine } from "../kvapi/index.js";
-import type { RaftStateMachine } from "../raft/driver.js";
-import { type Entry, EntryType, type SnapshotMeta } from "../raft/storage.js";
+import { type Entry, EntryType, type RaftStateMachine, type SnapshotMeta } from "../raft/index.js";
 import type { KvSnapshotStore } from "./snapshot_store.js";
 
 export type KvApplyResult = ApplyResult | undefined;

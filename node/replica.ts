@@ -13,13 +13,17 @@
  */
 import { KvStateMachine } from "../kvapi/index.js";
 import type { StreamLog } from "../log/index.js";
-import { KvError } from "../proto/errors.js";
-import { encodeMessage } from "../raft/codec.js";
-import type { RaftConfig } from "../raft/core.js";
-import { type FailPoints, RaftDriver, type RaftTicker } from "../raft/driver.js";
-import type { Prng } from "../raft/prng.js";
-import type { RaftStorage } from "../raft/storage.js";
-import type { Message } from "../raft/types.js";
+import { KvError } from "../proto/index.js";
+import {
+  encodeMessage,
+  type FailPoints,
+  type Message,
+  type Prng,
+  type RaftConfig,
+  RaftDriver,
+  type RaftStorage,
+  type RaftTicker,
+} from "../raft/index.js";
 import type { Cancel, Clock } from "./clock.js";
 import { Compactor } from "./compactor.js";
 import type { ForwardFrame } from "./forward_wire.js";

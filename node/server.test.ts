@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { connect } from "../client/index.js";
-import { decodeServerFrame, encodeClientFrame, type WireObject } from "../client/wire.js";
+import { decodeServerFrame, encodeClientFrame, type WireObject } from "../proto/index.js";
 import {
   binPath,
   removeDir,
@@ -15,7 +15,7 @@ import {
   startServer,
   tempDir,
   waitFor,
-} from "./test_process.js";
+} from "../test_support/index.js";
 
 /** A raw protocol connection: send frames, read decoded answers, see the close. */
 class RawClient {

@@ -127,9 +127,10 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       onFatal,
     });
   } catch (err) {
-    const e = err as Error & { cause?: Error };
-    const msg = `${e.message ?? String(err)} ${e.cause?.message ?? ""}`;
-    if (/lock/i.test(msg)) {
+    // classic-level: LEVEL_DATABASE_NOT_OPEN caused by LEVEL_LOCKED (another process).
+    const e = err as Error & { code?: unknown; cause?: Error & { code?: unknown } };
+    if (e.code === "LEVEL_LOCKED" || e.cause?.code === "LEVEL_LOCKED") {
+      const msg = `${e.message ?? String(err)} ${e.cause?.message ?? ""}`;
       throw new ConfigError(
         `--data ${config.dataDir}: the database is in use by another process (${msg.trim()})`,
       );

@@ -11,13 +11,10 @@
  *   ends its watches (SLOW_CONSUMER: the client resumes from its last revision).
  */
 
-import type { KvStateMachine } from "../kvapi/index.js";
-import { APPLIED_META_KEY, appliedIndexOf } from "../kvapi/snapshot.js";
-import type { StreamLog } from "../log/index.js";
-import { LogSnapshotReader, LogSnapshotWriter } from "../log/snapshot.js";
-import { KvError } from "../proto/errors.js";
-import type { SnapshotSink, SnapshotSource, SnapshotStore } from "../raft/snapshot.js";
-import type { SnapshotMeta } from "../raft/storage.js";
+import { APPLIED_META_KEY, appliedIndexOf, type KvStateMachine } from "../kvapi/index.js";
+import { LogSnapshotReader, LogSnapshotWriter, type StreamLog } from "../log/index.js";
+import { KvError } from "../proto/index.js";
+import type { SnapshotMeta, SnapshotSink, SnapshotSource, SnapshotStore } from "../raft/index.js";
 import type { Logger } from "./log.js";
 
 /** Raft meta of the last snapshot installed here (read by RaftDriver.open after a crash). */

@@ -6,7 +6,7 @@
  */
 import { afterAll } from "vitest";
 import type { KvConnection } from "../client/index.js";
-import { removeDir, type ServerProcess } from "./test_process.js";
+import { removeDir, type ServerProcess } from "../test_support/index.js";
 
 export interface ProcessFixture {
   /** Servers to kill (SIGKILL) and whose data dirs to remove afterwards; tests may replace entries. */

@@ -1,7 +1,7 @@
 /**
  * The client protocol's codec (proto/client.proto), shared by the SDK (client/wire.ts)
  * and the server's connection handler (node/client_handler.ts), so both ends encode
- * and check a field one way. Browser-safe: it imports protobufjs (through index.ts),
+ * and check a field one way. Browser-safe: it imports protobufjs (through schema.ts),
  * the generated descriptor, errors.ts, wire_errors.ts and types.ts only, and nothing
  * of Node.
  *
@@ -13,7 +13,7 @@
 
 import { KvError } from "./errors.js";
 import { descriptor } from "./generated/client.js";
-import { messageType } from "./index.js";
+import { messageType } from "./schema.js";
 import type {
   BucketConfigInput,
   BucketInfo,

@@ -1,26 +1,74 @@
 /**
- * Loads the protobuf schemas. Each `proto/<name>.proto` is self-contained (its
- * own package `streamkv.<name>`) and is compiled to `proto/generated/<name>.ts`
- * by `npm run proto:gen`, so this module works in a browser as well as in Node.
+ * proto's public surface (see README.md): the schemas, their loader, the error codes
+ * and the shapes and codecs shared by the server and the client. Re-exports only;
+ * every module behind it is browser-safe (client/browser_safe.test.ts), and a bundler
+ * drops the schemas the SDK does not use.
  */
-import protobuf from "protobufjs";
-
-export type { KvErrorDetails } from "./errors.js";
-export { ERROR_CODES, type ErrorCode, isErrorCode, isKvError, KvError } from "./errors.js";
-
-const roots = new Map<object, protobuf.Root>();
-
-/** Builds (once) the protobufjs root for a generated descriptor. */
-export function rootOf(descriptor: object): protobuf.Root {
-  let root = roots.get(descriptor);
-  if (!root) {
-    root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
-    roots.set(descriptor, root);
-  }
-  return root;
-}
-
-/** Looks up a message type by its full name, e.g. `streamkv.log.MessageRecord`. */
-export function messageType(descriptor: object, fullName: string): protobuf.Type {
-  return rootOf(descriptor).lookupType(fullName);
-}
+export { AssertionError, assert, assertIn, isAssertionError } from "./assert.js";
+export { backoffDelayMs } from "./backoff.js";
+export {
+  boolField,
+  bytesField,
+  bytesOf,
+  clusterStatusFromWire,
+  clusterStatusToWire,
+  configFromWire,
+  configToWire,
+  decodeClientFrame,
+  decodeServerFrame,
+  encodeClientFrame,
+  encodeServerFrame,
+  entryFromWire,
+  entryToWire,
+  intField,
+  listField,
+  messageField,
+  messageListField,
+  optionalIntField,
+  optionalStringField,
+  PROTOCOL_VERSION,
+  safeInt,
+  safeIntOr,
+  statusFromWire,
+  statusToWire,
+  stringField,
+  stringListField,
+  type WireObject,
+  WriteOp,
+} from "./client_codec.js";
+export {
+  type ClientRequest,
+  type ClientRequestType,
+  type DecodedClientFrame,
+  decodeClientRequest,
+} from "./client_requests.js";
+export {
+  decodeServerAnswer,
+  encodeServerAnswer,
+  type ServerAnswer,
+  type ServerAnswerType,
+  type ServerMessage,
+  type ServerReply,
+} from "./client_responses.js";
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  isErrorCode,
+  isKvError,
+  KvError,
+  type KvErrorDetails,
+} from "./errors.js";
+export { descriptor as clientSchema } from "./generated/client.js";
+export { descriptor as kvSchema } from "./generated/kv.js";
+export { descriptor as logSchema } from "./generated/log.js";
+export { descriptor as peerSchema } from "./generated/peer.js";
+export { descriptor as raftSchema } from "./generated/raft.js";
+export { descriptor as raftlogSchema } from "./generated/raftlog.js";
+export { messageType, rootOf } from "./schema.js";
+export type * from "./types.js";
+export {
+  errorFromWire,
+  errorToWire,
+  type WireError,
+  type WireErrorDetails,
+} from "./wire_errors.js";

@@ -3,7 +3,7 @@
  * code in raft/ catches, so the process crashes and restarts from disk
  * (TigerBeetle style). Operating errors are `KvError`s instead.
  */
-import { AssertionError, assertIn } from "../proto/assert.js";
+import { AssertionError, assertIn } from "../proto/index.js";
 
 /** See proto/assert.ts: the one AssertionError of every package, scoped "raft". */
 export function assert(condition: unknown, message: string): asserts condition {

@@ -6,9 +6,7 @@
  * message reaching the core).
  */
 import type protobuf from "protobufjs";
-import { KvError } from "../proto/errors.js";
-import { descriptor } from "../proto/generated/raft.js";
-import { messageType } from "../proto/index.js";
+import { raftSchema as descriptor, KvError, messageType } from "../proto/index.js";
 import type { ConfState, Entry, EntryType, SnapshotMeta } from "./storage.js";
 import {
   type ConfChange,

@@ -3,7 +3,7 @@
  * form (describe.ts), so a failure prints the story of what was said.
  */
 import { describe, expect, it } from "vitest";
-import { isKvError } from "../proto/errors.js";
+import { isKvError } from "../proto/index.js";
 import { TestCluster } from "./test_cluster.js";
 import { ConfChangeType, emptyMessage } from "./types.js";
 

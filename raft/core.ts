@@ -13,7 +13,7 @@
  * leadership transfer (TimeoutNow), one-at-a-time membership changes with
  * learners, including removing the leader.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { assert, isIndex } from "./assert.js";
 import { decodeConfChange, encodeConfChange } from "./codec.js";
 import { changedConf, copyConf, isMember, isVoter } from "./conf.js";

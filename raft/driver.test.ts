@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isKvError } from "../proto/errors.js";
+import { isKvError } from "../proto/index.js";
 import { applyConfChange } from "./core.js";
 import { FailPoints, InjectedCrash, RaftDriver } from "./driver.js";
 import { MemoryRaftStorage } from "./memory_storage.js";

@@ -17,7 +17,7 @@
  * fatal: the driver stops and reports through `onFatal`; the process restarts
  * from disk.
  */
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { assert } from "./assert.js";
 import { type RaftConfig, RaftCore, type StateMachineSnapshot } from "./core.js";
 import type { Prng } from "./prng.js";

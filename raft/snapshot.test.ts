@@ -5,7 +5,7 @@
  * the follower installs the image and then follows the log.
  */
 import { describe, expect, it } from "vitest";
-import { KvError } from "../proto/errors.js";
+import { KvError } from "../proto/index.js";
 import { applyConfChange } from "./core.js";
 import { RaftDriver, type RaftStateMachine } from "./driver.js";
 import { MemoryRaftStorage } from "./memory_storage.js";

@@ -5,10 +5,14 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ClassicLevel } from "classic-level";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { descriptor } from "../proto/generated/raftlog.js";
-import { isKvError, messageType } from "../proto/index.js";
-import { MemoryRaftLog } from "../raft/memory_storage.js";
-import { type Entry, EntryType, type PersistRequest, type SnapshotMeta } from "../raft/storage.js";
+import { raftlogSchema as descriptor, isKvError, messageType } from "../proto/index.js";
+import {
+  type Entry,
+  EntryType,
+  MemoryRaftLog,
+  type PersistRequest,
+  type SnapshotMeta,
+} from "../raft/index.js";
 import { raftStorageContract } from "../raft/storage_contract.js";
 import { encodeValue, entryBody, LevelRaftStorage } from "./level_raft_storage.js";
 

@@ -35,24 +35,21 @@
  */
 import zlib from "node:zlib";
 import { ClassicLevel } from "classic-level";
-import { descriptor } from "../proto/generated/raftlog.js";
-import { KvError, messageType } from "../proto/index.js";
+import { raftlogSchema as descriptor, KvError, messageType } from "../proto/index.js";
 import {
   type ApplyConfChange,
   assertConf,
-  copyConf,
-  MemoryRaftLog,
-} from "../raft/memory_storage.js";
-import {
   type ConfState,
+  copyConf,
   type Entry,
   EntryType,
   type HardState,
   type InitialState,
+  MemoryRaftLog,
   type PersistRequest,
   type RaftStorage,
   type SnapshotMeta,
-} from "../raft/storage.js";
+} from "../raft/index.js";
 
 const HardStateRecord = messageType(descriptor, "streamkv.raftlog.HardStateRecord");
 const SnapshotMetaRecord = messageType(descriptor, "streamkv.raftlog.SnapshotMetaRecord");

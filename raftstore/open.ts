@@ -2,8 +2,7 @@
  * A node's Raft storage: `LevelRaftStorage` in the node's LevelDB with the core's own
  * ConfChange fold, taken from raft/ here so the node need not carry it.
  */
-import { applyConfChange } from "../raft/core.js";
-import type { ConfState } from "../raft/storage.js";
+import { applyConfChange, type ConfState } from "../raft/index.js";
 import { type AnyClassicLevel, LevelRaftStorage } from "./level_raft_storage.js";
 
 export function openNodeRaftStorage(

@@ -6,16 +6,13 @@
  * pass `--unsafe-no-fsync`), like streamkv.
  */
 import { join } from "node:path";
-import { freePort } from "../../cluster-tests/harness/cluster.js";
-import { removeDir, tempDir } from "../../node/test_process.js";
+import { freePort, freePorts, removeDir, tempDir, waitFor } from "../../test_support/index.js";
 import {
   failOnExit,
   findBinary,
-  freePorts,
   ReferenceMissingError,
   type RefProcess,
   spawnTracked,
-  waitUntil,
 } from "./process.js";
 
 export const ETCD_INSTALL_HINT =
@@ -165,14 +162,14 @@ export async function startEtcd(options: EtcdStartOptions = {}): Promise<EtcdRef
     await Promise.all(
       nodes.map((n) =>
         Promise.race([
-          waitUntil(() => healthy(n.clientPort), startTimeoutMs, `${n.name} /health`),
+          waitFor(() => healthy(n.clientPort), startTimeoutMs, `${n.name} /health`, 50),
           failOnExit(n.proc),
         ]),
       ),
     );
     const leaderIndex = async () => {
       let found = -1;
-      await waitUntil(
+      await waitFor(
         async () => {
           const all = await Promise.all(nodes.map((n) => memberStatus(n.clientPort)));
           found = all.findIndex((s) => s !== undefined && s.memberId === s.leader);
@@ -180,6 +177,7 @@ export async function startEtcd(options: EtcdStartOptions = {}): Promise<EtcdRef
         },
         startTimeoutMs,
         "an etcd leader",
+        50,
       );
       return found;
     };

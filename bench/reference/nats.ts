@@ -9,16 +9,13 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "../../cluster-tests/harness/cluster.js";
-import { removeDir, tempDir } from "../../node/test_process.js";
+import { freePort, freePorts, removeDir, tempDir, waitFor } from "../../test_support/index.js";
 import {
   failOnExit,
   findBinary,
-  freePorts,
   ReferenceMissingError,
   type RefProcess,
   spawnTracked,
-  waitUntil,
 } from "./process.js";
 
 export const NATS_INSTALL_HINT =
@@ -134,7 +131,7 @@ export async function startNats(options: NatsStartOptions = {}): Promise<NatsRef
     await Promise.all(
       nodes.map((n) =>
         Promise.race([
-          waitUntil(() => healthy(n.monitorPort), startTimeoutMs, `${n.name} /healthz`),
+          waitFor(() => healthy(n.monitorPort), startTimeoutMs, `${n.name} /healthz`, 50),
           failOnExit(n.proc),
         ]),
       ),

@@ -136,20 +136,6 @@ export function spawnTracked(name: string, binary: string, args: string[]): RefP
   return ref;
 }
 
-/** Polls `check` every 50 ms until it returns true; fails after `timeoutMs` with `what`. */
-export async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 /**
  * Rejects (with the process's output) when `p` exits: race it against a readiness wait so
  * a server that dies during start fails fast. Only pass it to `Promise.race`, which
@@ -159,12 +145,4 @@ export function failOnExit(p: RefProcess): Promise<never> {
   return p.exited.then((code) => {
     throw new Error(`${p.name} exited (${code}) during start:\n${p.output().slice(-2000)}`);
   });
-}
-
-/** `n` distinct free loopback ports (each probed by binding it; a tiny race remains). */
-export async function freePorts(n: number, probe: () => Promise<number>): Promise<number[]> {
-  const ports = new Set<number>();
-  for (let i = 0; i < n * 20 && ports.size < n; i++) ports.add(await probe());
-  if (ports.size < n) throw new Error(`could not find ${n} distinct free ports`);
-  return [...ports];
 }

@@ -7,14 +7,14 @@
  * Every process started here is tracked by PID; `destroy()` SIGKILLs the ones still
  * running (paused ones included) and removes the data directories.
  */
-import { createServer } from "node:net";
 import {
+  freePorts,
   removeDir,
   type ServerProcess,
   startServer,
   tempDir,
   waitFor,
-} from "../../node/test_process.js";
+} from "../../test_support/index.js";
 
 export interface NodeStatusJson {
   id: string;
@@ -46,25 +46,6 @@ export interface ClusterOptions {
   env?: Record<string, string>;
 }
 
-/** Asks the OS for a free port on loopback (tiny race until the server binds it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function distinctFreePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  for (let i = 0; i < n * 20 && ports.size < n; i++) ports.add(await freePort());
-  if (ports.size < n) throw new Error(`could not find ${n} distinct free ports`);
-  return [...ports];
-}
-
 export class LocalCluster {
   readonly peersFlag: string;
 
@@ -78,7 +59,7 @@ export class LocalCluster {
   /** Starts `size` nodes (default 3) and waits until they agree on a leader. */
   static async start(options: ClusterOptions = {}): Promise<LocalCluster> {
     const size = options.size ?? 3;
-    const ports = await distinctFreePorts(size * 2);
+    const ports = await freePorts(size * 2);
     const nodes: ClusterNode[] = [];
     for (let i = 0; i < size; i++) {
       const clientPort = ports[2 * i]!;

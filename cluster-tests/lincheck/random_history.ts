@@ -5,24 +5,13 @@
  * call and its return (so the order of those instants is a witness), and some
  * responses are lost (unknown outcome) before or after the effect.
  */
+import { seededRandom } from "../../test_support/index.js";
 import type { AppendInput, AppendOutput, AppendValue } from "./append_log_model.js";
 import { HistoryRecorder } from "./history.js";
 import type { KvInput, KvOutput } from "./kv_model.js";
 import type { CommittedKvEntry } from "./patch.js";
 import type { RegisterInput, RegisterOutput, RegisterValue } from "./register_model.js";
 import type { Op } from "./types.js";
-
-/** mulberry32: a tiny seeded PRNG, so every history reproduces from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A sequential object that produces outputs, plus a workload that picks inputs. */
 export interface Workload<I, O> {

@@ -1,6 +1,6 @@
 /** SEMANTICS.md through the client against one real `streamkv server` process. */
 import { afterAll, beforeAll } from "vitest";
-import { removeDir, type ServerProcess, startServer } from "../../node/test_process.js";
+import { removeDir, type ServerProcess, startServer } from "../../test_support/index.js";
 import { semanticsSuite } from "./suite.js";
 
 let server: ServerProcess | undefined;

@@ -19,6 +19,7 @@ import {
   type KvError,
   type KvWatch,
 } from "../../client/index.js";
+import { waitFor } from "../../test_support/index.js";
 import { codeOf, str, take, text } from "../harness/util.js";
 
 /** Where the suite connects: `servers` for client `a`, `observers` (default `servers`) for `b`. */
@@ -36,20 +37,6 @@ async function errorOf(p: Promise<unknown>): Promise<KvError> {
     throw new Error(`expected a KvError, got ${String(err)}`);
   }
   throw new Error("expected a KvError, the call succeeded");
-}
-
-/** Polls `check` until true, failing after `timeoutMs` (never a sleep to pass by luck). */
-async function until(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 /** A watch's iterator; `next(n)` takes the next n items (bounded by a timeout). */
@@ -421,7 +408,7 @@ export function semanticsSuite(name: string, connectTo: () => Promise<SemanticsT
         const written = Date.now();
         expect(await a.put("k", text("v"))).toBe(1);
         expect(await codeOf(a.create("k", text("again")))).toBe("KEY_EXISTS");
-        await until(async () => (await a.get("k")) === null, 15_000, "k to expire");
+        await waitFor(async () => (await a.get("k")) === null, 15_000, "k to expire", 50);
         // Not before its ttl (reads do not refresh it, but it lives at least ttl).
         expect(Date.now() - written).toBeGreaterThanOrEqual(ttl - 100);
         expect(await both((kv) => kv.get("k"))).toBeNull();

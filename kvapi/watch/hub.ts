@@ -3,7 +3,7 @@
  * the watchers of a key without looking at the others, so a write costs the
  * same with ten or ten thousand unrelated watchers.
  */
-import type { KvError } from "../../proto/errors.js";
+import type { KvError } from "../../proto/index.js";
 import { SubjectTree } from "./subject_tree.js";
 import type { KvWatcher, WatchEvent } from "./watcher.js";
 

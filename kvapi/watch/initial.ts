@@ -7,7 +7,7 @@
  * scan reaches them; those are skipped, and the write that removed them is > B,
  * so it reaches the watcher live: no gap, no duplicate.
  */
-import { KvError } from "../../proto/errors.js";
+import { KvError } from "../../proto/index.js";
 import type { KvLog } from "../log_port.js";
 import { isLiteralFilter } from "../names.js";
 import type { InitialSource, WatchEvent } from "./watcher.js";

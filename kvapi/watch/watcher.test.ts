@@ -3,7 +3,7 @@
  * events (no log): phases, delta, bounds, stop and failure.
  */
 import { describe, expect, it } from "vitest";
-import { isKvError, KvError } from "../../proto/errors.js";
+import { isKvError, KvError } from "../../proto/index.js";
 import { WatchHub } from "./hub.js";
 import { type InitialSource, KvWatcher, type WatchEvent } from "./watcher.js";
 

@@ -6,7 +6,7 @@
  * live stream is lost or repeated. A watcher whose queue overflows is ended
  * with SLOW_CONSUMER rather than growing without limit or holding up others.
  */
-import { KvError } from "../../proto/errors.js";
+import { KvError } from "../../proto/index.js";
 import { assert } from "../assert.js";
 import type { Entry, Operation, Watcher } from "../types.js";
 

@@ -19,7 +19,7 @@
  * phase everything is healed and restarted; a leader must emerge, a new
  * proposal must commit and every member must catch up within a bound.
  */
-import { isKvError } from "../../proto/errors.js";
+import { isKvError } from "../../proto/index.js";
 import type { RaftConfig } from "../core.js";
 import { FAIL_POINTS, FailPoints, InjectedCrash, RaftDriver } from "../driver.js";
 import { chance, fork, intBetween, type Prng, pick, Sfc32 } from "../prng.js";

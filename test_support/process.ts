@@ -1,13 +1,14 @@
 /**
- * Test support: runs `node bin/streamkv.js ...` as a real child process. Used by the
- * node, client and CLI tests (never by production code).
+ * Runs `node bin/streamkv.js ...` as a real child process: a server (`startServer`,
+ * `startCluster`) or one CLI command (`runCli`). Used by tests and benches, never by
+ * product code (layers.test.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./ports.js";
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const binPath = join(repoRoot, "bin", "streamkv.js");
@@ -146,31 +147,6 @@ export function runCli(
     });
     if (options.stdin !== undefined) proc.stdin.end(options.stdin);
     else proc.stdin.end();
-  });
-}
-
-/** Polls `check` until it returns true, failing after `timeoutMs`. */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = "condition",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** A TCP port free on 127.0.0.1 right now (for --peer-port, which --peers must name). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
   });
 }
 

@@ -1,0 +1,257 @@
+/**
+ * `KvStateMachine`: applies the commands Raft commits and serves reads and watches
+ * from the applied state. It reaches
+ * storage only through the stream log, and has no clock, timers, randomness or
+ * network of its own: time arrives inside commands.
+ *
+ *   const kv = await KvStateMachine.open(log);
+ *   const bytes = encodeCommand({ type: "put", bucket, key, value, timestampMs });
+ *   const result = await kv.apply(raftIndex, bytes);   // { ok, revision } | { ok: false, error }
+ *   for await (const e of kv.watch(bucket, "a.>")) ...
+ */
+import { KvError } from "../proto/index.js";
+import type { KvLog } from "./log_port.js";
+import { streamOf, validateBucketName, validateFilter, validateKey } from "./names.js";
+import * as reads from "./reads.js";
+import { type ApplyEffects, StateMachine, type StateMachineOptions } from "./state_machine.js";
+import type {
+  ApplyResult,
+  BucketConfig,
+  BucketStatus,
+  Entry,
+  ListKeysOptions,
+  Watcher,
+  WatchOptions,
+} from "./types.js";
+import { WatchHub } from "./watch/hub.js";
+import { initialSource } from "./watch/initial.js";
+import { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, KvWatcher } from "./watch/watcher.js";
+
+export interface KvOptions extends StateMachineOptions {}
+
+function invalidOption(message: string): KvError {
+  return new KvError("INVALID_OPTION", message);
+}
+
+function checkCount(name: string, value: unknown): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 1)) {
+    throw invalidOption(`${name} must be a positive integer (got ${String(value)})`);
+  }
+}
+
+export class KvStateMachine {
+  private readonly log: KvLog;
+  private readonly hub = new WatchHub();
+  /** Replaced only when the log was replaced by a snapshot (`restored`). */
+  private machine: StateMachine;
+  private closed = false;
+
+  private constructor(log: KvLog, machine: StateMachine) {
+    this.log = log;
+    this.machine = machine;
+  }
+
+  static async open(log: KvLog, options: KvOptions = {}): Promise<KvStateMachine> {
+    let self: KvStateMachine | undefined;
+    const machine = await StateMachine.open(log, options, (effects) => self?.committed(effects));
+    self = new KvStateMachine(log, machine);
+    return self;
+  }
+
+  private committed(effects: ApplyEffects): void {
+    for (const [bucket, events] of effects.events) this.hub.publish(bucket, events);
+    for (const bucket of effects.deletedBuckets) {
+      this.hub.endBucket(
+        bucket,
+        new KvError("BUCKET_NOT_FOUND", `bucket ${JSON.stringify(bucket)} was deleted`),
+      );
+    }
+  }
+
+  /**
+   * Applies the committed Raft entry `index` (one atomic, by default synced,
+   * batch). `sync: false` suits all but the last entry of a group: LevelDB's
+   * next synced write makes the earlier ones durable too.
+   */
+  apply(index: number, data: Uint8Array, options: { sync?: boolean } = {}): Promise<ApplyResult> {
+    if (this.closed) {
+      return Promise.reject(new KvError("SHUTTING_DOWN", "the KV state machine is closed"));
+    }
+    return this.machine.apply(index, data, options);
+  }
+
+  appliedIndex(): number {
+    return this.machine.appliedIndex();
+  }
+
+  /** The latest leader time applied (ms since epoch). */
+  clockMs(): number {
+    return this.machine.clockMs();
+  }
+
+  private requireBucket(bucket: string): BucketConfig {
+    validateBucketName(bucket);
+    const config = this.machine.buckets.get(bucket);
+    if (config === undefined) {
+      throw new KvError("BUCKET_NOT_FOUND", `bucket ${JSON.stringify(bucket)} not found`);
+    }
+    return config;
+  }
+
+  bucketConfig(bucket: string): BucketConfig | undefined {
+    return this.machine.buckets.get(bucket);
+  }
+
+  async get(bucket: string, key: string): Promise<Entry | null> {
+    validateKey(key);
+    this.requireBucket(bucket);
+    return reads.getLatest(this.log, bucket, key);
+  }
+
+  async getRevision(bucket: string, key: string, revision: number): Promise<Entry | null> {
+    validateKey(key);
+    this.requireBucket(bucket);
+    if (!Number.isSafeInteger(revision) || revision < 1) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `revision must be a positive integer (got ${revision})`,
+      );
+    }
+    return reads.getRevision(this.log, bucket, key, revision);
+  }
+
+  async keys(bucket: string, filter = ">", options: ListKeysOptions = {}): Promise<string[]> {
+    const out: string[] = [];
+    for await (const key of this.listKeys(bucket, filter, options)) out.push(key);
+    return out;
+  }
+
+  /**
+   * Streams the keys of `keys()` without collecting them, sorted; with
+   * `startAfter`, only keys strictly after it, so a pager continues from the
+   * last key it returned without rescanning. Throws on bad input at once.
+   */
+  listKeys(bucket: string, filter = ">", options: ListKeysOptions = {}): AsyncIterable<string> {
+    validateFilter(filter);
+    this.requireBucket(bucket);
+    const startAfter = options.startAfter ?? "";
+    if (typeof startAfter !== "string") {
+      throw invalidOption(`startAfter must be a string (got ${typeof startAfter})`);
+    }
+    return reads.listKeys(this.log, bucket, filter, startAfter);
+  }
+
+  async history(bucket: string, keyOrFilter: string): Promise<Entry[]> {
+    validateFilter(keyOrFilter);
+    this.requireBucket(bucket);
+    return reads.history(this.log, bucket, keyOrFilter);
+  }
+
+  status(bucket: string): BucketStatus {
+    return reads.status(this.log, this.requireBucket(bucket));
+  }
+
+  listBuckets(): BucketStatus[] {
+    return [...this.machine.buckets.keys()]
+      .sort()
+      .map((bucket) => reads.status(this.log, this.machine.buckets.get(bucket)!));
+  }
+
+  /**
+   * Starts a watch: initial entries (revision <= the committed revision now),
+   * one `null`, then live entries. Throws on a bad filter or options, a missing
+   * bucket, or a resume point older than what is retained.
+   */
+  watch(bucket: string, filter = ">", options: WatchOptions = {}): Watcher {
+    if (this.closed) throw new KvError("SHUTTING_DOWN", "the KV state machine is closed");
+    validateFilter(filter);
+    this.requireBucket(bucket);
+    const o = options;
+    if (o.includeHistory && o.updatesOnly) {
+      throw invalidOption("includeHistory and updatesOnly cannot be combined");
+    }
+    const resume = o.resumeFromRevision;
+    if (resume !== undefined) {
+      if (!Number.isSafeInteger(resume) || resume < 1) {
+        throw invalidOption(`resumeFromRevision must be a positive integer (got ${resume})`);
+      }
+      if (o.updatesOnly)
+        throw invalidOption("resumeFromRevision and updatesOnly cannot be combined");
+    }
+    checkCount("maxPending", o.maxPending);
+    checkCount("maxPendingBytes", o.maxPendingBytes);
+
+    const stream = streamOf(bucket);
+    const boundary = this.machine.committedRevision.get(bucket) ?? 0;
+    if (resume !== undefined) {
+      const firstRevision = this.log.state(stream).firstSeq;
+      if (resume < firstRevision) {
+        throw new KvError(
+          "REVISION_COMPACTED",
+          `revision ${resume} of bucket ${JSON.stringify(bucket)} is no longer retained; the oldest is ${firstRevision}`,
+          { firstRevision },
+        );
+      }
+    }
+    const ignoreDeletes = o.ignoreDeletes === true;
+    const initial = o.updatesOnly
+      ? undefined
+      : initialSource({
+          log: this.log,
+          bucket,
+          stream,
+          filter,
+          boundary,
+          ignoreDeletes,
+          mode:
+            resume !== undefined
+              ? { kind: "all", fromSeq: resume }
+              : o.includeHistory
+                ? { kind: "all", fromSeq: 1 }
+                : { kind: "latest" },
+        });
+    const watcher = new KvWatcher({
+      bucket,
+      filter,
+      boundary,
+      fromRevision: resume ?? 1,
+      ignoreDeletes,
+      metaOnly: o.metaOnly === true,
+      maxPending: o.maxPending ?? DEFAULT_MAX_PENDING,
+      maxPendingBytes: o.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
+      initial,
+      onEnd: (w) => this.hub.remove(w),
+    });
+    this.hub.add(watcher);
+    return watcher;
+  }
+
+  watcherCount(bucket?: string): number {
+    return this.hub.watcherCount(bucket);
+  }
+
+  /**
+   * The log under this state machine was replaced by a snapshot (log/snapshot.ts):
+   * re-reads the applied index, request window and bucket configs from it, and ends
+   * every watch with SLOW_CONSUMER: the state jumped, so a watcher cannot be carried
+   * across; the client resumes from the last revision it received, which replays
+   * from the new state with no gap (or fails with REVISION_COMPACTED when that
+   * revision is no longer retained). The caller guarantees that no apply runs.
+   */
+  async restored(options: KvOptions = {}): Promise<void> {
+    this.hub.endAll(
+      new KvError(
+        "SLOW_CONSUMER",
+        "this node replaced its state with a snapshot from the leader; resume the watch from the last revision received",
+      ),
+    );
+    this.machine = await StateMachine.open(this.log, options, (effects) => this.committed(effects));
+  }
+
+  /** Ends every watch with SHUTTING_DOWN; the log is the caller's to close. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.endAll(new KvError("SHUTTING_DOWN", "the KV state machine is closing"));
+  }
+}

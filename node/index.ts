@@ -1,0 +1,17 @@
+/**
+ * The server's public surface (see README.md) for cli/ and bench/: the process entry
+ * point, its configuration, and starting a node in-process.
+ */
+export {
+  ConfigError,
+  DEFAULT_MAX_FRAME_BYTES,
+  type PeerAddress,
+  parseServerConfig,
+  type ServerConfig,
+  serverUsage,
+} from "./config.js";
+export type { Io } from "./io.js";
+export { jsonLogger, type Logger, type LogLevel, silentLogger } from "./log.js";
+export { runServer } from "./main.js";
+export { isValidNodeId, type ParsedPeerAddress, parsePeerAddress } from "./peer_address.js";
+export { type RunningNode, startNode } from "./server.js";

@@ -1,0 +1,17 @@
+/** Test support shared by every folder's tests and by bench/ (see README.md). */
+export { freePort, freePorts } from "./ports.js";
+export {
+  binPath,
+  type CliResult,
+  removeDir,
+  repoRoot,
+  runCli,
+  type ServerProcess,
+  type StartOptions,
+  startCluster,
+  startServer,
+  type TestCluster,
+  tempDir,
+} from "./process.js";
+export { seededRandom } from "./random.js";
+export { waitFor } from "./wait.js";

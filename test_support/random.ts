@@ -1,0 +1,14 @@
+/**
+ * The seeded PRNG of tests (mulberry32): tiny, and every run reproduces from its seed.
+ * Product code that needs randomness takes raft's injected `Prng` instead.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
