@@ -5,7 +5,7 @@
  * (writes forwarded to the leader, reads through ReadIndex unless `stale`).
  */
 import type { BucketConfigInput, Entry, WatchOptions } from "../kvapi/index.js";
-import type { BucketInfo, NodeStatus, WriteOpName } from "../proto/index.js";
+import type { BucketInfo, WriteRequest as ClientWriteRequest, NodeStatus } from "../proto/index.js";
 
 // Declared once in proto/types.ts, where the client protocol carries them.
 export type {
@@ -32,19 +32,8 @@ export interface CallOptions {
   deadlineMs?: number;
 }
 
-export interface WriteRequest {
-  bucket: string;
-  key: string;
-  op: WriteOpName;
-  /** Empty for delete and purge. */
-  value: Uint8Array;
-  /** update: required; delete/purge: optional guard. */
-  last?: number;
-  /** Client-chosen id; a retry with the same id is applied at most once. */
-  requestId: string;
-  /** See CallOptions. */
-  deadlineMs?: number;
-}
+/** A client's write (proto/client_requests.ts) with the limits of its call. */
+export interface WriteRequest extends ClientWriteRequest, CallOptions {}
 
 /** A watch as the service hands it to the client port. */
 export interface ServiceWatch {

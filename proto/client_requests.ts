@@ -24,6 +24,19 @@ import {
 import { KvError } from "./errors.js";
 import type { BucketConfigInput, WriteOpName } from "./types.js";
 
+/** A client's put/create/update/delete/purge, as decoded and as the node's services take it. */
+export interface WriteRequest {
+  bucket: string;
+  key: string;
+  op: WriteOpName;
+  /** As decoded (empty for delete and purge). */
+  value: Uint8Array;
+  /** Required for update; an optional guard for delete and purge. */
+  last?: number;
+  /** Client-chosen id; a retry with the same id is applied at most once. */
+  requestId: string;
+}
+
 export type ClientRequest =
   | { type: "hello"; protocolVersion: number; token: string | undefined; clientName: string }
   | { type: "ping" }
@@ -31,17 +44,7 @@ export type ClientRequest =
   | { type: "bucket_info"; bucket: string; stale: boolean }
   | { type: "bucket_delete"; bucket: string; requestId: string }
   | { type: "bucket_list"; stale: boolean }
-  | {
-      type: "write";
-      bucket: string;
-      key: string;
-      op: WriteOpName;
-      /** As decoded (empty for delete and purge). */
-      value: Uint8Array;
-      /** Required for update; an optional guard for delete and purge. */
-      last?: number;
-      requestId: string;
-    }
+  | ({ type: "write" } & WriteRequest)
   | { type: "get"; bucket: string; key: string; revision?: number; stale: boolean }
   | {
       type: "keys";

@@ -41,6 +41,7 @@ export {
   type ClientRequestType,
   type DecodedClientFrame,
   decodeClientRequest,
+  type WriteRequest,
 } from "./client_requests.js";
 export {
   decodeServerAnswer,
