@@ -20,7 +20,7 @@
  *   `streamkv kv --help` has a run example, every HTTP endpoint answers 200, every
  *   `npm run` script exists, and the quick start is exactly its two commands.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -28,8 +28,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_CODES } from "./proto/index.js";
 import {
   binPath,
+  type CommandResult,
+  collectOutput,
+  exitOf,
   removeDir,
   repoRoot,
+  runCommand,
   type ServerProcess,
   startServer,
   tempDir,
@@ -101,49 +105,16 @@ function wildcard(pattern: string): RegExp {
 
 const collapse = (text: string) => text.trim().replace(/\s+/g, " ");
 
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
-function collect(proc: ChildProcess): { out: () => string; err: () => string } {
-  let out = "";
-  let err = "";
-  proc.stdout!.on("data", (d) => {
-    out += d.toString();
-  });
-  proc.stderr!.on("data", (d) => {
-    err += d.toString();
-  });
-  return { out: () => out, err: () => err };
-}
-
-function exited(proc: ChildProcess): Promise<number | string> {
-  return new Promise((resolve) => proc.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
-}
+type Run = CommandResult;
 
 /** Runs to completion, SIGKILLed after `timeoutMs` (then the code is "timeout"). */
-async function run(
+function run(
   command: string,
   args: string[],
   env: Record<string, string>,
   timeoutMs: number,
 ): Promise<Run> {
-  const proc = spawn(command, args, {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const io = collect(proc);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    proc.kill("SIGKILL");
-  }, timeoutMs);
-  const code = await exited(proc);
-  clearTimeout(timer);
-  return { code: timedOut ? "timeout" : code, stdout: io.out(), stderr: io.err() };
+  return runCommand(command, args, { env, timeoutMs });
 }
 
 /** `bash -c` with `streamkv` bound to this checkout's bin and `url` as the server. */
@@ -279,8 +250,9 @@ async function runWatch(cmd: ShCommand, url: string): Promise<Run> {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const io = collect(proc);
-  const done = exited(proc);
+  const output = collectOutput(proc);
+  const io = { out: output.stdout, err: output.stderr };
+  const done = exitOf(proc);
   let ended = false;
   void done.then(() => {
     ended = true;

@@ -10,23 +10,12 @@
 import { describe, expect, it } from "vitest";
 import { connect, type KeyValue } from "../client/index.js";
 import { waitFor } from "../test_support/index.js";
-import type { LocalCluster, NodeStatusJson } from "./harness/cluster.js";
+import type { LocalCluster } from "./harness/cluster.js";
 import { clusterFixture } from "./harness/fixture.js";
 import { text } from "./harness/util.js";
 import { readCommitted } from "./harness/workload.js";
 
 const SNAPSHOT_ENTRIES = 200;
-
-interface StatusWithSnapshot extends NodeStatusJson {
-  snapshot?: {
-    index: number;
-    firstIndex: number;
-    sent: number;
-    installed: number;
-    failed: number;
-    compactions: number;
-  };
-}
 
 const fx = clusterFixture();
 
@@ -70,7 +59,7 @@ describe("snapshot catch-up", () => {
     );
     const beforeKill = (await c.status(leader))!.commitIndex;
     await c.waitForApplied(follower, beforeKill);
-    const followerLast = ((await c.status(follower)) as StatusWithSnapshot).commitIndex;
+    const followerLast = (await c.status(follower))!.commitIndex;
 
     expect(await c.kill(follower, "SIGKILL")).toBe("SIGKILL");
 
@@ -103,20 +92,20 @@ describe("snapshot catch-up", () => {
     // The leader compacted past everything the follower holds: only a snapshot helps.
     await waitFor(
       async () => {
-        const s = (await c.status(leader)) as StatusWithSnapshot | undefined;
+        const s = await c.status(leader);
         return (s?.snapshot?.firstIndex ?? 0) > followerLast + 150;
       },
       20_000,
       "the leader compacting past the follower's log",
     );
-    const leaderStatus = (await c.status(leader)) as StatusWithSnapshot;
+    const leaderStatus = (await c.status(leader))!;
     expect(leaderStatus.snapshot!.compactions).toBeGreaterThan(0);
     expect(leaderStatus.snapshot!.index).toBeGreaterThan(followerLast);
 
     await c.startNode(follower);
     const commit = (await c.status(leader))!.commitIndex;
     await c.waitForApplied(follower, commit, 30_000);
-    const fs = (await c.status(follower)) as StatusWithSnapshot;
+    const fs = (await c.status(follower))!;
     expect(fs.snapshot!.installed).toBeGreaterThanOrEqual(1);
     expect(fs.snapshot!.index).toBeGreaterThan(followerLast);
     expect(

@@ -21,6 +21,68 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** What a child has printed so far, stdout and stderr apart. */
+export interface Output {
+  stdout(): string;
+  stderr(): string;
+}
+
+export function collectOutput(proc: ChildProcess): Output {
+  let out = "";
+  let err = "";
+  proc.stdout?.on("data", (d) => {
+    out += d.toString();
+  });
+  proc.stderr?.on("data", (d) => {
+    err += d.toString();
+  });
+  return { stdout: () => out, stderr: () => err };
+}
+
+/** Resolves with the exit code, or the signal name when a signal ended the child. */
+export function exitOf(proc: ChildProcess): Promise<number | string> {
+  if (proc.exitCode !== null || proc.signalCode !== null) {
+    return Promise.resolve(proc.exitCode ?? proc.signalCode ?? -1);
+  }
+  return new Promise((resolve) => proc.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+}
+
+export interface CommandResult {
+  /** The exit code or signal name; "timeout" when it was SIGKILLed after `timeoutMs`. */
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `command args` to completion (SIGKILL after `timeoutMs`, default 20 s). */
+export async function runCommand(
+  command: string,
+  args: string[],
+  options: {
+    env?: Record<string, string>;
+    cwd?: string;
+    stdin?: string | Uint8Array;
+    timeoutMs?: number;
+  } = {},
+): Promise<CommandResult> {
+  const proc = spawn(command, args, {
+    cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, ...options.env },
+    stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+  });
+  const output = collectOutput(proc);
+  const exit = exitOf(proc);
+  if (options.stdin !== undefined) proc.stdin!.end(options.stdin);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proc.kill("SIGKILL");
+  }, options.timeoutMs ?? 20_000);
+  const code = await exit;
+  clearTimeout(timer);
+  return { code: timedOut ? "timeout" : code, stdout: output.stdout(), stderr: output.stderr() };
+}
+
 export interface ServerProcess {
   proc: ChildProcess;
   clientPort: number;
@@ -64,25 +126,16 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     env: { ...process.env, STREAMKV_LOG_LEVEL: "warn", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let out = "";
-  let err = "";
-  proc.stdout!.on("data", (d) => {
-    out += d.toString();
-  });
-  proc.stderr!.on("data", (d) => {
-    err += d.toString();
-  });
-  const exited = new Promise<number | string>((resolve) => {
-    proc.on("exit", (code, signal) => resolve(code ?? signal ?? -1));
-  });
+  const output = collectOutput(proc);
+  const exited = exitOf(proc);
   const timeoutMs = options.startTimeoutMs ?? 20_000;
   const ports = await new Promise<{ client: number; peer: number }>((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill("SIGKILL");
-      reject(new Error(`server did not start within ${timeoutMs} ms: ${err}`));
+      reject(new Error(`server did not start within ${timeoutMs} ms: ${output.stderr()}`));
     }, timeoutMs);
     const check = () => {
-      const m = /streamkv listening client=(\d+) peer=(\d+)/.exec(out);
+      const m = /streamkv listening client=(\d+) peer=(\d+)/.exec(output.stdout());
       if (m) {
         clearTimeout(timer);
         resolve({ client: Number(m[1]), peer: Number(m[2]) });
@@ -91,7 +144,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     proc.stdout!.on("data", check);
     exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited (${code}) before listening: ${err}`));
+      reject(new Error(`server exited (${code}) before listening: ${output.stderr()}`));
     });
   });
   const stop = async (signal: NodeJS.Signals = "SIGTERM", stopTimeoutMs = 10_000) => {
@@ -107,8 +160,8 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     peerPort: ports.peer,
     url: `ws://127.0.0.1:${ports.client}`,
     dataDir,
-    stdout: () => out,
-    stderr: () => err,
+    stdout: output.stdout,
+    stderr: output.stderr,
     exited,
     stop,
   };
@@ -120,34 +173,19 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node bin/streamkv.js <args>` to completion. */
-export function runCli(
+/** Runs `node bin/streamkv.js <args>` to completion; rejects if it takes over `timeoutMs`. */
+export async function runCli(
   args: string[],
   options: { env?: Record<string, string>; stdin?: string | Uint8Array; timeoutMs?: number } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [binPath, ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, STREAMKV_URL: "", ...options.env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    let err = "";
-    proc.stdout.on("data", (d: Buffer) => out.push(d));
-    proc.stderr.on("data", (d) => {
-      err += d.toString();
-    });
-    const timer = setTimeout(() => {
-      proc.kill("SIGKILL");
-      reject(new Error(`streamkv ${args.join(" ")} did not finish: ${err}`));
-    }, options.timeoutMs ?? 20_000);
-    proc.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: err });
-    });
-    if (options.stdin !== undefined) proc.stdin.end(options.stdin);
-    else proc.stdin.end();
+  const r = await runCommand(process.execPath, [binPath, ...args], {
+    env: { STREAMKV_URL: "", ...options.env },
+    stdin: options.stdin ?? "",
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
+  if (r.code === "timeout")
+    throw new Error(`streamkv ${args.join(" ")} did not finish: ${r.stderr}`);
+  return { code: typeof r.code === "number" ? r.code : -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 export interface TestCluster {

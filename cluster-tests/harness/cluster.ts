@@ -7,6 +7,8 @@
  * Every process started here is tracked by PID; `destroy()` SIGKILLs the ones still
  * running (paused ones included) and removes the data directories.
  */
+
+import type { NodeStatus } from "../../proto/index.js";
 import {
   freePorts,
   removeDir,
@@ -15,17 +17,6 @@ import {
   tempDir,
   waitFor,
 } from "../../test_support/index.js";
-
-export interface NodeStatusJson {
-  id: string;
-  role: string;
-  term: number;
-  leader: string;
-  commitIndex: number;
-  appliedIndex: number;
-  peers: { id: string; address: string; matchIndex: number; voter: boolean }[];
-  buckets: string[];
-}
 
 export interface ClusterNode {
   readonly index: number;
@@ -149,10 +140,10 @@ export class LocalCluster {
     }
   }
 
-  async status(i: number): Promise<NodeStatusJson | undefined> {
+  async status(i: number): Promise<NodeStatus | undefined> {
     const r = await this.http(i, "/v1/status");
     if (r?.status !== 200) return undefined;
-    return JSON.parse(r.body) as NodeStatusJson;
+    return JSON.parse(r.body) as NodeStatus;
   }
 
   /** Running, unpaused nodes. */
