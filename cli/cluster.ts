@@ -4,7 +4,14 @@
  */
 import { type ClusterStatus, connect, type KvConnection, KvError } from "../client/index.js";
 import { flagHelp, type Parsed, parseArgs, UsageError } from "./args.js";
-import { COMMON_FLAGS, type Io, open, wantPositionals } from "./common.js";
+import {
+  COMMON_FLAGS,
+  connectOptions,
+  type Io,
+  open,
+  serversOf,
+  wantPositionals,
+} from "./common.js";
 
 const USAGE = `usage: streamkv cluster <command> [flags]
 
@@ -126,22 +133,12 @@ async function viaLeader(
   parsed: Parsed,
   call: (nc: KvConnection) => Promise<ClusterStatus>,
 ): Promise<ClusterStatus> {
-  const servers = String(parsed.flags.get("server"))
-    .split(",")
-    .map((u) => u.trim())
-    .filter(Boolean);
-  const token = parsed.flags.get("token");
-  const timeoutMs = Number(parsed.flags.get("timeout"));
+  const servers = serversOf(parsed);
   let last: unknown;
   for (const url of servers) {
     let nc: Awaited<ReturnType<typeof connect>> | undefined;
     try {
-      nc = await connect({
-        servers: [url],
-        timeoutMs,
-        ...(typeof token === "string" && token !== "" ? { token } : {}),
-        name: "streamkv-cli",
-      });
+      nc = await connect(connectOptions(parsed, [url]));
       return await call(nc);
     } catch (err) {
       last = err;

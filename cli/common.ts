@@ -1,5 +1,6 @@
 /** Flags and helpers shared by the `streamkv kv` and `streamkv cluster` commands. */
-import { connect, type Entry, type KvConnection } from "../client/index.js";
+import { readFileSync } from "node:fs";
+import { type ConnectOptions, connect, type Entry, type KvConnection } from "../client/index.js";
 import { type FlagSpec, type Parsed, UsageError } from "./args.js";
 
 export const DEFAULT_URL = "ws://127.0.0.1:7420";
@@ -14,24 +15,64 @@ export const COMMON_FLAGS: readonly FlagSpec[] = [
   },
   { name: "json", type: "bool", help: "print JSON for scripts" },
   { name: "timeout", type: "int", min: 1, default: 5000, help: "timeout of each request in ms" },
-  { name: "token", type: "string", env: "STREAMKV_TOKEN", help: "token for the server" },
+  {
+    name: "token",
+    type: "string",
+    env: "STREAMKV_TOKEN",
+    help: "token for the server (prefer --token-file or the env: ps shows flags)",
+  },
+  {
+    name: "token-file",
+    type: "string",
+    env: "STREAMKV_TOKEN_FILE",
+    help: "read the token from this file",
+  },
 ];
 
 /** Where a command writes (declared in node/, which the server shares). */
 export type { Io } from "../node/index.js";
 
-export async function open(parsed: Parsed): Promise<KvConnection> {
-  const servers = String(parsed.flags.get("server"))
+/** The servers of `--server` (comma-separated). */
+export function serversOf(parsed: Parsed): string[] {
+  return String(parsed.flags.get("server"))
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+/** The token of `--token` or `--token-file` (one of them), or undefined. */
+export function tokenOf(parsed: Parsed): string | undefined {
   const token = parsed.flags.get("token");
-  return connect({
+  const file = parsed.flags.get("token-file");
+  const given = typeof token === "string" && token !== "";
+  if (typeof file !== "string" || file === "") return given ? (token as string) : undefined;
+  if (given) throw new UsageError("give --token or --token-file, not both");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`--token-file ${file}: cannot read: ${(err as Error).message}`);
+  }
+  const fromFile = text.trim();
+  if (fromFile === "" || /\s/.test(fromFile)) {
+    throw new UsageError(`--token-file ${file}: must hold one token on one line`);
+  }
+  return fromFile;
+}
+
+/** What every command connects with: `servers` (default: `--server`), timeout, token. */
+export function connectOptions(parsed: Parsed, servers = serversOf(parsed)): ConnectOptions {
+  const token = tokenOf(parsed);
+  return {
     servers,
     timeoutMs: Number(parsed.flags.get("timeout")),
-    ...(typeof token === "string" && token !== "" ? { token } : {}),
+    ...(token === undefined ? {} : { token }),
     name: "streamkv-cli",
-  });
+  };
+}
+
+export async function open(parsed: Parsed): Promise<KvConnection> {
+  return connect(connectOptions(parsed));
 }
 
 export function wantPositionals(parsed: Parsed, min: number, max: number, usage: string): string[] {

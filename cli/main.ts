@@ -15,6 +15,7 @@ commands:
   server     start a node (streamkv server --help)
   kv         buckets and keys: add put get create update del purge ls keys history watch status rm
   cluster    cluster status
+  token      tokens with permissions for a server's --tokens-file
   dev-cluster  a local cluster of three nodes on loopback (npm run cluster)
 
 streamkv <command> --help for details. Common flags: --server ws://host:port (env STREAMKV_URL), --json`;
@@ -39,6 +40,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case "cluster":
         await runCluster(rest, io);
         return 0;
+      case "token": {
+        const { runToken } = await import("./token.js");
+        await runToken(rest, io);
+        return 0;
+      }
       case "dev-cluster": {
         const { runDevCluster } = await import("./dev_cluster.js");
         return await runDevCluster(rest, io);

@@ -294,8 +294,16 @@ export class Connection {
         const kv = err instanceof KvError ? err : new KvError("CONNECTION_CLOSED", String(err));
         this.lastError = kv;
         if (kv.code === "UNAUTHORIZED" || kv.code === "INVALID_ARGUMENT") {
-          // Another server of the same cluster would refuse the same hello.
+          // Another server of the same cluster would refuse the same hello, so calls
+          // waiting to be sent fail now with the reason (a revoked token, say) rather
+          // than with CONNECTION_CLOSED at their timeout.
           for (const w of this.readyWaiters.splice(0)) w(kv);
+          for (const p of [...this.pending.values()]) {
+            if (p.kind !== "call" || p.sent) continue;
+            clearTimeout(p.timer);
+            this.pending.delete(p.id);
+            p.reject(kv);
+          }
         }
       }
       if (this.closed) break;

@@ -19,6 +19,7 @@ import {
   type WireObject,
 } from "../proto/index.js";
 import { waitFor } from "../test_support/index.js";
+import { Authenticator } from "./auth.js";
 import { ClientServer } from "./client_server.js";
 import type { KvService, ServiceWatch } from "./kv_service.js";
 import type { Logger } from "./log.js";
@@ -105,7 +106,7 @@ describe("client handler, crash-only", () => {
       service: fakeService(),
       serverId: "n1",
       maxFrameBytes: 1024 * 1024,
-      token: undefined,
+      auth: Authenticator.openAccess(),
       metrics: new NodeMetrics(() => status),
       log,
       onFatal: (err) => fatals.push(err),

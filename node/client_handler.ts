@@ -24,6 +24,14 @@ import {
   PROTOCOL_VERSION,
   type ServerReply,
 } from "../proto/index.js";
+import {
+  type Authenticator,
+  authorize,
+  mayRead,
+  type Principal,
+  redactStatus,
+  scopedRequestId,
+} from "./auth.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { CallOptions, KvService, ServiceWatch, WatchOptions } from "./kv_service.js";
 import type { Logger } from "./log.js";
@@ -33,7 +41,8 @@ export interface ClientHandlerOptions {
   service: KvService;
   serverId: string;
   maxFrameBytes: number;
-  token: string | undefined;
+  /** Who a hello's token names and what it may do (node/auth.ts). */
+  auth: Authenticator;
   metrics: NodeMetrics;
   log: Logger;
   /**
@@ -122,6 +131,10 @@ type Answerable = Exclude<DecodedClientFrame, { kind: "refused" }>;
 
 export class ClientSession {
   private helloDone = false;
+  /** Who the hello's token named; set with `helloDone`. */
+  private principal: Principal | undefined;
+  /** Kept to re-check the session when the tokens file is reloaded. */
+  private helloToken: string | undefined;
   private closed = false;
   private inFlight = 0;
   private paused = false;
@@ -160,6 +173,18 @@ export class ClientSession {
   /** Ends every watch with `code` and closes the socket (shutdown). */
   shutdown(code: ErrorCode, message: string): void {
     this.refuse(0, new KvError(code, message));
+  }
+
+  /**
+   * After the tokens were reloaded (SIGHUP): the session takes its token's new
+   * permissions, or ends with UNAUTHORIZED when the token is gone, so a revoked token
+   * stops working at once, not at the client's next reconnect.
+   */
+  reauthenticate(): void {
+    if (!this.helloDone || this.closed) return;
+    const principal = this.opts.auth.authenticate(this.helloToken);
+    if (principal === undefined) this.shutdown("UNAUTHORIZED", "the token was revoked");
+    else this.principal = principal;
   }
 
   get watchCount(): number {
@@ -336,10 +361,14 @@ export class ClientSession {
       );
       return;
     }
-    if (this.opts.token !== undefined && hello.token !== this.opts.token) {
+    const principal = this.opts.auth.authenticate(hello.token);
+    if (principal === undefined) {
+      this.opts.metrics.authFailures.inc({ port: "client" });
       this.refuse(id, new KvError("UNAUTHORIZED", "a valid token is required"));
       return;
     }
+    this.principal = principal;
+    this.helloToken = hello.token;
     this.helloDone = true;
     this.send(id, {
       type: "hello_ok",
@@ -356,13 +385,27 @@ export class ClientSession {
     call: CallOptions,
   ): Promise<ServerReply | undefined> {
     const s = this.opts.service;
+    const who = this.principal;
+    assert(who !== undefined, "a request served before its session's hello");
+    const denied = authorize(who, req);
+    if (denied) {
+      this.opts.log.warn("request forbidden", { principal: who.name, op: req.type });
+      throw denied;
+    }
+    if (ADMIN_OPS.has(req.type)) {
+      this.opts.log.info("audit", {
+        principal: who.name,
+        remote: this.remote,
+        ...auditFields(req),
+      });
+    }
     switch (req.type) {
       case "ping":
         return { type: "pong" };
       case "bucket_create":
         return {
           type: "bucket_status",
-          status: await s.createBucket(req.config, req.requestId, call),
+          status: await s.createBucket(req.config, scopedRequestId(who, req.requestId), call),
         };
       case "bucket_info":
         return {
@@ -370,10 +413,15 @@ export class ClientSession {
           status: await s.bucketInfo(req.bucket, { stale: req.stale }),
         };
       case "bucket_delete":
-        await s.deleteBucket(req.bucket, req.requestId, call);
+        await s.deleteBucket(req.bucket, scopedRequestId(who, req.requestId), call);
         return { type: "ack" };
       case "bucket_list":
-        return { type: "bucket_list", buckets: await s.listBuckets({ stale: req.stale }) };
+        return {
+          type: "bucket_list",
+          buckets: (await s.listBuckets({ stale: req.stale })).filter((b) =>
+            mayRead(who, b.bucket),
+          ),
+        };
       case "write": {
         const revision = await s.write({
           bucket: req.bucket,
@@ -381,7 +429,7 @@ export class ClientSession {
           op: req.op,
           value: req.value,
           ...(req.last === undefined ? {} : { last: req.last }),
-          requestId: req.requestId,
+          requestId: scopedRequestId(who, req.requestId),
           ...call,
         });
         return { type: "write_result", revision };
@@ -400,11 +448,16 @@ export class ClientSession {
       case "history":
         return await this.historyPage(req);
       case "purge_deletes": {
-        const purged = await s.purgeDeletes(req.bucket, req.olderThanMs, req.requestId, call);
+        const purged = await s.purgeDeletes(
+          req.bucket,
+          req.olderThanMs,
+          scopedRequestId(who, req.requestId),
+          call,
+        );
         return { type: "purge_deletes_result", purged };
       }
       case "cluster_status":
-        return { type: "cluster_status", status: s.status() };
+        return { type: "cluster_status", status: redactStatus(who, s.status()) };
       case "cluster_transfer":
         return { type: "cluster_status", status: await s.transferLeadership(req.to, call) };
       case "cluster_add":
@@ -593,6 +646,34 @@ function checkCredit(w: WatchPump): void {
   assert(w.credit >= 0, `watch ${w.id}: credit below zero`);
   assert(w.credit <= MAX_WATCH_CREDIT, `watch ${w.id}: credit above the largest a client may hold`);
   assert(w.credit <= w.allowed - w.sent, `watch ${w.id}: credit above what the client granted`);
+}
+
+/** Requests that change the cluster or drop data: each gets an audit line. */
+const ADMIN_OPS: ReadonlySet<ClientRequestType> = new Set([
+  "bucket_create",
+  "bucket_delete",
+  "purge_deletes",
+  "cluster_transfer",
+  "cluster_add",
+  "cluster_remove",
+]);
+
+function auditFields(req: ClientRequest): Record<string, unknown> {
+  switch (req.type) {
+    case "bucket_create":
+      return { op: req.type, bucket: req.config.bucket };
+    case "bucket_delete":
+    case "purge_deletes":
+      return { op: req.type, bucket: req.bucket };
+    case "cluster_transfer":
+      return { op: req.type, to: req.to };
+    case "cluster_add":
+      return { op: req.type, id: req.id, address: req.address };
+    case "cluster_remove":
+      return { op: req.type, id: req.id };
+    default:
+      return { op: req.type };
+  }
 }
 
 function typeOf(frame: Answerable): ClientRequestType {

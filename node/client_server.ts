@@ -1,6 +1,8 @@
 /**
  * The client port: WebSocket client API at `/` and HTTP `GET /healthz`, `/readyz`,
- * `/v1/status`, `/metrics` on the same listener (DESIGN.md section 5).
+ * `/v1/status`, `/metrics` on the same listener (DESIGN.md section 5). When clients need
+ * a token, `/v1/status` and `/metrics` need an admin one (`Authorization: Bearer`);
+ * `/healthz` and `/readyz` stay open (they say only ok / not ready).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -12,6 +14,8 @@ export interface ClientServerOptions extends ClientHandlerOptions {
   host: string;
   port: number;
   maxConnections: number;
+  /** false when `--metrics-listen` serves /v1/status and /metrics instead (default true). */
+  opsOnClientPort?: boolean;
 }
 
 export class ClientServer {
@@ -83,6 +87,11 @@ export class ClientServer {
     this.http.close();
   }
 
+  /** Re-checks every session's token after a reload of the tokens (node/auth.ts). */
+  reauthenticateSessions(): void {
+    for (const s of this.sessions) s.reauthenticate();
+  }
+
   /** Ends every session (watches end with `code`, so clients resume elsewhere). */
   closeSessions(code: ErrorCode, message: string): void {
     // Each session sends the error and a close frame; sockets that do not finish the
@@ -110,35 +119,55 @@ export class ClientServer {
         json(res, r.ready ? 200 : 503, r);
         return;
       }
-      case "/v1/status": {
-        const status = s.status();
-        const buckets = await s.listBuckets({ stale: true });
-        json(res, 200, {
-          ...status,
-          connections: this.sessions.size,
-          buckets: buckets.map((b) => ({
-            bucket: b.bucket,
-            values: b.values,
-            bytes: b.bytes,
-            history: b.history,
-            ttlMs: b.ttlMs,
-            replicas: b.replicas,
-            lastRevision: b.lastRevision,
-          })),
-        });
+      case "/v1/status":
+      case "/metrics":
+        if (this.opts.opsOnClientPort === false) break;
+        if (this.opts.auth.authenticateHeader(req.headers.authorization)?.admin !== true) {
+          this.opts.metrics.authFailures.inc({ port: "http" });
+          res.writeHead(401, { "content-type": "text/plain", "www-authenticate": "Bearer" });
+          res.end("an admin token is needed (Authorization: Bearer <token>)\n");
+          return;
+        }
+        await serveOps(path, res, this.opts, this.sessions.size);
         return;
-      }
-      case "/metrics": {
-        const body = await this.opts.metrics.registry.metrics();
-        res.writeHead(200, { "content-type": this.opts.metrics.registry.contentType });
-        res.end(body);
-        return;
-      }
-      default:
-        res.writeHead(404, { "content-type": "text/plain" });
-        res.end("not found (the client API is a WebSocket at /)\n");
     }
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("not found (the client API is a WebSocket at /)\n");
   }
+}
+
+/**
+ * `/v1/status` and `/metrics`, for the client port (behind an admin token) and for
+ * `--metrics-listen` (node/metrics_server.ts, no token: bind it where only the scraper
+ * reaches).
+ */
+export async function serveOps(
+  path: "/v1/status" | "/metrics",
+  res: ServerResponse,
+  opts: Pick<ClientServerOptions, "service" | "metrics">,
+  connections: number,
+): Promise<void> {
+  if (path === "/metrics") {
+    const body = await opts.metrics.registry.metrics();
+    res.writeHead(200, { "content-type": opts.metrics.registry.contentType });
+    res.end(body);
+    return;
+  }
+  const status = opts.service.status();
+  const buckets = await opts.service.listBuckets({ stale: true });
+  json(res, 200, {
+    ...status,
+    connections,
+    buckets: buckets.map((b) => ({
+      bucket: b.bucket,
+      values: b.values,
+      bytes: b.bytes,
+      history: b.history,
+      ttlMs: b.ttlMs,
+      replicas: b.replicas,
+      lastRevision: b.lastRevision,
+    })),
+  });
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -5,7 +5,7 @@
  * flag, so `streamkv server` can print one line and exit non-zero.
  */
 import { createHash } from "node:crypto";
-import { accessSync, constants, mkdirSync, statSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { isValidNodeId, parsePeerAddress } from "./peer_address.js";
 
@@ -38,8 +38,14 @@ export interface ServerConfig {
    * campaigning, until the leader makes it a learner. Needs `--cluster-id`.
    */
   join: boolean;
-  /** Clients must present it in their hello when set. */
+  /** One shared token clients must present in their hello when set (node/auth.ts). */
   token: string | undefined;
+  /** `--token-file`: the shared token read from a file (trailing newline ignored). */
+  tokenFile: string;
+  /** `--tokens-file`: named tokens with permissions (node/auth.ts); re-read on SIGHUP. */
+  tokensFile: string;
+  /** `--metrics-listen host:port`: serve /metrics and /v1/status there, without a token. */
+  metricsListen: string;
   /** Largest accepted WebSocket frame on either port. */
   maxFrameBytes: number;
   /** How long shutdown waits for in-flight writes before closing anyway. */
@@ -50,6 +56,21 @@ export interface ServerConfig {
   watchMaxPending: number;
   /** Applied entries between two compactions of the Raft log (half of it is kept as a tail). */
   snapshotEntries: number;
+}
+
+/** The shared token in `path` (one line; surrounding whitespace ignored). */
+function readTokenFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`--token-file ${path}: cannot read: ${(err as Error).message}`);
+  }
+  const token = text.trim();
+  if (token === "" || /\s/.test(token)) {
+    throw new ConfigError(`--token-file ${path}: must hold one token on one line`);
+  }
+  return token;
 }
 
 export class ConfigError extends Error {
@@ -139,7 +160,31 @@ export const SERVER_OPTIONS: readonly Option[] = [
     key: "token",
     kind: "string",
     defaultValue: "",
-    help: "shared token clients must send (empty = none)",
+    help: "shared token clients must send (empty = none); prefer --token-file or the env, which ps does not show",
+  },
+  {
+    flag: "--token-file",
+    env: "STREAMKV_TOKEN_FILE",
+    key: "tokenFile",
+    kind: "string",
+    defaultValue: "",
+    help: "read the shared token from this file",
+  },
+  {
+    flag: "--tokens-file",
+    env: "STREAMKV_TOKENS_FILE",
+    key: "tokensFile",
+    kind: "string",
+    defaultValue: "",
+    help: "named tokens with read/write/admin permissions (JSON, hashed; see README Security); re-read on SIGHUP",
+  },
+  {
+    flag: "--metrics-listen",
+    env: "STREAMKV_METRICS_LISTEN",
+    key: "metricsListen",
+    kind: "string",
+    defaultValue: "",
+    help: "host:port to serve /metrics and /v1/status on without a token (empty = on the client port, admin token needed when tokens are set)",
   },
   {
     flag: "--max-frame-bytes",
@@ -261,6 +306,24 @@ export function parseServerConfig(
   }
   const c = config as ServerConfig;
   c.token = c.token === "" ? undefined : c.token;
+  const credentialFlags = [
+    c.token !== undefined && "--token",
+    c.tokenFile !== "" && "--token-file",
+    c.tokensFile !== "" && "--tokens-file",
+  ].filter((f) => f !== false);
+  if (credentialFlags.length > 1) {
+    throw new ConfigError(`${credentialFlags.join(" and ")}: give one way of checking clients`);
+  }
+  if (c.tokenFile !== "") c.token = readTokenFile(c.tokenFile);
+  if (c.tokensFile !== "") c.tokensFile = resolve(c.tokensFile);
+  if (c.metricsListen !== "") {
+    const a = parsePeerAddress(c.metricsListen);
+    if ("error" in a) {
+      throw new ConfigError(
+        `--metrics-listen ${JSON.stringify(c.metricsListen)}: ${a.error} (e.g. 127.0.0.1:9420)`,
+      );
+    }
+  }
   if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(c.id)) {
     throw new ConfigError(`--id ${JSON.stringify(c.id)}: use 1..64 of a-z A-Z 0-9 _ . -`);
   }

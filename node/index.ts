@@ -2,6 +2,8 @@
  * The server's public surface (see README.md) for cli/ and bench/: the process entry
  * point, its configuration, and starting a node in-process.
  */
+
+export { newToken, parseTokensFile, sha256Hex } from "./auth.js";
 export {
   ConfigError,
   DEFAULT_MAX_FRAME_BYTES,

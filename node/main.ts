@@ -54,6 +54,8 @@ export async function runServer(argv: readonly string[], io: Io): Promise<number
   };
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
+  // Re-read the tokens file (node/auth.ts): add or revoke tokens without a restart.
+  process.on("SIGHUP", () => node.reloadCredentials());
   const clean = await node.stopped;
   return clean ? 0 : 1;
 }

@@ -24,6 +24,7 @@ export class NodeMetrics {
   readonly clientFrames: Counter<"direction">;
   readonly clientBytes: Counter<"direction">;
   readonly badFrames: Counter<"port" | "code">;
+  readonly authFailures: Counter<"port">;
   readonly peerConnections: Gauge;
   readonly peerMessages: Counter<"direction" | "result">;
   readonly peerBytes: Counter<"direction">;
@@ -67,6 +68,12 @@ export class NodeMetrics {
       name: "streamkv_bad_frames_total",
       help: "Frames refused (connection closed) by port and error code",
       labelNames: ["port", "code"],
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: "streamkv_auth_failures_total",
+      help: "Requests refused for a missing or wrong token (client hello, HTTP)",
+      labelNames: ["port"],
       registers,
     });
     this.peerConnections = new Gauge({

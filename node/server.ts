@@ -5,13 +5,16 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { KvError } from "../proto/index.js";
 import { loadAddressBook, mergePeers, rememberPeer } from "./address_book.js";
+import { Authenticator } from "./auth.js";
 import { ClientServer } from "./client_server.js";
 import type { PeerAddress, ServerConfig } from "./config.js";
 import { ConfigError } from "./config.js";
 import type { KvService } from "./kv_service.js";
 import type { Logger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
+import { MetricsServer } from "./metrics_server.js";
 import { PeerTransport } from "./peer_transport.js";
 import { RaftKvService } from "./raft_service.js";
 
@@ -21,6 +24,11 @@ export interface RunningNode {
   readonly service: KvService;
   /** Stops accepting, finishes in-flight requests, closes the database. Idempotent. */
   stop(reason: string): Promise<void>;
+  /**
+   * Re-reads `--tokens-file` (SIGHUP): sessions take their token's new permissions or
+   * end if it was revoked. A file that does not parse keeps the previous tokens.
+   */
+  reloadCredentials(): void;
   /** Resolves when the node stopped (by `stop` or a fatal error); true if cleanly. */
   readonly stopped: Promise<boolean>;
 }
@@ -88,8 +96,21 @@ function writeDurably(path: string, text: string, create: boolean): void {
   }
 }
 
+/** How clients prove who they are: a tokens file, one shared token, or open (a dev node). */
+function authenticatorOf(config: ServerConfig): Authenticator {
+  try {
+    if (config.tokensFile !== "") return Authenticator.fromFile(config.tokensFile);
+    if (config.token !== undefined) return Authenticator.sharedToken(config.token);
+    return Authenticator.openAccess();
+  } catch (err) {
+    if (err instanceof KvError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 export async function startNode(config: ServerConfig, log: Logger): Promise<RunningNode> {
   checkIdentity(config.dataDir, config.id, config.clusterId);
+  const auth = authenticatorOf(config);
   let resolveStopped: (clean: boolean) => void = () => {};
   const stopped = new Promise<boolean>((resolve) => {
     resolveStopped = resolve;
@@ -146,15 +167,20 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     service,
     serverId: config.id,
     maxFrameBytes: config.maxFrameBytes,
-    token: config.token,
+    auth,
     metrics,
     log,
     host: config.host,
     port: config.clientPort,
     maxConnections: config.maxConnections,
     watchMaxPending: config.watchMaxPending,
+    opsOnClientPort: config.metricsListen === "",
     onFatal,
   });
+  const ops =
+    config.metricsListen === ""
+      ? undefined
+      : new MetricsServer({ service, metrics, log }, () => client.connectionCount);
   peers = new PeerTransport({
     id: config.id,
     clusterId: config.clusterId,
@@ -179,9 +205,15 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
   try {
     clientPort = await client.listen();
     peerPort = await peers.listen();
+    if (ops) {
+      const at = config.metricsListen.lastIndexOf(":");
+      const host = config.metricsListen.slice(0, at).replace(/^\[|\]$/g, "");
+      await ops.listen(host, Number(config.metricsListen.slice(at + 1)));
+    }
     service.setAddress(config.id, `${config.host}:${peerPort}`);
   } catch (err) {
     client.stopAccepting();
+    await ops?.close();
     await peers?.close();
     await service.close();
     const e = err as NodeJS.ErrnoException;
@@ -204,6 +236,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       } catch (err) {
         log.warn("leadership transfer failed", { error: String(err) });
       }
+      await ops?.close();
       await peers?.close();
       await service.close();
       log.info("stopped");
@@ -220,6 +253,39 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     peers: config.peers.map((p) => p.id),
     clusterId: config.clusterId,
     replicated: true,
+    clients: auth.open
+      ? "open (no token: anyone who reaches the client port)"
+      : config.tokensFile !== ""
+        ? `tokens file (${auth.tokenCount} tokens)`
+        : "shared token",
   });
-  return { clientPort, peerPort, service, stop, stopped };
+  if (auth.open && !isLoopback(config.host)) {
+    log.warn(
+      "the client port is open to anyone who reaches it: set --tokens-file or --token-file",
+      {
+        host: config.host,
+      },
+    );
+  }
+  const reloadCredentials = () => {
+    if (config.tokensFile === "") {
+      log.info("SIGHUP: no --tokens-file to reload");
+      return;
+    }
+    try {
+      auth.replaceWith(Authenticator.fromFile(config.tokensFile));
+    } catch (err) {
+      log.error("tokens file not reloaded; the previous tokens stay in force", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return;
+    }
+    client.reauthenticateSessions();
+    log.info("tokens reloaded", { tokens: auth.tokenCount });
+  };
+  return { clientPort, peerPort, service, stop, stopped, reloadCredentials };
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
 }
