@@ -20,6 +20,7 @@
 import { KvError } from "../proto/index.js";
 import { assert } from "./assert.js";
 import { type RaftConfig, RaftCore, type StateMachineSnapshot } from "./core.js";
+import { FailPoints } from "./fail_points.js";
 import type { Prng } from "./prng.js";
 import {
   bytesSnapshotStore,
@@ -42,6 +43,10 @@ import {
   type Ready,
   type SnapshotChunk,
 } from "./types.js";
+
+// The fail points are part of the driver's options; the package's tests and the
+// simulator import them from here.
+export { FAIL_POINTS, type FailPointName, FailPoints, InjectedCrash } from "./fail_points.js";
 
 /** Delivers messages to peers, best effort: it may drop, delay or reorder; it never throws. */
 export interface RaftTransport {
@@ -109,42 +114,6 @@ interface OutgoingImage {
 interface IncomingSnapshot {
   meta: SnapshotMeta;
   sink: SnapshotSink;
-}
-
-export const FAIL_POINTS = [
-  "raft_before_persist",
-  "raft_after_snapshot_restore",
-  "raft_before_send",
-  "apply_before_commit_batch",
-  "raft_before_advance",
-  "raft_before_compact",
-] as const;
-export type FailPointName = (typeof FAIL_POINTS)[number];
-
-/**
- * Named failure points (etcd's gofail). Inert unless a test enables one; an
- * action that throws crashes the driver at that point.
- */
-export class FailPoints {
-  private readonly actions = new Map<FailPointName, () => void>();
-
-  enable(name: FailPointName, action: () => void): void {
-    this.actions.set(name, action);
-  }
-
-  disable(name: FailPointName): void {
-    this.actions.delete(name);
-  }
-
-  trigger(name: FailPointName): void {
-    const action = this.actions.get(name);
-    if (action) action();
-  }
-}
-
-/** Thrown by a fail point action to simulate a crash at that point. */
-export class InjectedCrash extends Error {
-  override readonly name = "InjectedCrash";
 }
 
 /**

@@ -11,10 +11,6 @@ export { describeEntries, describeEntry, describeMessage, describeReady } from "
 export {
   type DriverEvent,
   type DriverListener,
-  FAIL_POINTS,
-  type FailPointName,
-  FailPoints,
-  InjectedCrash,
   RaftDriver,
   type RaftDriverOptions,
   type RaftStateMachine,
@@ -22,6 +18,7 @@ export {
   type RaftTransport,
   type SnapshotStats,
 } from "./driver.js";
+export { FAIL_POINTS, type FailPointName, FailPoints, InjectedCrash } from "./fail_points.js";
 export {
   type ApplyConfChange,
   assertConf,
