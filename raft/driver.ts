@@ -21,6 +21,7 @@ import { KvError } from "../proto/index.js";
 import { assert } from "./assert.js";
 import { type RaftConfig, RaftCore, type StateMachineSnapshot } from "./core.js";
 import { FailPoints } from "./fail_points.js";
+import { PendingRequests } from "./pending.js";
 import type { Prng } from "./prng.js";
 import {
   bytesSnapshotStore,
@@ -145,37 +146,6 @@ export interface RaftDriverOptions<R> {
   core?: Partial<Omit<RaftConfig, "id" | "storage" | "prng" | "appliedIndex" | "snapshotProvider">>;
 }
 
-interface PendingProposal<R> {
-  term: number;
-  ticks: number;
-  resolve: (v: { index: number; result: R }) => void;
-  reject: (err: unknown) => void;
-}
-
-interface PendingRead {
-  index: number | null;
-  ticks: number;
-  resolve: (index: number) => void;
-  reject: (err: unknown) => void;
-}
-
-interface PendingConfChange {
-  type: ConfChangeType;
-  nodeId: NodeId;
-  ticks: number;
-  index: number | null;
-  term: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-interface PendingTransfer {
-  to: NodeId;
-  ticks: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
 export class RaftDriver<R = unknown> {
   readonly id: NodeId;
   private readonly core: RaftCore;
@@ -186,8 +156,6 @@ export class RaftDriver<R = unknown> {
   private readonly failPoints: FailPoints;
   private readonly onFatal: (err: unknown) => void;
   private readonly requestTimeoutTicks: number;
-  private readonly pendingProposalsMax: number;
-  private readonly electionTimeoutTicks: number;
 
   private stopped = false;
   private started = false;
@@ -200,10 +168,7 @@ export class RaftDriver<R = unknown> {
   private persistedTail: Promise<void> = Promise.resolve();
   /** Set while a snapshot restore is in the persist order: later persists wait for it. */
   private snapshotBarrier: Promise<void> | null = null;
-  private readonly proposals = new Map<number, PendingProposal<R>>();
-  private readonly reads = new Map<number, PendingRead>();
-  private readonly confChanges: PendingConfChange[] = [];
-  private transfer: PendingTransfer | null = null;
+  private readonly pending: PendingRequests<R>;
   private readContext: number;
   private compacting = false;
   private readonly snapshotStore: SnapshotStore;
@@ -232,9 +197,15 @@ export class RaftDriver<R = unknown> {
     this.sm = options.stateMachine;
     this.failPoints = options.failPoints ?? new FailPoints();
     this.onFatal = options.onFatal ?? (() => {});
-    this.electionTimeoutTicks = options.electionTimeoutTicks;
     this.requestTimeoutTicks = options.requestTimeoutTicks ?? options.electionTimeoutTicks * 10;
-    this.pendingProposalsMax = options.pendingProposalsMax ?? 4096;
+    this.pending = new PendingRequests<R>(
+      {
+        requestTimeoutTicks: this.requestTimeoutTicks,
+        transferTimeoutTicks: options.electionTimeoutTicks * 3,
+        proposalsMax: options.pendingProposalsMax ?? 4096,
+      },
+      () => this.core.status().leaderId,
+    );
     // Read contexts start at a random point so that a stale answer meant for a
     // previous incarnation of this node cannot complete a new read.
     this.readContext = (options.prng.nextUint32() & 0x1fffff) * 4294967296;
@@ -287,7 +258,7 @@ export class RaftDriver<R = unknown> {
     if (this.stopped) return;
     this.stopped = true;
     this.ticker.stop();
-    this.failAll(new KvError("SHUTTING_DOWN", `${this.id} is stopping`));
+    this.pending.failAll(new KvError("SHUTTING_DOWN", `${this.id} is stopping`));
     for (const out of this.outgoing.values()) out.source?.close();
     this.outgoing.clear();
     this.emit("leader");
@@ -320,7 +291,7 @@ export class RaftDriver<R = unknown> {
   /** Replicates `data`; resolves with its index and the state machine's result once applied here. */
   propose(data: Uint8Array): Promise<{ index: number; result: R }> {
     if (this.stopped) return Promise.reject(this.stoppedError());
-    if (this.proposals.size >= this.pendingProposalsMax) {
+    if (this.pending.proposalsFull()) {
       return Promise.reject(new KvError("TIMEOUT", "too many proposals in flight"));
     }
     let placed: { index: number; term: number };
@@ -330,9 +301,7 @@ export class RaftDriver<R = unknown> {
       return Promise.reject(err);
     }
     this.schedule();
-    return new Promise((resolve, reject) => {
-      this.proposals.set(placed.index, { term: placed.term, ticks: 0, resolve, reject });
-    });
+    return this.pending.addProposal(placed);
   }
 
   /** A linearizable read point: resolves once this node has applied at least that index. */
@@ -345,9 +314,7 @@ export class RaftDriver<R = unknown> {
     });
     if (!asked) return Promise.reject(new KvError("NO_LEADER", `${this.id} knows no leader`));
     this.schedule();
-    return new Promise((resolve, reject) => {
-      this.reads.set(context, { index: null, ticks: 0, resolve, reject });
-    });
+    return this.pending.addRead(context);
   }
 
   /** Hands leadership to `to`; resolves when this node sees `to` lead. */
@@ -360,10 +327,7 @@ export class RaftDriver<R = unknown> {
     }
     if (this.core.status().leaderId === to) return Promise.resolve();
     this.schedule();
-    return new Promise((resolve, reject) => {
-      this.transfer?.reject(new KvError("TIMEOUT", "superseded by another transfer"));
-      this.transfer = { to, ticks: 0, resolve, reject };
-    });
+    return this.pending.addTransfer(to);
   }
 
   addLearner(nodeId: NodeId): Promise<void> {
@@ -435,7 +399,7 @@ export class RaftDriver<R = unknown> {
     if (this.stopped) return;
     this.guard(() => this.core.tick());
     this.releaseSnapshotImages();
-    this.expireRequests();
+    this.pending.tick();
     this.driveConfChanges();
     this.schedule();
     this.emit("round");
@@ -465,7 +429,7 @@ export class RaftDriver<R = unknown> {
 
   private handleReady(rd: Ready): void {
     if (rd.softState) {
-      this.onSoftState(rd.softState.leaderId);
+      this.pending.leaderChanged(rd.softState.leaderId);
       this.emit("leader");
     }
     if (rd.snapshotChunks.length > 0) this.receiveChunks(rd.snapshotChunks);
@@ -579,28 +543,22 @@ export class RaftDriver<R = unknown> {
   /** Applies the Ready's committed entries (their own write and earlier ones are durable). */
   private async apply(rd: Ready): Promise<void> {
     if (this.stopped) return;
-    if (rd.snapshot) this.settleBelow(rd.snapshot.meta.index);
+    if (rd.snapshot) this.pending.replacedBySnapshot(rd.snapshot.meta.index);
     if (rd.committed.length > 0) {
       this.failPoints.trigger("apply_before_commit_batch");
       const todo = rd.committed.filter((e) => e.index > this.sm.appliedIndex());
       const results = todo.length > 0 ? await this.sm.apply(todo) : [];
       if (this.stopped) return;
       assert(results.length === todo.length, "state machine returned a result count mismatch");
-      for (let i = 0; i < todo.length; i++) {
-        this.settleProposal(todo[i]!, results[i]!);
-        this.settleConfChange(todo[i]!);
-      }
+      for (let i = 0; i < todo.length; i++) this.pending.applied(todo[i]!, results[i]!);
     }
   }
 
   /** The Ready is persisted, sent and applied: answer reads, advance the core. */
   private finish(rd: Ready): void {
     if (this.stopped) return;
-    for (const rs of rd.readStates) {
-      const read = this.reads.get(rs.context);
-      if (read) read.index = rs.index;
-    }
-    this.settleReads();
+    this.pending.readStates(rd.readStates);
+    this.pending.settleReads(this.sm.appliedIndex());
     this.failPoints.trigger("raft_before_advance");
     this.guard(() => this.core.advance(rd));
     this.driveConfChanges();
@@ -764,118 +722,23 @@ export class RaftDriver<R = unknown> {
     if (err instanceof KvError && err.code === "CORRUPT_RECORD") this.fatal(err);
   }
 
-  private settleProposal(entry: Entry, result: R): void {
-    const p = this.proposals.get(entry.index);
-    if (!p) return;
-    this.proposals.delete(entry.index);
-    if (p.term === entry.term) {
-      p.resolve({ index: entry.index, result });
-    } else {
-      // Another leader's entry took this slot: ours was never committed.
-      const leaderId = this.core.status().leaderId;
-      p.reject(
-        new KvError("NOT_LEADER", "proposal dropped by a leadership change", {
-          ...(leaderId ? { leaderId } : {}),
-        }),
-      );
-    }
-  }
-
-  /** A snapshot jumped over indexes: proposals there have an unknown outcome. */
-  private settleBelow(index: number): void {
-    for (const [i, p] of this.proposals) {
-      if (i > index) continue;
-      this.proposals.delete(i);
-      p.reject(new KvError("TIMEOUT", "outcome unknown: replaced by a snapshot"));
-    }
-    const cc = this.confChanges[0];
-    if (cc && cc.index !== null && cc.index <= index) {
-      this.confChanges.shift();
-      cc.reject(new KvError("TIMEOUT", "outcome unknown: replaced by a snapshot"));
-    }
-  }
-
-  private settleReads(): void {
-    const applied = this.sm.appliedIndex();
-    for (const [ctx, r] of this.reads) {
-      if (r.index !== null && applied >= r.index) {
-        this.reads.delete(ctx);
-        r.resolve(r.index);
-      }
-    }
-  }
-
-  private onSoftState(leaderId: NodeId | null): void {
-    if (this.transfer && leaderId === this.transfer.to) {
-      const t = this.transfer;
-      this.transfer = null;
-      t.resolve();
-    }
-  }
-
   // ------------------------------------------------------ membership changes
 
   private changeConf(type: ConfChangeType, nodeId: NodeId): Promise<void> {
     if (this.stopped) return Promise.reject(this.stoppedError());
-    return new Promise((resolve, reject) => {
-      this.confChanges.push({ type, nodeId, ticks: 0, index: null, term: 0, resolve, reject });
-      this.driveConfChanges();
-      this.schedule();
-    });
+    const done = this.pending.addConfChange(type, nodeId);
+    this.driveConfChanges();
+    this.schedule();
+    return done;
   }
 
   /** Proposes waiting changes when the core can take them (one at a time). */
   private driveConfChanges(): void {
-    const cc = this.confChanges[0];
-    if (!cc || cc.index !== null || this.stopped) return;
-    try {
-      const placed = this.core.proposeConfChange(cc.type, cc.nodeId);
-      if (placed) {
-        cc.index = placed.index;
-        cc.term = placed.term;
-      }
-    } catch (err) {
-      this.confChanges.shift();
-      cc.reject(err);
-    }
-  }
-
-  /** The conf change we proposed was applied here (same term) or replaced (other term). */
-  private settleConfChange(entry: Entry): void {
-    const cc = this.confChanges[0];
-    if (!cc || cc.index !== entry.index) return;
-    this.confChanges.shift();
-    if (cc.term === entry.term) cc.resolve();
-    else cc.reject(new KvError("NOT_LEADER", "membership change dropped by a leadership change"));
+    if (this.stopped) return;
+    this.pending.proposeConfChanges((type, nodeId) => this.core.proposeConfChange(type, nodeId));
   }
 
   // ------------------------------------------------------------- failures
-
-  private expireRequests(): void {
-    const timeout = new KvError("TIMEOUT", "request timed out");
-    for (const [i, p] of this.proposals) {
-      if (++p.ticks < this.requestTimeoutTicks) continue;
-      this.proposals.delete(i);
-      p.reject(timeout);
-    }
-    for (const [ctx, r] of this.reads) {
-      if (++r.ticks < this.requestTimeoutTicks) continue;
-      this.reads.delete(ctx);
-      r.reject(timeout);
-    }
-    for (let i = 0; i < this.confChanges.length; i++) {
-      const cc = this.confChanges[i]!;
-      if (++cc.ticks < this.requestTimeoutTicks) continue;
-      this.confChanges.splice(i, 1);
-      i--;
-      cc.reject(timeout);
-    }
-    if (this.transfer && ++this.transfer.ticks >= this.electionTimeoutTicks * 3) {
-      const t = this.transfer;
-      this.transfer = null;
-      t.reject(new KvError("TIMEOUT", `leadership did not move to ${t.to}`));
-    }
-  }
 
   private guard(fn: () => void): void {
     if (this.stopped) return;
@@ -890,17 +753,6 @@ export class RaftDriver<R = unknown> {
     if (this.stopped) return;
     this.stop();
     this.onFatal(err);
-  }
-
-  private failAll(err: KvError): void {
-    for (const p of this.proposals.values()) p.reject(err);
-    this.proposals.clear();
-    for (const r of this.reads.values()) r.reject(err);
-    this.reads.clear();
-    for (const cc of this.confChanges) cc.reject(err);
-    this.confChanges.length = 0;
-    this.transfer?.reject(err);
-    this.transfer = null;
   }
 
   private stoppedError(): KvError {
