@@ -16,6 +16,11 @@
  * A failed persist, an assertion in the core, or a triggered failure point is
  * fatal: the driver stops and reports through `onFatal`; the process restarts
  * from disk.
+ *
+ * This file is the loop and the seams only, so the contract reads in one sitting;
+ * the driver's other jobs sit beside it: snapshot chunks both ways in
+ * snapshot_transfer.ts, waiting requests in pending.ts, fail points in
+ * fail_points.ts.
  */
 import { KvError } from "../proto/index.js";
 import { assert } from "./assert.js";
@@ -23,12 +28,8 @@ import { type RaftConfig, RaftCore, type StateMachineSnapshot } from "./core.js"
 import { FailPoints } from "./fail_points.js";
 import { PendingRequests } from "./pending.js";
 import type { Prng } from "./prng.js";
-import {
-  bytesSnapshotStore,
-  type SnapshotSink,
-  type SnapshotSource,
-  type SnapshotStore,
-} from "./snapshot.js";
+import { bytesSnapshotStore, type SnapshotStore } from "./snapshot.js";
+import { type SnapshotStats, SnapshotTransfer } from "./snapshot_transfer.js";
 import type {
   Entry,
   HardState,
@@ -37,13 +38,7 @@ import type {
   RaftStorage,
   SnapshotMeta,
 } from "./storage.js";
-import {
-  ConfChangeType,
-  type Message,
-  type RaftStatus,
-  type Ready,
-  type SnapshotChunk,
-} from "./types.js";
+import { ConfChangeType, type Message, type RaftStatus, type Ready } from "./types.js";
 
 // The fail points are part of the driver's options; the package's tests and the
 // simulator import them from here.
@@ -84,39 +79,6 @@ export interface RaftStateMachine<R> {
   restore?(meta: SnapshotMeta, data: Uint8Array): void | Promise<void>;
 }
 
-/** Counters of snapshot transfers (for metrics and tests). */
-export interface SnapshotStats {
-  /** Images opened on this node as leader. */
-  opened: number;
-  /** Chunks sent (resends included). */
-  chunksSent: number;
-  /** Transfers whose last chunk was sent. */
-  sent: number;
-  /** Chunks stored as follower. */
-  chunksReceived: number;
-  /** Snapshots installed as follower. */
-  installed: number;
-  /** Transfers abandoned: an image that could not be read, a chunk that failed its checks, a stalled follower. */
-  failed: number;
-}
-
-/** A leader's image for one follower. */
-interface OutgoingImage {
-  source: SnapshotSource | null;
-  /** A chunk read is running (a resend asked meanwhile is dropped; the core asks again). */
-  reading: boolean;
-  /** Highest offset asked for, and ticks since it last grew (a stalled transfer is dropped). */
-  offset: number;
-  stalledTicks: number;
-  lastSent: boolean;
-}
-
-/** The follower's store for the snapshot being received. */
-interface IncomingSnapshot {
-  meta: SnapshotMeta;
-  sink: SnapshotSink;
-}
-
 /**
  * What a driver tells its listeners: `leader` when this node's role, the leader it
  * knows or the term changed (and once when the driver stops); `round` after every tick
@@ -155,7 +117,6 @@ export class RaftDriver<R = unknown> {
   private readonly sm: RaftStateMachine<R>;
   private readonly failPoints: FailPoints;
   private readonly onFatal: (err: unknown) => void;
-  private readonly requestTimeoutTicks: number;
 
   private stopped = false;
   private started = false;
@@ -171,23 +132,8 @@ export class RaftDriver<R = unknown> {
   private readonly pending: PendingRequests<R>;
   private readContext: number;
   private compacting = false;
-  private readonly snapshotStore: SnapshotStore;
-  private readonly snapshotChunkBytes: number;
-  private readonly outgoing = new Map<NodeId, OutgoingImage>();
-  /** Chunk writes, in the order received. */
-  private sinkTail: Promise<void> = Promise.resolve();
-  private incoming: IncomingSnapshot | null = null;
-  /** A fully stored snapshot the core decided to install (the next snapshot Ready). */
-  private toInstall: IncomingSnapshot | null = null;
+  private readonly snapshots: SnapshotTransfer;
   private readonly listeners = new Set<DriverListener>();
-  private readonly snapshotCounters: SnapshotStats = {
-    opened: 0,
-    chunksSent: 0,
-    sent: 0,
-    chunksReceived: 0,
-    installed: 0,
-    failed: 0,
-  };
 
   constructor(options: RaftDriverOptions<R>) {
     this.id = options.id;
@@ -197,10 +143,10 @@ export class RaftDriver<R = unknown> {
     this.sm = options.stateMachine;
     this.failPoints = options.failPoints ?? new FailPoints();
     this.onFatal = options.onFatal ?? (() => {});
-    this.requestTimeoutTicks = options.requestTimeoutTicks ?? options.electionTimeoutTicks * 10;
+    const requestTimeoutTicks = options.requestTimeoutTicks ?? options.electionTimeoutTicks * 10;
     this.pending = new PendingRequests<R>(
       {
-        requestTimeoutTicks: this.requestTimeoutTicks,
+        requestTimeoutTicks,
         transferTimeoutTicks: options.electionTimeoutTicks * 3,
         proposalsMax: options.pendingProposalsMax ?? 4096,
       },
@@ -210,15 +156,15 @@ export class RaftDriver<R = unknown> {
     // previous incarnation of this node cannot complete a new read.
     this.readContext = (options.prng.nextUint32() & 0x1fffff) * 4294967296;
     const sm = this.sm;
-    if (sm.snapshots) this.snapshotStore = sm.snapshots;
+    let store: SnapshotStore;
+    if (sm.snapshots) store = sm.snapshots;
     else {
       assert(sm.snapshot && sm.restore, "the state machine gives no snapshots");
-      this.snapshotStore = bytesSnapshotStore({
+      store = bytesSnapshotStore({
         snapshot: () => sm.snapshot!(),
         restore: (meta, data) => sm.restore!(meta, data),
       });
     }
-    this.snapshotChunkBytes = options.core?.snapshotChunkBytes ?? 256 * 1024;
     this.core = new RaftCore({
       ...options.core,
       id: options.id,
@@ -227,7 +173,21 @@ export class RaftDriver<R = unknown> {
       electionTimeoutTicks: options.electionTimeoutTicks,
       heartbeatTicks: options.heartbeatTicks,
       appliedIndex: this.sm.appliedIndex(),
-      snapshotProvider: (to, minIndex) => this.provideSnapshot(to, minIndex),
+      snapshotProvider: (to, minIndex) => this.snapshots.provide(to, minIndex),
+    });
+    this.snapshots = new SnapshotTransfer({
+      store,
+      core: this.core,
+      host: {
+        isStopped: () => this.stopped,
+        guard: (fn) => this.guard(fn),
+        schedule: () => this.schedule(),
+        fatal: (err) => this.fatal(err),
+      },
+      send: (m) => this.transport.send(m),
+      chunkBytes: options.core?.snapshotChunkBytes ?? 256 * 1024,
+      // An open image pins old data: a follower silent this long loses its transfer.
+      stalledTicksMax: requestTimeoutTicks,
     });
   }
 
@@ -259,8 +219,7 @@ export class RaftDriver<R = unknown> {
     this.stopped = true;
     this.ticker.stop();
     this.pending.failAll(new KvError("SHUTTING_DOWN", `${this.id} is stopping`));
-    for (const out of this.outgoing.values()) out.source?.close();
-    this.outgoing.clear();
+    this.snapshots.closeAll();
     this.emit("leader");
   }
 
@@ -373,7 +332,7 @@ export class RaftDriver<R = unknown> {
   }
 
   snapshotStats(): SnapshotStats {
-    return { ...this.snapshotCounters };
+    return this.snapshots.stats();
   }
 
   status(): RaftStatus & { stopped: boolean } {
@@ -398,7 +357,7 @@ export class RaftDriver<R = unknown> {
   private onTick(): void {
     if (this.stopped) return;
     this.guard(() => this.core.tick());
-    this.releaseSnapshotImages();
+    this.snapshots.tick();
     this.pending.tick();
     this.driveConfChanges();
     this.schedule();
@@ -432,7 +391,7 @@ export class RaftDriver<R = unknown> {
       this.pending.leaderChanged(rd.softState.leaderId);
       this.emit("leader");
     }
-    if (rd.snapshotChunks.length > 0) this.receiveChunks(rd.snapshotChunks);
+    if (rd.snapshotChunks.length > 0) this.snapshots.receive(rd.snapshotChunks);
     let persisted: Promise<void>;
     try {
       this.failPoints.trigger("raft_before_persist");
@@ -479,7 +438,7 @@ export class RaftDriver<R = unknown> {
 
   private sendAll(messages: Message[]): void {
     for (const m of messages) {
-      if (m.type === "MsgSnap") this.sendSnapshotChunk(m);
+      if (m.type === "MsgSnap") this.snapshots.sendChunk(m);
       else this.transport.send(m);
     }
   }
@@ -506,7 +465,7 @@ export class RaftDriver<R = unknown> {
     if (rd.snapshot) {
       const snap = rd.snapshot;
       const before = this.snapshotBarrier ?? Promise.resolve();
-      const stored = this.sinkTail;
+      const stored = this.snapshots.stored();
       // Entries handed out before the snapshot finish applying first: an install
       // under a running apply would mix two states.
       const appliedBefore = this.applyTail;
@@ -514,16 +473,7 @@ export class RaftDriver<R = unknown> {
       // what it covers; a crash in between is finished by RaftDriver.open().
       const p = Promise.all([before, stored, appliedBefore]).then(async () => {
         if (this.stopped) return;
-        const incoming = this.toInstall;
-        assert(
-          incoming !== null &&
-            incoming.meta.index === snap.meta.index &&
-            incoming.meta.term === snap.meta.term,
-          `snapshot ${snap.meta.index} to install was not stored`,
-        );
-        this.toInstall = null;
-        await incoming.sink.install(snap.meta);
-        this.snapshotCounters.installed++;
+        await this.snapshots.install(snap.meta);
         this.failPoints.trigger("raft_after_snapshot_restore");
         await write();
       });
@@ -564,162 +514,6 @@ export class RaftDriver<R = unknown> {
     this.driveConfChanges();
     this.schedule();
     this.emit("round");
-  }
-
-  // ------------------------------------------------------------- snapshots
-
-  /** The core's snapshotProvider: an image ready for `to`, or null while one opens. */
-  private provideSnapshot(to: NodeId, minIndex: number): number | null {
-    const out = this.outgoing.get(to);
-    if (out?.source && out.source.index >= minIndex) return out.source.index;
-    if (out && !out.source) return null;
-    // None yet, or one older than the compaction point: open a new image.
-    out?.source?.close();
-    const image: OutgoingImage = {
-      source: null,
-      reading: false,
-      offset: 0,
-      stalledTicks: 0,
-      lastSent: false,
-    };
-    this.outgoing.set(to, image);
-    this.snapshotStore.open().then(
-      (source) => {
-        if (this.stopped || this.outgoing.get(to) !== image) {
-          source.close();
-          return;
-        }
-        image.source = source;
-        this.snapshotCounters.opened++;
-      },
-      (err) => {
-        if (this.outgoing.get(to) === image) this.outgoing.delete(to);
-        this.snapshotFailed(err);
-      },
-    );
-    return null;
-  }
-
-  /** Fills a MsgSnap the core asked for with the chunk's bytes, then sends it. */
-  private sendSnapshotChunk(m: Message): void {
-    const chunk = m.snapshot;
-    assert(chunk !== null, "MsgSnap without chunk");
-    const image = this.outgoing.get(m.to);
-    const source = image?.source;
-    if (!image || !source || source.index !== chunk.meta.index) {
-      this.guard(() => this.core.snapshotAborted(m.to));
-      this.schedule();
-      return;
-    }
-    // One read at a time per image; a resend asked meanwhile comes again on its own.
-    if (image.reading) return;
-    image.reading = true;
-    if (chunk.offset > image.offset) {
-      image.offset = chunk.offset;
-      image.stalledTicks = 0;
-    }
-    source.read(chunk.offset, this.snapshotChunkBytes).then(
-      ({ data, done }) => {
-        image.reading = false;
-        if (this.stopped) return;
-        this.snapshotCounters.chunksSent++;
-        if (done && !image.lastSent) {
-          image.lastSent = true;
-          this.snapshotCounters.sent++;
-        }
-        this.transport.send({ ...m, snapshot: { ...chunk, data, done } });
-      },
-      (err) => {
-        image.reading = false;
-        if (this.outgoing.get(m.to) === image) this.outgoing.delete(m.to);
-        source.close();
-        this.snapshotFailed(err);
-        this.guard(() => this.core.snapshotAborted(m.to));
-        this.schedule();
-      },
-    );
-  }
-
-  /**
-   * Closes images no transfer uses any more, and drops transfers whose follower
-   * stopped acknowledging (an open image pins old data in LevelDB).
-   */
-  private releaseSnapshotImages(): void {
-    for (const [to, image] of this.outgoing) {
-      if (!image.source) continue;
-      const transfer = this.core.snapshotTransfer(to);
-      const active = transfer !== null && transfer.index === image.source.index;
-      if (++image.stalledTicks < this.requestTimeoutTicks) continue;
-      this.outgoing.delete(to);
-      image.source.close();
-      if (active) {
-        this.snapshotCounters.failed++;
-        this.guard(() => this.core.snapshotAborted(to));
-      }
-    }
-  }
-
-  /** Stores received chunks in order and tells the core, which acknowledges them. */
-  private receiveChunks(chunks: SnapshotChunk[]): void {
-    this.sinkTail = this.sinkTail
-      .then(async () => {
-        for (const c of chunks) {
-          if (this.stopped) return;
-          if (c.offset === 0) {
-            const old = this.incoming;
-            this.incoming = null;
-            if (old) await old.sink.abort();
-            this.incoming = { meta: c.meta, sink: await this.snapshotStore.receive(c.meta) };
-          }
-          const incoming = this.incoming;
-          if (
-            incoming === null ||
-            incoming.meta.index !== c.meta.index ||
-            incoming.meta.term !== c.meta.term
-          ) {
-            continue;
-          }
-          try {
-            await incoming.sink.write(c.offset, c.data, c.done);
-          } catch (err) {
-            // Bad bytes from the leader are bad input, not a reason to stop: drop what
-            // was stored and have the leader start over. Anything else (a failed
-            // write) is fatal.
-            if (!(err instanceof KvError && err.code === "CORRUPT_RECORD")) throw err;
-            this.incoming = null;
-            await incoming.sink.abort();
-            this.snapshotCounters.failed++;
-            this.guard(() => this.core.snapshotStoreFailed(c.meta));
-            this.schedule();
-            continue;
-          }
-          this.snapshotCounters.chunksReceived++;
-          let outcome = "stale";
-          this.guard(() => {
-            outcome = this.core.snapshotStored(c.meta, c.offset + c.data.byteLength, c.done);
-          });
-          if (outcome === "install") {
-            this.incoming = null;
-            // A newer snapshot overtook one not installed yet: the core installs the newer.
-            const replaced = this.toInstall;
-            this.toInstall = incoming;
-            if (replaced) await replaced.sink.abort();
-          } else if (outcome !== "more" && this.incoming === incoming) {
-            this.incoming = null;
-            await incoming.sink.abort();
-          }
-          this.schedule();
-        }
-      })
-      .catch((err) => this.fatal(err));
-  }
-
-  /** A snapshot image could not be opened or read on the leader. */
-  private snapshotFailed(err: unknown): void {
-    this.snapshotCounters.failed++;
-    // A record that fails its checks in our own store: this node must not lead as
-    // if it had the data (it stops; the operator restores it from a peer).
-    if (err instanceof KvError && err.code === "CORRUPT_RECORD") this.fatal(err);
   }
 
   // ------------------------------------------------------ membership changes

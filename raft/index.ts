@@ -16,7 +16,6 @@ export {
   type RaftStateMachine,
   type RaftTicker,
   type RaftTransport,
-  type SnapshotStats,
 } from "./driver.js";
 export { FAIL_POINTS, type FailPointName, FailPoints, InjectedCrash } from "./fail_points.js";
 export {
@@ -42,6 +41,7 @@ export {
   type SnapshotSource,
   type SnapshotStore,
 } from "./snapshot.js";
+export type { SnapshotStats } from "./snapshot_transfer.js";
 export {
   type ConfState,
   type Entry,
