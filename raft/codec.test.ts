@@ -1,6 +1,7 @@
 import fc from "fast-check";
+import protobuf from "protobufjs";
 import { describe, expect, it } from "vitest";
-import { isKvError } from "../proto/index.js";
+import { isKvError, raftSchema } from "../proto/index.js";
 import {
   decodeConfChange,
   decodeMessage,
@@ -21,7 +22,8 @@ const conf = fc.record({
 
 const message: fc.Arbitrary<Message> = fc
   .record({
-    type: fc.constantFrom(...MESSAGE_TYPES.filter((t) => t !== "MsgSnap")),
+    // MsgSnap and MsgSnapResp have round trips of their own below.
+    type: fc.constantFrom(...MESSAGE_TYPES.filter((t) => t !== "MsgSnap" && t !== "MsgSnapResp")),
     from: id,
     to: id,
     term: index,
@@ -55,6 +57,8 @@ const message: fc.Arbitrary<Message> = fc
     context: r.context,
     transfer: r.transfer,
     snapshot: null,
+    snapshotIndex: 0,
+    snapshotOffset: 0,
   }));
 
 describe("raft codec", () => {
@@ -74,6 +78,68 @@ describe("raft codec", () => {
         expect(decodeMessage(encodeMessage(m))).toEqual(m);
       }),
     );
+  });
+
+  describe("MsgSnapResp (snapshot_index/snapshot_offset, and index/commit before them)", () => {
+    const snapResp = (snapshotIndex: number, snapshotOffset: number): Message => ({
+      ...emptyMsg(),
+      type: "MsgSnapResp",
+      snapshotIndex,
+      snapshotOffset,
+    });
+    const snapIndex = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+
+    it("round-trips between new nodes", () => {
+      fc.assert(
+        fc.property(snapIndex, index, (i, offset) => {
+          expect(decodeMessage(encodeMessage(snapResp(i, offset)))).toEqual(snapResp(i, offset));
+        }),
+      );
+    });
+
+    it("new -> old: an old node reads the copy in index/commit and skips the new fields", () => {
+      // The schema as it was before fields 14 and 15.
+      const old = protobuf.Root.fromJSON(raftSchema).lookupType("streamkv.raft.Message");
+      old.remove(old.fields.snapshot_index!);
+      old.remove(old.fields.snapshot_offset!);
+      for (const [i, offset] of [
+        [42, 300],
+        [42, 0],
+        [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+      ] as const) {
+        const pb = old.toObject(old.decode(encodeMessage(snapResp(i, offset))), {
+          longs: Number,
+        });
+        expect({ index: pb.index ?? 0, commit: pb.commit }).toEqual({ index: offset, commit: i });
+      }
+    });
+
+    it("old -> new: without snapshot_index, decode takes index (offset) and commit (snapshot)", () => {
+      const pb = messagePbType();
+      const fromOld = (fields: Record<string, unknown>) =>
+        decodeMessage(
+          pb.encode(pb.fromObject({ type: 9, from: "a", to: "b", term: 1, ...fields })).finish(),
+        );
+      expect(fromOld({ index: 300, commit: 42 })).toEqual(snapResp(42, 300));
+      expect(fromOld({ commit: 42 })).toEqual(snapResp(42, 0));
+      // The new fields win over the copy; index/commit stay 0 either way.
+      expect(fromOld({ index: 1, commit: 2, snapshot_index: 42, snapshot_offset: 300 })).toEqual(
+        snapResp(42, 300),
+      );
+      expect(fromOld({ snapshot_index: 42 })).toEqual(snapResp(42, 0));
+      let err: unknown;
+      try {
+        fromOld({ snapshot_index: "9007199254740993" });
+      } catch (e) {
+        err = e;
+      }
+      expect(isKvError(err, "MALFORMED_FRAME")).toBe(true);
+    });
+
+    it("other messages keep index and commit", () => {
+      const m: Message = { ...emptyMsg(), type: "MsgApp", index: 3, commit: 7 };
+      expect(decodeMessage(encodeMessage(m))).toEqual(m);
+    });
   });
 
   it("round-trips a ConfChange", () => {
@@ -142,6 +208,8 @@ function emptyMsg(): Message {
     context: 0,
     transfer: false,
     snapshot: null,
+    snapshotIndex: 0,
+    snapshotOffset: 0,
   };
 }
 void EntryType;

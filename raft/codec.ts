@@ -100,6 +100,30 @@ function entryFromPb(pb: unknown, i: number): Entry {
   };
 }
 
+/**
+ * MsgSnapResp before it had fields of its own: the stored offset travelled in `index`
+ * and the snapshot's last index in `commit` (streamkv up to 0.1.0).
+ *
+ * Rolling upgrades: `encodeMessage` writes both forms for one release, the one that
+ * adds `snapshot_index`/`snapshot_offset`, so that a node not upgraded yet (which skips
+ * the unknown fields) still follows the transfer; the release after it writes only the
+ * new fields (a rolling upgrade moves one release at a time). `decodeMessage` reads the
+ * old form whenever `snapshot_index` is absent: a new node always sends it, because a
+ * transferred snapshot's last index is at least 1 (proto3 leaves out only zeros).
+ */
+const legacySnapResp = {
+  encode(m: Message, pb: Record<string, unknown>): void {
+    pb.index = m.snapshotOffset;
+    pb.commit = m.snapshotIndex;
+  },
+  decode(pb: Record<string, unknown>): { snapshotIndex: number; snapshotOffset: number } {
+    return {
+      snapshotIndex: toSafe(pb.commit, "commit"),
+      snapshotOffset: toSafe(pb.index, "index"),
+    };
+  },
+};
+
 export function encodeMessage(m: Message): Uint8Array {
   const pb: Record<string, unknown> = {
     type: MESSAGE_TYPES.indexOf(m.type),
@@ -114,7 +138,10 @@ export function encodeMessage(m: Message): Uint8Array {
     reject_hint: m.rejectHint,
     context: m.context,
     transfer: m.transfer,
+    snapshot_index: m.snapshotIndex,
+    snapshot_offset: m.snapshotOffset,
   };
+  if (m.type === "MsgSnapResp") legacySnapResp.encode(m, pb);
   if (m.snapshot) {
     pb.snapshot = {
       meta: m.snapshot.meta,
@@ -157,20 +184,37 @@ export function decodeMessage(bytes: Uint8Array): Message {
     };
   }
   if (type === "MsgSnap" && snapshot === null) throw malformed("MsgSnap without a snapshot");
+  let snapshotIndex = toSafe(pb.snapshot_index, "snapshot_index");
+  let snapshotOffset = toSafe(pb.snapshot_offset, "snapshot_offset");
+  let index = toSafe(pb.index, "index");
+  let commit = toSafe(pb.commit, "commit");
+  if (type === "MsgSnapResp") {
+    // In a MsgSnapResp, index and commit hold nothing but the old form (or the copy of
+    // the new one), so the decoded message has them 0, like any unused field.
+    if (snapshotIndex === 0) {
+      const legacy = legacySnapResp.decode(pb);
+      snapshotIndex = legacy.snapshotIndex;
+      snapshotOffset = legacy.snapshotOffset;
+    }
+    index = 0;
+    commit = 0;
+  }
   return {
     type,
     from,
     to,
     term: toSafe(pb.term, "term"),
     logTerm: toSafe(pb.log_term, "log_term"),
-    index: toSafe(pb.index, "index"),
+    index,
     entries,
-    commit: toSafe(pb.commit, "commit"),
+    commit,
     reject: pb.reject === true,
     rejectHint: toSafe(pb.reject_hint, "reject_hint"),
     context: toSafe(pb.context, "context"),
     transfer: pb.transfer === true,
     snapshot,
+    snapshotIndex,
+    snapshotOffset,
   };
 }
 

@@ -850,8 +850,8 @@ export class RaftCore {
       // different snapshot from 0.
       if (same && rx!.stored < rx!.bytes) return;
       const ack = this.msg("MsgSnapResp", m.from);
-      ack.index = same ? rx!.stored : 0;
-      ack.commit = meta.index;
+      ack.snapshotOffset = same ? rx!.stored : 0;
+      ack.snapshotIndex = meta.index;
       if (!same) this.snapshotReceive = null;
       this.send(ack);
       return;
@@ -883,8 +883,8 @@ export class RaftCore {
     rx.stored = Math.max(rx.stored, bytes);
     if (!done) {
       const ack = this.msg("MsgSnapResp", rx.from);
-      ack.index = bytes;
-      ack.commit = meta.index;
+      ack.snapshotOffset = bytes;
+      ack.snapshotIndex = meta.index;
       this.send(ack);
       return "more";
     }
@@ -915,8 +915,8 @@ export class RaftCore {
     if (!rx || rx.meta.index !== meta.index || rx.meta.term !== meta.term) return;
     this.snapshotReceive = null;
     const ack = this.msg("MsgSnapResp", rx.from);
-    ack.index = 0;
-    ack.commit = meta.index;
+    ack.snapshotOffset = 0;
+    ack.snapshotIndex = meta.index;
     this.send(ack);
   }
 
@@ -988,11 +988,11 @@ export class RaftCore {
         this.releaseReads();
         return;
       case "MsgSnapResp":
-        if (pr?.state !== "snapshot" || m.commit !== pr.snapshotIndex) return;
+        if (pr?.state !== "snapshot" || m.snapshotIndex !== pr.snapshotIndex) return;
         pr.recentActive = true;
         pr.snapshotIdleTicks = 0;
-        if (m.index === pr.snapshotOffset && m.index !== 0) return;
-        pr.snapshotOffset = m.index;
+        if (m.snapshotOffset === pr.snapshotOffset && m.snapshotOffset !== 0) return;
+        pr.snapshotOffset = m.snapshotOffset;
         this.sendSnapshotChunk(m.from, pr);
         return;
       case "MsgReadIndex":

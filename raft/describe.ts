@@ -51,7 +51,7 @@ export function describeMessage(m: Message): string {
       break;
     }
     case "MsgSnapResp":
-      parts.push(`snap=${m.commit} received=${m.index}`);
+      parts.push(`snap=${m.snapshotIndex} received=${m.snapshotOffset}`);
       break;
     case "MsgReadIndex":
       parts.push(`ctx=${m.context}`);

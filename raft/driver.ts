@@ -16,17 +16,20 @@
  * A failed persist, an assertion in the core, or a triggered failure point is
  * fatal: the driver stops and reports through `onFatal`; the process restarts
  * from disk.
+ *
+ * This file is the loop and the seams only, so the contract reads in one sitting;
+ * the driver's other jobs sit beside it: snapshot chunks both ways in
+ * snapshot_transfer.ts, waiting requests in pending.ts, fail points in
+ * fail_points.ts.
  */
 import { KvError } from "../proto/index.js";
 import { assert } from "./assert.js";
 import { type RaftConfig, RaftCore, type StateMachineSnapshot } from "./core.js";
+import { FailPoints } from "./fail_points.js";
+import { PendingRequests } from "./pending.js";
 import type { Prng } from "./prng.js";
-import {
-  bytesSnapshotStore,
-  type SnapshotSink,
-  type SnapshotSource,
-  type SnapshotStore,
-} from "./snapshot.js";
+import { bytesSnapshotStore, type SnapshotStore } from "./snapshot.js";
+import { type SnapshotStats, SnapshotTransfer } from "./snapshot_transfer.js";
 import type {
   Entry,
   HardState,
@@ -35,13 +38,11 @@ import type {
   RaftStorage,
   SnapshotMeta,
 } from "./storage.js";
-import {
-  ConfChangeType,
-  type Message,
-  type RaftStatus,
-  type Ready,
-  type SnapshotChunk,
-} from "./types.js";
+import { ConfChangeType, type Message, type RaftStatus, type Ready } from "./types.js";
+
+// The fail points are part of the driver's options; the package's tests and the
+// simulator import them from here.
+export { FAIL_POINTS, type FailPointName, FailPoints, InjectedCrash } from "./fail_points.js";
 
 /** Delivers messages to peers, best effort: it may drop, delay or reorder; it never throws. */
 export interface RaftTransport {
@@ -78,75 +79,6 @@ export interface RaftStateMachine<R> {
   restore?(meta: SnapshotMeta, data: Uint8Array): void | Promise<void>;
 }
 
-/** Counters of snapshot transfers (for metrics and tests). */
-export interface SnapshotStats {
-  /** Images opened on this node as leader. */
-  opened: number;
-  /** Chunks sent (resends included). */
-  chunksSent: number;
-  /** Transfers whose last chunk was sent. */
-  sent: number;
-  /** Chunks stored as follower. */
-  chunksReceived: number;
-  /** Snapshots installed as follower. */
-  installed: number;
-  /** Transfers abandoned: an image that could not be read, a chunk that failed its checks, a stalled follower. */
-  failed: number;
-}
-
-/** A leader's image for one follower. */
-interface OutgoingImage {
-  source: SnapshotSource | null;
-  /** A chunk read is running (a resend asked meanwhile is dropped; the core asks again). */
-  reading: boolean;
-  /** Highest offset asked for, and ticks since it last grew (a stalled transfer is dropped). */
-  offset: number;
-  stalledTicks: number;
-  lastSent: boolean;
-}
-
-/** The follower's store for the snapshot being received. */
-interface IncomingSnapshot {
-  meta: SnapshotMeta;
-  sink: SnapshotSink;
-}
-
-export const FAIL_POINTS = [
-  "raft_before_persist",
-  "raft_after_snapshot_restore",
-  "raft_before_send",
-  "apply_before_commit_batch",
-  "raft_before_advance",
-  "raft_before_compact",
-] as const;
-export type FailPointName = (typeof FAIL_POINTS)[number];
-
-/**
- * Named failure points (etcd's gofail). Inert unless a test enables one; an
- * action that throws crashes the driver at that point.
- */
-export class FailPoints {
-  private readonly actions = new Map<FailPointName, () => void>();
-
-  enable(name: FailPointName, action: () => void): void {
-    this.actions.set(name, action);
-  }
-
-  disable(name: FailPointName): void {
-    this.actions.delete(name);
-  }
-
-  trigger(name: FailPointName): void {
-    const action = this.actions.get(name);
-    if (action) action();
-  }
-}
-
-/** Thrown by a fail point action to simulate a crash at that point. */
-export class InjectedCrash extends Error {
-  override readonly name = "InjectedCrash";
-}
-
 /**
  * What a driver tells its listeners: `leader` when this node's role, the leader it
  * knows or the term changed (and once when the driver stops); `round` after every tick
@@ -176,37 +108,6 @@ export interface RaftDriverOptions<R> {
   core?: Partial<Omit<RaftConfig, "id" | "storage" | "prng" | "appliedIndex" | "snapshotProvider">>;
 }
 
-interface PendingProposal<R> {
-  term: number;
-  ticks: number;
-  resolve: (v: { index: number; result: R }) => void;
-  reject: (err: unknown) => void;
-}
-
-interface PendingRead {
-  index: number | null;
-  ticks: number;
-  resolve: (index: number) => void;
-  reject: (err: unknown) => void;
-}
-
-interface PendingConfChange {
-  type: ConfChangeType;
-  nodeId: NodeId;
-  ticks: number;
-  index: number | null;
-  term: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-interface PendingTransfer {
-  to: NodeId;
-  ticks: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
 export class RaftDriver<R = unknown> {
   readonly id: NodeId;
   private readonly core: RaftCore;
@@ -216,9 +117,6 @@ export class RaftDriver<R = unknown> {
   private readonly sm: RaftStateMachine<R>;
   private readonly failPoints: FailPoints;
   private readonly onFatal: (err: unknown) => void;
-  private readonly requestTimeoutTicks: number;
-  private readonly pendingProposalsMax: number;
-  private readonly electionTimeoutTicks: number;
 
   private stopped = false;
   private started = false;
@@ -231,29 +129,11 @@ export class RaftDriver<R = unknown> {
   private persistedTail: Promise<void> = Promise.resolve();
   /** Set while a snapshot restore is in the persist order: later persists wait for it. */
   private snapshotBarrier: Promise<void> | null = null;
-  private readonly proposals = new Map<number, PendingProposal<R>>();
-  private readonly reads = new Map<number, PendingRead>();
-  private readonly confChanges: PendingConfChange[] = [];
-  private transfer: PendingTransfer | null = null;
+  private readonly pending: PendingRequests<R>;
   private readContext: number;
   private compacting = false;
-  private readonly snapshotStore: SnapshotStore;
-  private readonly snapshotChunkBytes: number;
-  private readonly outgoing = new Map<NodeId, OutgoingImage>();
-  /** Chunk writes, in the order received. */
-  private sinkTail: Promise<void> = Promise.resolve();
-  private incoming: IncomingSnapshot | null = null;
-  /** A fully stored snapshot the core decided to install (the next snapshot Ready). */
-  private toInstall: IncomingSnapshot | null = null;
+  private readonly snapshots: SnapshotTransfer;
   private readonly listeners = new Set<DriverListener>();
-  private readonly snapshotCounters: SnapshotStats = {
-    opened: 0,
-    chunksSent: 0,
-    sent: 0,
-    chunksReceived: 0,
-    installed: 0,
-    failed: 0,
-  };
 
   constructor(options: RaftDriverOptions<R>) {
     this.id = options.id;
@@ -263,22 +143,28 @@ export class RaftDriver<R = unknown> {
     this.sm = options.stateMachine;
     this.failPoints = options.failPoints ?? new FailPoints();
     this.onFatal = options.onFatal ?? (() => {});
-    this.electionTimeoutTicks = options.electionTimeoutTicks;
-    this.requestTimeoutTicks = options.requestTimeoutTicks ?? options.electionTimeoutTicks * 10;
-    this.pendingProposalsMax = options.pendingProposalsMax ?? 4096;
+    const requestTimeoutTicks = options.requestTimeoutTicks ?? options.electionTimeoutTicks * 10;
+    this.pending = new PendingRequests<R>(
+      {
+        requestTimeoutTicks,
+        transferTimeoutTicks: options.electionTimeoutTicks * 3,
+        proposalsMax: options.pendingProposalsMax ?? 4096,
+      },
+      () => this.core.status().leaderId,
+    );
     // Read contexts start at a random point so that a stale answer meant for a
     // previous incarnation of this node cannot complete a new read.
     this.readContext = (options.prng.nextUint32() & 0x1fffff) * 4294967296;
     const sm = this.sm;
-    if (sm.snapshots) this.snapshotStore = sm.snapshots;
+    let store: SnapshotStore;
+    if (sm.snapshots) store = sm.snapshots;
     else {
       assert(sm.snapshot && sm.restore, "the state machine gives no snapshots");
-      this.snapshotStore = bytesSnapshotStore({
+      store = bytesSnapshotStore({
         snapshot: () => sm.snapshot!(),
         restore: (meta, data) => sm.restore!(meta, data),
       });
     }
-    this.snapshotChunkBytes = options.core?.snapshotChunkBytes ?? 256 * 1024;
     this.core = new RaftCore({
       ...options.core,
       id: options.id,
@@ -287,7 +173,21 @@ export class RaftDriver<R = unknown> {
       electionTimeoutTicks: options.electionTimeoutTicks,
       heartbeatTicks: options.heartbeatTicks,
       appliedIndex: this.sm.appliedIndex(),
-      snapshotProvider: (to, minIndex) => this.provideSnapshot(to, minIndex),
+      snapshotProvider: (to, minIndex) => this.snapshots.provide(to, minIndex),
+    });
+    this.snapshots = new SnapshotTransfer({
+      store,
+      core: this.core,
+      host: {
+        isStopped: () => this.stopped,
+        guard: (fn) => this.guard(fn),
+        schedule: () => this.schedule(),
+        fatal: (err) => this.fatal(err),
+      },
+      send: (m) => this.transport.send(m),
+      chunkBytes: options.core?.snapshotChunkBytes ?? 256 * 1024,
+      // An open image pins old data: a follower silent this long loses its transfer.
+      stalledTicksMax: requestTimeoutTicks,
     });
   }
 
@@ -318,9 +218,8 @@ export class RaftDriver<R = unknown> {
     if (this.stopped) return;
     this.stopped = true;
     this.ticker.stop();
-    this.failAll(new KvError("SHUTTING_DOWN", `${this.id} is stopping`));
-    for (const out of this.outgoing.values()) out.source?.close();
-    this.outgoing.clear();
+    this.pending.failAll(new KvError("SHUTTING_DOWN", `${this.id} is stopping`));
+    this.snapshots.closeAll();
     this.emit("leader");
   }
 
@@ -351,7 +250,7 @@ export class RaftDriver<R = unknown> {
   /** Replicates `data`; resolves with its index and the state machine's result once applied here. */
   propose(data: Uint8Array): Promise<{ index: number; result: R }> {
     if (this.stopped) return Promise.reject(this.stoppedError());
-    if (this.proposals.size >= this.pendingProposalsMax) {
+    if (this.pending.proposalsFull()) {
       return Promise.reject(new KvError("TIMEOUT", "too many proposals in flight"));
     }
     let placed: { index: number; term: number };
@@ -361,9 +260,7 @@ export class RaftDriver<R = unknown> {
       return Promise.reject(err);
     }
     this.schedule();
-    return new Promise((resolve, reject) => {
-      this.proposals.set(placed.index, { term: placed.term, ticks: 0, resolve, reject });
-    });
+    return this.pending.addProposal(placed);
   }
 
   /** A linearizable read point: resolves once this node has applied at least that index. */
@@ -376,9 +273,7 @@ export class RaftDriver<R = unknown> {
     });
     if (!asked) return Promise.reject(new KvError("NO_LEADER", `${this.id} knows no leader`));
     this.schedule();
-    return new Promise((resolve, reject) => {
-      this.reads.set(context, { index: null, ticks: 0, resolve, reject });
-    });
+    return this.pending.addRead(context);
   }
 
   /** Hands leadership to `to`; resolves when this node sees `to` lead. */
@@ -391,10 +286,7 @@ export class RaftDriver<R = unknown> {
     }
     if (this.core.status().leaderId === to) return Promise.resolve();
     this.schedule();
-    return new Promise((resolve, reject) => {
-      this.transfer?.reject(new KvError("TIMEOUT", "superseded by another transfer"));
-      this.transfer = { to, ticks: 0, resolve, reject };
-    });
+    return this.pending.addTransfer(to);
   }
 
   addLearner(nodeId: NodeId): Promise<void> {
@@ -440,7 +332,7 @@ export class RaftDriver<R = unknown> {
   }
 
   snapshotStats(): SnapshotStats {
-    return { ...this.snapshotCounters };
+    return this.snapshots.stats();
   }
 
   status(): RaftStatus & { stopped: boolean } {
@@ -465,8 +357,8 @@ export class RaftDriver<R = unknown> {
   private onTick(): void {
     if (this.stopped) return;
     this.guard(() => this.core.tick());
-    this.releaseSnapshotImages();
-    this.expireRequests();
+    this.snapshots.tick();
+    this.pending.tick();
     this.driveConfChanges();
     this.schedule();
     this.emit("round");
@@ -496,10 +388,10 @@ export class RaftDriver<R = unknown> {
 
   private handleReady(rd: Ready): void {
     if (rd.softState) {
-      this.onSoftState(rd.softState.leaderId);
+      this.pending.leaderChanged(rd.softState.leaderId);
       this.emit("leader");
     }
-    if (rd.snapshotChunks.length > 0) this.receiveChunks(rd.snapshotChunks);
+    if (rd.snapshotChunks.length > 0) this.snapshots.receive(rd.snapshotChunks);
     let persisted: Promise<void>;
     try {
       this.failPoints.trigger("raft_before_persist");
@@ -546,7 +438,7 @@ export class RaftDriver<R = unknown> {
 
   private sendAll(messages: Message[]): void {
     for (const m of messages) {
-      if (m.type === "MsgSnap") this.sendSnapshotChunk(m);
+      if (m.type === "MsgSnap") this.snapshots.sendChunk(m);
       else this.transport.send(m);
     }
   }
@@ -573,7 +465,7 @@ export class RaftDriver<R = unknown> {
     if (rd.snapshot) {
       const snap = rd.snapshot;
       const before = this.snapshotBarrier ?? Promise.resolve();
-      const stored = this.sinkTail;
+      const stored = this.snapshots.stored();
       // Entries handed out before the snapshot finish applying first: an install
       // under a running apply would mix two states.
       const appliedBefore = this.applyTail;
@@ -581,16 +473,7 @@ export class RaftDriver<R = unknown> {
       // what it covers; a crash in between is finished by RaftDriver.open().
       const p = Promise.all([before, stored, appliedBefore]).then(async () => {
         if (this.stopped) return;
-        const incoming = this.toInstall;
-        assert(
-          incoming !== null &&
-            incoming.meta.index === snap.meta.index &&
-            incoming.meta.term === snap.meta.term,
-          `snapshot ${snap.meta.index} to install was not stored`,
-        );
-        this.toInstall = null;
-        await incoming.sink.install(snap.meta);
-        this.snapshotCounters.installed++;
+        await this.snapshots.install(snap.meta);
         this.failPoints.trigger("raft_after_snapshot_restore");
         await write();
       });
@@ -610,28 +493,22 @@ export class RaftDriver<R = unknown> {
   /** Applies the Ready's committed entries (their own write and earlier ones are durable). */
   private async apply(rd: Ready): Promise<void> {
     if (this.stopped) return;
-    if (rd.snapshot) this.settleBelow(rd.snapshot.meta.index);
+    if (rd.snapshot) this.pending.replacedBySnapshot(rd.snapshot.meta.index);
     if (rd.committed.length > 0) {
       this.failPoints.trigger("apply_before_commit_batch");
       const todo = rd.committed.filter((e) => e.index > this.sm.appliedIndex());
       const results = todo.length > 0 ? await this.sm.apply(todo) : [];
       if (this.stopped) return;
       assert(results.length === todo.length, "state machine returned a result count mismatch");
-      for (let i = 0; i < todo.length; i++) {
-        this.settleProposal(todo[i]!, results[i]!);
-        this.settleConfChange(todo[i]!);
-      }
+      for (let i = 0; i < todo.length; i++) this.pending.applied(todo[i]!, results[i]!);
     }
   }
 
   /** The Ready is persisted, sent and applied: answer reads, advance the core. */
   private finish(rd: Ready): void {
     if (this.stopped) return;
-    for (const rs of rd.readStates) {
-      const read = this.reads.get(rs.context);
-      if (read) read.index = rs.index;
-    }
-    this.settleReads();
+    this.pending.readStates(rd.readStates);
+    this.pending.settleReads(this.sm.appliedIndex());
     this.failPoints.trigger("raft_before_advance");
     this.guard(() => this.core.advance(rd));
     this.driveConfChanges();
@@ -639,274 +516,23 @@ export class RaftDriver<R = unknown> {
     this.emit("round");
   }
 
-  // ------------------------------------------------------------- snapshots
-
-  /** The core's snapshotProvider: an image ready for `to`, or null while one opens. */
-  private provideSnapshot(to: NodeId, minIndex: number): number | null {
-    const out = this.outgoing.get(to);
-    if (out?.source && out.source.index >= minIndex) return out.source.index;
-    if (out && !out.source) return null;
-    // None yet, or one older than the compaction point: open a new image.
-    out?.source?.close();
-    const image: OutgoingImage = {
-      source: null,
-      reading: false,
-      offset: 0,
-      stalledTicks: 0,
-      lastSent: false,
-    };
-    this.outgoing.set(to, image);
-    this.snapshotStore.open().then(
-      (source) => {
-        if (this.stopped || this.outgoing.get(to) !== image) {
-          source.close();
-          return;
-        }
-        image.source = source;
-        this.snapshotCounters.opened++;
-      },
-      (err) => {
-        if (this.outgoing.get(to) === image) this.outgoing.delete(to);
-        this.snapshotFailed(err);
-      },
-    );
-    return null;
-  }
-
-  /** Fills a MsgSnap the core asked for with the chunk's bytes, then sends it. */
-  private sendSnapshotChunk(m: Message): void {
-    const chunk = m.snapshot;
-    assert(chunk !== null, "MsgSnap without chunk");
-    const image = this.outgoing.get(m.to);
-    const source = image?.source;
-    if (!image || !source || source.index !== chunk.meta.index) {
-      this.guard(() => this.core.snapshotAborted(m.to));
-      this.schedule();
-      return;
-    }
-    // One read at a time per image; a resend asked meanwhile comes again on its own.
-    if (image.reading) return;
-    image.reading = true;
-    if (chunk.offset > image.offset) {
-      image.offset = chunk.offset;
-      image.stalledTicks = 0;
-    }
-    source.read(chunk.offset, this.snapshotChunkBytes).then(
-      ({ data, done }) => {
-        image.reading = false;
-        if (this.stopped) return;
-        this.snapshotCounters.chunksSent++;
-        if (done && !image.lastSent) {
-          image.lastSent = true;
-          this.snapshotCounters.sent++;
-        }
-        this.transport.send({ ...m, snapshot: { ...chunk, data, done } });
-      },
-      (err) => {
-        image.reading = false;
-        if (this.outgoing.get(m.to) === image) this.outgoing.delete(m.to);
-        source.close();
-        this.snapshotFailed(err);
-        this.guard(() => this.core.snapshotAborted(m.to));
-        this.schedule();
-      },
-    );
-  }
-
-  /**
-   * Closes images no transfer uses any more, and drops transfers whose follower
-   * stopped acknowledging (an open image pins old data in LevelDB).
-   */
-  private releaseSnapshotImages(): void {
-    for (const [to, image] of this.outgoing) {
-      if (!image.source) continue;
-      const transfer = this.core.snapshotTransfer(to);
-      const active = transfer !== null && transfer.index === image.source.index;
-      if (++image.stalledTicks < this.requestTimeoutTicks) continue;
-      this.outgoing.delete(to);
-      image.source.close();
-      if (active) {
-        this.snapshotCounters.failed++;
-        this.guard(() => this.core.snapshotAborted(to));
-      }
-    }
-  }
-
-  /** Stores received chunks in order and tells the core, which acknowledges them. */
-  private receiveChunks(chunks: SnapshotChunk[]): void {
-    this.sinkTail = this.sinkTail
-      .then(async () => {
-        for (const c of chunks) {
-          if (this.stopped) return;
-          if (c.offset === 0) {
-            const old = this.incoming;
-            this.incoming = null;
-            if (old) await old.sink.abort();
-            this.incoming = { meta: c.meta, sink: await this.snapshotStore.receive(c.meta) };
-          }
-          const incoming = this.incoming;
-          if (
-            incoming === null ||
-            incoming.meta.index !== c.meta.index ||
-            incoming.meta.term !== c.meta.term
-          ) {
-            continue;
-          }
-          try {
-            await incoming.sink.write(c.offset, c.data, c.done);
-          } catch (err) {
-            // Bad bytes from the leader are bad input, not a reason to stop: drop what
-            // was stored and have the leader start over. Anything else (a failed
-            // write) is fatal.
-            if (!(err instanceof KvError && err.code === "CORRUPT_RECORD")) throw err;
-            this.incoming = null;
-            await incoming.sink.abort();
-            this.snapshotCounters.failed++;
-            this.guard(() => this.core.snapshotStoreFailed(c.meta));
-            this.schedule();
-            continue;
-          }
-          this.snapshotCounters.chunksReceived++;
-          let outcome = "stale";
-          this.guard(() => {
-            outcome = this.core.snapshotStored(c.meta, c.offset + c.data.byteLength, c.done);
-          });
-          if (outcome === "install") {
-            this.incoming = null;
-            // A newer snapshot overtook one not installed yet: the core installs the newer.
-            const replaced = this.toInstall;
-            this.toInstall = incoming;
-            if (replaced) await replaced.sink.abort();
-          } else if (outcome !== "more" && this.incoming === incoming) {
-            this.incoming = null;
-            await incoming.sink.abort();
-          }
-          this.schedule();
-        }
-      })
-      .catch((err) => this.fatal(err));
-  }
-
-  /** A snapshot image could not be opened or read on the leader. */
-  private snapshotFailed(err: unknown): void {
-    this.snapshotCounters.failed++;
-    // A record that fails its checks in our own store: this node must not lead as
-    // if it had the data (it stops; the operator restores it from a peer).
-    if (err instanceof KvError && err.code === "CORRUPT_RECORD") this.fatal(err);
-  }
-
-  private settleProposal(entry: Entry, result: R): void {
-    const p = this.proposals.get(entry.index);
-    if (!p) return;
-    this.proposals.delete(entry.index);
-    if (p.term === entry.term) {
-      p.resolve({ index: entry.index, result });
-    } else {
-      // Another leader's entry took this slot: ours was never committed.
-      const leaderId = this.core.status().leaderId;
-      p.reject(
-        new KvError("NOT_LEADER", "proposal dropped by a leadership change", {
-          ...(leaderId ? { leaderId } : {}),
-        }),
-      );
-    }
-  }
-
-  /** A snapshot jumped over indexes: proposals there have an unknown outcome. */
-  private settleBelow(index: number): void {
-    for (const [i, p] of this.proposals) {
-      if (i > index) continue;
-      this.proposals.delete(i);
-      p.reject(new KvError("TIMEOUT", "outcome unknown: replaced by a snapshot"));
-    }
-    const cc = this.confChanges[0];
-    if (cc && cc.index !== null && cc.index <= index) {
-      this.confChanges.shift();
-      cc.reject(new KvError("TIMEOUT", "outcome unknown: replaced by a snapshot"));
-    }
-  }
-
-  private settleReads(): void {
-    const applied = this.sm.appliedIndex();
-    for (const [ctx, r] of this.reads) {
-      if (r.index !== null && applied >= r.index) {
-        this.reads.delete(ctx);
-        r.resolve(r.index);
-      }
-    }
-  }
-
-  private onSoftState(leaderId: NodeId | null): void {
-    if (this.transfer && leaderId === this.transfer.to) {
-      const t = this.transfer;
-      this.transfer = null;
-      t.resolve();
-    }
-  }
-
   // ------------------------------------------------------ membership changes
 
   private changeConf(type: ConfChangeType, nodeId: NodeId): Promise<void> {
     if (this.stopped) return Promise.reject(this.stoppedError());
-    return new Promise((resolve, reject) => {
-      this.confChanges.push({ type, nodeId, ticks: 0, index: null, term: 0, resolve, reject });
-      this.driveConfChanges();
-      this.schedule();
-    });
+    const done = this.pending.addConfChange(type, nodeId);
+    this.driveConfChanges();
+    this.schedule();
+    return done;
   }
 
   /** Proposes waiting changes when the core can take them (one at a time). */
   private driveConfChanges(): void {
-    const cc = this.confChanges[0];
-    if (!cc || cc.index !== null || this.stopped) return;
-    try {
-      const placed = this.core.proposeConfChange(cc.type, cc.nodeId);
-      if (placed) {
-        cc.index = placed.index;
-        cc.term = placed.term;
-      }
-    } catch (err) {
-      this.confChanges.shift();
-      cc.reject(err);
-    }
-  }
-
-  /** The conf change we proposed was applied here (same term) or replaced (other term). */
-  private settleConfChange(entry: Entry): void {
-    const cc = this.confChanges[0];
-    if (!cc || cc.index !== entry.index) return;
-    this.confChanges.shift();
-    if (cc.term === entry.term) cc.resolve();
-    else cc.reject(new KvError("NOT_LEADER", "membership change dropped by a leadership change"));
+    if (this.stopped) return;
+    this.pending.proposeConfChanges((type, nodeId) => this.core.proposeConfChange(type, nodeId));
   }
 
   // ------------------------------------------------------------- failures
-
-  private expireRequests(): void {
-    const timeout = new KvError("TIMEOUT", "request timed out");
-    for (const [i, p] of this.proposals) {
-      if (++p.ticks < this.requestTimeoutTicks) continue;
-      this.proposals.delete(i);
-      p.reject(timeout);
-    }
-    for (const [ctx, r] of this.reads) {
-      if (++r.ticks < this.requestTimeoutTicks) continue;
-      this.reads.delete(ctx);
-      r.reject(timeout);
-    }
-    for (let i = 0; i < this.confChanges.length; i++) {
-      const cc = this.confChanges[i]!;
-      if (++cc.ticks < this.requestTimeoutTicks) continue;
-      this.confChanges.splice(i, 1);
-      i--;
-      cc.reject(timeout);
-    }
-    if (this.transfer && ++this.transfer.ticks >= this.electionTimeoutTicks * 3) {
-      const t = this.transfer;
-      this.transfer = null;
-      t.reject(new KvError("TIMEOUT", `leadership did not move to ${t.to}`));
-    }
-  }
 
   private guard(fn: () => void): void {
     if (this.stopped) return;
@@ -921,17 +547,6 @@ export class RaftDriver<R = unknown> {
     if (this.stopped) return;
     this.stop();
     this.onFatal(err);
-  }
-
-  private failAll(err: KvError): void {
-    for (const p of this.proposals.values()) p.reject(err);
-    this.proposals.clear();
-    for (const r of this.reads.values()) r.reject(err);
-    this.reads.clear();
-    for (const cc of this.confChanges) cc.reject(err);
-    this.confChanges.length = 0;
-    this.transfer?.reject(err);
-    this.transfer = null;
   }
 
   private stoppedError(): KvError {

@@ -11,17 +11,13 @@ export { describeEntries, describeEntry, describeMessage, describeReady } from "
 export {
   type DriverEvent,
   type DriverListener,
-  FAIL_POINTS,
-  type FailPointName,
-  FailPoints,
-  InjectedCrash,
   RaftDriver,
   type RaftDriverOptions,
   type RaftStateMachine,
   type RaftTicker,
   type RaftTransport,
-  type SnapshotStats,
 } from "./driver.js";
+export { FAIL_POINTS, type FailPointName, FailPoints, InjectedCrash } from "./fail_points.js";
 export {
   type ApplyConfChange,
   assertConf,
@@ -45,6 +41,7 @@ export {
   type SnapshotSource,
   type SnapshotStore,
 } from "./snapshot.js";
+export type { SnapshotStats } from "./snapshot_transfer.js";
 export {
   type ConfState,
   type Entry,

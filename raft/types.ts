@@ -43,10 +43,12 @@ export interface SnapshotChunk {
  * - MsgVote/MsgPreVote: `index`/`logTerm` are the candidate's last entry; `transfer` is
  *   set when a leadership transfer asked for the election (lease checks are skipped).
  * - MsgHeartbeat(Resp), MsgReadIndex(Resp): `context` is a ReadIndex round or request id.
- * - MsgSnap: `snapshot` is one chunk; MsgSnapResp acknowledges `index` = bytes received
- *   so far of the snapshot whose last index is `commit` (0 restarts the transfer). The
- *   core emits MsgSnap with empty `data`; the driver fills `data` and `done` from the
- *   state machine's image before sending.
+ * - MsgSnap: `snapshot` is one chunk. The core emits MsgSnap with empty `data`; the
+ *   driver fills `data` and `done` from the state machine's image before sending.
+ * - MsgSnapResp: acknowledges `snapshotOffset` = bytes stored so far of the snapshot
+ *   whose last index is `snapshotIndex` (offset 0 restarts the transfer). Its own
+ *   fields, so that `index` and `commit` mean one thing each; raft/codec.ts still reads
+ *   and writes them in `index`/`commit` for nodes from before the fields existed.
  */
 export interface Message {
   type: MessageType;
@@ -62,6 +64,10 @@ export interface Message {
   context: number;
   transfer: boolean;
   snapshot: SnapshotChunk | null;
+  /** MsgSnapResp: the last index of the snapshot acknowledged (>= 1). */
+  snapshotIndex: number;
+  /** MsgSnapResp: bytes of that snapshot stored so far. */
+  snapshotOffset: number;
 }
 
 export type Role = "follower" | "precandidate" | "candidate" | "leader";
@@ -178,5 +184,7 @@ export function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: 
     context: 0,
     transfer: false,
     snapshot: null,
+    snapshotIndex: 0,
+    snapshotOffset: 0,
   };
 }

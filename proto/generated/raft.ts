@@ -146,6 +146,14 @@ export const descriptor = {
                 "snapshot": {
                   "type": "SnapshotChunk",
                   "id": 13
+                },
+                "snapshot_index": {
+                  "type": "uint64",
+                  "id": 14
+                },
+                "snapshot_offset": {
+                  "type": "uint64",
+                  "id": 15
                 }
               }
             },
