@@ -193,6 +193,7 @@ interface PendingRead {
 interface PendingConfChange {
   type: ConfChangeType;
   nodeId: NodeId;
+  context?: Uint8Array;
   ticks: number;
   index: number | null;
   term: number;
@@ -397,8 +398,9 @@ export class RaftDriver<R = unknown> {
     });
   }
 
-  addLearner(nodeId: NodeId): Promise<void> {
-    return this.changeConf(ConfChangeType.AddLearner, nodeId);
+  /** `context` travels in the committed entry (raft/types.ts ConfChange.context). */
+  addLearner(nodeId: NodeId, context?: Uint8Array): Promise<void> {
+    return this.changeConf(ConfChangeType.AddLearner, nodeId, context);
   }
 
   /** Promotes a learner to voter once it has caught up. */
@@ -846,10 +848,19 @@ export class RaftDriver<R = unknown> {
 
   // ------------------------------------------------------ membership changes
 
-  private changeConf(type: ConfChangeType, nodeId: NodeId): Promise<void> {
+  private changeConf(type: ConfChangeType, nodeId: NodeId, context?: Uint8Array): Promise<void> {
     if (this.stopped) return Promise.reject(this.stoppedError());
     return new Promise((resolve, reject) => {
-      this.confChanges.push({ type, nodeId, ticks: 0, index: null, term: 0, resolve, reject });
+      this.confChanges.push({
+        type,
+        nodeId,
+        ...(context ? { context } : {}),
+        ticks: 0,
+        index: null,
+        term: 0,
+        resolve,
+        reject,
+      });
       this.driveConfChanges();
       this.schedule();
     });
@@ -860,7 +871,7 @@ export class RaftDriver<R = unknown> {
     const cc = this.confChanges[0];
     if (!cc || cc.index !== null || this.stopped) return;
     try {
-      const placed = this.core.proposeConfChange(cc.type, cc.nodeId);
+      const placed = this.core.proposeConfChange(cc.type, cc.nodeId, cc.context);
       if (placed) {
         cc.index = placed.index;
         cc.term = placed.term;

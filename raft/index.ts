@@ -65,6 +65,7 @@ export {
   type Message,
   type MessageType,
   type ProgressStatus,
+  RAFT_WIRE_MAX,
   type RaftStatus,
   type ReadState,
   type Ready,
