@@ -12,6 +12,7 @@ import { ConfigError } from "./config.js";
 import type { KvService } from "./kv_service.js";
 import type { Logger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
+import { loadPeerSecurity } from "./peer_auth.js";
 import { PeerTransport } from "./peer_transport.js";
 import { RaftKvService } from "./raft_service.js";
 
@@ -90,6 +91,8 @@ function writeDurably(path: string, text: string, create: boolean): void {
 
 export async function startNode(config: ServerConfig, log: Logger): Promise<RunningNode> {
   checkIdentity(config.dataDir, config.id, config.clusterId);
+  const security = loadPeerSecurity(config);
+  for (const warning of security.warnings) log.warn(warning);
   let resolveStopped: (clean: boolean) => void = () => {};
   const stopped = new Promise<boolean>((resolve) => {
     resolveStopped = resolve;
@@ -99,12 +102,23 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
   let fatal = false;
   let peers: PeerTransport | undefined;
   let service: RaftKvService;
-  // Members added at runtime are not in --peers; their addresses were kept here.
+  // Members added at runtime are not in --peers; their addresses were kept here, each
+  // from a committed membership change (never from a hello).
   const knownPeers = mergePeers(config.peers, loadAddressBook(config.dataDir));
-  const learnPeer = (peer: PeerAddress) => {
-    rememberPeer(config.dataDir, peer);
+  const dialPeer = (peer: PeerAddress) => {
     peers?.addPeer(peer);
     service?.setAddress(peer.id, `${peer.host}:${peer.port}`);
+  };
+  const recordMember = (peer: PeerAddress) => {
+    const configured = config.peers.find((p) => p.id === peer.id);
+    if (configured && configured.host === peer.host && configured.port === peer.port) return;
+    // Recorded before the apply that carries it is reported, so a restart still knows it.
+    rememberPeer(config.dataDir, peer);
+    log.info("peer address recorded from a committed membership change", {
+      peer: peer.id,
+      address: `${peer.host}:${peer.port}`,
+    });
+    dialPeer(peer);
   };
   const onFatal = (err: unknown) => {
     log.error("fatal error, stopping", { error: String(err) });
@@ -119,7 +133,8 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       peers: config.peers,
       join: config.join,
       clusterId: config.clusterId,
-      onPeerAddress: learnPeer,
+      onPeerAddress: dialPeer,
+      onMemberAddress: recordMember,
       log,
       send: (to, data) => peers?.send(to, data),
       sendForward: (to, frame) => peers?.sendForward(to, frame) ?? false,
@@ -164,13 +179,9 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     maxFrameBytes: config.maxFrameBytes,
     metrics,
     log,
-    onPeerLearned: (peer) => {
-      try {
-        learnPeer(peer);
-      } catch (err) {
-        log.warn("cannot record a learned peer address", { peer: peer.id, error: String(err) });
-      }
-    },
+    ...(security.secret ? { secret: security.secret } : {}),
+    ...(security.tls ? { tls: security.tls } : {}),
+    isMember: (id) => service.isPeerMember(id),
     onMessage: (from, data) => service.receive(from, data),
     onForward: (from, frame) => service.receiveForward(from, frame),
   });
