@@ -242,9 +242,9 @@ export function serverUsage(): string {
     const arg = o.kind === "peers" ? "list" : o.kind === "string" ? "value" : "n";
     const left = o.kind === "bool" ? `  ${o.flag}` : `  ${o.flag} <${arg}>`;
     const def = o.defaultValue === "" ? "" : ` (default ${o.defaultValue})`;
-    lines.push(`${left.padEnd(30)} ${o.help}${def}  [${o.env}]`);
+    lines.push(`${left.padEnd(36)} ${o.help}${def}  [${o.env}]`);
   }
-  lines.push(`${"  --help".padEnd(30)} show this help`);
+  lines.push(`${"  --help".padEnd(36)} show this help`);
   return lines.join("\n");
 }
 
