@@ -8,9 +8,16 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { connect } from "../client/index.js";
 import { messageType, peerSchema } from "../proto/index.js";
 import { emptyMessage, encodeMessage } from "../raft/index.js";
-import { type ServerProcess, startServer, tempDir, waitFor } from "../test_support/index.js";
+import {
+  freePort,
+  type ServerProcess,
+  startServer,
+  tempDir,
+  waitFor,
+} from "../test_support/index.js";
 import { deriveClusterId } from "./config.js";
 import { newNonce, peerProof } from "./peer_auth.js";
 
@@ -133,4 +140,67 @@ describe("peer port attacks (real process)", () => {
     running.push(node);
     await waitFor(() => /peer port is unauthenticated/.test(node.stderr()), 5000, "the warning");
   });
+
+  it("holds the cap on sockets before the handshake (16) and closes silent ones", async () => {
+    const node = await startServer({ dataDir: tempDir() });
+    running.push(node);
+    const sockets: WebSocket[] = [];
+    const closedAt: number[] = [];
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) {
+      const ws = new WebSocket(`ws://127.0.0.1:${node.peerPort}/`);
+      ws.on("error", () => {});
+      ws.on("close", () => closedAt.push(Date.now() - started));
+      sockets.push(ws);
+    }
+    // Four over the cap are closed at once, the other sixteen at the 5 s hello timeout.
+    await waitFor(() => closedAt.length >= 4, 3000, "the sockets over the cap closed");
+    expect(closedAt.length).toBeLessThan(20);
+    await waitFor(() => closedAt.length === 20, 10_000, "the silent sockets closed");
+    expect(Math.max(...closedAt)).toBeGreaterThanOrEqual(4000);
+    const m = await (await fetch(`http://127.0.0.1:${node.clientPort}/metrics`)).text();
+    expect(m).toMatch(/streamkv_peer_sockets_refused_total\{reason="pending_cap"\} 4/);
+    expect(m).toMatch(/streamkv_peer_sockets_refused_total\{reason="hello_timeout"\} 16/);
+  }, 20_000);
+
+  it("a 3-node cluster with the secret elects, replicates and forwards", async () => {
+    const secretFile = join(tempDir(), "secret");
+    writeFileSync(secretFile, "a cluster secret shared by all three\n", { mode: 0o600 });
+    const ids = ["n1", "n2", "n3"];
+    const ports = await Promise.all(ids.map(() => freePort()));
+    const peers = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(",");
+    const nodes = await Promise.all(
+      ids.map((id, i) =>
+        startServer({
+          peerPort: ports[i]!,
+          args: ["--id", id, "--peers", peers, "--peer-secret-file", secretFile],
+        }),
+      ),
+    );
+    running.push(...nodes);
+    let leader = -1;
+    await waitFor(
+      async () => {
+        const all = await Promise.all(nodes.map((n) => status(n)));
+        leader = all.findIndex((x) => x.role === "leader");
+        return leader >= 0;
+      },
+      15_000,
+      "a leader",
+    );
+    const follower = nodes[(leader + 1) % 3]!;
+    const other = nodes[(leader + 2) % 3]!;
+    const c1 = await connect({ servers: follower.url, timeoutMs: 5000 });
+    const c2 = await connect({ servers: other.url, timeoutMs: 5000 });
+    try {
+      await c1.createKeyValue({ bucket: "s" });
+      const rev = await (await c1.keyValue("s")).putString("k", "v");
+      const got = await (await c2.keyValue("s")).get("k");
+      expect(got?.revision).toBe(rev);
+    } finally {
+      await c1.close();
+      await c2.close();
+    }
+    for (const n of nodes) expect(n.stderr()).not.toMatch(/peer refused|unauthenticated/);
+  }, 30_000);
 });
