@@ -1,6 +1,7 @@
 /**
  * Mutual TLS on the peer port with certificates made by openssl at test time: two
- * nodes of one CA talk; a node whose certificate another CA signed is refused both ways.
+ * nodes of one CA talk; a node whose certificate another CA signed, or whose certificate
+ * expired, is refused both ways.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -79,6 +80,66 @@ function makeCert(dir: string, ca: string, name: string): PeerTls {
   };
 }
 
+/** A certificate of the good CA that expired in 2020 (`openssl ca` sets past dates). */
+function makeExpired(dir: string, name: string): PeerTls {
+  ssl(dir, [
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+    "-subj",
+    `/CN=${name}`,
+  ]);
+  execFileSync("sh", ["-c", "mkdir -p db && touch db/index.txt && echo 01 > db/serial"], {
+    cwd: dir,
+  });
+  const cnf = [
+    "[ca]",
+    "default_ca = d",
+    "[d]",
+    "database = db/index.txt",
+    "serial = db/serial",
+    "new_certs_dir = db",
+    "default_md = sha256",
+    "policy = p",
+    "x509_extensions = ext",
+    "[p]",
+    "commonName = supplied",
+    "[ext]",
+    `subjectAltName = IP:127.0.0.1,DNS:${name}`,
+    "",
+  ].join("\n");
+  execFileSync("sh", ["-c", `cat > ca.cnf`], { cwd: dir, input: cnf });
+  ssl(dir, [
+    "ca",
+    "-batch",
+    "-config",
+    "ca.cnf",
+    "-cert",
+    "ca.pem",
+    "-keyfile",
+    "ca.key",
+    "-in",
+    `${name}.csr`,
+    "-out",
+    `${name}.pem`,
+    "-startdate",
+    "20200101000000Z",
+    "-enddate",
+    "20200102000000Z",
+  ]);
+  return {
+    cert: readFileSync(join(dir, `${name}.pem`)),
+    key: readFileSync(join(dir, `${name}.key`)),
+    ca: readFileSync(join(dir, "ca.pem")),
+    allowedNames: undefined,
+  };
+}
+
 function metrics(): NodeMetrics {
   return new NodeMetrics(() => ({
     id: "x",
@@ -94,16 +155,17 @@ function metrics(): NodeMetrics {
 }
 
 describe("peer mutual TLS", () => {
-  it("nodes of one CA talk; a certificate of another CA is refused both ways", async () => {
+  it("nodes of one CA talk; another CA's or an expired certificate is refused both ways", async () => {
     const dir = tempDir();
     makeCa(dir, "ca");
     makeCa(dir, "evilca");
     const tlsA = makeCert(dir, "ca", "a");
     const tlsB = makeCert(dir, "ca", "b");
     const tlsC = { ...makeCert(dir, "evilca", "c"), ca: readFileSync(join(dir, "ca.pem")) };
-    const ports = [await freePort(), await freePort(), await freePort()];
-    const peers = ["a", "b", "c"].map((id, i) => ({ id, host: "127.0.0.1", port: ports[i]! }));
-    const got: Record<string, number[]> = { a: [], b: [], c: [] };
+    const tlsD = makeExpired(dir, "d");
+    const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const peers = ["a", "b", "c", "d"].map((id, i) => ({ id, host: "127.0.0.1", port: ports[i]! }));
+    const got: Record<string, number[]> = { a: [], b: [], c: [], d: [] };
     const make = (id: string, tls: PeerTls, i: number) => {
       const t = new PeerTransport({
         id,
@@ -125,14 +187,19 @@ describe("peer mutual TLS", () => {
     const a = make("a", tlsA, 0);
     const b = make("b", tlsB, 1);
     const c = make("c", tlsC, 2);
-    await Promise.all([a.listen(), b.listen(), c.listen()]);
+    const d = make("d", tlsD, 3);
+    await Promise.all([a.listen(), b.listen(), c.listen(), d.listen()]);
     a.send("b", new Uint8Array([1]));
     await waitFor(() => got.b!.includes(1), 10_000, "a -> b over mutual TLS");
     c.send("b", new Uint8Array([2]));
     a.send("c", new Uint8Array([3]));
+    d.send("b", new Uint8Array([5]));
+    a.send("d", new Uint8Array([6]));
     a.send("b", new Uint8Array([4]));
     await waitFor(() => got.b!.includes(4), 10_000, "a -> b again");
     expect(got.b).not.toContain(2);
     expect(got.c).not.toContain(3);
+    expect(got.b).not.toContain(5);
+    expect(got.d).not.toContain(6);
   }, 30_000);
 });
