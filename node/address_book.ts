@@ -1,8 +1,8 @@
 /**
- * Peer addresses this node learned at runtime (`streamkv cluster add`, or a joined
- * node's hello), kept in `<data>/peers.json` so a restarted node still reaches members
- * that are not in its `--peers`. Raft's membership entries carry node ids only; the
- * addresses live here, one file per node, each learned independently.
+ * Peer addresses this node learned at runtime, each from a committed `streamkv cluster
+ * add` entry (the address travels in its context; never from a hello), kept in
+ * `<data>/peers.json` so a restarted node still reaches members that are not in its
+ * `--peers`.
  *
  * Written whole through a temporary file, fsynced, then renamed (and the directory
  * fsynced), so a crash leaves the old or the new book, never a torn one.

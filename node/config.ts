@@ -56,6 +56,14 @@ export interface ServerConfig {
   watchMaxPending: number;
   /** Applied entries between two compactions of the Raft log (half of it is kept as a tail). */
   snapshotEntries: number;
+  /** File holding the cluster secret peers prove in their hello ("" = none; peer_auth.ts). */
+  peerSecretFile: string;
+  /** Mutual TLS on the peer port: this node's certificate, key and the CA both sides trust. */
+  peerTlsCert: string;
+  peerTlsKey: string;
+  peerTlsCa: string;
+  /** Comma-separated names a peer certificate must carry one of ("" = any the CA signed). */
+  peerTlsAllowedNames: string;
 }
 
 /** The shared token in `path` (one line; surrounding whitespace ignored). */
@@ -226,6 +234,46 @@ export const SERVER_OPTIONS: readonly Option[] = [
     defaultValue: "10000",
     help: "compact the Raft log after this many applied entries, keeping half as a tail for slow followers (older ones get a snapshot)",
   },
+  {
+    flag: "--peer-secret-file",
+    env: "STREAMKV_PEER_SECRET_FILE",
+    key: "peerSecretFile",
+    kind: "string",
+    defaultValue: "",
+    help: "file with the cluster secret (at least 16 bytes, same on every member) that peers prove by HMAC in their hello; never sent",
+  },
+  {
+    flag: "--peer-tls-cert",
+    env: "STREAMKV_PEER_TLS_CERT",
+    key: "peerTlsCert",
+    kind: "string",
+    defaultValue: "",
+    help: "PEM certificate of this node for mutual TLS on the peer port (with --peer-tls-key and --peer-tls-ca)",
+  },
+  {
+    flag: "--peer-tls-key",
+    env: "STREAMKV_PEER_TLS_KEY",
+    key: "peerTlsKey",
+    kind: "string",
+    defaultValue: "",
+    help: "PEM private key of --peer-tls-cert",
+  },
+  {
+    flag: "--peer-tls-ca",
+    env: "STREAMKV_PEER_TLS_CA",
+    key: "peerTlsCa",
+    kind: "string",
+    defaultValue: "",
+    help: "PEM CA that must have signed every peer's certificate (checked both ways)",
+  },
+  {
+    flag: "--peer-tls-allowed-names",
+    env: "STREAMKV_PEER_TLS_ALLOWED_NAMES",
+    key: "peerTlsAllowedNames",
+    kind: "string",
+    defaultValue: "",
+    help: "comma-separated names (CN or SAN) a peer certificate must carry one of (empty = any the CA signed)",
+  },
 ];
 
 export function serverUsage(): string {
@@ -239,9 +287,9 @@ export function serverUsage(): string {
     const arg = o.kind === "peers" ? "list" : o.kind === "string" ? "value" : "n";
     const left = o.kind === "bool" ? `  ${o.flag}` : `  ${o.flag} <${arg}>`;
     const def = o.defaultValue === "" ? "" : ` (default ${o.defaultValue})`;
-    lines.push(`${left.padEnd(30)} ${o.help}${def}  [${o.env}]`);
+    lines.push(`${left.padEnd(36)} ${o.help}${def}  [${o.env}]`);
   }
-  lines.push(`${"  --help".padEnd(30)} show this help`);
+  lines.push(`${"  --help".padEnd(36)} show this help`);
   return lines.join("\n");
 }
 

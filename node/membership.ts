@@ -9,6 +9,11 @@ import type { PeerAddress } from "./config.js";
 import type { CallOptions } from "./kv_service.js";
 import type { LeaderProposer, RaftKvDriver } from "./leader_proposer.js";
 
+/** `host:port`, `[v6]:port` for an IPv6 host (what parsePeerAddress reads back). */
+export function formatPeerAddress(p: PeerAddress): string {
+  return p.host.includes(":") ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`;
+}
+
 /** How long `add` waits for a learner to catch up when the client gives no deadline. */
 const ADD_DEFAULT_TIMEOUT_MS = 60_000;
 
@@ -18,8 +23,8 @@ export interface MembershipOptions {
   proposer: LeaderProposer;
   clock: Clock;
   /**
-   * A member's peer address given to `add`: made durable and known to the peer
-   * transport before the node is added, so Raft can reach it at once.
+   * A member's peer address given to `add`: known to the peer transport before the node
+   * is added, so Raft can reach it at once (a pending addition until the add ends).
    */
   onPeerAddress?: (peer: PeerAddress) => void;
 }
@@ -51,11 +56,18 @@ export class Membership {
     const { id } = peer;
     const s = this.opts.proposer.requireLeader();
     if (s.conf.voters.includes(id)) return;
-    // Durable and dialable before Raft sends the learner anything.
+    // Dialable before Raft sends the learner anything; every member (this one included)
+    // records the address when the entry that carries it commits.
     this.opts.onPeerAddress?.(peer);
     const deadlineMs = call.deadlineMs ?? this.opts.clock.now() + ADD_DEFAULT_TIMEOUT_MS;
     if (!s.conf.learners.includes(id)) {
-      await timeoutAt(this.opts.clock, this.opts.driver.addLearner(id), deadlineMs, `adding ${id}`);
+      const context = new TextEncoder().encode(formatPeerAddress(peer));
+      await timeoutAt(
+        this.opts.clock,
+        this.opts.driver.addLearner(id, context),
+        deadlineMs,
+        `adding ${id}`,
+      );
     }
     await this.caughtUp(id, deadlineMs);
     if (this.opts.driver.status().conf.voters.includes(id)) return;

@@ -29,6 +29,8 @@ export class NodeMetrics {
   readonly peerMessages: Counter<"direction" | "result">;
   readonly peerBytes: Counter<"direction">;
   readonly peerReconnects: Counter;
+  readonly peerMessagesDropped: Counter<"reason">;
+  readonly peerSocketsRefused: Counter<"reason">;
 
   constructor(status: () => NodeStatus, forwarding?: () => ForwardingView) {
     const registers = [this.registry];
@@ -96,6 +98,18 @@ export class NodeMetrics {
     this.peerReconnects = new Counter({
       name: "streamkv_peer_reconnects_total",
       help: "Peer connection attempts after a loss",
+      registers,
+    });
+    this.peerMessagesDropped = new Counter({
+      name: "streamkv_peer_messages_dropped_total",
+      help: "Peer messages received and dropped: not_member (the sender is no voter, learner or pending addition), malformed",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.peerSocketsRefused = new Counter({
+      name: "streamkv_peer_sockets_refused_total",
+      help: "Inbound peer sockets refused or closed: unauthorized, hello_timeout, socket_cap, pending_cap, tls_name",
+      labelNames: ["reason"],
       registers,
     });
     const roles = ["leader", "follower", "candidate", "learner", "unknown"];

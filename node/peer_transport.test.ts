@@ -41,7 +41,7 @@ interface Node {
 async function node(
   id: string,
   peers: PeerAddress[],
-  options: { maxQueued?: number } = {},
+  options: { maxQueued?: number; secret?: Buffer } = {},
 ): Promise<Node> {
   const self = peers.find((p) => p.id === id)!;
   const received: Node["received"] = [];
@@ -58,6 +58,7 @@ async function node(
     reconnectDelayMs: 20,
     reconnectDelayMaxMs: 100,
     ...(options.maxQueued === undefined ? {} : { maxQueuedMessages: options.maxQueued }),
+    ...(options.secret === undefined ? {} : { secret: options.secret }),
   });
   await transport.listen();
   open.push(transport);
@@ -129,7 +130,8 @@ describe("peer transport", () => {
     [
       "an unknown message",
       (ws: WebSocket) => ws.send(new Uint8Array([0xfa, 0x06, 0x00])),
-      "UNKNOWN_MESSAGE",
+      // Before the handshake, anything but the handshake is refused as unauthorized.
+      "UNAUTHORIZED",
     ],
     [
       "a raft message before the hello",
@@ -147,8 +149,8 @@ describe("peer transport", () => {
     [
       "a hello for another node",
       (ws: WebSocket) =>
-        ws.send(PeerFrame.encode({ hello: { protocol_version: 1, from: "a", to: "zz" } }).finish()),
-      "INVALID_ARGUMENT",
+        ws.send(PeerFrame.encode({ hello: { protocol_version: 2, from: "a", to: "zz" } }).finish()),
+      "UNAUTHORIZED",
     ],
   ])("refuses %s and keeps serving other peers", async (_name, sendBad, code) => {
     const peers = await cluster(["a", "b"]);
@@ -161,7 +163,51 @@ describe("peer transport", () => {
     const closeCode = await new Promise<number>((resolve) => ws.once("close", resolve));
     expect(closeCode).toBe(1008);
     expect(frames[0]?.error?.code).toBe(code);
+    if (code === "UNAUTHORIZED") {
+      // A refused peer hears the code only: no node id, no cluster id.
+      expect(JSON.stringify(frames[0])).not.toMatch(/"b"|\bb\b|c-/);
+    }
     a!.transport.send("b", new Uint8Array([9]));
     await waitFor(() => b!.received.some((m) => m.data[0] === 9), 5000, "other peer served");
+  });
+
+  it("delivers between nodes that share the secret; a wrong secret is refused both ways", async () => {
+    const peers = await cluster(["a", "b", "c"]);
+    const good = Buffer.from("0123456789abcdef0123456789abcdef");
+    const a = await node("a", peers, { secret: good });
+    const b = await node("b", peers, { secret: good });
+    const c = await node("c", peers, { secret: Buffer.from("another secret, wrong one!") });
+    a.transport.send("b", new Uint8Array([1]));
+    await waitFor(() => b.received.some((m) => m.data[0] === 1), 5000, "a -> b with the secret");
+    c.transport.send("b", new Uint8Array([2]));
+    a.transport.send("c", new Uint8Array([3]));
+    a.transport.send("b", new Uint8Array([4]));
+    await waitFor(() => b.received.some((m) => m.data[0] === 4), 5000, "a -> b again");
+    expect(b.received.some((m) => m.data[0] === 2)).toBe(false);
+    expect(c.received.some((m) => m.data[0] === 3)).toBe(false);
+  });
+
+  it("closes a socket that sends no hello within the hello timeout", async () => {
+    const port = await freePort();
+    const t = new PeerTransport({
+      id: "b",
+      clusterId: "",
+      host: "127.0.0.1",
+      port,
+      peers: [{ id: "b", host: "127.0.0.1", port }],
+      maxFrameBytes: 64 * 1024,
+      onMessage: () => {},
+      metrics: metrics(),
+      log: silentLogger,
+      helloTimeoutMs: 200,
+      maxPendingSockets: 2,
+    });
+    await t.listen();
+    open.push(t);
+    const started = Date.now();
+    const silent = new WebSocket(`ws://127.0.0.1:${port}/`);
+    silent.on("error", () => {});
+    await new Promise((r) => silent.once("close", r));
+    expect(Date.now() - started).toBeLessThan(3000);
   });
 });

@@ -3,8 +3,13 @@
  * over WebSocket, one protobuf PeerFrame (proto/peer.proto) per binary frame. Each node
  * dials every other peer and sends on that outbound connection; it receives on the
  * connections peers dial to it, so an answer travels back on the answerer's own
- * outbound connection. A dialed connection starts with PeerHello (from, to, cluster
- * id), which the receiver checks: a node of another cluster is refused.
+ * outbound connection. A dialed connection starts with the handshake of
+ * proto/peer.proto (hello, challenge, auth; node/peer_auth.ts): the cluster secret is
+ * proven both ways, or mutual TLS vouches for both sides, or (neither configured) only
+ * the cluster id is checked. A refused peer hears only UNAUTHORIZED. Addresses are never
+ * learned from a hello; messages from an id that is not a member (`isMember`) are
+ * dropped and counted. Inbound sockets are bounded in number (total and before the
+ * handshake) and in time (the hello timeout).
  *
  * Delivery is best effort, as Raft expects of its network: a message for a peer that
  * is down waits in a bounded queue and is dropped when the queue is full or the socket
@@ -12,7 +17,9 @@
  * keeps serving every other peer.
  */
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createTlsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import { checkServerIdentity, type PeerCertificate, type TLSSocket } from "node:tls";
 import { WebSocket, WebSocketServer } from "ws";
 import { backoffDelayMs, peerSchema as descriptor, KvError, messageType } from "../proto/index.js";
 import type { PeerAddress } from "./config.js";
@@ -24,11 +31,24 @@ import {
 } from "./forward_wire.js";
 import type { Logger } from "./log.js";
 import type { NodeMetrics } from "./metrics.js";
-import { isValidNodeId, parsePeerAddress } from "./peer_address.js";
+import { isValidNodeId } from "./peer_address.js";
+import {
+  certificateNames,
+  type HandshakeInput,
+  newNonce,
+  PEER_NONCE_BYTES,
+  type PeerTls,
+  peerProof,
+  proofMatches,
+} from "./peer_auth.js";
 
 const PeerFrame = messageType(descriptor, "streamkv.peer.PeerFrame");
 
-export const PEER_PROTOCOL_VERSION = 1;
+/** 2: the challenge-response handshake; a version 1 hello is refused. */
+export const PEER_PROTOCOL_VERSION = 2;
+
+/** What a refused peer hears: the code, nothing about this node or its cluster. */
+const REFUSED_MESSAGE = "refused by the peer (its log says why)";
 
 export interface PeerTransportOptions {
   id: string;
@@ -44,10 +64,20 @@ export interface PeerTransportOptions {
   /** Called for every forwarded write (request or response) received. */
   onForward?: (from: string, frame: ForwardFrame) => void;
   /**
-   * A node not in `peers` said hello with its own address (it joined at runtime, see
-   * `streamkv cluster add`). Called once per new id; the transport dials it from then on.
+   * Whether Raft messages and forwarded writes from `id` are taken: a voter, a learner
+   * or a pending addition. Others are dropped and counted (default: everyone).
    */
-  onPeerLearned?: (peer: PeerAddress) => void;
+  isMember?: (id: string) => boolean;
+  /** The cluster secret both sides prove in the handshake (peer_auth.ts). */
+  secret?: Buffer;
+  /** Mutual TLS on the peer port, both directions. */
+  tls?: PeerTls;
+  /** How long a socket may take from connect to a completed handshake (default 5 s). */
+  helloTimeoutMs?: number;
+  /** Inbound peer sockets at once (default 64). */
+  maxInboundSockets?: number;
+  /** Inbound sockets at once that have not completed the handshake (default 16). */
+  maxPendingSockets?: number;
   metrics: NodeMetrics;
   log: Logger;
   /** Messages queued per peer while it is unreachable (default 1024). */
@@ -61,9 +91,16 @@ export interface PeerTransportOptions {
 interface Outbound {
   peer: PeerAddress;
   ws: WebSocket | undefined;
+  /** The handshake completed: frames go out directly. */
   open: boolean;
   queue: Uint8Array[];
   attempt: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** One inbound socket, from TCP connect on. */
+interface InboundSocket {
+  authenticated: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -84,20 +121,55 @@ export class PeerTransport {
   private listening = false;
   /** Every member this node knows an address for, itself included. */
   private readonly known = new Map<string, PeerAddress>();
+  /** Keyed by the raw TCP socket and, with TLS, by its TLS socket too. */
+  private readonly inbound = new Map<Socket, InboundSocket>();
+  private inboundCount = 0;
+  private pendingCount = 0;
+  private readonly helloTimeoutMs: number;
+  private readonly maxInbound: number;
+  private readonly maxPending: number;
 
   constructor(private readonly opts: PeerTransportOptions) {
     this.maxQueued = opts.maxQueuedMessages ?? 1024;
     this.maxBuffered = opts.maxBufferedBytes ?? 16 * 1024 * 1024;
-    this.http = createServer((_req, res) => {
+    this.helloTimeoutMs = opts.helloTimeoutMs ?? 5000;
+    this.maxInbound = opts.maxInboundSockets ?? 64;
+    this.maxPending = opts.maxPendingSockets ?? 16;
+    const onRequest = (_req: unknown, res: import("node:http").ServerResponse) => {
       res.writeHead(426, { "content-type": "text/plain" });
       res.end("the peer port speaks WebSocket only\n");
-    });
+    };
+    this.http = opts.tls
+      ? createTlsServer(
+          {
+            cert: opts.tls.cert,
+            key: opts.tls.key,
+            ca: opts.tls.ca,
+            requestCert: true,
+            rejectUnauthorized: true,
+            minVersion: "TLSv1.2",
+          },
+          onRequest,
+        )
+      : createServer(onRequest);
+    this.http.on("connection", (socket: Socket) => this.admit(socket));
+    if (opts.tls) {
+      this.http.on("secureConnection", (tlsSocket: TLSSocket) => {
+        const raw = (tlsSocket as unknown as { _parent?: Socket })._parent;
+        const rec = raw ? this.inbound.get(raw) : undefined;
+        if (rec) this.inbound.set(tlsSocket, rec);
+      });
+      this.http.on("tlsClientError", (err: Error) => {
+        this.opts.metrics.peerSocketsRefused.inc({ reason: "unauthorized" });
+        this.opts.log.warn("peer TLS handshake refused", { error: err.message });
+      });
+    }
     this.wss = new WebSocketServer({
       server: this.http,
       maxPayload: opts.maxFrameBytes * 2,
       perMessageDeflate: false,
     });
-    this.wss.on("connection", (ws, req) => this.accept(ws, `${req.socket.remoteAddress}`));
+    this.wss.on("connection", (ws, req) => this.accept(ws, req.socket));
     // ws re-emits the HTTP server's errors (e.g. EADDRINUSE); listen() reports those.
     this.wss.on("error", (err) => opts.log.debug("peer server error", { error: err.message }));
     for (const peer of opts.peers) this.addPeer(peer);
@@ -129,12 +201,6 @@ export class PeerTransport {
     };
     this.outbound.set(peer.id, fresh);
     if (this.listening) this.dial(fresh);
-  }
-
-  /** This node's own peer address as the others reach it ("" when unknown, port 0). */
-  private ownAddress(): string {
-    const me = this.known.get(this.opts.id);
-    return me && me.port !== 0 ? `${me.host}:${me.port}` : "";
   }
 
   /** Starts listening and dialing; returns the bound port. */
@@ -216,6 +282,10 @@ export class PeerTransport {
       o.queue = [];
     }
     for (const ws of this.wss.clients) ws.terminate();
+    for (const [socket, rec] of this.inbound) {
+      clearTimeout(rec.timer);
+      socket.destroy();
+    }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
@@ -230,17 +300,99 @@ export class PeerTransport {
     ws.send(frame);
   }
 
+  /** A new inbound TCP socket: refused over the caps, closed at the hello timeout. */
+  private admit(socket: Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    const reason =
+      this.inboundCount >= this.maxInbound
+        ? "socket_cap"
+        : this.pendingCount >= this.maxPending
+          ? "pending_cap"
+          : undefined;
+    if (reason) {
+      this.opts.metrics.peerSocketsRefused.inc({ reason });
+      this.opts.log.warn("inbound peer socket refused", {
+        remote: socket.remoteAddress,
+        reason,
+        inbound: this.inboundCount,
+        pending: this.pendingCount,
+      });
+      socket.destroy();
+      return;
+    }
+    const rec: InboundSocket = { authenticated: false, timer: undefined };
+    this.inbound.set(socket, rec);
+    this.inboundCount++;
+    this.pendingCount++;
+    rec.timer = setTimeout(() => {
+      if (rec.authenticated) return;
+      this.opts.metrics.peerSocketsRefused.inc({ reason: "hello_timeout" });
+      this.opts.log.warn("peer socket closed: no handshake within the hello timeout", {
+        remote: socket.remoteAddress,
+        timeoutMs: this.helloTimeoutMs,
+      });
+      socket.destroy();
+    }, this.helloTimeoutMs);
+    rec.timer.unref();
+    socket.once("close", () => {
+      clearTimeout(rec.timer);
+      for (const [k, v] of this.inbound) if (v === rec) this.inbound.delete(k);
+      this.inboundCount--;
+      if (!rec.authenticated) this.pendingCount--;
+    });
+  }
+
+  private markAuthenticated(socket: Socket): void {
+    const rec = this.inbound.get(socket);
+    if (!rec || rec.authenticated) return;
+    rec.authenticated = true;
+    clearTimeout(rec.timer);
+    this.pendingCount--;
+  }
+
   private dial(o: Outbound): void {
     if (this.closed) return;
     const host =
       o.peer.host.includes(":") && !o.peer.host.startsWith("[") ? `[${o.peer.host}]` : o.peer.host;
-    const ws = new WebSocket(`ws://${host}:${o.peer.port}/`, {
+    const tls = this.opts.tls;
+    const allowed = tls?.allowedNames;
+    const ws = new WebSocket(`${tls ? "wss" : "ws"}://${host}:${o.peer.port}/`, {
       maxPayload: this.opts.maxFrameBytes * 2,
       perMessageDeflate: false,
-      handshakeTimeout: 5000,
+      handshakeTimeout: this.helloTimeoutMs,
+      ...(tls
+        ? {
+            cert: tls.cert,
+            key: tls.key,
+            ca: tls.ca,
+            rejectUnauthorized: true,
+            minVersion: "TLSv1.2" as const,
+            // ws types this as returning a boolean; tls.connect wants an Error or undefined.
+            checkServerIdentity: ((name: string, cert: PeerCertificate) => {
+              const err = checkServerIdentity(name, cert);
+              if (err) return err;
+              if (allowed && !certificateNames(cert).some((n) => allowed.includes(n))) {
+                return new Error("the peer certificate names none of --peer-tls-allowed-names");
+              }
+              return undefined;
+            }) as unknown as (servername: string, cert: unknown) => boolean,
+          }
+        : {}),
     });
     o.ws = ws;
+    const nonce = newNonce();
+    // The handshake must finish in time, or the link is dropped and dialed again.
+    const helloTimer = setTimeout(() => {
+      this.opts.log.warn("peer handshake timed out", { peer: o.peer.id });
+      ws.terminate();
+    }, this.helloTimeoutMs);
+    let connected = false;
     ws.on("open", () => {
+      connected = true;
+      this.opts.metrics.peerConnections.inc();
       ws.send(
         PeerFrame.encode({
           hello: {
@@ -248,36 +400,78 @@ export class PeerTransport {
             from: this.opts.id,
             to: o.peer.id,
             cluster_id: this.opts.clusterId,
-            address: this.ownAddress(),
+            nonce,
           },
         }).finish(),
       );
+    });
+    ws.on("message", (data, isBinary) => {
+      if (!isBinary) return;
+      let frame: {
+        body?: string;
+        error?: { code?: string; message?: string };
+        challenge?: { nonce?: Uint8Array; proof?: Uint8Array };
+      };
+      try {
+        frame = PeerFrame.toObject(PeerFrame.decode(data as Buffer), { oneofs: true });
+      } catch {
+        ws.terminate();
+        return;
+      }
+      if (frame.body === "error") {
+        this.opts.log.warn("peer refused the connection", {
+          peer: o.peer.id,
+          code: frame.error?.code,
+          message: frame.error?.message,
+        });
+        return;
+      }
+      if (frame.body !== "challenge" || o.open) {
+        // The acceptor says nothing else; anything else is not a streamkv peer.
+        ws.terminate();
+        return;
+      }
+      const c = frame.challenge ?? {};
+      const theirNonce = c.nonce ?? new Uint8Array(0);
+      const proof = c.proof ?? new Uint8Array(0);
+      const h: HandshakeInput = {
+        clusterId: this.opts.clusterId,
+        dialer: this.opts.id,
+        acceptor: o.peer.id,
+        dialerNonce: nonce,
+        acceptorNonce: theirNonce,
+      };
+      const secret = this.opts.secret;
+      if (
+        theirNonce.length !== PEER_NONCE_BYTES ||
+        (secret !== undefined && !proofMatches(secret, "acceptor", h, proof))
+      ) {
+        // Whoever listens there does not know the cluster secret: tell it nothing.
+        this.opts.log.warn("peer failed to prove the cluster secret; not sending to it", {
+          peer: o.peer.id,
+          address: `${o.peer.host}:${o.peer.port}`,
+        });
+        ws.terminate();
+        return;
+      }
+      ws.send(
+        PeerFrame.encode({
+          auth: { proof: secret ? peerProof(secret, "dialer", h) : new Uint8Array(0) },
+        }).finish(),
+      );
+      clearTimeout(helloTimer);
       o.open = true;
       o.attempt = 0;
-      this.opts.metrics.peerConnections.inc();
       const queued = o.queue;
       o.queue = [];
       for (const frame of queued) this.transmit(ws, frame);
-    });
-    ws.on("message", (data, isBinary) => {
-      // The receiver only talks back to refuse us.
-      if (!isBinary) return;
-      try {
-        const frame = PeerFrame.toObject(PeerFrame.decode(data as Buffer), { oneofs: true });
-        if (frame.error) {
-          this.opts.log.warn("peer refused the connection", {
-            peer: o.peer.id,
-            code: frame.error.code,
-            message: frame.error.message,
-          });
-        }
-      } catch {}
     });
     ws.on("error", (err) => {
       this.opts.log.debug("peer connection error", { peer: o.peer.id, error: err.message });
     });
     ws.on("close", () => {
-      if (o.open) this.opts.metrics.peerConnections.dec();
+      clearTimeout(helloTimer);
+      if (connected) this.opts.metrics.peerConnections.dec();
       o.open = false;
       o.ws = undefined;
       if (this.closed) return;
@@ -289,13 +483,21 @@ export class PeerTransport {
     });
   }
 
-  private accept(ws: WebSocket, remote: string): void {
+  private accept(ws: WebSocket, socket: Socket): void {
+    const remote = `${socket.remoteAddress}`;
+    /** Set once the handshake completed: the authenticated sender. */
     let from: string | undefined;
+    /** Between the hello and the auth: what the proof must cover. */
+    let pending: HandshakeInput | undefined;
     this.opts.metrics.peerConnections.inc();
     ws.on("close", () => this.opts.metrics.peerConnections.dec());
     ws.on("error", (err) =>
       this.opts.log.debug("peer socket error", { remote, error: err.message }),
     );
+    const close = () => {
+      ws.close(1008);
+      setTimeout(() => ws.terminate(), 2000).unref();
+    };
     const refuse = (err: KvError) => {
       this.opts.metrics.badFrames.inc({ port: "peer", code: err.code });
       this.opts.log.warn("peer frame refused", {
@@ -307,9 +509,28 @@ export class PeerTransport {
       try {
         ws.send(PeerFrame.encode({ error: { code: err.code, message: err.message } }).finish());
       } catch {}
-      ws.close(1008, err.code);
-      setTimeout(() => ws.terminate(), 2000).unref();
+      close();
     };
+    /** Refused before the handshake completed: the reason stays in this node's log. */
+    const unauthorized = (reason: string, fields: Record<string, unknown> = {}) => {
+      this.opts.metrics.badFrames.inc({ port: "peer", code: "UNAUTHORIZED" });
+      this.opts.metrics.peerSocketsRefused.inc({ reason: "unauthorized" });
+      this.opts.log.warn("peer refused", { remote, reason, ...fields });
+      try {
+        ws.send(
+          PeerFrame.encode({ error: { code: "UNAUTHORIZED", message: REFUSED_MESSAGE } }).finish(),
+        );
+      } catch {}
+      close();
+    };
+    const allowed = this.opts.tls?.allowedNames;
+    if (allowed) {
+      const names = certificateNames((socket as TLSSocket).getPeerCertificate?.());
+      if (!names.some((n) => allowed.includes(n))) {
+        unauthorized("the peer certificate names none of --peer-tls-allowed-names", { names });
+        return;
+      }
+    }
     ws.on("message", (data, isBinary) => {
       if (ws.readyState !== ws.OPEN) return;
       const bytes = data as Buffer;
@@ -327,76 +548,87 @@ export class PeerTransport {
         );
         return;
       }
-      let frame: {
-        hello?: Record<string, unknown>;
-        raft?: Uint8Array;
-        forward_request?: Extract<WireForwardBody, { forward_request: unknown }>["forward_request"];
-        forward_response?: Extract<
-          WireForwardBody,
-          { forward_response: unknown }
-        >["forward_response"];
-        body?: string;
-      };
+      let frame: DecodedPeerFrame;
       try {
-        frame = PeerFrame.toObject(PeerFrame.decode(bytes), { oneofs: true, longs: Number });
+        frame = decodePeerFrame(bytes);
       } catch (err) {
-        refuse(
-          new KvError("MALFORMED_FRAME", `cannot decode the peer frame: ${(err as Error).message}`),
-        );
+        refuse(err as KvError);
         return;
       }
-      if (frame.body === "hello" && frame.hello) {
-        const h = frame.hello;
-        if (from !== undefined) {
-          refuse(new KvError("INVALID_ARGUMENT", "a second hello on one connection"));
-        } else if (h.protocol_version !== PEER_PROTOCOL_VERSION) {
-          refuse(
-            new KvError(
-              "INVALID_ARGUMENT",
-              `peer protocol ${String(h.protocol_version)} not supported`,
-            ),
-          );
-        } else if (h.to !== this.opts.id) {
-          refuse(
-            new KvError("INVALID_ARGUMENT", `this is node ${this.opts.id}, not ${String(h.to)}`),
-          );
-        } else if (this.opts.clusterId !== "" && h.cluster_id !== this.opts.clusterId) {
-          refuse(
-            new KvError(
-              "UNAUTHORIZED",
-              `node ${String(h.from)} belongs to cluster ${JSON.stringify(h.cluster_id ?? "")}, this is cluster ${this.opts.clusterId}`,
-            ),
-          );
-        } else if (h.from === this.opts.id || typeof h.from !== "string" || h.from === "") {
-          refuse(new KvError("INVALID_ARGUMENT", `a hello from ${JSON.stringify(h.from)}`));
-        } else if (!this.known.has(h.from)) {
-          // A node that joined at runtime announces where it listens; without that it is
-          // a stranger (same cluster id, but no member we know of).
-          const learned = parseAddress(h.from, h.address);
-          if (!learned) {
-            refuse(
-              new KvError("UNAUTHORIZED", `node ${String(h.from)} is not a peer of this cluster`),
-            );
-          } else {
-            this.opts.log.info("peer address learned from its hello", {
-              peer: learned.id,
-              address: `${learned.host}:${learned.port}`,
+      if (from === undefined) {
+        if (frame.body === "hello" && pending === undefined) {
+          const h = frame.hello;
+          if (h.protocol_version !== PEER_PROTOCOL_VERSION) {
+            unauthorized("unsupported peer protocol version (upgrade every member)", {
+              version: h.protocol_version,
+              supported: PEER_PROTOCOL_VERSION,
             });
-            this.addPeer(learned);
-            this.opts.onPeerLearned?.(learned);
-            from = learned.id;
+          } else if (h.to !== this.opts.id) {
+            unauthorized("a hello for another node", { to: h.to });
+          } else if (this.opts.clusterId !== "" && h.cluster_id !== this.opts.clusterId) {
+            unauthorized(
+              `node ${JSON.stringify(h.from)} belongs to cluster ${JSON.stringify(h.cluster_id)}, this is cluster ${this.opts.clusterId}`,
+            );
+          } else if (h.from === this.opts.id || !isValidNodeId(h.from)) {
+            unauthorized("a hello from an invalid node id", { from: h.from });
+          } else if (h.nonce.length !== PEER_NONCE_BYTES) {
+            unauthorized("a hello without a nonce", { from: h.from });
+          } else {
+            pending = {
+              clusterId: this.opts.clusterId,
+              dialer: h.from,
+              acceptor: this.opts.id,
+              dialerNonce: h.nonce,
+              acceptorNonce: newNonce(),
+            };
+            const secret = this.opts.secret;
+            ws.send(
+              PeerFrame.encode({
+                challenge: {
+                  nonce: pending.acceptorNonce,
+                  proof: secret ? peerProof(secret, "acceptor", pending) : new Uint8Array(0),
+                },
+              }).finish(),
+            );
           }
-        } else {
-          from = String(h.from);
+          return;
         }
+        if (frame.body === "auth" && pending !== undefined) {
+          const secret = this.opts.secret;
+          const ok = secret
+            ? proofMatches(secret, "dialer", pending, frame.auth.proof)
+            : frame.auth.proof.length === 0;
+          if (!ok) {
+            unauthorized(
+              secret
+                ? "the peer did not prove the cluster secret (--peer-secret-file differs or is missing)"
+                : "the peer sent a secret proof but this node has no --peer-secret-file",
+              { from: pending.dialer },
+            );
+            return;
+          }
+          from = pending.dialer;
+          pending = undefined;
+          this.markAuthenticated(socket);
+          this.opts.log.debug("peer authenticated", { remote, from });
+          return;
+        }
+        unauthorized(`a ${frame.body} frame before the handshake completed`);
         return;
       }
-      if (frame.body === "raft" && frame.raft) {
-        if (from === undefined) {
-          refuse(new KvError("UNAUTHORIZED", "a raft message before the hello"));
+      if (
+        frame.body === "raft" ||
+        frame.body === "forward_request" ||
+        frame.body === "forward_response"
+      ) {
+        if (this.opts.isMember && !this.opts.isMember(from)) {
+          this.opts.metrics.peerMessagesDropped.inc({ reason: "not_member" });
+          this.opts.log.debug("peer message from a non-member dropped", { from, body: frame.body });
           return;
         }
         this.opts.metrics.peerMessages.inc({ direction: "in", result: "received" });
+      }
+      if (frame.body === "raft") {
         try {
           this.opts.onMessage(
             from,
@@ -408,24 +640,17 @@ export class PeerTransport {
         }
         return;
       }
-      if (
-        (frame.body === "forward_request" && frame.forward_request) ||
-        (frame.body === "forward_response" && frame.forward_response)
-      ) {
-        if (from === undefined) {
-          refuse(new KvError("UNAUTHORIZED", "a forwarded write before the hello"));
-          return;
-        }
-        this.opts.metrics.peerMessages.inc({ direction: "in", result: "received" });
+      if (frame.body === "forward_request" || frame.body === "forward_response") {
         // Decoded and checked here, at the edge; a malformed one is dropped like a lost message.
         let forward: ForwardFrame;
         try {
           forward = forwardFromWire(
-            frame.forward_request
+            frame.body === "forward_request"
               ? { forward_request: frame.forward_request }
-              : { forward_response: frame.forward_response! },
+              : { forward_response: frame.forward_response },
           );
         } catch (err) {
+          this.opts.metrics.peerMessagesDropped.inc({ reason: "malformed" });
           this.opts.log.warn("malformed forwarded write dropped", { from, error: String(err) });
           return;
         }
@@ -436,14 +661,109 @@ export class PeerTransport {
         }
         return;
       }
+      if (frame.body === "hello" || frame.body === "auth") {
+        refuse(new KvError("INVALID_ARGUMENT", "a second handshake on one connection"));
+        return;
+      }
       refuse(new KvError("UNKNOWN_MESSAGE", "the peer frame carries no message this node knows"));
     });
   }
 }
 
-/** `host:port` from a hello as a peer address, or undefined when it is not one. */
-function parseAddress(id: string, address: unknown): PeerAddress | undefined {
-  if (typeof address !== "string" || !isValidNodeId(id)) return undefined;
-  const parsed = parsePeerAddress(address);
-  return "error" in parsed ? undefined : { id, host: parsed.host, port: parsed.port };
+type WireForwardRequest = Extract<WireForwardBody, { forward_request: unknown }>["forward_request"];
+type WireForwardResponse = Extract<
+  WireForwardBody,
+  { forward_response: unknown }
+>["forward_response"];
+
+/** A peer frame decoded at the edge, every field typed. */
+export type DecodedPeerFrame =
+  | {
+      body: "hello";
+      hello: {
+        protocol_version: number;
+        from: string;
+        to: string;
+        cluster_id: string;
+        nonce: Uint8Array;
+      };
+    }
+  | { body: "auth"; auth: { proof: Uint8Array } }
+  | { body: "raft"; raft: Uint8Array }
+  | { body: "forward_request"; forward_request: WireForwardRequest }
+  | { body: "forward_response"; forward_response: WireForwardResponse }
+  | { body: "challenge" | "error" | "none" };
+
+function bytesOf(v: unknown, field: string): Uint8Array {
+  if (v === undefined || v === null) return new Uint8Array(0);
+  if (Array.isArray(v) && v.length === 0) return new Uint8Array(0);
+  if (!(v instanceof Uint8Array))
+    throw new KvError("MALFORMED_FRAME", `peer frame: ${field} is not bytes`);
+  return v;
+}
+
+function stringOf(v: unknown, field: string): string {
+  if (v === undefined || v === null) return "";
+  if (typeof v !== "string")
+    throw new KvError("MALFORMED_FRAME", `peer frame: ${field} is not a string`);
+  return v;
+}
+
+/**
+ * Decodes one peer frame; anything undecodable is a KvError MALFORMED_FRAME (the
+ * only thing this throws: fuzzed in peer_frame.test.ts).
+ */
+export function decodePeerFrame(bytes: Uint8Array): DecodedPeerFrame {
+  let f: Record<string, unknown>;
+  try {
+    f = PeerFrame.toObject(PeerFrame.decode(bytes), { oneofs: true, longs: Number }) as Record<
+      string,
+      unknown
+    >;
+  } catch (err) {
+    throw new KvError(
+      "MALFORMED_FRAME",
+      `cannot decode the peer frame: ${(err as Error)?.message ?? String(err)}`,
+    );
+  }
+  switch (f.body) {
+    case "hello": {
+      const h = (f.hello ?? {}) as Record<string, unknown>;
+      const version = h.protocol_version ?? 0;
+      if (typeof version !== "number")
+        throw new KvError("MALFORMED_FRAME", "peer frame: protocol_version");
+      return {
+        body: "hello",
+        hello: {
+          protocol_version: version,
+          from: stringOf(h.from, "from"),
+          to: stringOf(h.to, "to"),
+          cluster_id: stringOf(h.cluster_id, "cluster_id"),
+          nonce: bytesOf(h.nonce, "nonce"),
+        },
+      };
+    }
+    case "auth":
+      return {
+        body: "auth",
+        auth: { proof: bytesOf((f.auth as Record<string, unknown> | undefined)?.proof, "proof") },
+      };
+    case "raft":
+      return { body: "raft", raft: bytesOf(f.raft, "raft") };
+    case "forward_request":
+      return {
+        body: "forward_request",
+        forward_request: (f.forward_request ?? {}) as WireForwardRequest,
+      };
+    case "forward_response":
+      return {
+        body: "forward_response",
+        forward_response: (f.forward_response ?? {}) as WireForwardResponse,
+      };
+    case "challenge":
+    case "error":
+      return { body: f.body };
+    default:
+      return { body: "none" };
+  }
 }

@@ -86,10 +86,15 @@ export interface RaftServiceOptions {
   /** Reported in status (what a joining node passes as --cluster-id). */
   clusterId?: string;
   /**
-   * A member's peer address given to `addServer`: made durable and known to the peer
-   * transport before the node is added, so Raft can reach it at once.
+   * A member's peer address given to `addServer`: known to the peer transport before
+   * the node is added, so Raft can reach it at once (not yet recorded in peers.json).
    */
   onPeerAddress?: (peer: PeerAddress) => void;
+  /**
+   * A committed membership change carried a member's address: record it (peers.json)
+   * and dial it. With `--peers`, the only source of peer addresses.
+   */
+  onMemberAddress?: (peer: PeerAddress) => void;
 }
 
 /** Raft's logical time on the clock: one tick every `tickMs`. */
@@ -114,6 +119,8 @@ export class RaftKvService implements KvService {
   private readonly addresses: Map<string, string>;
   private readonly membership: Membership;
   private readonly clock: Clock;
+  /** Nodes being added here (`addServer`): their messages are taken before they are learners. */
+  private readonly pendingAdditions = new Set<string>();
 
   private constructor(
     private readonly opts: RaftServiceOptions,
@@ -171,6 +178,15 @@ export class RaftKvService implements KvService {
           ? {}
           : { maxForwardsInFlight: opts.maxForwardsInFlight }),
         ...(opts.ttlTickMs === undefined ? {} : { ttlTickMs: opts.ttlTickMs }),
+        onMemberAddress: (id, address) => {
+          const parsed = parsePeerAddress(address);
+          if (!isValidNodeId(id) || "error" in parsed) {
+            opts.log.warn("a membership change carried an unusable address", { id, address });
+            return;
+          }
+          if (id === opts.id) return;
+          opts.onMemberAddress?.({ id, host: parsed.host, port: parsed.port });
+        },
       });
       const service = new RaftKvService(opts, db, streamLog, storage, replica);
       replica.start();
@@ -210,6 +226,23 @@ export class RaftKvService implements KvService {
       return;
     }
     this.driver.receive(m);
+  }
+
+  /**
+   * Whether the peer port takes Raft messages, ReadIndex and forwarded writes from `id`:
+   * a voter or learner of the latest configuration in the log, a node this leader is
+   * adding, or, while this node is not a member itself (it was started with --join and
+   * waits for the leader), the members named in its --peers.
+   */
+  isPeerMember(id: string): boolean {
+    const conf = this.driver.status().conf;
+    if (conf.voters.includes(id) || conf.learners.includes(id)) return true;
+    if (this.pendingAdditions.has(id)) return true;
+    const self = this.opts.id;
+    if (!conf.voters.includes(self) && !conf.learners.includes(self)) {
+      return this.opts.peers.some((p) => p.id === id);
+    }
+    return false;
   }
 
   /** A forwarded write or its answer from a peer, decoded at the edge (forward_wire.ts). */
@@ -413,7 +446,12 @@ export class RaftKvService implements KvService {
         `add needs <id>=<host:port> with a real port (got ${JSON.stringify(`${id}=${address}`)})`,
       );
     }
-    await this.membership.add({ id, host: parsed.host, port: parsed.port }, opts);
+    this.pendingAdditions.add(id);
+    try {
+      await this.membership.add({ id, host: parsed.host, port: parsed.port }, opts);
+    } finally {
+      this.pendingAdditions.delete(id);
+    }
     return this.status();
   }
 

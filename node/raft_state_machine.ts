@@ -5,7 +5,14 @@
  * driver and ReadIndex see every committed entry applied.
  */
 import type { ApplyResult, KvStateMachine } from "../kvapi/index.js";
-import { type Entry, EntryType, type RaftStateMachine, type SnapshotMeta } from "../raft/index.js";
+import {
+  ConfChangeType,
+  decodeConfChange,
+  type Entry,
+  EntryType,
+  type RaftStateMachine,
+  type SnapshotMeta,
+} from "../raft/index.js";
 import type { KvSnapshotStore } from "./snapshot_store.js";
 
 export type KvApplyResult = ApplyResult | undefined;
@@ -17,6 +24,11 @@ export class KvRaftStateMachine implements RaftStateMachine<KvApplyResult> {
   constructor(
     private readonly kv: KvStateMachine,
     readonly snapshots: KvSnapshotStore,
+    /**
+     * A committed AddLearner entry carried the new member's peer address (its context):
+     * the one place, with --peers, that peer addresses come from.
+     */
+    private readonly onMemberAddress?: (id: string, address: string) => void,
   ) {}
 
   appliedIndex(): number {
@@ -37,6 +49,13 @@ export class KvRaftStateMachine implements RaftStateMachine<KvApplyResult> {
           : Promise.resolve(undefined),
       ),
     );
+    for (const e of entries) {
+      if (e.type !== EntryType.ConfChange || !this.onMemberAddress) continue;
+      const cc = decodeConfChange(e.data);
+      if (cc.type === ConfChangeType.AddLearner && cc.context && cc.context.length > 0) {
+        this.onMemberAddress(cc.nodeId, new TextDecoder().decode(cc.context));
+      }
+    }
     const last = entries[entries.length - 1];
     if (last && last.index > this.appliedOther) this.appliedOther = last.index;
     return results;

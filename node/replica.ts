@@ -59,6 +59,8 @@ export interface ReplicaOptions {
   /** How often the leader advances the TTL clock when a bucket has a ttl (default 1 s). */
   ttlTickMs?: number;
   failPoints?: FailPoints;
+  /** A committed membership change named a member's peer address (raft_state_machine.ts). */
+  onMemberAddress?: (id: string, address: string) => void;
   core?: Partial<Pick<RaftConfig, "appendEntriesMax" | "inflightCountMax" | "snapshotChunkBytes">>;
 }
 
@@ -99,7 +101,7 @@ export class Replica {
       storage: opts.storage,
       transport: { send: opts.sendRaft },
       ticker: opts.ticker,
-      stateMachine: new KvRaftStateMachine(kv, store),
+      stateMachine: new KvRaftStateMachine(kv, store, opts.onMemberAddress),
       prng: opts.prng,
       electionTimeoutTicks: opts.electionTimeoutTicks,
       heartbeatTicks: opts.heartbeatTicks,

@@ -15,6 +15,7 @@ import type { KvService } from "./kv_service.js";
 import type { Logger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
 import { MetricsServer } from "./metrics_server.js";
+import { loadPeerSecurity } from "./peer_auth.js";
 import { PeerTransport } from "./peer_transport.js";
 import { RaftKvService } from "./raft_service.js";
 
@@ -111,6 +112,8 @@ function authenticatorOf(config: ServerConfig): Authenticator {
 export async function startNode(config: ServerConfig, log: Logger): Promise<RunningNode> {
   checkIdentity(config.dataDir, config.id, config.clusterId);
   const auth = authenticatorOf(config);
+  const security = loadPeerSecurity(config);
+  for (const warning of security.warnings) log.warn(warning);
   let resolveStopped: (clean: boolean) => void = () => {};
   const stopped = new Promise<boolean>((resolve) => {
     resolveStopped = resolve;
@@ -120,12 +123,23 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
   let fatal = false;
   let peers: PeerTransport | undefined;
   let service: RaftKvService;
-  // Members added at runtime are not in --peers; their addresses were kept here.
+  // Members added at runtime are not in --peers; their addresses were kept here, each
+  // from a committed membership change (never from a hello).
   const knownPeers = mergePeers(config.peers, loadAddressBook(config.dataDir));
-  const learnPeer = (peer: PeerAddress) => {
-    rememberPeer(config.dataDir, peer);
+  const dialPeer = (peer: PeerAddress) => {
     peers?.addPeer(peer);
     service?.setAddress(peer.id, `${peer.host}:${peer.port}`);
+  };
+  const recordMember = (peer: PeerAddress) => {
+    const configured = config.peers.find((p) => p.id === peer.id);
+    if (configured && configured.host === peer.host && configured.port === peer.port) return;
+    // Recorded before the apply that carries it is reported, so a restart still knows it.
+    rememberPeer(config.dataDir, peer);
+    log.info("peer address recorded from a committed membership change", {
+      peer: peer.id,
+      address: `${peer.host}:${peer.port}`,
+    });
+    dialPeer(peer);
   };
   const onFatal = (err: unknown) => {
     log.error("fatal error, stopping", { error: String(err) });
@@ -140,7 +154,8 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       peers: config.peers,
       join: config.join,
       clusterId: config.clusterId,
-      onPeerAddress: learnPeer,
+      onPeerAddress: dialPeer,
+      onMemberAddress: recordMember,
       log,
       send: (to, data) => peers?.send(to, data),
       sendForward: (to, frame) => peers?.sendForward(to, frame) ?? false,
@@ -190,13 +205,9 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     maxFrameBytes: config.maxFrameBytes,
     metrics,
     log,
-    onPeerLearned: (peer) => {
-      try {
-        learnPeer(peer);
-      } catch (err) {
-        log.warn("cannot record a learned peer address", { peer: peer.id, error: String(err) });
-      }
-    },
+    ...(security.secret ? { secret: security.secret } : {}),
+    ...(security.tls ? { tls: security.tls } : {}),
+    isMember: (id) => service.isPeerMember(id),
     onMessage: (from, data) => service.receive(from, data),
     onForward: (from, frame) => service.receiveForward(from, frame),
   });

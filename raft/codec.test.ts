@@ -10,9 +10,10 @@ import {
   messagePbType,
 } from "./codec.js";
 import { EntryType } from "./storage.js";
-import { ConfChangeType, MESSAGE_TYPES, type Message } from "./types.js";
+import { ConfChangeType, MESSAGE_TYPES, type Message, RAFT_WIRE_MAX } from "./types.js";
 
-const index = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const index = fc.integer({ min: 0, max: RAFT_WIRE_MAX });
+const context = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const id = fc.string({ minLength: 1, maxLength: 8 });
 const bytes = fc.uint8Array({ maxLength: 32 });
 const conf = fc.record({
@@ -34,7 +35,7 @@ const message: fc.Arbitrary<Message> = fc
     commit: index,
     reject: fc.boolean(),
     rejectHint: index,
-    context: index,
+    context,
     transfer: fc.boolean(),
     data: bytes,
   })
@@ -150,6 +151,32 @@ describe("raft codec", () => {
       }),
     );
     expect(ConfChangeType.RemoveServer).toBe(2);
+    const withContext = {
+      type: ConfChangeType.AddLearner,
+      nodeId: "n4",
+      conf: { voters: ["n1"], learners: ["n4"] },
+      context: new TextEncoder().encode("127.0.0.1:7421"),
+    };
+    expect(decodeConfChange(encodeConfChange(withContext))).toEqual(withContext);
+  });
+
+  it("refuses a term, index or commit above 2^52 (headroom for the node's own increments)", () => {
+    const pb = messagePbType();
+    const at = (fields: Record<string, unknown>) =>
+      pb.encode(pb.fromObject({ type: 6, from: "a", to: "b", ...fields })).finish();
+    expect(decodeMessage(at({ term: RAFT_WIRE_MAX })).term).toBe(RAFT_WIRE_MAX);
+    const above = [String(RAFT_WIRE_MAX + 1), String(Number.MAX_SAFE_INTEGER)];
+    for (const v of above) {
+      for (const field of ["term", "log_term", "index", "commit", "reject_hint"]) {
+        expect(() => decodeMessage(at({ [field]: v }))).toThrow(/exceeds 2\^52/);
+      }
+      expect(() => decodeMessage(at({ entries: [{ index: v, term: 1 }] }))).toThrow(/2\^52/);
+      expect(() => decodeMessage(at({ entries: [{ index: 1, term: v }] }))).toThrow(/2\^52/);
+    }
+    // A read context is not a term: the driver draws them up to 2^53.
+    expect(decodeMessage(at({ context: String(Number.MAX_SAFE_INTEGER) })).context).toBe(
+      Number.MAX_SAFE_INTEGER,
+    );
   });
 
   it("rejects garbage and out-of-range numbers with MALFORMED_FRAME", () => {

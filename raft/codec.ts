@@ -13,6 +13,7 @@ import {
   type ConfChangeType,
   MESSAGE_TYPES,
   type Message,
+  RAFT_WIRE_MAX,
   type SnapshotChunk,
 } from "./types.js";
 
@@ -30,6 +31,13 @@ interface LongLike {
   low: number;
   high: number;
   unsigned: boolean;
+}
+
+/** A term, index or commit: at most RAFT_WIRE_MAX (types.ts says why). */
+function toBounded(value: unknown, field: string): number {
+  const n = toSafe(value, field);
+  if (n > RAFT_WIRE_MAX) throw malformed(`${field} ${n} exceeds 2^52`);
+  return n;
 }
 
 function toSafe(value: unknown, field: string): number {
@@ -80,8 +88,8 @@ function confFromPb(pb: unknown): ConfState {
 function metaFromPb(pb: unknown): SnapshotMeta {
   const m = (pb ?? {}) as Record<string, unknown>;
   return {
-    index: toSafe(m.index, "snapshot.index"),
-    term: toSafe(m.term, "snapshot.term"),
+    index: toBounded(m.index, "snapshot.index"),
+    term: toBounded(m.term, "snapshot.term"),
     conf: confFromPb(m.conf),
   };
 }
@@ -90,11 +98,11 @@ function entryFromPb(pb: unknown, i: number): Entry {
   const e = (pb ?? {}) as Record<string, unknown>;
   const type = toSafe(e.type, `entries[${i}].type`);
   if (type > 2) throw malformed(`entries[${i}].type ${type} is unknown`);
-  const index = toSafe(e.index, `entries[${i}].index`);
+  const index = toBounded(e.index, `entries[${i}].index`);
   if (index < 1) throw malformed(`entries[${i}].index must be >= 1`);
   return {
     index,
-    term: toSafe(e.term, `entries[${i}].term`),
+    term: toBounded(e.term, `entries[${i}].term`),
     type: type as EntryType,
     data: toBytes(e.data, `entries[${i}].data`),
   };
@@ -118,7 +126,7 @@ const legacySnapResp = {
   },
   decode(pb: Record<string, unknown>): { snapshotIndex: number; snapshotOffset: number } {
     return {
-      snapshotIndex: toSafe(pb.commit, "commit"),
+      snapshotIndex: toBounded(pb.commit, "commit"),
       snapshotOffset: toSafe(pb.index, "index"),
     };
   },
@@ -184,10 +192,10 @@ export function decodeMessage(bytes: Uint8Array): Message {
     };
   }
   if (type === "MsgSnap" && snapshot === null) throw malformed("MsgSnap without a snapshot");
-  let snapshotIndex = toSafe(pb.snapshot_index, "snapshot_index");
+  let snapshotIndex = toBounded(pb.snapshot_index, "snapshot_index");
   let snapshotOffset = toSafe(pb.snapshot_offset, "snapshot_offset");
-  let index = toSafe(pb.index, "index");
-  let commit = toSafe(pb.commit, "commit");
+  let index = toBounded(pb.index, "index");
+  let commit = toBounded(pb.commit, "commit");
   if (type === "MsgSnapResp") {
     // In a MsgSnapResp, index and commit hold nothing but the old form (or the copy of
     // the new one), so the decoded message has them 0, like any unused field.
@@ -203,13 +211,13 @@ export function decodeMessage(bytes: Uint8Array): Message {
     type,
     from,
     to,
-    term: toSafe(pb.term, "term"),
-    logTerm: toSafe(pb.log_term, "log_term"),
+    term: toBounded(pb.term, "term"),
+    logTerm: toBounded(pb.log_term, "log_term"),
     index,
     entries,
     commit,
     reject: pb.reject === true,
-    rejectHint: toSafe(pb.reject_hint, "reject_hint"),
+    rejectHint: toBounded(pb.reject_hint, "reject_hint"),
     context: toSafe(pb.context, "context"),
     transfer: pb.transfer === true,
     snapshot,
@@ -220,7 +228,12 @@ export function decodeMessage(bytes: Uint8Array): Message {
 
 export function encodeConfChange(cc: ConfChange): Uint8Array {
   return ConfChangePb.encode(
-    ConfChangePb.fromObject({ type: cc.type, node_id: cc.nodeId, conf: cc.conf }),
+    ConfChangePb.fromObject({
+      type: cc.type,
+      node_id: cc.nodeId,
+      conf: cc.conf,
+      ...(cc.context && cc.context.length > 0 ? { context: cc.context } : {}),
+    }),
   ).finish();
 }
 
@@ -233,10 +246,14 @@ export function decodeConfChange(bytes: Uint8Array): ConfChange {
   }
   const type = toSafe(pb.type, "type");
   if (type > 2) throw malformed(`conf change type ${type} is unknown`);
+  // protobufjs leaves an absent bytes field as its (empty array) default.
+  const raw = Array.isArray(pb.context) && pb.context.length === 0 ? undefined : pb.context;
+  const context = toBytes(raw, "context");
   return {
     type: type as ConfChangeType,
     nodeId: toStr(pb.node_id, "node_id"),
     conf: confFromPb(pb.conf),
+    ...(context.length > 0 ? { context } : {}),
   };
 }
 

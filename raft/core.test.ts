@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { isKvError } from "../proto/index.js";
 import { TestCluster } from "./test_cluster.js";
-import { ConfChangeType, emptyMessage } from "./types.js";
+import { ConfChangeType, emptyMessage, RAFT_WIRE_MAX } from "./types.js";
 
 describe("leader election (§5.2)", () => {
   it("a candidate pre-votes, then votes, then appends a no-op", () => {
@@ -465,5 +465,19 @@ describe("membership changes (one server at a time)", () => {
     c.stabilize();
     c.restart("2");
     expect(c.node("2").core.status().conf).toEqual({ voters: ["1", "2", "3"], learners: ["4"] });
+  });
+});
+
+describe("term headroom", () => {
+  it("a node at the largest term a peer may send still campaigns with safe integers", () => {
+    const c = new TestCluster(["1", "2", "3"]);
+    c.elect("1");
+    const core = c.node("2").core;
+    core.step(emptyMessage("MsgHeartbeat", "1", "2", RAFT_WIRE_MAX));
+    expect(core.status().term).toBe(RAFT_WIRE_MAX);
+    core.campaign();
+    core.campaign();
+    expect(core.status().term).toBeLessThanOrEqual(RAFT_WIRE_MAX + 2);
+    expect(Number.isSafeInteger(core.status().term)).toBe(true);
   });
 });

@@ -309,7 +309,11 @@ export class RaftCore {
    * entry of its term, or a learner to promote has not caught up); throws
    * KvError for an invalid change or when this node is not the leader.
    */
-  proposeConfChange(type: ConfChangeType, nodeId: NodeId): { index: number; term: number } | null {
+  proposeConfChange(
+    type: ConfChangeType,
+    nodeId: NodeId,
+    context?: Uint8Array,
+  ): { index: number; term: number } | null {
     this.assertCanPropose();
     const conf = this.conf();
     const next = changedConf(conf, type, nodeId);
@@ -320,7 +324,7 @@ export class RaftCore {
       const pr = this.progress.get(nodeId);
       if (!pr || pr.matchIndex < this.commit) return null;
     }
-    const data = encodeConfChange({ type, nodeId, conf: next });
+    const data = encodeConfChange({ type, nodeId, conf: next, ...(context ? { context } : {}) });
     return this.appendEntry(EntryType.ConfChange, data);
   }
 
@@ -590,6 +594,8 @@ export class RaftCore {
 
   private becomeCandidate(): void {
     assert(this.role !== "leader", "leader cannot become candidate");
+    // Peers cannot send a term above RAFT_WIRE_MAX (codec), so this needs 2^52 elections.
+    assert(isIndex(this.term + 1), `term ${this.term} has no successor`);
     this.reset(this.term + 1);
     this.votedFor = this.id;
     this.role = "candidate";
@@ -1227,6 +1233,10 @@ export class RaftCore {
   private appendEntry(type: EntryType, data: Uint8Array): { index: number; term: number } {
     assert(this.role === "leader", "append on a non-leader");
     const entry: Entry = { index: this.log.lastIndex() + 1, term: this.term, type, data };
+    assert(
+      isIndex(entry.index) && isIndex(entry.term),
+      `entry ${entry.index} beyond safe integers`,
+    );
     this.log.append([entry]);
     this.noteConfEntry(entry);
     // Batching: every proposal appended before the next ready() goes out in one

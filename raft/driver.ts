@@ -289,8 +289,9 @@ export class RaftDriver<R = unknown> {
     return this.pending.addTransfer(to);
   }
 
-  addLearner(nodeId: NodeId): Promise<void> {
-    return this.changeConf(ConfChangeType.AddLearner, nodeId);
+  /** `context` travels in the committed entry (raft/types.ts ConfChange.context). */
+  addLearner(nodeId: NodeId, context?: Uint8Array): Promise<void> {
+    return this.changeConf(ConfChangeType.AddLearner, nodeId, context);
   }
 
   /** Promotes a learner to voter once it has caught up. */
@@ -518,9 +519,9 @@ export class RaftDriver<R = unknown> {
 
   // ------------------------------------------------------ membership changes
 
-  private changeConf(type: ConfChangeType, nodeId: NodeId): Promise<void> {
+  private changeConf(type: ConfChangeType, nodeId: NodeId, context?: Uint8Array): Promise<void> {
     if (this.stopped) return Promise.reject(this.stoppedError());
-    const done = this.pending.addConfChange(type, nodeId);
+    const done = this.pending.addConfChange(type, nodeId, context);
     this.driveConfChanges();
     this.schedule();
     return done;
@@ -529,7 +530,9 @@ export class RaftDriver<R = unknown> {
   /** Proposes waiting changes when the core can take them (one at a time). */
   private driveConfChanges(): void {
     if (this.stopped) return;
-    this.pending.proposeConfChanges((type, nodeId) => this.core.proposeConfChange(type, nodeId));
+    this.pending.proposeConfChanges((type, nodeId, context) =>
+      this.core.proposeConfChange(type, nodeId, context),
+    );
   }
 
   // ------------------------------------------------------------- failures

@@ -62,6 +62,7 @@ export {
   type Message,
   type MessageType,
   type ProgressStatus,
+  RAFT_WIRE_MAX,
   type RaftStatus,
   type ReadState,
   type Ready,

@@ -36,6 +36,8 @@ interface PendingRead {
 interface PendingConfChange {
   type: ConfChangeType;
   nodeId: NodeId;
+  /** Travels in the committed entry (ConfChange.context: an AddLearner's address). */
+  context?: Uint8Array;
   ticks: number;
   index: number | null;
   term: number;
@@ -89,9 +91,18 @@ export class PendingRequests<R> {
   }
 
   /** A membership change, queued: `proposeConfChanges` places them one at a time. */
-  addConfChange(type: ConfChangeType, nodeId: NodeId): Promise<void> {
+  addConfChange(type: ConfChangeType, nodeId: NodeId, context?: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.confChanges.push({ type, nodeId, ticks: 0, index: null, term: 0, resolve, reject });
+      this.confChanges.push({
+        type,
+        nodeId,
+        ...(context === undefined ? {} : { context }),
+        ticks: 0,
+        index: null,
+        term: 0,
+        resolve,
+        reject,
+      });
     });
   }
 
@@ -100,12 +111,16 @@ export class PendingRequests<R> {
    * proposeConfChange, which answers null while it cannot take one yet).
    */
   proposeConfChanges(
-    propose: (type: ConfChangeType, nodeId: NodeId) => { index: number; term: number } | null,
+    propose: (
+      type: ConfChangeType,
+      nodeId: NodeId,
+      context: Uint8Array | undefined,
+    ) => { index: number; term: number } | null,
   ): void {
     const cc = this.confChanges[0];
     if (!cc || cc.index !== null) return;
     try {
-      const placed = propose(cc.type, cc.nodeId);
+      const placed = propose(cc.type, cc.nodeId, cc.context);
       if (placed) {
         cc.index = placed.index;
         cc.term = placed.term;

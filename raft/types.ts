@@ -154,6 +154,14 @@ export interface RaftStatus {
   progress: Record<NodeId, ProgressStatus>;
 }
 
+/**
+ * The largest term, index or commit a peer may send (2^52): the codec refuses anything
+ * above it as malformed, so a hostile or buggy peer cannot push a node near 2^53, where
+ * its own `term + 1` would stop being a safe integer. From the bound, a node needs 2^52
+ * more elections of its own before that could happen.
+ */
+export const RAFT_WIRE_MAX = 2 ** 52;
+
 export const ConfChangeType = {
   AddLearner: 0,
   PromoteLearner: 1,
@@ -167,6 +175,11 @@ export interface ConfChange {
   nodeId: NodeId;
   /** Membership after the change; a node uses it as soon as the entry is in its log. */
   conf: ConfState;
+  /**
+   * Opaque to Raft, carried in the committed entry (etcd's ConfChange.Context): node/
+   * puts an added member's peer address here, so every member learns it from the log.
+   */
+  context?: Uint8Array;
 }
 
 export function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {

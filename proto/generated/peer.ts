@@ -13,7 +13,9 @@ export const descriptor = {
                     "raft",
                     "error",
                     "forward_request",
-                    "forward_response"
+                    "forward_response",
+                    "challenge",
+                    "auth"
                   ]
                 }
               },
@@ -37,6 +39,14 @@ export const descriptor = {
                 "forward_response": {
                   "type": "ForwardResponse",
                   "id": 5
+                },
+                "challenge": {
+                  "type": "PeerChallenge",
+                  "id": 6
+                },
+                "auth": {
+                  "type": "PeerAuth",
+                  "id": 7
                 }
               }
             },
@@ -61,6 +71,30 @@ export const descriptor = {
                 "address": {
                   "type": "string",
                   "id": 5
+                },
+                "nonce": {
+                  "type": "bytes",
+                  "id": 6
+                }
+              }
+            },
+            "PeerChallenge": {
+              "fields": {
+                "nonce": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "proof": {
+                  "type": "bytes",
+                  "id": 2
+                }
+              }
+            },
+            "PeerAuth": {
+              "fields": {
+                "proof": {
+                  "type": "bytes",
+                  "id": 1
                 }
               }
             },

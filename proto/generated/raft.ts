@@ -170,6 +170,10 @@ export const descriptor = {
                 "conf": {
                   "type": "ConfState",
                   "id": 3
+                },
+                "context": {
+                  "type": "bytes",
+                  "id": 4
                 }
               }
             }
