@@ -50,6 +50,23 @@ export interface ServerConfig {
   watchMaxPending: number;
   /** Applied entries between two compactions of the Raft log (half of it is kept as a tail). */
   snapshotEntries: number;
+  // --- client-port limits (CLIENT_LIMIT_OPTIONS) ---
+  /** One connection's outbound byte budget (unflushed frames + answers of requests in flight). */
+  clientMaxBufferedBytes: number;
+  /** Every connection's bytes together; beyond it new requests get OVERLOADED. */
+  nodeMaxBufferedBytes: number;
+  /** A connection held at its budget this long without reading is closed. */
+  clientWriteDeadlineMs: number;
+  /** A connection without a hello this long after opening is closed. */
+  clientHelloTimeoutMs: number;
+  /** WebSocket ping interval; two missed pongs close the connection. */
+  clientPingIntervalMs: number;
+  /** WebSocket connections per remote address that have not said hello yet. */
+  maxPreHelloPerAddress: number;
+  /** HTTP: time to receive a request's headers. */
+  httpHeadersTimeoutMs: number;
+  /** HTTP: time to receive a whole request. */
+  httpRequestTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -67,6 +84,74 @@ interface Option {
 
 /** 1 MiB of value plus room for the key, bucket name and framing. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024 + 64 * 1024;
+
+/** Client-port limits: memory per connection and per node, timeouts, pre-hello caps. */
+const CLIENT_LIMIT_OPTIONS: readonly Option[] = [
+  {
+    flag: "--client-max-buffered-bytes",
+    env: "STREAMKV_CLIENT_MAX_BUFFERED_BYTES",
+    key: "clientMaxBufferedBytes",
+    kind: "int",
+    defaultValue: String(32 * 1024 * 1024),
+    help: "outbound byte budget of one client connection (unflushed frames + answers in flight); at it the connection stops being read and its watches end SLOW_CONSUMER; at least 2 x --max-frame-bytes",
+  },
+  {
+    flag: "--node-max-buffered-bytes",
+    env: "STREAMKV_NODE_MAX_BUFFERED_BYTES",
+    key: "nodeMaxBufferedBytes",
+    kind: "int",
+    defaultValue: String(512 * 1024 * 1024),
+    help: "outbound bytes all client connections together may hold; beyond it new requests get OVERLOADED",
+  },
+  {
+    flag: "--client-write-deadline-ms",
+    env: "STREAMKV_CLIENT_WRITE_DEADLINE_MS",
+    key: "clientWriteDeadlineMs",
+    kind: "int",
+    defaultValue: "10000",
+    help: "a client connection held at its byte budget this long without reading is closed",
+  },
+  {
+    flag: "--client-hello-timeout-ms",
+    env: "STREAMKV_CLIENT_HELLO_TIMEOUT_MS",
+    key: "clientHelloTimeoutMs",
+    kind: "int",
+    defaultValue: "5000",
+    help: "a client connection that sends no hello this long after opening is closed",
+  },
+  {
+    flag: "--client-ping-interval-ms",
+    env: "STREAMKV_CLIENT_PING_INTERVAL_MS",
+    key: "clientPingIntervalMs",
+    kind: "int",
+    defaultValue: "20000",
+    help: "WebSocket ping interval on the client port; two missed pongs in a row close the connection",
+  },
+  {
+    flag: "--max-pre-hello-per-address",
+    env: "STREAMKV_MAX_PRE_HELLO_PER_ADDRESS",
+    key: "maxPreHelloPerAddress",
+    kind: "int",
+    defaultValue: "16",
+    help: "client WebSocket connections from one remote address that have not sent a hello yet",
+  },
+  {
+    flag: "--http-headers-timeout-ms",
+    env: "STREAMKV_HTTP_HEADERS_TIMEOUT_MS",
+    key: "httpHeadersTimeoutMs",
+    kind: "int",
+    defaultValue: "10000",
+    help: "client port: time to receive an HTTP request's headers",
+  },
+  {
+    flag: "--http-request-timeout-ms",
+    env: "STREAMKV_HTTP_REQUEST_TIMEOUT_MS",
+    key: "httpRequestTimeoutMs",
+    kind: "int",
+    defaultValue: "30000",
+    help: "client port: time to receive a whole HTTP request",
+  },
+];
 
 export const SERVER_OPTIONS: readonly Option[] = [
   {
@@ -181,6 +266,7 @@ export const SERVER_OPTIONS: readonly Option[] = [
     defaultValue: "10000",
     help: "compact the Raft log after this many applied entries, keeping half as a tail for slow followers (older ones get a snapshot)",
   },
+  ...CLIENT_LIMIT_OPTIONS,
 ];
 
 export function serverUsage(): string {
@@ -267,6 +353,11 @@ export function parseServerConfig(
   if (c.host === "") throw new ConfigError("--host must not be empty");
   if (c.maxFrameBytes < 1024 || c.maxFrameBytes > 64 * 1024 * 1024) {
     throw new ConfigError(`--max-frame-bytes ${c.maxFrameBytes}: must be 1024..67108864`);
+  }
+  if (c.clientMaxBufferedBytes < 2 * c.maxFrameBytes) {
+    throw new ConfigError(
+      `--client-max-buffered-bytes ${c.clientMaxBufferedBytes}: must be at least 2 x --max-frame-bytes (${2 * c.maxFrameBytes})`,
+    );
   }
   if (c.clientPort !== 0 && c.clientPort === c.peerPort) {
     throw new ConfigError(`--client-port and --peer-port are both ${c.clientPort}: use two ports`);

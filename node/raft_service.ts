@@ -30,6 +30,7 @@ import type {
   BucketConfigInput,
   BucketInfo,
   CallOptions,
+  HistoryPage,
   KeysPage,
   KvService,
   NodeStatus,
@@ -325,6 +326,17 @@ export class RaftKvService implements KvService {
     validateKey(key);
     await this.read(opts);
     return this.kv.history(bucket, key);
+  }
+
+  async historyPage(
+    bucket: string,
+    key: string,
+    afterRevision: number,
+    opts: ReadOptions & { maxBytes: number },
+  ): Promise<HistoryPage> {
+    validateKey(key);
+    await this.read(opts);
+    return this.kv.historyPage(bucket, key, afterRevision, opts.maxBytes);
   }
 
   async watch(bucket: string, filter: string, opts: WatchOptions): Promise<ServiceWatch> {

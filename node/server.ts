@@ -153,6 +153,14 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     port: config.clientPort,
     maxConnections: config.maxConnections,
     watchMaxPending: config.watchMaxPending,
+    maxBufferedBytes: config.clientMaxBufferedBytes,
+    nodeMaxBufferedBytes: config.nodeMaxBufferedBytes,
+    writeDeadlineMs: config.clientWriteDeadlineMs,
+    helloTimeoutMs: config.clientHelloTimeoutMs,
+    pingIntervalMs: config.clientPingIntervalMs,
+    maxPreHelloPerAddress: config.maxPreHelloPerAddress,
+    httpHeadersTimeoutMs: config.httpHeadersTimeoutMs,
+    httpRequestTimeoutMs: config.httpRequestTimeoutMs,
     onFatal,
   });
   peers = new PeerTransport({
