@@ -67,6 +67,10 @@ export interface ServerConfig {
   httpHeadersTimeoutMs: number;
   /** HTTP: time to receive a whole request. */
   httpRequestTimeoutMs: number;
+  /** Buckets the node may hold (decided at apply, with the leader's value). */
+  maxBuckets: number;
+  /** Value bytes every bucket together may hold (decided at apply, with the leader's value). */
+  maxStoredBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -150,6 +154,22 @@ const CLIENT_LIMIT_OPTIONS: readonly Option[] = [
     kind: "int",
     defaultValue: "30000",
     help: "client port: time to receive a whole HTTP request",
+  },
+  {
+    flag: "--max-buckets",
+    env: "STREAMKV_MAX_BUCKETS",
+    key: "maxBuckets",
+    kind: "int",
+    defaultValue: "10000",
+    help: "buckets the node may hold; creating one more is QUOTA_EXCEEDED (the leader's value is applied on every replica)",
+  },
+  {
+    flag: "--max-stored-bytes",
+    env: "STREAMKV_MAX_STORED_BYTES",
+    key: "maxStoredBytes",
+    kind: "int",
+    defaultValue: String(256 * 1024 ** 3),
+    help: "value bytes all buckets together may hold; a write beyond is QUOTA_EXCEEDED, deletes and purges still pass (the leader's value is applied on every replica)",
   },
 ];
 

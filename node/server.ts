@@ -124,6 +124,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       send: (to, data) => peers?.send(to, data),
       sendForward: (to, frame) => peers?.sendForward(to, frame) ?? false,
       snapshotEntries: config.snapshotEntries,
+      limits: { maxBuckets: config.maxBuckets, maxStoredBytes: config.maxStoredBytes },
       onFatal,
     });
   } catch (err) {
