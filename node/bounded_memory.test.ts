@@ -330,3 +330,24 @@ describe("bounded memory on the client port", { timeout: 90_000 }, () => {
     expect(reader.closed).toBe(false);
   });
 });
+
+describe("data directory permissions", { timeout: 30_000 }, () => {
+  it("creates the data dir 0700 and its files 0600", async () => {
+    const { statSync, readdirSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const parent = (await import("../test_support/index.js")).tempDir();
+    const dataDir = join(parent, "data");
+    const server = await startServer({ dataDir });
+    try {
+      expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+      expect(statSync(join(dataDir, "node.json")).mode & 0o777).toBe(0o600);
+      for (const f of readdirSync(join(dataDir, "db"))) {
+        const st = statSync(join(dataDir, "db", f));
+        if (st.isFile()) expect(st.mode & 0o077).toBe(0);
+      }
+    } finally {
+      await server.stop("SIGKILL");
+      removeDir(parent);
+    }
+  });
+});

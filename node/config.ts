@@ -470,7 +470,8 @@ export function parsePeers(value: string): PeerAddress[] {
 
 function checkDataDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    // Owner only: the data is the cluster's (configuration, secrets).
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
     throw new ConfigError(`--data ${dir}: cannot create the directory: ${(err as Error).message}`);
   }

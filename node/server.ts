@@ -3,7 +3,15 @@
  * with an orderly stop. `startNode` is what `streamkv server` runs; tests start nodes
  * the same way, in a child process.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { loadAddressBook, mergePeers, rememberPeer } from "./address_book.js";
 import { ClientServer } from "./client_server.js";
@@ -89,6 +97,15 @@ function writeDurably(path: string, text: string, create: boolean): void {
 }
 
 export async function startNode(config: ServerConfig, log: Logger): Promise<RunningNode> {
+  // Every file and directory the node creates is its owner's alone (0600 / 0700).
+  process.umask(0o077);
+  const mode = statSync(config.dataDir).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    log.warn("the data directory is readable by others: chmod 700 it", {
+      dataDir: config.dataDir,
+      mode: `0${mode.toString(8)}`,
+    });
+  }
   checkIdentity(config.dataDir, config.id, config.clusterId);
   let resolveStopped: (clean: boolean) => void = () => {};
   const stopped = new Promise<boolean>((resolve) => {
