@@ -351,3 +351,32 @@ describe("data directory permissions", { timeout: 30_000 }, () => {
     }
   });
 });
+
+describe("node quotas", { timeout: 30_000 }, () => {
+  it("refuses a bucket beyond --max-buckets and a write beyond --max-stored-bytes", async () => {
+    const server = await startServer({
+      args: ["--max-buckets", "2", "--max-stored-bytes", String(3 * 1024)],
+    });
+    const nc = await connect({ servers: [server.url], timeoutMs: 10_000 });
+    try {
+      const a = await nc.createKeyValue({ bucket: "a" });
+      await nc.createKeyValue({ bucket: "b" });
+      await expect(nc.createKeyValue({ bucket: "c" })).rejects.toMatchObject({
+        code: "QUOTA_EXCEEDED",
+      });
+      await a.put("k1", new Uint8Array(2048));
+      await expect(a.put("k2", new Uint8Array(2048))).rejects.toMatchObject({
+        code: "QUOTA_EXCEEDED",
+      });
+      // Markers still pass, and an overwrite that frees as much as it adds too.
+      await a.delete("k2");
+      await a.put("k1", new Uint8Array(2048));
+      await nc.deleteKeyValue("b");
+      await nc.createKeyValue({ bucket: "c" });
+    } finally {
+      await nc.close();
+      await server.stop("SIGKILL");
+      removeDir(server.dataDir);
+    }
+  });
+});
