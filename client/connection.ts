@@ -32,6 +32,10 @@ interface PendingCall {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** When the caller stops waiting (Date.now() ms); sent as the remaining `timeout_ms`. */
   deadlineMs: number;
+  /** OVERLOADED answers so far (the backoff's attempt number). */
+  overloads?: number;
+  /** The resend after an OVERLOADED answer, while it waits. */
+  retryTimer?: ReturnType<typeof setTimeout>;
 }
 
 /** Receives the frames of a long-lived request (a watch). */
@@ -192,6 +196,7 @@ export class Connection {
     this.pending.delete(p.id);
     if (p.kind === "call") {
       clearTimeout(p.timer);
+      clearTimeout(p.retryTimer);
       p.reject(err);
     } else {
       p.handler.onDisconnect(err);
@@ -406,12 +411,29 @@ export class Connection {
         p.sent = false;
         return;
       }
+      if (err.code === "OVERLOADED" && p.bodyName !== "hello" && !this.closed) {
+        // The node holds too much unsent data: the same request again after a backoff,
+        // on this connection, if that is still before the caller's deadline.
+        p.overloads = (p.overloads ?? 0) + 1;
+        const delayMs = backoffDelayMs(p.overloads, 50, 2000);
+        if (Date.now() + delayMs < p.deadlineMs) {
+          p.sent = false;
+          clearTimeout(p.retryTimer);
+          p.retryTimer = setTimeout(() => {
+            p.retryTimer = undefined;
+            if (this.pending.get(id) === p && this.ready && !p.sent) this.send(p);
+          }, delayMs);
+          return;
+        }
+      }
       this.pending.delete(id);
       clearTimeout(p.timer);
+      clearTimeout(p.retryTimer);
       p.reject(err);
     } else {
       this.pending.delete(id);
       clearTimeout(p.timer);
+      clearTimeout(p.retryTimer);
       p.resolve(answer);
     }
   }

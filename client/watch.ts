@@ -16,6 +16,7 @@ const DEFAULT_BUFFER_SIZE = 256;
 /** Codes after which the watch can be resumed from its cursor on another stream. */
 const RESUMABLE: ReadonlySet<string> = new Set([
   "SLOW_CONSUMER",
+  "OVERLOADED",
   "SHUTTING_DOWN",
   "CONNECTION_CLOSED",
   "TIMEOUT",

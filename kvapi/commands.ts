@@ -17,6 +17,7 @@ import type {
   Command,
   CommandOp,
   CommandResult,
+  NodeLimits,
   RequestId,
   UnstampedCommand,
 } from "./types.js";
@@ -183,6 +184,12 @@ function opFromProto(name: string, p: Plain): CommandOp {
 export function encodeCommand(command: Command): Uint8Array {
   const [name, body] = opToProto(command);
   const msg: Plain = { timestamp_ms: unsigned(command.timestampMs, "timestampMs"), [name]: body };
+  if (command.limits !== undefined) {
+    msg.limits = {
+      max_buckets: unsigned(command.limits.maxBuckets, "maxBuckets"),
+      max_stored_bytes: unsigned(command.limits.maxStoredBytes, "maxStoredBytes"),
+    };
+  }
   if (command.request !== undefined) {
     msg.request =
       "id" in command.request
@@ -209,6 +216,13 @@ export function decodeCommand(data: Uint8Array): Command {
   if (typeof name !== "string") throw malformed("no operation");
   const op = opFromProto(name, sub(obj, name));
   const command: Command = { ...op, timestampMs: num(obj, "timestamp_ms") };
+  const limits = obj.limits as Plain | null | undefined;
+  if (limits) {
+    command.limits = {
+      maxBuckets: num(limits, "max_buckets"),
+      maxStoredBytes: num(limits, "max_stored_bytes"),
+    };
+  }
   const request = obj.request as Plain | null | undefined;
   if (request) {
     const id = str(request, "id");
@@ -219,9 +233,13 @@ export function decodeCommand(data: Uint8Array): Command {
   return command;
 }
 
-/** The leader's stamp: `command` at its time. */
-export function stampCommand(command: UnstampedCommand, timestampMs: number): Command {
-  return { ...command, timestampMs };
+/** The leader's stamp: `command` at its time, under its quotas (if any). */
+export function stampCommand(
+  command: UnstampedCommand,
+  timestampMs: number,
+  limits?: NodeLimits,
+): Command {
+  return limits === undefined ? { ...command, timestampMs } : { ...command, timestampMs, limits };
 }
 
 /** A requested command on the wire (a follower's forward): the Command message without a time. */
@@ -235,14 +253,14 @@ export function encodeUnstampedCommand(command: UnstampedCommand): Uint8Array {
  * and INVALID_ARGUMENT for a time advance or a time set by the requester (the leader's alone).
  */
 export function decodeUnstampedCommand(data: Uint8Array): UnstampedCommand {
-  const { timestampMs, ...command } = decodeCommand(data);
+  const { timestampMs, limits, ...command } = decodeCommand(data);
   if (command.type === "timeAdvance") {
     throw new KvError("INVALID_ARGUMENT", "time is advanced by the leader only");
   }
-  if (timestampMs !== 0) {
+  if (timestampMs !== 0 || limits !== undefined) {
     throw new KvError(
       "INVALID_ARGUMENT",
-      "a requested command carries no time: the leader stamps it",
+      "a requested command carries no time and no quotas: the leader stamps them",
     );
   }
   return command;

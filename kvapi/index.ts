@@ -27,6 +27,7 @@ export {
   validateFilter,
   validateKey,
 } from "./names.js";
+export type { HistoryPage } from "./reads.js";
 export { APPLIED_META_KEY, appliedIndexOf } from "./snapshot.js";
 export type * from "./types.js";
 export { SubjectTree } from "./watch/subject_tree.js";

@@ -147,6 +147,18 @@ export class KvStateMachine {
     return reads.history(this.log, bucket, keyOrFilter);
   }
 
+  /** One page of `key`'s history after `afterRevision`, within `maxBytes` (reads.historyPage). */
+  async historyPage(
+    bucket: string,
+    key: string,
+    afterRevision: number,
+    maxBytes: number,
+  ): Promise<reads.HistoryPage> {
+    validateKey(key);
+    this.requireBucket(bucket);
+    return reads.historyPage(this.log, bucket, key, afterRevision, maxBytes);
+  }
+
   status(bucket: string): BucketStatus {
     return reads.status(this.log, this.requireBucket(bucket));
   }

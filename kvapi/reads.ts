@@ -101,6 +101,43 @@ export async function history(log: KvLog, bucket: string, filter: string): Promi
   return out;
 }
 
+/** One page of a key's history: what `historyPage` returns. */
+export interface HistoryPage {
+  entries: Entry[];
+  /** No retained entry of the key after the last one of this page. */
+  done: boolean;
+}
+
+/**
+ * Retained entries of `key` with a revision above `afterRevision`, oldest first, reading
+ * from the log only as many as fit in `maxBytes` (value + key + `overheadBytes` each; at
+ * least one), plus at most one more to learn that the page is full. A pager holds one page,
+ * never the whole history.
+ */
+export async function historyPage(
+  log: KvLog,
+  bucket: string,
+  key: string,
+  afterRevision: number,
+  maxBytes: number,
+  overheadBytes = 64,
+): Promise<HistoryPage> {
+  const stream = streamOf(bucket);
+  const entries: Entry[] = [];
+  let bytes = 0;
+  for (const seq of log.seqsOfSubject(stream, key)) {
+    if (seq <= afterRevision) continue;
+    const message = await log.getBySeq(stream, seq);
+    // A concurrent apply may have trimmed it since the seqs were listed.
+    if (message === null) continue;
+    const size = message.payload.length + message.subject.length + overheadBytes;
+    if (entries.length > 0 && bytes + size > maxBytes) return { entries, done: false };
+    bytes += size;
+    entries.push(entryOf(bucket, message));
+  }
+  return { entries, done: true };
+}
+
 export function status(log: KvLog, config: BucketConfig): BucketStatus {
   const state = log.state(streamOf(config.bucket));
   return { ...config, values: state.messages, bytes: state.bytes };

@@ -36,7 +36,7 @@ import {
   validateKey,
   valueLimitBytes,
 } from "./names.js";
-import type { ApplyResult, BucketConfig, Command, CommandResult } from "./types.js";
+import type { ApplyResult, BucketConfig, Command, CommandResult, NodeLimits } from "./types.js";
 import type { WatchEvent } from "./watch/watcher.js";
 
 export const APPLIED_KEY = "kv/applied";
@@ -354,7 +354,7 @@ export class StateMachine {
   private async prepare(command: Command, clockMs: number): Promise<Stage> {
     switch (command.type) {
       case "createBucket":
-        return this.prepareCreateBucket(command.config);
+        return this.prepareCreateBucket(command.config, command.limits);
       case "updateBucket":
         return this.prepareUpdateBucket(command.config);
       case "deleteBucket": {
@@ -381,7 +381,7 @@ export class StateMachine {
     }
   }
 
-  private prepareCreateBucket(config: BucketConfig): Stage {
+  private prepareCreateBucket(config: BucketConfig, limits: NodeLimits | undefined): Stage {
     validateBucketConfig(config);
     const existing = this.buckets.get(config.bucket);
     if (existing !== undefined) {
@@ -389,6 +389,13 @@ export class StateMachine {
       throw new KvError(
         "BUCKET_EXISTS",
         `bucket ${JSON.stringify(config.bucket)} exists with a different config`,
+      );
+    }
+    const maxBuckets = limits?.maxBuckets ?? 0;
+    if (maxBuckets > 0 && this.buckets.size >= maxBuckets) {
+      throw new KvError(
+        "QUOTA_EXCEEDED",
+        `cannot create bucket ${JSON.stringify(config.bucket)}: the node holds ${this.buckets.size} buckets, its limit (--max-buckets) is ${maxBuckets}; delete a bucket first`,
       );
     }
     return (batch, effects) => {
@@ -441,15 +448,28 @@ export class StateMachine {
     } else if (command.type === "update") {
       this.checkLast(bucket, key, command.last);
     }
-    if (config.maxBytes !== -1) {
-      // Judge the bucket as it will be after this write trims the key's history.
+    const maxStoredBytes = command.limits?.maxStoredBytes ?? 0;
+    if (config.maxBytes !== -1 || maxStoredBytes > 0) {
+      // Judge the bucket (and the node) as it will be after this write trims the key's history.
       const seqs = this.log.seqsOfSubject(stream, key);
       const dropped = seqs.slice(0, Math.max(0, seqs.length + 1 - config.history));
       let freedBytes = 0;
       for (const seq of dropped)
         freedBytes += (await this.log.getBySeq(stream, seq))?.payload.length ?? 0;
+      if (maxStoredBytes > 0 && value.length > freedBytes) {
+        // Every bucket together: the node's disk is shared (markers still pass, to free space).
+        let nodeBytes = 0;
+        for (const b of this.buckets.keys()) nodeBytes += this.log.state(streamOf(b)).bytes;
+        const nodeAfter = nodeBytes - freedBytes + value.length;
+        if (nodeAfter > maxStoredBytes) {
+          throw new KvError(
+            "QUOTA_EXCEEDED",
+            `the node is full: ${nodeAfter} bytes stored would exceed its limit (--max-stored-bytes) of ${maxStoredBytes}; delete or purge keys, or delete a bucket`,
+          );
+        }
+      }
       const bytesAfter = this.log.state(stream).bytes - freedBytes + value.length;
-      if (bytesAfter > config.maxBytes) {
+      if (config.maxBytes !== -1 && bytesAfter > config.maxBytes) {
         throw new KvError(
           "BUCKET_FULL",
           `bucket ${JSON.stringify(bucket)} is full: ${bytesAfter} bytes would exceed maxBytes ${config.maxBytes}`,

@@ -38,10 +38,20 @@ export type UnstampedCommand = Exclude<CommandOp, { type: "timeAdvance" }> & {
   request?: RequestId;
 };
 
+/** Node-wide quotas, stamped by the leader with its time; 0 = no limit. */
+export interface NodeLimits {
+  /** Buckets the node may hold; a createBucket beyond is QUOTA_EXCEEDED. */
+  maxBuckets: number;
+  /** Bytes of values every bucket together may hold; a write beyond is QUOTA_EXCEEDED. */
+  maxStoredBytes: number;
+}
+
 export type Command = CommandOp & {
   /** Time the leader assigned, ms since epoch. */
   timestampMs: number;
   request?: RequestId;
+  /** The leader's quotas when it proposed the command; absent = none. */
+  limits?: NodeLimits;
 };
 
 /** What a command did, as returned to the proposer and remembered for retries. */

@@ -57,6 +57,7 @@ function fakeService(): KvService {
     get: () => Promise.reject(new KvError("BUCKET_NOT_FOUND", "no bucket b")),
     keysPage: notInFake,
     history: notInFake,
+    historyPage: notInFake,
     watch: async () => brokenWatch,
     purgeDeletes: notInFake,
     status: () => status,

@@ -17,7 +17,6 @@ import {
   type ClientRequestType,
   type DecodedClientFrame,
   decodeClientRequest,
-  type Entry,
   type ErrorCode,
   encodeServerAnswer,
   KvError,
@@ -32,7 +31,8 @@ import {
   redactStatus,
   scopedRequestId,
 } from "./auth.js";
-import { type Clock, systemClock } from "./clock.js";
+import type { ByteBudget } from "./byte_budget.js";
+import { type Cancel, type Clock, systemClock } from "./clock.js";
 import type { CallOptions, KvService, ServiceWatch, WatchOptions } from "./kv_service.js";
 import type { Logger } from "./log.js";
 import type { NodeMetrics } from "./metrics.js";
@@ -56,8 +56,20 @@ export interface ClientHandlerOptions {
   maxInFlight?: number;
   /** Open watches per connection. */
   maxWatches?: number;
-  /** Bytes queued on the socket beyond which a watch is ended with SLOW_CONSUMER. */
+  /**
+   * The connection's outbound byte budget: frames encoded and not yet flushed to the
+   * kernel, plus what requests in flight may still answer. At the budget the socket stops
+   * being read and watches end with SLOW_CONSUMER.
+   */
   maxBufferedBytes?: number;
+  /** The node-wide budget every connection's bytes count against; beyond it, OVERLOADED. */
+  nodeBudget?: ByteBudget;
+  /** A connection held at its budget this long without its client reading is closed. */
+  writeDeadlineMs?: number;
+  /** A connection that sent no hello this long after it opened is closed. */
+  helloTimeoutMs?: number;
+  /** WebSocket ping interval; a connection that misses two pongs in a row is closed. */
+  pingIntervalMs?: number;
   /** Keys per keys page. */
   keysPageSize?: number;
   /** Entries a watch may have queued in the service before SLOW_CONSUMER. */
@@ -129,6 +141,30 @@ interface WatchPump {
 /** A frame that gets an answer: a sound request, or one whose fields did not check out. */
 type Answerable = Exclude<DecodedClientFrame, { kind: "refused" }>;
 
+/** A request waiting for a slot, with the bytes its frame holds. */
+interface Queued {
+  frame: Answerable;
+  frameBytes: number;
+}
+
+/** Requests whose answer may be as large as a frame (an entry, a page, a list). */
+const LARGE_ANSWERS: ReadonlySet<ClientRequestType> = new Set<ClientRequestType>([
+  "get",
+  "history",
+  "keys",
+  "bucket_list",
+  "cluster_status",
+  "cluster_transfer",
+  "cluster_add",
+  "cluster_remove",
+]);
+
+/** What a small answer (ack, revision, status, error) is counted as. */
+const SMALL_ANSWER_BYTES = 1024;
+
+/** Frame overhead counted on top of an entry's key and value. */
+const ENTRY_OVERHEAD_BYTES = 256;
+
 export class ClientSession {
   private helloDone = false;
   /** Who the hello's token named; set with `helloDone`. */
@@ -139,7 +175,17 @@ export class ClientSession {
   private inFlight = 0;
   private paused = false;
   /** Frames ws still delivered after the socket was paused; served as answers go out. */
-  private readonly backlog: Answerable[] = [];
+  private readonly backlog: Queued[] = [];
+  /** Bytes handed to ws and not yet flushed (their send callback has not run). */
+  private outBytes = 0;
+  /** Bytes reserved by requests in flight: their frame plus the largest answer they may get. */
+  private reservedBytes = 0;
+  /** Set when a frame was held back or a watch ended for lack of budget; cleared once it drains. */
+  private blocked = false;
+  private cancelWriteDeadline: Cancel | undefined;
+  private cancelHelloTimer: Cancel | undefined;
+  private cancelPing: Cancel | undefined;
+  private missedPongs = 0;
   private readonly watches = new Map<number, WatchPump>();
   /** Watch ids whose subscribe is under way (they count against `maxWatches`). */
   private readonly watchesStarting = new Set<number>();
@@ -148,19 +194,24 @@ export class ClientSession {
   private readonly maxBufferedBytes: number;
   private readonly keysPageSize: number;
   private readonly clock: Clock;
+  private readonly writeDeadlineMs: number;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly opts: ClientHandlerOptions,
     private readonly tracker: InFlight,
     private readonly remote: string,
+    /** Called once, when the hello was accepted or the connection closed before it. */
+    private readonly onHelloSettled: () => void = () => {},
   ) {
     this.maxInFlight = opts.maxInFlight ?? 1024;
     this.maxWatches = opts.maxWatches ?? 4096;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 32 * 1024 * 1024;
     this.keysPageSize = opts.keysPageSize ?? 1000;
     this.clock = opts.clock ?? systemClock;
+    this.writeDeadlineMs = opts.writeDeadlineMs ?? 10_000;
     assert(this.maxInFlight >= 1 && this.maxWatches >= 0, "client session limits");
+    assert(this.maxBufferedBytes >= opts.maxFrameBytes, "a connection's budget holds a frame");
     opts.metrics.clientConnections.inc();
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
     ws.on("close", () => this.onClose());
@@ -168,6 +219,40 @@ export class ClientSession {
       // ws reports protocol violations (e.g. a frame above maxPayload) here, then closes.
       opts.log.debug("client socket error", { remote, error: err.message });
     });
+    ws.on("pong", () => {
+      this.missedPongs = 0;
+    });
+    const helloTimeoutMs = opts.helloTimeoutMs ?? 5000;
+    this.cancelHelloTimer = this.clock.after(helloTimeoutMs, () => {
+      if (!this.helloDone) {
+        this.refuse(0, new KvError("UNAUTHORIZED", `no hello within ${helloTimeoutMs} ms`));
+      }
+    });
+    this.schedulePing(opts.pingIntervalMs ?? 20_000);
+  }
+
+  /** Pings every `intervalMs`; two pings in a row without a pong close the connection. */
+  private schedulePing(intervalMs: number): void {
+    this.cancelPing = this.clock.after(intervalMs, () => {
+      if (this.closed) return;
+      if (this.missedPongs >= 2) {
+        this.opts.log.info("client connection closed: no pong", { remote: this.remote });
+        this.terminate();
+        return;
+      }
+      this.missedPongs++;
+      try {
+        this.ws.ping();
+      } catch {
+        // Not open any more: the close event follows.
+      }
+      this.schedulePing(intervalMs);
+    });
+  }
+
+  /** Bytes this connection holds against its budget (tests, metrics). */
+  get heldBytes(): number {
+    return this.outBytes + this.reservedBytes;
   }
 
   /** Ends every watch with `code` and closes the socket (shutdown). */
@@ -192,10 +277,95 @@ export class ClientSession {
   }
 
   private onClose(): void {
-    if (this.closed) return;
+    if (this.closed) {
+      this.releaseAll();
+      return;
+    }
     this.closed = true;
     this.opts.metrics.clientConnections.dec();
     this.stopAllWatches();
+    this.releaseAll();
+  }
+
+  /** The socket is gone: nothing it held counts against the node any more. */
+  private releaseAll(): void {
+    this.stopTimers();
+    this.opts.nodeBudget?.release(this.outBytes + this.reservedBytes);
+    this.outBytes = 0;
+    this.reservedBytes = 0;
+    this.backlog.length = 0;
+  }
+
+  private stopTimers(): void {
+    this.cancelHelloTimer?.();
+    this.cancelPing?.();
+    this.cancelWriteDeadline?.();
+    this.cancelHelloTimer = undefined;
+    this.cancelPing = undefined;
+    this.cancelWriteDeadline = undefined;
+    if (!this.helloDone) {
+      this.helloDone = true;
+      this.onHelloSettled();
+    }
+  }
+
+  /** Drops the socket at once (buffers freed); the close event does the rest. */
+  private terminate(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.opts.metrics.clientConnections.dec();
+      this.stopAllWatches();
+    }
+    this.ws.terminate();
+  }
+
+  private reserve(bytes: number): void {
+    this.reservedBytes += bytes;
+    this.opts.nodeBudget?.add(bytes);
+  }
+
+  private unreserve(bytes: number): void {
+    if (this.closed && this.reservedBytes === 0) return;
+    this.reservedBytes -= bytes;
+    this.opts.nodeBudget?.release(bytes);
+    assert(this.reservedBytes >= 0, "client reserved bytes below zero");
+  }
+
+  /** Would `bytes` more fit in this connection's budget (always, when it holds nothing)? */
+  private fits(bytes: number): boolean {
+    const held = this.outBytes + this.reservedBytes;
+    return held === 0 || held + bytes <= this.maxBufferedBytes;
+  }
+
+  /**
+   * A frame was held back or a watch ended for lack of budget. If the client still reads
+   * nothing by the write deadline, the connection is closed (its buffers freed).
+   */
+  private noteBlocked(): void {
+    this.blocked = true;
+    if (this.cancelWriteDeadline !== undefined || this.closed) return;
+    this.cancelWriteDeadline = this.clock.after(this.writeDeadlineMs, () => {
+      this.cancelWriteDeadline = undefined;
+      if (!this.blocked || this.closed) return;
+      this.opts.log.warn("client connection closed: not reading within the write deadline", {
+        remote: this.remote,
+        heldBytes: this.heldBytes,
+        writeDeadlineMs: this.writeDeadlineMs,
+      });
+      this.opts.metrics.badFrames.inc({ port: "client", code: "SLOW_CONSUMER" });
+      this.terminate();
+    });
+  }
+
+  /** A frame was flushed: the budget may have room again. */
+  private afterFlush(): void {
+    if (this.closed) return;
+    if (this.blocked && this.outBytes + this.reservedBytes <= this.maxBufferedBytes / 2) {
+      this.blocked = false;
+      this.cancelWriteDeadline?.();
+      this.cancelWriteDeadline = undefined;
+    }
+    this.serveBacklog();
   }
 
   private stopAllWatches(): void {
@@ -204,19 +374,39 @@ export class ClientSession {
     this.backlog.length = 0;
   }
 
-  private send(id: number, reply: ServerReply): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+  /**
+   * Encodes and sends a frame; its bytes count against the budgets until ws flushed it.
+   * `onFlushed` runs then (or at once when nothing could be sent).
+   */
+  private send(id: number, reply: ServerReply, onFlushed?: () => void): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) {
+      onFlushed?.();
+      return;
+    }
     let bytes: Uint8Array;
     try {
       bytes = encodeServerAnswer(id, reply);
     } catch (err) {
       // Every reply is typed, so a frame that does not encode is a bug in building it.
       this.fatal(err, { during: "encoding a server frame", type: reply.type });
+      onFlushed?.();
       return;
     }
+    const n = bytes.length;
     this.opts.metrics.clientFrames.inc({ direction: "out" });
-    this.opts.metrics.clientBytes.inc({ direction: "out" }, bytes.length);
-    this.ws.send(bytes);
+    this.opts.metrics.clientBytes.inc({ direction: "out" }, n);
+    this.outBytes += n;
+    this.opts.nodeBudget?.add(n);
+    this.ws.send(bytes, { binary: true }, () => {
+      // After a close, releaseAll already gave back everything this connection held.
+      if (!this.closed || this.outBytes > 0) {
+        this.outBytes -= n;
+        this.opts.nodeBudget?.release(n);
+        assert(this.outBytes >= 0, "client unflushed bytes below zero");
+      }
+      onFlushed?.();
+      this.afterFlush();
+    });
   }
 
   /** Logs a programmer error and stops the node through `onFatal`; nothing is answered. */
@@ -244,6 +434,7 @@ export class ClientSession {
     this.closed = true;
     this.opts.metrics.clientConnections.dec();
     this.stopAllWatches();
+    this.stopTimers();
     this.ws.close(CLOSE_CODES[err.code] ?? 1008, err.code);
     // A peer that never answers the close handshake must not hold the socket.
     this.clock.after(2000, () => this.ws.terminate());
@@ -287,24 +478,50 @@ export class ClientSession {
       this.onWatchCredit(frame.request.watchId, frame.request.credit);
       return;
     }
-    this.backlog.push(frame);
+    this.backlog.push({ frame, frameBytes: bytes.length });
     this.serveBacklog();
   }
 
-  /** Starts queued requests while fewer than `maxInFlight` run; pauses the socket at the limit. */
+  /** What a request holds while in flight: its frame and the largest answer it may get. */
+  private reservationOf(q: Queued): number {
+    const type = typeOf(q.frame);
+    const answer = LARGE_ANSWERS.has(type) ? this.opts.maxFrameBytes : SMALL_ANSWER_BYTES;
+    return q.frameBytes + answer;
+  }
+
+  /**
+   * Starts queued requests while fewer than `maxInFlight` run and their bytes fit the
+   * connection's budget; otherwise the socket stops being read until answers are flushed.
+   */
   private serveBacklog(): void {
-    while (this.backlog.length > 0 && this.inFlight < this.maxInFlight && !this.closed) {
-      const frame = this.backlog.shift();
-      if (frame) this.serve(frame);
+    while (this.backlog.length > 0 && !this.closed && this.inFlight < this.maxInFlight) {
+      const q = this.backlog[0]!;
+      const reservation = this.reservationOf(q);
+      if (!this.fits(reservation)) {
+        this.noteBlocked();
+        break;
+      }
+      this.backlog.shift();
+      this.serve(q.frame, reservation);
     }
-    if (this.inFlight >= this.maxInFlight && !this.paused) {
+    if (this.closed) return;
+    const full = this.backlog.length > 0 || this.inFlight >= this.maxInFlight;
+    if (full && !this.paused) {
       // Stop reading until answers go out: a client cannot make us queue without limit.
       this.paused = true;
       this.ws.pause();
+    } else if (
+      this.paused &&
+      this.backlog.length === 0 &&
+      this.inFlight < this.maxInFlight / 2 &&
+      this.outBytes + this.reservedBytes <= this.maxBufferedBytes / 2
+    ) {
+      this.paused = false;
+      this.ws.resume();
     }
   }
 
-  private serve(frame: Answerable): void {
+  private serve(frame: Answerable, reservation: number): void {
     const id = frame.id;
     const type = typeOf(frame);
     if (!this.tracker.accepting) {
@@ -314,7 +531,19 @@ export class ClientSession {
       });
       return;
     }
+    if (this.opts.nodeBudget?.exhausted) {
+      this.opts.metrics.kvOps.inc({ op: type, result: "OVERLOADED" });
+      this.send(id, {
+        type: "error",
+        error: new KvError(
+          "OVERLOADED",
+          "the node holds too many unsent bytes for its clients; retry with backoff",
+        ),
+      });
+      return;
+    }
     this.inFlight++;
+    this.reserve(reservation);
     assert(this.inFlight <= this.maxInFlight, "client requests in flight above the limit");
     const started = performance.now();
     const call = this.callOptionsOf(frame.timeoutMs);
@@ -322,32 +551,34 @@ export class ClientSession {
       frame.kind === "invalid"
         ? Promise.reject(frame.error)
         : this.dispatch(id, frame.request, call);
-    this.tracker
-      .track(work)
-      .then(
-        (answer) => {
-          this.opts.metrics.kvOps.inc({ op: type, result: "ok" });
-          if (answer) this.send(id, answer);
-        },
-        (err: unknown) => {
-          if (!(err instanceof KvError)) {
-            this.fatal(err, { during: "serving a request", op: type });
-            return;
-          }
-          this.opts.metrics.kvOps.inc({ op: type, result: err.code });
-          this.send(id, { type: "error", error: err });
-        },
-      )
-      .finally(() => {
-        this.opts.metrics.kvOpSeconds.observe({ op: type }, (performance.now() - started) / 1000);
-        this.inFlight--;
-        assert(this.inFlight >= 0, "client requests in flight below zero");
-        this.serveBacklog();
-        if (this.paused && this.inFlight < this.maxInFlight / 2 && this.backlog.length === 0) {
-          this.paused = false;
-          this.ws.resume();
+    // In flight until its answer is flushed, so pipelining cannot queue answers unread.
+    const done = () => {
+      this.inFlight--;
+      assert(this.inFlight >= 0, "client requests in flight below zero");
+      this.serveBacklog();
+    };
+    const settle = () => {
+      this.opts.metrics.kvOpSeconds.observe({ op: type }, (performance.now() - started) / 1000);
+      this.unreserve(reservation);
+    };
+    this.tracker.track(work).then(
+      (answer) => {
+        settle();
+        this.opts.metrics.kvOps.inc({ op: type, result: "ok" });
+        if (answer) this.send(id, answer, done);
+        else done();
+      },
+      (err: unknown) => {
+        settle();
+        if (!(err instanceof KvError)) {
+          this.fatal(err, { during: "serving a request", op: type });
+          done();
+          return;
         }
-      });
+        this.opts.metrics.kvOps.inc({ op: type, result: err.code });
+        this.send(id, { type: "error", error: err }, done);
+      },
+    );
   }
 
   private onHello(id: number, hello: Extract<ClientRequest, { type: "hello" }>): void {
@@ -370,6 +601,9 @@ export class ClientSession {
     this.principal = principal;
     this.helloToken = hello.token;
     this.helloDone = true;
+    this.cancelHelloTimer?.();
+    this.cancelHelloTimer = undefined;
+    this.onHelloSettled();
     this.send(id, {
       type: "hello_ok",
       protocolVersion: PROTOCOL_VERSION,
@@ -489,34 +723,25 @@ export class ClientSession {
   private async historyPage(
     req: Extract<ClientRequest, { type: "history" }>,
   ): Promise<ServerReply> {
-    const all = await this.opts.service.history(req.bucket, req.key, { stale: req.stale });
-    const budget = Math.floor(this.opts.maxFrameBytes / 2);
-    const entries: Entry[] = [];
-    let bytes = 0;
-    let done = true;
-    for (const e of all) {
-      if (e.revision <= req.afterRevision) continue;
-      const size = e.value.length + e.key.length + 64;
-      if (entries.length > 0 && bytes + size > budget) {
-        done = false;
-        break;
-      }
-      bytes += size;
-      entries.push(e);
-    }
-    return { type: "entries_chunk", entries, done };
+    const page = await this.opts.service.historyPage(req.bucket, req.key, req.afterRevision, {
+      stale: req.stale,
+      maxBytes: Math.floor(this.opts.maxFrameBytes / 2),
+    });
+    return { type: "entries_chunk", entries: page.entries, done: page.done };
   }
 
   private async startWatch(
     id: number,
     req: Extract<ClientRequest, { type: "watch" }>,
   ): Promise<void> {
-    if (this.watches.size + this.watchesStarting.size >= this.maxWatches) {
-      throw new KvError("INVALID_ARGUMENT", `at most ${this.maxWatches} watches per connection`);
-    }
+    // The slot is taken here, before any await, so pipelined watches cannot overshoot.
     if (this.watches.has(id) || this.watchesStarting.has(id)) {
       throw new KvError("INVALID_ARGUMENT", `watch id ${id} is in use`);
     }
+    if (this.watches.size + this.watchesStarting.size >= this.maxWatches) {
+      throw new KvError("INVALID_ARGUMENT", `at most ${this.maxWatches} watches per connection`);
+    }
+    this.watchesStarting.add(id);
     const opts: WatchOptions = {
       includeHistory: req.includeHistory,
       ignoreDeletes: req.ignoreDeletes,
@@ -525,7 +750,6 @@ export class ClientSession {
     };
     if (this.opts.watchMaxPending !== undefined) opts.maxPending = this.opts.watchMaxPending;
     if (req.resumeFromRevision !== undefined) opts.resumeFromRevision = req.resumeFromRevision;
-    this.watchesStarting.add(id);
     let watch: ServiceWatch;
     try {
       watch = await this.opts.service.watch(req.bucket, req.filter, opts);
@@ -573,18 +797,23 @@ export class ClientSession {
     w.running = true;
     try {
       while (!w.stopped && w.credit > 0) {
-        if (this.ws.bufferedAmount > this.maxBufferedBytes) {
-          throw new KvError(
-            "SLOW_CONSUMER",
-            "the connection does not keep up with this watch; resume from the last revision",
-            { lastRevision: w.lastRevision },
-          );
-        }
+        this.checkWatchBudget(w, 0);
         const r = await w.watch.next();
-        if (w.stopped) return;
+        if (w.stopped || this.closed) return;
         if (r.done) {
           this.endWatch(w, undefined);
           return;
+        }
+        // Checked again after the await: other frames may have taken the budget meanwhile,
+        // and before encoding, so an entry that does not fit is never copied.
+        if (r.value !== null) {
+          this.checkWatchBudget(
+            w,
+            r.value.value.length +
+              r.value.key.length +
+              r.value.bucket.length +
+              ENTRY_OVERHEAD_BYTES,
+          );
         }
         w.credit--;
         w.sent++;
@@ -608,6 +837,25 @@ export class ClientSession {
     } finally {
       w.running = false;
     }
+  }
+
+  /**
+   * SLOW_CONSUMER when `bytes` more would not fit the connection's budget (or the node's):
+   * the watch ends, the client resumes from its last revision once it reads again.
+   */
+  private checkWatchBudget(w: WatchPump, bytes: number): void {
+    const held = this.outBytes + this.reservedBytes;
+    const node = this.opts.nodeBudget;
+    // A connection that holds nothing may always send one entry, so every watch progresses.
+    const nodeFull = held > 0 && node !== undefined && node.used + bytes >= node.limitBytes;
+    const room = bytes === 0 ? held < this.maxBufferedBytes : this.fits(bytes);
+    if (room && !nodeFull) return;
+    this.noteBlocked();
+    throw new KvError(
+      "SLOW_CONSUMER",
+      "the connection does not keep up with this watch; resume from the last revision",
+      { lastRevision: w.lastRevision },
+    );
   }
 
   private endWatch(w: WatchPump, err: KvError | undefined): void {

@@ -8,7 +8,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import type { ErrorCode } from "../proto/index.js";
+import { ByteBudget } from "./byte_budget.js";
 import { type ClientHandlerOptions, ClientSession, InFlight } from "./client_handler.js";
+import type { Readiness } from "./kv_service.js";
 
 export interface ClientServerOptions extends ClientHandlerOptions {
   host: string;
@@ -16,23 +18,54 @@ export interface ClientServerOptions extends ClientHandlerOptions {
   maxConnections: number;
   /** false when `--metrics-listen` serves /v1/status and /metrics instead (default true). */
   opsOnClientPort?: boolean;
+  /** WebSocket connections from one remote address that have not said hello yet. */
+  maxPreHelloPerAddress?: number;
+  /** Bytes every connection together may hold unsent (see ByteBudget); beyond, OVERLOADED. */
+  nodeMaxBufferedBytes?: number;
+  /** HTTP: time to receive a request's headers. */
+  httpHeadersTimeoutMs?: number;
+  /** HTTP: time to receive a whole request. */
+  httpRequestTimeoutMs?: number;
 }
+
+/** `/readyz` answers from a check at most this old, so probes cannot flood Raft. */
+const READINESS_CACHE_MS = 1000;
+
+/** HTTP sockets (probes, metrics, upgrades under way) served beyond the connection cap. */
+const HTTP_HEADROOM_CONNECTIONS = 256;
 
 export class ClientServer {
   readonly inFlight = new InFlight();
+  readonly budget: ByteBudget;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<ClientSession>();
+  /** Per remote address: connections that have not said hello yet. */
+  private readonly preHello = new Map<string, number>();
+  private readiness: { at: number; value: Promise<Readiness> } | undefined;
 
   constructor(private readonly opts: ClientServerOptions) {
-    this.http = createServer((req, res) => {
-      this.onHttp(req, res).catch((err) => {
-        opts.log.error("http handler failed", { url: req.url, error: String(err) });
-        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-        res.end("internal error\n");
-      });
-    });
-    this.http.maxConnections = opts.maxConnections + 64;
+    this.budget = new ByteBudget(opts.nodeMaxBufferedBytes ?? 512 * 1024 * 1024);
+    const headersTimeout = opts.httpHeadersTimeoutMs ?? 10_000;
+    this.http = createServer(
+      {
+        headersTimeout,
+        requestTimeout: Math.max(headersTimeout, opts.httpRequestTimeoutMs ?? 30_000),
+        keepAliveTimeout: 5000,
+        // How often Node looks for sockets past those timeouts (its default is 30 s).
+        connectionsCheckingInterval: Math.min(1000, headersTimeout),
+      },
+      (req, res) => {
+        this.onHttp(req, res).catch((err) => {
+          opts.log.error("http handler failed", { url: req.url, error: String(err) });
+          if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+          res.end("internal error\n");
+        });
+      },
+    );
+    // WebSocket sessions are capped below; plain HTTP (/healthz, /readyz) keeps headroom.
+    this.http.maxConnections = opts.maxConnections + HTTP_HEADROOM_CONNECTIONS;
+    const maxPreHello = opts.maxPreHelloPerAddress ?? 16;
     this.wss = new WebSocketServer({
       noServer: true,
       // Frames between maxFrameBytes and this get a FRAME_TOO_LARGE error frame from the
@@ -54,9 +87,26 @@ export class ClientServer {
         socket.end("HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n");
         return;
       }
+      const address = req.socket.remoteAddress ?? "";
+      if ((this.preHello.get(address) ?? 0) >= maxPreHello) {
+        socket.end("HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\n\r\n");
+        return;
+      }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
-        const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-        const session = new ClientSession(ws, opts, this.inFlight, remote);
+        const remote = `${address}:${req.socket.remotePort}`;
+        this.preHello.set(address, (this.preHello.get(address) ?? 0) + 1);
+        const helloSettled = () => {
+          const n = (this.preHello.get(address) ?? 1) - 1;
+          if (n <= 0) this.preHello.delete(address);
+          else this.preHello.set(address, n);
+        };
+        const session = new ClientSession(
+          ws,
+          { ...opts, nodeBudget: this.budget },
+          this.inFlight,
+          remote,
+          helloSettled,
+        );
         this.sessions.add(session);
         ws.on("close", () => this.sessions.delete(session));
       });
@@ -101,6 +151,18 @@ export class ClientServer {
     this.http.closeAllConnections();
   }
 
+  /** The service's readiness, checked at most once per READINESS_CACHE_MS. */
+  private cachedReadiness(): Promise<Readiness> {
+    const now = Date.now();
+    if (this.readiness === undefined || now - this.readiness.at >= READINESS_CACHE_MS) {
+      const value = this.opts.service
+        .readiness()
+        .catch((err: unknown) => ({ ready: false, reason: String(err) }));
+      this.readiness = { at: now, value };
+    }
+    return this.readiness.value;
+  }
+
   private async onHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -115,7 +177,7 @@ export class ClientServer {
         res.end("ok\n");
         return;
       case "/readyz": {
-        const r = await s.readiness();
+        const r = await this.cachedReadiness();
         json(res, r.ready ? 200 : 503, r);
         return;
       }

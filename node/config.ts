@@ -64,6 +64,27 @@ export interface ServerConfig {
   peerTlsCa: string;
   /** Comma-separated names a peer certificate must carry one of ("" = any the CA signed). */
   peerTlsAllowedNames: string;
+  // --- client-port limits (CLIENT_LIMIT_OPTIONS) ---
+  /** One connection's outbound byte budget (unflushed frames + answers of requests in flight). */
+  clientMaxBufferedBytes: number;
+  /** Every connection's bytes together; beyond it new requests get OVERLOADED. */
+  nodeMaxBufferedBytes: number;
+  /** A connection held at its budget this long without reading is closed. */
+  clientWriteDeadlineMs: number;
+  /** A connection without a hello this long after opening is closed. */
+  clientHelloTimeoutMs: number;
+  /** WebSocket ping interval; two missed pongs close the connection. */
+  clientPingIntervalMs: number;
+  /** WebSocket connections per remote address that have not said hello yet. */
+  maxPreHelloPerAddress: number;
+  /** HTTP: time to receive a request's headers. */
+  httpHeadersTimeoutMs: number;
+  /** HTTP: time to receive a whole request. */
+  httpRequestTimeoutMs: number;
+  /** Buckets the node may hold (decided at apply, with the leader's value). */
+  maxBuckets: number;
+  /** Value bytes every bucket together may hold (decided at apply, with the leader's value). */
+  maxStoredBytes: number;
 }
 
 /** The shared token in `path` (one line; surrounding whitespace ignored). */
@@ -96,6 +117,90 @@ interface Option {
 
 /** 1 MiB of value plus room for the key, bucket name and framing. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024 + 64 * 1024;
+
+/** Client-port limits: memory per connection and per node, timeouts, pre-hello caps. */
+const CLIENT_LIMIT_OPTIONS: readonly Option[] = [
+  {
+    flag: "--client-max-buffered-bytes",
+    env: "STREAMKV_CLIENT_MAX_BUFFERED_BYTES",
+    key: "clientMaxBufferedBytes",
+    kind: "int",
+    defaultValue: String(32 * 1024 * 1024),
+    help: "outbound byte budget of one client connection (unflushed frames + answers in flight); at it the connection stops being read and its watches end SLOW_CONSUMER; at least 2 x --max-frame-bytes",
+  },
+  {
+    flag: "--node-max-buffered-bytes",
+    env: "STREAMKV_NODE_MAX_BUFFERED_BYTES",
+    key: "nodeMaxBufferedBytes",
+    kind: "int",
+    defaultValue: String(512 * 1024 * 1024),
+    help: "outbound bytes all client connections together may hold; beyond it new requests get OVERLOADED",
+  },
+  {
+    flag: "--client-write-deadline-ms",
+    env: "STREAMKV_CLIENT_WRITE_DEADLINE_MS",
+    key: "clientWriteDeadlineMs",
+    kind: "int",
+    defaultValue: "10000",
+    help: "a client connection held at its byte budget this long without reading is closed",
+  },
+  {
+    flag: "--client-hello-timeout-ms",
+    env: "STREAMKV_CLIENT_HELLO_TIMEOUT_MS",
+    key: "clientHelloTimeoutMs",
+    kind: "int",
+    defaultValue: "5000",
+    help: "a client connection that sends no hello this long after opening is closed",
+  },
+  {
+    flag: "--client-ping-interval-ms",
+    env: "STREAMKV_CLIENT_PING_INTERVAL_MS",
+    key: "clientPingIntervalMs",
+    kind: "int",
+    defaultValue: "20000",
+    help: "WebSocket ping interval on the client port; two missed pongs in a row close the connection",
+  },
+  {
+    flag: "--max-pre-hello-per-address",
+    env: "STREAMKV_MAX_PRE_HELLO_PER_ADDRESS",
+    key: "maxPreHelloPerAddress",
+    kind: "int",
+    defaultValue: "16",
+    help: "client WebSocket connections from one remote address that have not sent a hello yet",
+  },
+  {
+    flag: "--http-headers-timeout-ms",
+    env: "STREAMKV_HTTP_HEADERS_TIMEOUT_MS",
+    key: "httpHeadersTimeoutMs",
+    kind: "int",
+    defaultValue: "10000",
+    help: "client port: time to receive an HTTP request's headers",
+  },
+  {
+    flag: "--http-request-timeout-ms",
+    env: "STREAMKV_HTTP_REQUEST_TIMEOUT_MS",
+    key: "httpRequestTimeoutMs",
+    kind: "int",
+    defaultValue: "30000",
+    help: "client port: time to receive a whole HTTP request",
+  },
+  {
+    flag: "--max-buckets",
+    env: "STREAMKV_MAX_BUCKETS",
+    key: "maxBuckets",
+    kind: "int",
+    defaultValue: "10000",
+    help: "buckets the node may hold; creating one more is QUOTA_EXCEEDED (the leader's value is applied on every replica)",
+  },
+  {
+    flag: "--max-stored-bytes",
+    env: "STREAMKV_MAX_STORED_BYTES",
+    key: "maxStoredBytes",
+    kind: "int",
+    defaultValue: String(256 * 1024 ** 3),
+    help: "value bytes all buckets together may hold; a write beyond is QUOTA_EXCEEDED, deletes and purges still pass (the leader's value is applied on every replica)",
+  },
+];
 
 export const SERVER_OPTIONS: readonly Option[] = [
   {
@@ -274,6 +379,7 @@ export const SERVER_OPTIONS: readonly Option[] = [
     defaultValue: "",
     help: "comma-separated names (CN or SAN) a peer certificate must carry one of (empty = any the CA signed)",
   },
+  ...CLIENT_LIMIT_OPTIONS,
 ];
 
 export function serverUsage(): string {
@@ -288,6 +394,9 @@ export function serverUsage(): string {
     const left = o.kind === "bool" ? `  ${o.flag}` : `  ${o.flag} <${arg}>`;
     const def = o.defaultValue === "" ? "" : ` (default ${o.defaultValue})`;
     lines.push(`${left.padEnd(36)} ${o.help}${def}  [${o.env}]`);
+    // At least two spaces between a flag and its help, also for long flags.
+    const column = left.length < 30 ? left.padEnd(30) : `${left} `;
+    lines.push(`${column} ${o.help}${def}  [${o.env}]`);
   }
   lines.push(`${"  --help".padEnd(36)} show this help`);
   return lines.join("\n");
@@ -378,6 +487,11 @@ export function parseServerConfig(
   if (c.host === "") throw new ConfigError("--host must not be empty");
   if (c.maxFrameBytes < 1024 || c.maxFrameBytes > 64 * 1024 * 1024) {
     throw new ConfigError(`--max-frame-bytes ${c.maxFrameBytes}: must be 1024..67108864`);
+  }
+  if (c.clientMaxBufferedBytes < 2 * c.maxFrameBytes) {
+    throw new ConfigError(
+      `--client-max-buffered-bytes ${c.clientMaxBufferedBytes}: must be at least 2 x --max-frame-bytes (${2 * c.maxFrameBytes})`,
+    );
   }
   if (c.clientPort !== 0 && c.clientPort === c.peerPort) {
     throw new ConfigError(`--client-port and --peer-port are both ${c.clientPort}: use two ports`);
@@ -470,7 +584,8 @@ export function parsePeers(value: string): PeerAddress[] {
 
 function checkDataDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    // Owner only: the data is the cluster's (configuration, secrets).
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
     throw new ConfigError(`--data ${dir}: cannot create the directory: ${(err as Error).message}`);
   }

@@ -4,7 +4,7 @@
  * lone node today (node/single_node_service.ts) and the Raft-replicated node later
  * (writes forwarded to the leader, reads through ReadIndex unless `stale`).
  */
-import type { BucketConfigInput, Entry, WatchOptions } from "../kvapi/index.js";
+import type { BucketConfigInput, Entry, HistoryPage, WatchOptions } from "../kvapi/index.js";
 import type { BucketInfo, WriteRequest as ClientWriteRequest, NodeStatus } from "../proto/index.js";
 
 // Declared once in proto/types.ts, where the client protocol carries them.
@@ -16,7 +16,7 @@ export type {
   SnapshotStatus,
   WriteOpName,
 } from "../proto/index.js";
-export type { BucketConfigInput, Entry, WatchOptions };
+export type { BucketConfigInput, Entry, HistoryPage, WatchOptions };
 
 export interface ReadOptions {
   /** Serve from this node's applied state without confirming leadership (may be stale). */
@@ -88,6 +88,16 @@ export interface KvService {
   ): Promise<KeysPage>;
   /** Retained entries of `key`, oldest first. */
   history(bucket: string, key: string, opts: ReadOptions): Promise<Entry[]>;
+  /**
+   * Retained entries of `key` after `afterRevision`, oldest first, as many as fit in
+   * `maxBytes` (at least one); reads only that page from the log.
+   */
+  historyPage(
+    bucket: string,
+    key: string,
+    afterRevision: number,
+    opts: ReadOptions & { maxBytes: number },
+  ): Promise<HistoryPage>;
   watch(bucket: string, filter: string, opts: WatchOptions): Promise<ServiceWatch>;
   /** Returns how many markers were removed. */
   purgeDeletes(

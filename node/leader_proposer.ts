@@ -13,6 +13,7 @@ import {
   type ApplyResult,
   type Command,
   encodeCommand,
+  type NodeLimits,
   stampCommand,
   type UnstampedCommand,
 } from "../kvapi/index.js";
@@ -54,6 +55,8 @@ export interface LeaderProposerOptions {
   clock: Clock;
   /** The time of the last command applied here: the leader's stamps never go back. */
   lastTimestampMs: number;
+  /** Node-wide quotas stamped on every client command (decided at apply on each replica). */
+  limits?: NodeLimits;
 }
 
 export class LeaderProposer implements Proposer {
@@ -115,7 +118,7 @@ export class LeaderProposer implements Proposer {
   }
 
   propose(command: UnstampedCommand): Promise<ProposalResult> {
-    return this.proposeStamped((ts) => stampCommand(command, ts));
+    return this.proposeStamped((ts) => stampCommand(command, ts, this.opts.limits));
   }
 
   /** Moves the replicated clock to the leader's time (TTL expiry); never forwarded. */

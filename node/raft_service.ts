@@ -14,6 +14,7 @@ import { ClassicLevel } from "classic-level";
 import {
   type BucketStatus,
   type Entry as KvEntry,
+  type NodeLimits,
   normalizeBucketConfig,
   streamOf,
   type UnstampedCommand,
@@ -30,6 +31,7 @@ import type {
   BucketConfigInput,
   BucketInfo,
   CallOptions,
+  HistoryPage,
   KeysPage,
   KvService,
   NodeStatus,
@@ -72,6 +74,8 @@ export interface RaftServiceOptions {
   ttlTickMs?: number;
   /** Applied entries between Raft log compactions (default 10000; see compactor.ts). */
   snapshotEntries?: number;
+  /** Node-wide quotas (--max-buckets, --max-stored-bytes), stamped by the leader. */
+  limits?: NodeLimits;
   /** Sends a forwarded write or its answer to a peer; false if dropped (see forwarding.ts). */
   sendForward?: (to: string, frame: ForwardFrame) => boolean;
   /** How long a write may take, forwarding to the leader and retries included (default 4 s). */
@@ -174,6 +178,7 @@ export class RaftKvService implements KvService {
         heartbeatTicks: opts.heartbeatTicks ?? 1,
         writeTimeoutMs: opts.writeTimeoutMs ?? opts.leaderWaitMs ?? 4000,
         ...(opts.snapshotEntries === undefined ? {} : { snapshotEntries: opts.snapshotEntries }),
+        ...(opts.limits === undefined ? {} : { limits: opts.limits }),
         ...(opts.maxForwardsInFlight === undefined
           ? {}
           : { maxForwardsInFlight: opts.maxForwardsInFlight }),
@@ -358,6 +363,17 @@ export class RaftKvService implements KvService {
     validateKey(key);
     await this.read(opts);
     return this.kv.history(bucket, key);
+  }
+
+  async historyPage(
+    bucket: string,
+    key: string,
+    afterRevision: number,
+    opts: ReadOptions & { maxBytes: number },
+  ): Promise<HistoryPage> {
+    validateKey(key);
+    await this.read(opts);
+    return this.kv.historyPage(bucket, key, afterRevision, opts.maxBytes);
   }
 
   async watch(bucket: string, filter: string, opts: WatchOptions): Promise<ServiceWatch> {

@@ -11,7 +11,7 @@
  * `Replica.open` builds everything in dependency order (nothing wired in two phases);
  * `start()` starts ticking; `close()` stops in reverse order.
  */
-import { KvStateMachine } from "../kvapi/index.js";
+import { KvStateMachine, type NodeLimits } from "../kvapi/index.js";
 import type { StreamLog } from "../log/index.js";
 import { KvError } from "../proto/index.js";
 import {
@@ -52,6 +52,8 @@ export interface ReplicaOptions {
   heartbeatTicks: number;
   /** Applied entries between Raft log compactions (default 10000; see compactor.ts). */
   snapshotEntries?: number;
+  /** Node-wide quotas the leader stamps on client commands (none by default). */
+  limits?: NodeLimits;
   /** How long a write may take, forwarding to the leader and retries included (default 4 s). */
   writeTimeoutMs?: number;
   /** Writes forwarded from this node at once (default 1024). */
@@ -117,6 +119,7 @@ export class Replica {
       driver,
       clock: opts.clock,
       lastTimestampMs: kv.clockMs(),
+      ...(opts.limits === undefined ? {} : { limits: opts.limits }),
     });
     const forwarder = new Forwarder({
       id: opts.id,

@@ -3,7 +3,15 @@
  * with an orderly stop. `startNode` is what `streamkv server` runs; tests start nodes
  * the same way, in a child process.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { KvError } from "../proto/index.js";
 import { loadAddressBook, mergePeers, rememberPeer } from "./address_book.js";
@@ -110,6 +118,15 @@ function authenticatorOf(config: ServerConfig): Authenticator {
 }
 
 export async function startNode(config: ServerConfig, log: Logger): Promise<RunningNode> {
+  // Every file and directory the node creates is its owner's alone (0600 / 0700).
+  process.umask(0o077);
+  const mode = statSync(config.dataDir).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    log.warn("the data directory is readable by others: chmod 700 it", {
+      dataDir: config.dataDir,
+      mode: `0${mode.toString(8)}`,
+    });
+  }
   checkIdentity(config.dataDir, config.id, config.clusterId);
   const auth = authenticatorOf(config);
   const security = loadPeerSecurity(config);
@@ -160,6 +177,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       send: (to, data) => peers?.send(to, data),
       sendForward: (to, frame) => peers?.sendForward(to, frame) ?? false,
       snapshotEntries: config.snapshotEntries,
+      limits: { maxBuckets: config.maxBuckets, maxStoredBytes: config.maxStoredBytes },
       onFatal,
     });
   } catch (err) {
@@ -190,6 +208,14 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     maxConnections: config.maxConnections,
     watchMaxPending: config.watchMaxPending,
     opsOnClientPort: config.metricsListen === "",
+    maxBufferedBytes: config.clientMaxBufferedBytes,
+    nodeMaxBufferedBytes: config.nodeMaxBufferedBytes,
+    writeDeadlineMs: config.clientWriteDeadlineMs,
+    helloTimeoutMs: config.clientHelloTimeoutMs,
+    pingIntervalMs: config.clientPingIntervalMs,
+    maxPreHelloPerAddress: config.maxPreHelloPerAddress,
+    httpHeadersTimeoutMs: config.httpHeadersTimeoutMs,
+    httpRequestTimeoutMs: config.httpRequestTimeoutMs,
     onFatal,
   });
   const ops =

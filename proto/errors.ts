@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   "BUCKET_NOT_FOUND",
   "BUCKET_EXISTS",
   "BUCKET_FULL",
+  // node-wide quotas (--max-buckets, --max-stored-bytes)
+  "QUOTA_EXCEEDED",
   // compare-and-set
   "KEY_EXISTS",
   "WRONG_LAST_REVISION",

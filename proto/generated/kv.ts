@@ -184,6 +184,18 @@ export const descriptor = {
                 }
               }
             },
+            "NodeLimits": {
+              "fields": {
+                "max_buckets": {
+                  "type": "uint64",
+                  "id": 1
+                },
+                "max_stored_bytes": {
+                  "type": "uint64",
+                  "id": 2
+                }
+              }
+            },
             "Command": {
               "oneofs": {
                 "op": {
@@ -209,6 +221,10 @@ export const descriptor = {
                 "request": {
                   "type": "RequestId",
                   "id": 2
+                },
+                "limits": {
+                  "type": "NodeLimits",
+                  "id": 3
                 },
                 "create_bucket": {
                   "type": "CreateBucket",
