@@ -22,3 +22,4 @@ export {
   validateSubject,
 } from "./subjects.js";
 export * from "./types.js";
+export type { LevelDb } from "./write_queue.js";

@@ -135,12 +135,10 @@ export class LogSnapshotReader {
     options: LogSnapshotOptions = {},
   ): Promise<LogSnapshotReader> {
     // Created synchronously: the iterator's LevelDB snapshot is taken right here.
-    const it = log.snapshotDb.iterator<Uint8Array, Uint8Array>({
-      ...ALL_RANGE,
-      ...VIEW,
-      // Bounds what one nextv() holds (it stops past this many bytes), whatever READ_BATCH is.
-      highWaterMarkBytes: READ_BUFFER_BYTES,
-    });
+    // Bounds what one nextv() holds (it stops past this many bytes), whatever READ_BATCH
+    // is: a classic-level option that other abstract-level dbs ignore.
+    const iteratorOptions = { ...ALL_RANGE, ...VIEW, highWaterMarkBytes: READ_BUFFER_BYTES };
+    const it = log.snapshotDb.iterator<Uint8Array, Uint8Array>(iteratorOptions);
     try {
       it.seek(metaKey(peekMetaKey));
       const first = await it.next();

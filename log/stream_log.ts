@@ -83,11 +83,11 @@ export class StreamLog {
 
   /**
    * Opens (creating if absent) a LevelDB at `location`, or uses an already open
-   * ClassicLevel (the log's keys all start with `log/`, so other record kinds can
+   * abstract-level db (ClassicLevel in production, memory-level in tests) (the log's keys all start with `log/`, so other record kinds can
    * share the db). Rebuilds the in-memory indexes, verifying every record.
    */
   static async open(
-    location: string | ClassicLevel<Uint8Array | string, Uint8Array>,
+    location: string | LevelDb,
     options: StreamLogOptions = {},
   ): Promise<StreamLog> {
     const maxMessageSizeBytes = options.maxMessageSizeBytes ?? DEFAULT_MAX_MESSAGE_SIZE_BYTES;

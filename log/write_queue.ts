@@ -14,13 +14,17 @@
  * of the disk, so every queued and later write is rejected and the node must
  * restart from disk.
  */
-import type { ClassicLevel } from "classic-level";
+import type { AbstractLevel } from "abstract-level";
 
 export type WriteOp =
   | { type: "put"; key: Uint8Array; value: Uint8Array }
   | { type: "del"; key: Uint8Array };
 
-export type LevelDb = ClassicLevel<Uint8Array | string, Uint8Array>;
+/**
+ * Any abstract-level database: classic-level (LevelDB) in production, memory-level
+ * in tests and the simulator (kvsim/), which wraps it to model power loss.
+ */
+export type LevelDb = AbstractLevel<string | Buffer | Uint8Array, Uint8Array | string, Uint8Array>;
 
 interface Pending {
   ops: WriteOp[];
@@ -74,7 +78,10 @@ export class WriteQueue {
       try {
         // An empty group has nothing to make durable; LevelDB would still sync.
         if (ops.length > 0) {
-          await this.db.batch(ops as never, { ...VIEW, sync });
+          // `sync` is LevelDB's (classic-level); abstract-level passes it through to
+          // every implementation (memory-level ignores it, kvsim's SimLevel honours it).
+          const options = { ...VIEW, sync };
+          await this.db.batch(ops as never, options);
           this.writes++;
         }
       } catch (err) {
