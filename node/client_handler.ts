@@ -626,13 +626,8 @@ export class ClientSession {
       this.opts.log.warn("request forbidden", { principal: who.name, op: req.type });
       throw denied;
     }
-    if (ADMIN_OPS.has(req.type)) {
-      this.opts.log.info("audit", {
-        principal: who.name,
-        remote: this.remote,
-        ...auditFields(req),
-      });
-    }
+    const audit = auditFieldsOf(req);
+    if (audit) this.opts.log.info("audit", { principal: who.name, remote: this.remote, ...audit });
     switch (req.type) {
       case "ping":
         return { type: "pong" };
@@ -896,17 +891,8 @@ function checkCredit(w: WatchPump): void {
   assert(w.credit <= w.allowed - w.sent, `watch ${w.id}: credit above what the client granted`);
 }
 
-/** Requests that change the cluster or drop data: each gets an audit line. */
-const ADMIN_OPS: ReadonlySet<ClientRequestType> = new Set([
-  "bucket_create",
-  "bucket_delete",
-  "purge_deletes",
-  "cluster_transfer",
-  "cluster_add",
-  "cluster_remove",
-]);
-
-function auditFields(req: ClientRequest): Record<string, unknown> {
+/** What an audit line says of a request that changes the cluster or drops data; else undefined. */
+function auditFieldsOf(req: ClientRequest): Record<string, unknown> | undefined {
   switch (req.type) {
     case "bucket_create":
       return { op: req.type, bucket: req.config.bucket };
@@ -920,7 +906,7 @@ function auditFields(req: ClientRequest): Record<string, unknown> {
     case "cluster_remove":
       return { op: req.type, id: req.id };
     default:
-      return { op: req.type };
+      return undefined;
   }
 }
 

@@ -23,6 +23,7 @@ import type { KvService } from "./kv_service.js";
 import type { Logger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
 import { MetricsServer } from "./metrics_server.js";
+import { parsePeerAddress } from "./peer_address.js";
 import { loadPeerSecurity } from "./peer_auth.js";
 import { PeerTransport } from "./peer_transport.js";
 import { RaftKvService } from "./raft_service.js";
@@ -243,9 +244,9 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     clientPort = await client.listen();
     peerPort = await peers.listen();
     if (ops) {
-      const at = config.metricsListen.lastIndexOf(":");
-      const host = config.metricsListen.slice(0, at).replace(/^\[|\]$/g, "");
-      await ops.listen(host, Number(config.metricsListen.slice(at + 1)));
+      // parseServerConfig checked it with the same rule.
+      const at = parsePeerAddress(config.metricsListen) as { host: string; port: number };
+      await ops.listen(at.host.replace(/^\[|\]$/g, ""), at.port);
     }
     service.setAddress(config.id, `${config.host}:${peerPort}`);
   } catch (err) {
