@@ -46,7 +46,11 @@ export class KvStateMachine {
   private machine: StateMachine;
   private closed = false;
 
-  private constructor(log: KvLog, machine: StateMachine) {
+  private constructor(
+    log: KvLog,
+    machine: StateMachine,
+    private readonly options: KvOptions,
+  ) {
     this.log = log;
     this.machine = machine;
   }
@@ -54,7 +58,7 @@ export class KvStateMachine {
   static async open(log: KvLog, options: KvOptions = {}): Promise<KvStateMachine> {
     let self: KvStateMachine | undefined;
     const machine = await StateMachine.open(log, options, (effects) => self?.committed(effects));
-    self = new KvStateMachine(log, machine);
+    self = new KvStateMachine(log, machine, options);
     return self;
   }
 
@@ -250,14 +254,19 @@ export class KvStateMachine {
    * from the new state with no gap (or fails with REVISION_COMPACTED when that
    * revision is no longer retained). The caller guarantees that no apply runs.
    */
-  async restored(options: KvOptions = {}): Promise<void> {
+  async restored(): Promise<void> {
+    // Swap first, then end the watches: a watch started while the new state was being
+    // read would otherwise be served from the old machine and never be ended.
+    const machine = await StateMachine.open(this.log, this.options, (effects) =>
+      this.committed(effects),
+    );
+    this.machine = machine;
     this.hub.endAll(
       new KvError(
         "SLOW_CONSUMER",
         "this node replaced its state with a snapshot from the leader; resume the watch from the last revision received",
       ),
     );
-    this.machine = await StateMachine.open(this.log, options, (effects) => this.committed(effects));
   }
 
   /** Ends every watch with SHUTTING_DOWN; the log is the caller's to close. */

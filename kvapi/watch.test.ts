@@ -446,3 +446,25 @@ describe("fan-out", () => {
     expect(kv.watcherCount()).toBe(0);
   });
 });
+
+describe("state replaced by a snapshot", () => {
+  it("ends every watch with SLOW_CONSUMER, also one started while the new state was read", async () => {
+    await d.put("b", "k", "v1");
+    const before = kv.watch("b", ">", { updatesOnly: true });
+    await take(before, 1);
+    const restoring = kv.restored();
+    // Started during restored()'s read of the new state: it must not outlive the swap.
+    const during = kv.watch("b", ">", { updatesOnly: true });
+    await restoring;
+    // Checked first: on the old order the watch started during the read stays open.
+    expect(kv.watcherCount()).toBe(0);
+    expect(await errorCode(() => before.next())).toBe("SLOW_CONSUMER");
+    expect(
+      await errorCode(async () => {
+        for (;;) if ((await during.next()).done) return;
+      }),
+    ).toBe("SLOW_CONSUMER");
+    // The state read back is the same; new watches work on it.
+    expect((await kv.get("b", "k"))?.revision).toBe(1);
+  });
+});
