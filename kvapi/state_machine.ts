@@ -54,6 +54,11 @@ export interface StateMachineOptions {
    * stored one wins (every replica must use the same).
    */
   dedupeWindow?: number;
+  /** Deliberately broken behaviour, for the KV simulator's checker tests only. */
+  unsafe?: {
+    /** Applies a retried request id again instead of answering with its first result. */
+    skipDedupe?: boolean;
+  };
 }
 
 /** What a committed entry changed, for the watch hub and the caches. */
@@ -137,6 +142,7 @@ export class StateMachine {
     window: DedupeWindow,
     buckets: Map<string, BucketConfig>,
     onCommit: (effects: ApplyEffects) => void,
+    private readonly unsafeSkipDedupe: boolean,
   ) {
     this.log = log;
     this.staged = applied;
@@ -178,7 +184,14 @@ export class StateMachine {
       if (meta === null) continue;
       buckets.set(bucket, decodeBucketConfig(meta));
     }
-    return new StateMachine(log, applied, window, buckets, onCommit);
+    return new StateMachine(
+      log,
+      applied,
+      window,
+      buckets,
+      onCommit,
+      options.unsafe?.skipDedupe === true,
+    );
   }
 
   /** The last entry whose batch has been written (what a reopen finds, once synced). */
@@ -259,7 +272,8 @@ export class StateMachine {
       // Time only moves forward, so expiry never runs backwards on a leader change.
       clockMs = Math.max(clockMs, command.timestampMs);
       if (command.request !== undefined) reqKey = requestKey(command.request);
-      const first = reqKey === "" ? undefined : this.window.forRequest(reqKey);
+      const first =
+        reqKey === "" || this.unsafeSkipDedupe ? undefined : this.window.forRequest(reqKey);
       if (first !== undefined) {
         result = first.result;
         disposition = "duplicate";

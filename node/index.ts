@@ -1,9 +1,11 @@
 /**
  * The server's public surface (see README.md) for cli/ and bench/: the process entry
- * point, its configuration, and starting a node in-process.
+ * point, its configuration, and starting a node in-process; for the KV simulator
+ * (kvsim/), the replicated service on stores and a clock it supplies.
  */
 
 export { newToken, parseTokensFile, sha256Hex } from "./auth.js";
+export type { Cancel, Clock } from "./clock.js";
 export {
   ConfigError,
   DEFAULT_MAX_FRAME_BYTES,
@@ -12,8 +14,14 @@ export {
   type ServerConfig,
   serverUsage,
 } from "./config.js";
+export { type ForwardFrame, forwardFromWire, forwardToWire } from "./forward_wire.js";
 export type { Io } from "./io.js";
 export { jsonLogger, type Logger, type LogLevel, silentLogger } from "./log.js";
 export { runServer } from "./main.js";
 export { isValidNodeId, type ParsedPeerAddress, parsePeerAddress } from "./peer_address.js";
+export {
+  type NodeStores,
+  RaftKvService,
+  type RaftServiceStoreOptions,
+} from "./raft_service.js";
 export { type RunningNode, startNode } from "./server.js";

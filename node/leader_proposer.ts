@@ -57,6 +57,12 @@ export interface LeaderProposerOptions {
   lastTimestampMs: number;
   /** Node-wide quotas stamped on every client command (decided at apply on each replica). */
   limits?: NodeLimits;
+  /**
+   * Deliberately broken behaviour, for the KV simulator's checker tests only: rewrites
+   * a command before it is proposed (e.g. decides its CAS here, on the leader's state
+   * now, instead of at apply).
+   */
+  unsafeRewrite?: (command: UnstampedCommand) => Promise<UnstampedCommand>;
 }
 
 export class LeaderProposer implements Proposer {
@@ -117,8 +123,10 @@ export class LeaderProposer implements Proposer {
     });
   }
 
-  propose(command: UnstampedCommand): Promise<ProposalResult> {
-    return this.proposeStamped((ts) => stampCommand(command, ts, this.opts.limits));
+  async propose(command: UnstampedCommand): Promise<ProposalResult> {
+    const rewrite = this.opts.unsafeRewrite;
+    const c = rewrite === undefined ? command : await rewrite(command);
+    return this.proposeStamped((ts) => stampCommand(c, ts, this.opts.limits));
   }
 
   /** Moves the replicated clock to the leader's time (TTL expiry); never forwarded. */

@@ -22,8 +22,14 @@ import {
 } from "../kvapi/index.js";
 import { StreamLog } from "../log/index.js";
 import { KvError } from "../proto/index.js";
-import { decodeMessage, type RaftTicker, Sfc32 } from "../raft/index.js";
-import { type LevelRaftStorage, openNodeRaftStorage } from "../raftstore/index.js";
+import {
+  decodeMessage,
+  type Prng,
+  type RaftStorage,
+  type RaftTicker,
+  Sfc32,
+} from "../raft/index.js";
+import { openNodeRaftStorage } from "../raftstore/index.js";
 import { type Clock, systemClock, withDeadline } from "./clock.js";
 import type { PeerAddress } from "./config.js";
 import type { ForwardFrame } from "./forward_wire.js";
@@ -45,16 +51,30 @@ import type { Logger } from "./log.js";
 import { Membership } from "./membership.js";
 import type { ForwardingView } from "./metrics.js";
 import { isValidNodeId, parsePeerAddress } from "./peer_address.js";
-import { encodingSender, Replica } from "./replica.js";
+import { encodingSender, Replica, type ReplicaOptions } from "./replica.js";
 
 /** Default age of markers removed by purgeDeletes (as nats.js: 30 minutes). */
 const DEFAULT_PURGE_DELETES_OLDER_THAN_MS = 30 * 60 * 1000;
 /** How long `/readyz` waits for its ReadIndex round. */
 const READINESS_TIMEOUT_MS = 1000;
 
-export interface RaftServiceOptions {
-  id: string;
+/** The stores a node runs on, opened by the caller (see `RaftKvService.onStores`). */
+export interface NodeStores {
+  streamLog: StreamLog;
+  /** The Raft log and hard state. */
+  storage: RaftStorage;
+  /** Closes what both sit on (the LevelDB), after they are closed. */
+  close(): Promise<void>;
+}
+
+export interface RaftServiceOptions extends RaftServiceStoreOptions {
+  /** The node's data directory: its LevelDB lives in `db/` under it. */
   dataDir: string;
+}
+
+/** Everything but where the stores live (`onStores`). */
+export interface RaftServiceStoreOptions {
+  id: string;
   /** The initial cluster (this node included). */
   peers: PeerAddress[];
   log: Logger;
@@ -64,6 +84,12 @@ export interface RaftServiceOptions {
   onFatal: (err: unknown) => void;
   /** Wall clock by default. */
   clock?: Clock;
+  /** Raft's randomness (election timeouts); seeded from the id and the time by default. */
+  prng?: Prng;
+  /** Raft core tuning (the simulator varies it). */
+  core?: ReplicaOptions["core"];
+  /** Deliberately broken behaviour: only the KV simulator's checker tests set it. */
+  unsafe?: ReplicaOptions["unsafe"];
   /** Raft tick length (default 50 ms). */
   tickMs?: number;
   electionTimeoutTicks?: number;
@@ -126,13 +152,14 @@ export class RaftKvService implements KvService {
   /** Nodes being added here (`addServer`): their messages are taken before they are learners. */
   private readonly pendingAdditions = new Set<string>();
 
+  private readonly streamLog: StreamLog;
+
   private constructor(
-    private readonly opts: RaftServiceOptions,
-    private readonly db: ClassicLevel<Uint8Array | string, Uint8Array>,
-    private readonly streamLog: StreamLog,
-    private readonly storage: LevelRaftStorage,
+    private readonly opts: RaftServiceStoreOptions,
+    private readonly stores: NodeStores,
     private readonly replica: Replica,
   ) {
+    this.streamLog = stores.streamLog;
     this.clock = opts.clock ?? systemClock;
     this.addresses = new Map(opts.peers.map((p) => [p.id, `${p.host}:${p.port}`]));
     this.membership = new Membership({
@@ -147,15 +174,15 @@ export class RaftKvService implements KvService {
     });
   }
 
+  /** Opens the node's LevelDB under `dataDir` (Raft log and stream log) and starts on it. */
   static async open(opts: RaftServiceOptions): Promise<RaftKvService> {
-    const clock = opts.clock ?? systemClock;
     const db = new ClassicLevel<Uint8Array | string, Uint8Array>(join(opts.dataDir, "db"), {
       keyEncoding: "view",
       valueEncoding: "view",
     });
     await db.open();
     let streamLog: StreamLog | undefined;
-    let storage: LevelRaftStorage | undefined;
+    let storage: RaftStorage | undefined;
     try {
       streamLog = await StreamLog.open(db);
       // A joining node starts outside any group: the leader's log brings its membership.
@@ -163,12 +190,29 @@ export class RaftKvService implements KvService {
         voters: opts.join ? [] : opts.peers.map((p) => p.id),
         learners: [],
       });
+    } catch (err) {
+      await streamLog?.close().catch(() => {});
+      await db.close().catch(() => {});
+      throw err;
+    }
+    return RaftKvService.onStores(opts, { streamLog, storage, close: () => db.close() });
+  }
+
+  /**
+   * Starts on stores the caller opened: production's LevelDB (`open`), or the KV
+   * simulator's memory-level and simulated Raft disk (kvsim/). On failure the stores
+   * are closed.
+   */
+  static async onStores(opts: RaftServiceStoreOptions, stores: NodeStores): Promise<RaftKvService> {
+    const clock = opts.clock ?? systemClock;
+    const { streamLog, storage } = stores;
+    try {
       const replica = await Replica.open({
         id: opts.id,
         streamLog,
         storage,
         ticker: clockTicker(clock, opts.tickMs ?? 50),
-        prng: new Sfc32(seedOf(opts.id, clock.now())),
+        prng: opts.prng ?? new Sfc32(seedOf(opts.id, clock.now())),
         clock,
         log: opts.log,
         sendRaft: encodingSender(opts.send, opts.log),
@@ -183,6 +227,8 @@ export class RaftKvService implements KvService {
           ? {}
           : { maxForwardsInFlight: opts.maxForwardsInFlight }),
         ...(opts.ttlTickMs === undefined ? {} : { ttlTickMs: opts.ttlTickMs }),
+        ...(opts.core === undefined ? {} : { core: opts.core }),
+        ...(opts.unsafe === undefined ? {} : { unsafe: opts.unsafe }),
         onMemberAddress: (id, address) => {
           const parsed = parsePeerAddress(address);
           if (!isValidNodeId(id) || "error" in parsed) {
@@ -193,13 +239,13 @@ export class RaftKvService implements KvService {
           opts.onMemberAddress?.({ id, host: parsed.host, port: parsed.port });
         },
       });
-      const service = new RaftKvService(opts, db, streamLog, storage, replica);
+      const service = new RaftKvService(opts, stores, replica);
       replica.start();
       return service;
     } catch (err) {
-      await storage?.close().catch(() => {});
-      await streamLog?.close().catch(() => {});
-      await db.close().catch(() => {});
+      await storage.close().catch(() => {});
+      await streamLog.close().catch(() => {});
+      await stores.close().catch(() => {});
       throw err;
     }
   }
@@ -514,8 +560,8 @@ export class RaftKvService implements KvService {
     this.closing = true;
     await this.replica.close();
     await this.streamLog.close();
-    await this.storage.close();
-    await this.db.close();
+    await this.stores.storage.close();
+    await this.stores.close();
   }
 }
 

@@ -11,7 +11,7 @@
  * `Replica.open` builds everything in dependency order (nothing wired in two phases);
  * `start()` starts ticking; `close()` stops in reverse order.
  */
-import { KvStateMachine, type NodeLimits } from "../kvapi/index.js";
+import { KvStateMachine, type NodeLimits, type UnstampedCommand } from "../kvapi/index.js";
 import type { StreamLog } from "../log/index.js";
 import { KvError } from "../proto/index.js";
 import {
@@ -64,6 +64,16 @@ export interface ReplicaOptions {
   /** A committed membership change named a member's peer address (raft_state_machine.ts). */
   onMemberAddress?: (id: string, address: string) => void;
   core?: Partial<Pick<RaftConfig, "appendEntriesMax" | "inflightCountMax" | "snapshotChunkBytes">>;
+  /**
+   * Deliberately broken behaviour that the KV simulator's checker must catch
+   * (kvsim/broken.test.ts); never set in production.
+   */
+  unsafe?: {
+    /** kvapi applies a retried request id again. */
+    skipDedupe?: boolean;
+    /** create/update decided by the leader before proposing, then proposed as a plain put. */
+    casAtProposer?: boolean;
+  };
 }
 
 /** Encodes Raft messages for a byte transport (the peer port). */
@@ -77,6 +87,28 @@ export function encodingSender(
     } catch (err) {
       log.warn("cannot send a raft message", { to: m.to, error: String(err) });
     }
+  };
+}
+
+/**
+ * The planted bug `casAtProposer`: the leader checks create/update against what it has
+ * applied so far and proposes an unconditional put. Two updates of the same revision
+ * in flight together both pass (the first is not applied yet): a lost update.
+ */
+function casAtProposer(kv: KvStateMachine): (c: UnstampedCommand) => Promise<UnstampedCommand> {
+  return async (c) => {
+    if (c.type !== "create" && c.type !== "update") return c;
+    const history = await kv.history(c.bucket, c.key);
+    const latest = history[history.length - 1];
+    if (c.type === "create" && latest !== undefined && latest.operation === "PUT") {
+      throw new KvError("KEY_EXISTS", `key ${c.key} exists (decided at the proposer)`);
+    }
+    if (c.type === "update" && (latest?.revision ?? 0) !== c.last) {
+      throw new KvError("WRONG_LAST_REVISION", `wrong last revision (decided at the proposer)`);
+    }
+    const { type: _t, ...rest } = c;
+    const { last: _l, ...put } = rest as typeof rest & { last?: number };
+    return { ...put, type: "put" };
   };
 }
 
@@ -96,7 +128,10 @@ export class Replica {
   ) {}
 
   static async open(opts: ReplicaOptions): Promise<Replica> {
-    const kv = await KvStateMachine.open(opts.streamLog);
+    const kv = await KvStateMachine.open(
+      opts.streamLog,
+      opts.unsafe?.skipDedupe ? { unsafe: { skipDedupe: true } } : {},
+    );
     const store = await KvSnapshotStore.open(opts.streamLog, kv, { log: opts.log });
     const driver = await RaftDriver.open<KvApplyResult>({
       id: opts.id,
@@ -120,6 +155,7 @@ export class Replica {
       clock: opts.clock,
       lastTimestampMs: kv.clockMs(),
       ...(opts.limits === undefined ? {} : { limits: opts.limits }),
+      ...(opts.unsafe?.casAtProposer ? { unsafeRewrite: casAtProposer(kv) } : {}),
     });
     const forwarder = new Forwarder({
       id: opts.id,
