@@ -27,6 +27,11 @@ interface PendingCall {
   bodyName: string;
   body: WireObject;
   sent: boolean;
+  /**
+   * A connection was lost while this call was on it: the server may have applied it, so
+   * a refusal of the next hello cannot say it was not (see the reconnect loop).
+   */
+  inDoubt?: boolean;
   resolve(answer: ServerAnswer): void;
   reject(err: KvError): void;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -307,7 +312,16 @@ export class Connection {
             if (p.kind !== "call" || p.sent) continue;
             clearTimeout(p.timer);
             this.pending.delete(p.id);
-            p.reject(kv);
+            // A call that was in flight when its connection ended (a session ended by a
+            // revoked token, say) may have been applied: its outcome is unknown, not refused.
+            p.reject(
+              p.inDoubt
+                ? new KvError(
+                    "CONNECTION_CLOSED",
+                    `the connection ended with this ${p.bodyName} in flight and the server now refuses the hello (${kv.code}: ${kv.message}); it may or may not have been applied`,
+                  )
+                : kv,
+            );
           }
         }
       }
@@ -331,7 +345,10 @@ export class Connection {
   private onLost(err: KvError): void {
     for (const p of [...this.pending.values()]) {
       if (p.kind === "stream") this.fail(p, err);
-      else p.sent = false;
+      else if (p.sent) {
+        p.sent = false;
+        p.inDoubt = true;
+      }
     }
   }
 

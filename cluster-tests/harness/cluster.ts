@@ -35,6 +35,8 @@ export interface ClusterOptions {
   /** Extra `streamkv server` flags for every node. */
   args?: string[];
   env?: Record<string, string>;
+  /** Sent as `Authorization: Bearer` on every HTTP call (nodes run with a tokens file). */
+  adminToken?: string;
 }
 
 export class LocalCluster {
@@ -131,8 +133,10 @@ export class LocalCluster {
     const n = this.nodes[i]!;
     if (!n.proc || n.paused) return undefined;
     try {
+      const token = this.options.adminToken;
       const res = await fetch(`http://127.0.0.1:${n.clientPort}${path}`, {
         signal: AbortSignal.timeout(timeoutMs),
+        ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
       });
       return { status: res.status, body: await res.text() };
     } catch {
