@@ -20,6 +20,10 @@ export interface KvLog {
   subjectInfo(stream: string, subject: string): SubjectInfo | undefined;
   subjects(stream: string, filter?: string): SubjectInfo[] | AsyncIterable<SubjectInfo>;
   seqsOfSubject(stream: string, subject: string): number[];
+  /** Payload bytes of a stored message without reading it (undefined: not stored). */
+  payloadSize(stream: string, seq: number): number | undefined;
+  /** Payload bytes stored in every stream together. */
+  storedBytes(): number;
   getBySeq(stream: string, seq: number): Promise<StoredMessage | null>;
   lastBySubject(stream: string, subject: string): Promise<StoredMessage | null>;
   iterate(stream: string, options?: IterateOptions): AsyncIterable<StoredMessage>;

@@ -467,14 +467,13 @@ export class StateMachine {
       // Judge the bucket (and the node) as it will be after this write trims the key's history.
       const seqs = this.log.seqsOfSubject(stream, key);
       const dropped = seqs.slice(0, Math.max(0, seqs.length + 1 - config.history));
+      // Sizes come from the log's in-memory index: this runs on every replica for every
+      // write, so it must not read the trimmed messages from disk.
       let freedBytes = 0;
-      for (const seq of dropped)
-        freedBytes += (await this.log.getBySeq(stream, seq))?.payload.length ?? 0;
+      for (const seq of dropped) freedBytes += this.log.payloadSize(stream, seq) ?? 0;
       if (maxStoredBytes > 0 && value.length > freedBytes) {
         // Every bucket together: the node's disk is shared (markers still pass, to free space).
-        let nodeBytes = 0;
-        for (const b of this.buckets.keys()) nodeBytes += this.log.state(streamOf(b)).bytes;
-        const nodeAfter = nodeBytes - freedBytes + value.length;
+        const nodeAfter = this.log.storedBytes() - freedBytes + value.length;
         if (nodeAfter > maxStoredBytes) {
           throw new KvError(
             "QUOTA_EXCEEDED",

@@ -238,6 +238,21 @@ describe("append and reads", () => {
     expect(early).toHaveLength(1);
   });
 
+  it("answers payload sizes and the bytes of every stream from memory, also after a reopen", async () => {
+    await log.createStream(config("a", { maxMsgsPerSubject: 1 }));
+    await log.createStream(config("b"));
+    const s1 = await log.append("a", put("k", "12345"));
+    await log.append("b", put("k", "123"));
+    expect(log.payloadSize("a", s1)).toBe(5);
+    expect(log.storedBytes()).toBe(8);
+    await log.append("a", put("k", "1")); // trims s1 (one message per subject)
+    expect(log.payloadSize("a", s1)).toBeUndefined();
+    expect(log.storedBytes()).toBe(4);
+    await reopen();
+    expect(log.storedBytes()).toBe(4);
+    expect(log.payloadSize("a", s1 + 1)).toBe(1);
+  });
+
   it("lists subjects sorted, with a filter", async () => {
     for (const s of ["b.2", "a.1", "b.1", "a.1", "c"]) await log.append("s", put(s));
     await log.append("s", { ...put("c", ""), operation: "PURGE" });

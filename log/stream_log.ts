@@ -230,6 +230,21 @@ export class StreamLog {
     return [...(index.subjects.get(subject) ?? [])];
   }
 
+  /**
+   * Payload bytes of the stored message `seq`, from the in-memory index (no read);
+   * undefined when it is not stored.
+   */
+  payloadSize(stream: string, seq: number): number | undefined {
+    return this.mem.requireStream(stream).messages.get(seq)?.size;
+  }
+
+  /** Payload bytes stored in every stream together, from the in-memory indexes. */
+  storedBytes(): number {
+    let total = 0;
+    for (const index of this.mem.streams.values()) total += index.bytes;
+    return total;
+  }
+
   async getBySeq(stream: string, seq: number): Promise<StoredMessage | null> {
     const index = this.mem.requireStream(stream);
     checkSeq(seq, "seq");
