@@ -2,6 +2,7 @@
  * Helpers the benchmark suites share (the leading underscore keeps this file out
  * of the suite list in bench/main.ts).
  */
+import { readFileSync } from "node:fs";
 
 /** `--name=N`, a positive integer, else `fallback`. */
 export function intFlag(args: string[], name: string, fallback: number): number {
@@ -10,6 +11,25 @@ export function intFlag(args: string[], name: string, fallback: number): number 
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
   return n;
 }
+
+/**
+ * CPU time (user + system, ms) process `pid` has used so far, from /proc (Linux);
+ * undefined where /proc cannot tell.
+ */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    // Fields after the command name: state is the 1st, utime the 12th, stime the 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_SECOND : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ on Linux (what /proc/<pid>/stat counts in); 100 on every mainstream kernel. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /** The p-th percentile of ascending samples (nearest rank). */
 export function percentile(sorted: number[], p: number): number {

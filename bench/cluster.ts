@@ -6,7 +6,8 @@
  *
  * Figures:
  * - put latency p50/p99, one in flight, on the leader and through a follower (forwarded)
- * - puts/s with 64 in flight, on the leader and through a follower
+ * - puts/s with 64 in flight, on the leader and through a follower, and the servers' CPU
+ *   time per put on the leader run (from /proc/<pid>/stat: CPU is this machine's limit)
  * - gets/s with 64 in flight: linearizable (ReadIndex) and stale, on the leader and on
  *   a follower
  * - failover: time from SIGKILL of the leader to the first acknowledged write sent
@@ -17,10 +18,30 @@
  */
 import { connect, type KeyValue } from "../client/index.js";
 import { LocalCluster } from "../cluster-tests/harness/cluster.js";
-import { intFlag, opsPerSecond, percentile } from "./_measure.js";
+import { intFlag, opsPerSecond, percentile, processCpuMs } from "./_measure.js";
 import { run as runSingleNode } from "./node.js";
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
+
+/** "leader X ms, each follower Y ms, all nodes Z ms" of CPU per op, or why not. */
+function cpuPerOp(
+  before: (number | undefined)[],
+  after: (number | undefined)[],
+  ops: number,
+  leader: number,
+): string {
+  const used = before.map((b, i) =>
+    b === undefined || after[i] === undefined ? NaN : after[i]! - b,
+  );
+  if (used.some(Number.isNaN)) return "n/a (no /proc here)";
+  const per = used.map((u) => u / ops);
+  const followers = per.filter((_, i) => i !== leader);
+  const all = per.reduce((a, b) => a + b, 0);
+  return (
+    `leader ${per[leader]!.toFixed(3)} ms, followers ${followers.map((f) => f.toFixed(3)).join("/")} ms, ` +
+    `all nodes ${all.toFixed(3)} ms (CPU time of the server processes / puts)`
+  );
+}
 
 async function latency(n: number, op: (i: number) => Promise<unknown>): Promise<string> {
   const lat: number[] = [];
@@ -101,10 +122,16 @@ export async function run(args: string[]): Promise<void> {
       const latF = await latency(latencyOps, (i) => kvF.put(`lat.${i % 100}`, value));
       console.log(`put latency, 1 in flight:  leader ${latL}   via follower ${latF}`);
 
+      const pids = c.nodes.map((n) => n.proc!.proc.pid!);
+      const cpuBefore = pids.map(processCpuMs);
       const putL = await opsPerSecond(puts, 64, (i) => kvL.put(`k.${i % 1000}`, value));
+      const cpuAfter = pids.map(processCpuMs);
       const putF = await opsPerSecond(puts, 64, (i) => kvF.put(`k.${i % 1000}`, value));
       console.log(
         `puts/s, 64 in flight:      leader ${putL.toFixed(0)}   via follower ${putF.toFixed(0)}`,
+      );
+      console.log(
+        `server CPU per put (64 in flight on the leader): ${cpuPerOp(cpuBefore, cpuAfter, puts, leader)}`,
       );
 
       const getL = await opsPerSecond(gets, 64, (i) => kvL.get(`k.${i % 1000}`));
