@@ -163,6 +163,85 @@ describe("peer port attacks (real process)", () => {
     expect(m).toMatch(/streamkv_peer_sockets_refused_total\{reason="hello_timeout"\} 16/);
   }, 20_000);
 
+  it("holds the cap on inbound sockets (64) and logs a flood of refusals at a bounded rate", async () => {
+    const node = await startServer({ dataDir: tempDir() });
+    running.push(node);
+    const clusterId = deriveClusterId([{ id: "n1", host: "127.0.0.1", port: 0 }]);
+    const accepted: Stranger[] = [];
+    for (let i = 0; i < 64; i++) {
+      const s = await stranger(node.peerPort, clusterId, "n2");
+      await waitFor(() => s.frames.some((f) => f.body === "challenge"), 5000, "a challenge");
+      accepted.push(s);
+    }
+    // 100 more: every one refused at once, counted, and logged at most 10 times.
+    const closed: Promise<void>[] = [];
+    for (let i = 0; i < 100; i++) {
+      const ws = new WebSocket(`ws://127.0.0.1:${node.peerPort}/`);
+      ws.on("error", () => {});
+      closed.push(new Promise<void>((r) => ws.once("close", () => r())));
+    }
+    await Promise.all(closed);
+    const m = await (await fetch(`http://127.0.0.1:${node.clientPort}/metrics`)).text();
+    expect(m).toMatch(/streamkv_peer_sockets_refused_total\{reason="socket_cap"\} 100/);
+    const lines = node
+      .stderr()
+      .split("\n")
+      .filter((l) => l.includes("inbound peer socket refused"));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.length).toBeLessThanOrEqual(10);
+    // The 64 accepted links are still open, and a client is served throughout.
+    expect(accepted.every((s) => s.ws.readyState === WebSocket.OPEN)).toBe(true);
+    const nc = await connect({ servers: node.url, timeoutMs: 5000 });
+    try {
+      const kv = await nc.createKeyValue({ bucket: "alive" });
+      expect(await kv.putString("k", "v")).toBe(1);
+    } finally {
+      await nc.close();
+    }
+    for (const s of accepted) s.ws.terminate();
+  }, 30_000);
+
+  it("a member's frame beyond the 2^52 bound is dropped; the node keeps its term and restarts", async () => {
+    const dir = tempDir();
+    const peerPort = await freePort();
+    const unused = await freePort();
+    // n2 is a member (in --peers) that never runs; the test speaks as n2.
+    const peers = `n1=127.0.0.1:${peerPort},n2=127.0.0.1:${unused}`;
+    const node = await startServer({
+      dataDir: dir,
+      peerPort,
+      args: ["--id", "n1", "--peers", peers],
+    });
+    running.push(node);
+    const clusterId = deriveClusterId([
+      { id: "n1", host: "127.0.0.1", port: peerPort },
+      { id: "n2", host: "127.0.0.1", port: unused },
+    ]);
+    const s = await stranger(node.peerPort, clusterId, "n2");
+    await waitFor(() => s.frames.some((f) => f.body === "challenge"), 5000, "a challenge");
+    const before = await status(node);
+    const huge = encodeMessage(emptyMessage("MsgHeartbeat", "n2", "n1", Number.MAX_SAFE_INTEGER));
+    s.ws.send(PeerFrame.encode({ raft: huge }).finish());
+    await waitFor(
+      () => /bad raft message dropped.*exceeds 2\^52/.test(node.stderr()),
+      5000,
+      "the drop",
+    );
+    const after = await status(node);
+    expect(after.term).toBeLessThan(2 ** 52);
+    expect(after.term).toBeGreaterThanOrEqual(before.term);
+    s.ws.terminate();
+    expect(await node.stop("SIGTERM")).toBe(0);
+    running.splice(0);
+    const again = await startServer({
+      dataDir: dir,
+      peerPort,
+      args: ["--id", "n1", "--peers", peers],
+    });
+    running.push(again);
+    expect((await status(again)).term).toBeLessThan(2 ** 52);
+  }, 30_000);
+
   it("a 3-node cluster with the secret elects, replicates and forwards", async () => {
     const secretFile = join(tempDir(), "secret");
     writeFileSync(secretFile, "a cluster secret shared by all three\n", { mode: 0o600 });

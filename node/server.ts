@@ -17,6 +17,7 @@ import { KvError } from "../proto/index.js";
 import { loadAddressBook, mergePeers, rememberPeer } from "./address_book.js";
 import { Authenticator } from "./auth.js";
 import { ClientServer } from "./client_server.js";
+import { systemClock } from "./clock.js";
 import type { PeerAddress, ServerConfig } from "./config.js";
 import { ConfigError } from "./config.js";
 import type { KvService } from "./kv_service.js";
@@ -26,6 +27,7 @@ import { MetricsServer } from "./metrics_server.js";
 import { parsePeerAddress } from "./peer_address.js";
 import { loadPeerSecurity } from "./peer_auth.js";
 import { PeerTransport } from "./peer_transport.js";
+import { rateLimitedLogger } from "./rate_limited_log.js";
 import { RaftKvService } from "./raft_service.js";
 
 export interface RunningNode {
@@ -197,13 +199,16 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     () => service.status(),
     () => service.forwarding(),
   );
+  // The ports strangers reach: their warnings (refusals, bad frames, timeouts) are rate
+  // limited, so a flood of bad sockets cannot fill the disk with log lines.
+  const edgeLog = rateLimitedLogger(log, systemClock);
   const client = new ClientServer({
     service,
     serverId: config.id,
     maxFrameBytes: config.maxFrameBytes,
     auth,
     metrics,
-    log,
+    log: edgeLog,
     host: config.host,
     port: config.clientPort,
     maxConnections: config.maxConnections,
@@ -231,7 +236,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     peers: knownPeers,
     maxFrameBytes: config.maxFrameBytes,
     metrics,
-    log,
+    log: edgeLog,
     ...(security.secret ? { secret: security.secret } : {}),
     ...(security.tls ? { tls: security.tls } : {}),
     isMember: (id) => service.isPeerMember(id),
