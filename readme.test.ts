@@ -409,6 +409,9 @@ describe("README tables and sections", () => {
       .filter((r) => r[0]!.startsWith("`--"))
       .map((r) => [stripTicks(r[0]!), stripTicks(r[1]!), stripTicks(r[2]!)].join(" | "));
     expect(fromHelp.length).toBeGreaterThan(5);
+    // Each flag once (a merge once printed every line twice, and the table followed).
+    const flags = parsed.map((f) => f.flag);
+    expect(flags.filter((f, i) => flags.indexOf(f) !== i)).toEqual([]);
     // On a mismatch, the message holds the rows to paste into the README.
     const tick = (s: string) => (s === "" ? "" : `\`${s}\``);
     const rows = parsed.map(
