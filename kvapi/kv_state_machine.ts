@@ -106,6 +106,15 @@ export class KvStateMachine {
     return this.machine.buckets.get(bucket);
   }
 
+  /**
+   * At least the largest value any entry of `bucket` holds (undefined: no such bucket),
+   * without reading: what an answer to a `get` may carry.
+   */
+  largestValueBytes(bucket: string): number | undefined {
+    if (!this.machine.buckets.has(bucket)) return undefined;
+    return this.log.largestPayload(streamOf(bucket));
+  }
+
   async get(bucket: string, key: string): Promise<Entry | null> {
     validateKey(key);
     this.requireBucket(bucket);

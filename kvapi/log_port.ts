@@ -22,6 +22,8 @@ export interface KvLog {
   seqsOfSubject(stream: string, subject: string): number[];
   /** Payload bytes of a stored message without reading it (undefined: not stored). */
   payloadSize(stream: string, seq: number): number | undefined;
+  /** At least the largest payload stored in `stream` (never less than any of them). */
+  largestPayload(stream: string): number;
   /** Payload bytes stored in every stream together. */
   storedBytes(): number;
   getBySeq(stream: string, seq: number): Promise<StoredMessage | null>;

@@ -41,6 +41,12 @@ export class StreamIndex {
   /** Subject -> its stored seqs, ascending. */
   readonly subjects = new Map<string, number[]>();
   bytes = 0;
+  /**
+   * The largest payload added since the index was built (open, snapshot install): an
+   * upper bound of any stored message's size, never lowered by removals. The client
+   * port sizes what a `get` may answer by it.
+   */
+  largestPayload = 0;
   /** False once a message was appended with a timestamp below an earlier one. */
   timestampsOrdered = true;
   private maxTimestampMs = 0;
@@ -68,6 +74,7 @@ export class StreamIndex {
     }
     seqs.push(seq);
     this.bytes += meta.size;
+    if (meta.size > this.largestPayload) this.largestPayload = meta.size;
     if (meta.timestampMs < this.maxTimestampMs) this.timestampsOrdered = false;
     else this.maxTimestampMs = meta.timestampMs;
   }

@@ -238,6 +238,11 @@ export class StreamLog {
     return this.mem.requireStream(stream).messages.get(seq)?.size;
   }
 
+  /** At least the largest payload stored in `stream` (see StreamIndex.largestPayload). */
+  largestPayload(stream: string): number {
+    return this.mem.requireStream(stream).largestPayload;
+  }
+
   /** Payload bytes stored in every stream together, from the in-memory indexes. */
   storedBytes(): number {
     let total = 0;

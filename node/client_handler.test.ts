@@ -155,3 +155,77 @@ describe("client handler, crash-only", () => {
     expect(messages.filter((m) => m.id === 2).map((m) => m.answer.type)).toEqual(["ack"]);
   });
 });
+
+/**
+ * A get reserves what the bucket's largest value says, not a whole frame; if the value
+ * grew past that while the get was in flight and the connection's budget has no room,
+ * the answer is OVERLOADED (retryable) rather than buffered. The fake service claims
+ * values of at most 100 bytes and answers 1 MiB: the race (a large put landing between
+ * the reservation and the read) made deterministic, which a real node cannot do on
+ * demand.
+ */
+describe("client handler, get reservations", () => {
+  let server: ClientServer | undefined;
+  let ws: WebSocket | undefined;
+  afterEach(() => {
+    ws?.terminate();
+    server?.stopAccepting();
+    server?.closeSessions("SHUTTING_DOWN", "test over");
+  });
+
+  it("refuses an answer larger than reserved with OVERLOADED once the budget is full", async () => {
+    const big = new Uint8Array(1024 * 1024).fill(1);
+    const service: KvService = {
+      ...fakeService(),
+      largestValueBytes: () => 100,
+      get: async (bucket, key) => ({
+        bucket,
+        key,
+        value: big,
+        revision: 1,
+        created: new Date(0),
+        operation: "PUT",
+        delta: 0,
+        size: big.length,
+      }),
+    };
+    const metrics = new NodeMetrics(() => status);
+    server = new ClientServer({
+      service,
+      serverId: "n1",
+      maxFrameBytes: 1100 * 1024,
+      auth: Authenticator.openAccess(),
+      metrics,
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+      onFatal: () => {},
+      host: "127.0.0.1",
+      port: 0,
+      maxConnections: 10,
+      maxBufferedBytes: 4 * 1024 * 1024,
+    });
+    const client = await rawClient(await server.listen());
+    ws = client.ws;
+    // The client stops reading; 64 gets of a (claimed) small value go out at once.
+    ws.pause();
+    for (let i = 0; i < 64; i++) client.send({ id: 10 + i, get: { bucket: "b", key: "k" } });
+    const served = async () => {
+      const text = await metrics.registry.metrics();
+      let n = 0;
+      for (const m of text.matchAll(
+        /streamkv_kv_ops_total\{op="get",result="(ok|OVERLOADED)"\} (\d+)/g,
+      ))
+        n += Number(m[2]);
+      return n;
+    };
+    await waitFor(async () => (await served()) === 64, 10_000, "every get answered");
+    ws.resume();
+    await waitFor(() => client.messages.filter((m) => m.id >= 10).length === 64, 10_000);
+    const answers = client.messages.filter((m) => m.id >= 10).map((m) => m.answer);
+    const ok = answers.filter((a) => a.type === "get_result").length;
+    const overloaded = answers.filter((a) => a.type === "error" && a.error.code === "OVERLOADED");
+    expect(ok + overloaded.length).toBe(64);
+    // The budget (4 MiB) plus what the kernel's socket buffers took: far below 64 MiB.
+    expect(overloaded.length).toBeGreaterThan(0);
+    expect(ok).toBeLessThan(32);
+  });
+});

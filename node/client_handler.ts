@@ -482,11 +482,33 @@ export class ClientSession {
     this.serveBacklog();
   }
 
+  /**
+   * Whether a get's entry may be sent: it fits what its request reserved, or the
+   * connection's budget has room for it anyway (checked after the reservation is given back).
+   */
+  private answerFits(entry: { key: string; value: Uint8Array }, reservation: number): boolean {
+    const bytes = entry.value.length + entry.key.length + ENTRY_OVERHEAD_BYTES;
+    return bytes <= reservation || this.fits(bytes);
+  }
+
   /** What a request holds while in flight: its frame and the largest answer it may get. */
   private reservationOf(q: Queued): number {
     const type = typeOf(q.frame);
-    const answer = LARGE_ANSWERS.has(type) ? this.opts.maxFrameBytes : SMALL_ANSWER_BYTES;
-    return q.frameBytes + answer;
+    if (!LARGE_ANSWERS.has(type)) return q.frameBytes + SMALL_ANSWER_BYTES;
+    if (q.frame.kind === "request" && q.frame.request.type === "get") {
+      // An entry holds its key (within the request's own bytes), a value no larger than
+      // the bucket's largest, and a small frame: reserving a whole frame for every get
+      // would let only budget / max-frame (about 30) gets run at once on a connection.
+      const largest = this.opts.service.largestValueBytes?.(q.frame.request.bucket);
+      if (largest !== undefined) {
+        const answer = Math.min(
+          this.opts.maxFrameBytes,
+          largest + q.frameBytes + ENTRY_OVERHEAD_BYTES + SMALL_ANSWER_BYTES,
+        );
+        return q.frameBytes + answer;
+      }
+    }
+    return q.frameBytes + this.opts.maxFrameBytes;
   }
 
   /**
@@ -564,6 +586,28 @@ export class ClientSession {
     this.tracker.track(work).then(
       (answer) => {
         settle();
+        if (
+          answer?.type === "get_result" &&
+          answer.entry &&
+          !this.answerFits(answer.entry, reservation)
+        ) {
+          // The value grew past what was reserved while the get was in flight (a larger
+          // put landed) and the connection cannot hold it: a get is idempotent, so it is
+          // refused retryably (the SDK backs off and asks again) rather than buffered.
+          this.opts.metrics.kvOps.inc({ op: type, result: "OVERLOADED" });
+          this.send(
+            id,
+            {
+              type: "error",
+              error: new KvError(
+                "OVERLOADED",
+                "the answer is larger than this connection's unsent-byte budget has room for; retry once it has read its answers",
+              ),
+            },
+            done,
+          );
+          return;
+        }
         this.opts.metrics.kvOps.inc({ op: type, result: "ok" });
         if (answer) this.send(id, answer, done);
         else done();

@@ -78,6 +78,12 @@ export interface KvService {
     revision: number | undefined,
     opts: ReadOptions,
   ): Promise<Entry | null>;
+  /**
+   * At least the largest value stored in `bucket`, known without a read (undefined when
+   * unknown): the client port reserves that much for a `get` answer instead of a whole
+   * frame. Optional: without it a `get` reserves the largest frame.
+   */
+  largestValueBytes?(bucket: string): number | undefined;
   /** Keys (latest entry a PUT) matching `filter`, sorted, each > `after`, at most `limit`. */
   keysPage(
     bucket: string,

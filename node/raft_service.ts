@@ -376,6 +376,10 @@ export class RaftKvService implements KvService {
     return (await this.propose(writeCommand(r), r.deadlineMs)).revision;
   }
 
+  largestValueBytes(bucket: string): number | undefined {
+    return this.kv.largestValueBytes(bucket);
+  }
+
   async get(
     bucket: string,
     key: string,
