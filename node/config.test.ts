@@ -98,5 +98,8 @@ describe("server config", () => {
     expect(help).toContain("(default 7420)");
     expect(help).toContain("(default ./data)");
     expect(help).toContain("STREAMKV_PEERS");
+    const flagLines = help.split("\n").filter((l) => /^ {2}--/.test(l));
+    const flags = flagLines.map((l) => l.trim().split(/\s/)[0]);
+    expect(new Set(flags).size, "each flag on one line").toBe(flags.length);
   });
 });

@@ -393,9 +393,8 @@ export function serverUsage(): string {
     const arg = o.kind === "peers" ? "list" : o.kind === "string" ? "value" : "n";
     const left = o.kind === "bool" ? `  ${o.flag}` : `  ${o.flag} <${arg}>`;
     const def = o.defaultValue === "" ? "" : ` (default ${o.defaultValue})`;
-    lines.push(`${left.padEnd(36)} ${o.help}${def}  [${o.env}]`);
     // At least two spaces between a flag and its help, also for long flags.
-    const column = left.length < 30 ? left.padEnd(30) : `${left} `;
+    const column = left.length < 36 ? left.padEnd(36) : `${left} `;
     lines.push(`${column} ${o.help}${def}  [${o.env}]`);
   }
   lines.push(`${"  --help".padEnd(36)} show this help`);
