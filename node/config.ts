@@ -44,6 +44,11 @@ export interface ServerConfig {
   tokenFile: string;
   /** `--tokens-file`: named tokens with permissions (node/auth.ts); re-read on SIGHUP. */
   tokensFile: string;
+  /** TLS on the client port (node/tls_files.ts): this node's PEM certificate and key. */
+  tlsCert: string;
+  tlsKey: string;
+  /** Mutual TLS on the client port: the PEM CA every client certificate must chain to. */
+  tlsClientCa: string;
   /** `--metrics-listen host:port`: serve /metrics and /v1/status there, without a token. */
   metricsListen: string;
   /** Largest accepted WebSocket frame on either port. */
@@ -290,6 +295,30 @@ export const SERVER_OPTIONS: readonly Option[] = [
     kind: "string",
     defaultValue: "",
     help: "named tokens with read/write/admin permissions (JSON, hashed; see README Security); re-read on SIGHUP",
+  },
+  {
+    flag: "--tls-cert",
+    env: "STREAMKV_TLS_CERT",
+    key: "tlsCert",
+    kind: "string",
+    defaultValue: "",
+    help: "PEM certificate (chain) of this node: the client port serves wss:// and https:// (TLS 1.2+; with --tls-key)",
+  },
+  {
+    flag: "--tls-key",
+    env: "STREAMKV_TLS_KEY",
+    key: "tlsKey",
+    kind: "string",
+    defaultValue: "",
+    help: "PEM private key of --tls-cert",
+  },
+  {
+    flag: "--tls-client-ca",
+    env: "STREAMKV_TLS_CLIENT_CA",
+    key: "tlsClientCa",
+    kind: "string",
+    defaultValue: "",
+    help: "PEM CA of client certificates: mutual TLS, every client must present a certificate it signed (needs --tls-cert)",
   },
   {
     flag: "--metrics-listen",

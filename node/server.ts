@@ -27,6 +27,7 @@ import { parsePeerAddress } from "./peer_address.js";
 import { loadPeerSecurity } from "./peer_auth.js";
 import { PeerTransport } from "./peer_transport.js";
 import { RaftKvService } from "./raft_service.js";
+import { loadClientTls } from "./tls_files.js";
 
 export interface RunningNode {
   readonly clientPort: number;
@@ -131,6 +132,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
   checkIdentity(config.dataDir, config.id, config.clusterId);
   const auth = authenticatorOf(config);
   const security = loadPeerSecurity(config);
+  const clientTls = loadClientTls(config);
   for (const warning of security.warnings) log.warn(warning);
   let resolveStopped: (clean: boolean) => void = () => {};
   const stopped = new Promise<boolean>((resolve) => {
@@ -217,6 +219,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     maxPreHelloPerAddress: config.maxPreHelloPerAddress,
     httpHeadersTimeoutMs: config.httpHeadersTimeoutMs,
     httpRequestTimeoutMs: config.httpRequestTimeoutMs,
+    ...(clientTls ? { tls: clientTls } : {}),
     onFatal,
   });
   const ops =
@@ -296,6 +299,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       : config.tokensFile !== ""
         ? `tokens file (${auth.tokenCount} tokens)`
         : "shared token",
+    clientTls: !clientTls ? "off" : clientTls.clientCa ? "mutual" : "on",
   });
   if (auth.open && !isLoopback(config.host)) {
     log.warn(
@@ -303,6 +307,12 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       {
         host: config.host,
       },
+    );
+  }
+  if (!clientTls && !auth.open && !isLoopback(config.host)) {
+    log.warn(
+      "clients send their tokens in clear text to this address: set --tls-cert and --tls-key",
+      { host: config.host },
     );
   }
   const reloadCredentials = () => {
