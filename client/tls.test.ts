@@ -9,6 +9,7 @@
 import { get } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  clientTlsArgs,
   makeCa,
   makeCert,
   makeExpiredCert,
@@ -19,6 +20,7 @@ import {
   type TestCert,
   tempDir,
   waitFor,
+  wssUrl as wss,
 } from "../test_support/index.js";
 import { connect, type KvConnection, KvError } from "./index.js";
 
@@ -33,12 +35,8 @@ let expiredNode: ServerProcess;
 let mutualNode: ServerProcess;
 const started: ServerProcess[] = [];
 
-const wss = (s: ServerProcess) => `wss://127.0.0.1:${s.clientPort}`;
-
-async function start(cert: TestCert, extra: string[] = []): Promise<ServerProcess> {
-  const s = await startServer({
-    args: ["--tls-cert", cert.certPath, "--tls-key", cert.keyPath, ...extra],
-  });
+async function start(cert: TestCert, clientCa?: string): Promise<ServerProcess> {
+  const s = await startServer({ args: clientTlsArgs(cert, clientCa) });
   started.push(s);
   return s;
 }
@@ -54,7 +52,7 @@ beforeAll(async () => {
   [tlsNode, expiredNode, mutualNode] = await Promise.all([
     start(node),
     start(expired),
-    start(node, ["--tls-client-ca", client.caPath]),
+    start(node, client.caPath),
   ]);
 }, 60_000);
 

@@ -113,11 +113,13 @@ describe("the tls option", () => {
   it("is checked at connect: shapes, cert with key, wss:// only", async () => {
     const bad = async (tls: unknown, servers = ["wss://127.0.0.1:1"]) =>
       codeOf(connect({ servers, tls: tls as never }));
+    const pem = "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n";
     expect(await bad({ ca: 42 })).toBe("INVALID_ARGUMENT");
-    expect(await bad({ ca: ["pem", 1] })).toBe("INVALID_ARGUMENT");
-    expect(await bad({ cert: "pem" })).toBe("INVALID_ARGUMENT");
-    expect(await bad({ key: new Uint8Array(1) })).toBe("INVALID_ARGUMENT");
-    expect(await bad({ ca: "pem" }, [server.url])).toBe("INVALID_ARGUMENT");
+    expect(await bad({ ca: [pem, 1] })).toBe("INVALID_ARGUMENT");
+    expect(await bad({ ca: "/etc/ssl/ca.pem" })).toBe("INVALID_ARGUMENT");
+    expect(await bad({ cert: pem })).toBe("INVALID_ARGUMENT");
+    expect(await bad({ key: new TextEncoder().encode(pem) })).toBe("INVALID_ARGUMENT");
+    expect(await bad({ ca: pem }, [server.url])).toBe("INVALID_ARGUMENT");
     expect(await bad(null)).toBe("INVALID_ARGUMENT");
     expect(dialed).toEqual([]);
   });

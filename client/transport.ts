@@ -16,8 +16,11 @@ export function isLoopbackHost(hostname: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
+/** PEM text or bytes with a `-----BEGIN` line (DER, a path or a typo is not). */
 function isPem(v: unknown): v is Pem {
-  return typeof v === "string" || v instanceof Uint8Array;
+  const text =
+    typeof v === "string" ? v : v instanceof Uint8Array ? new TextDecoder().decode(v) : "";
+  return text.includes("-----BEGIN ");
 }
 
 /** A runtime whose WebSocket is the browser's (no way to pass certificates to it). */
@@ -42,7 +45,10 @@ function checkTls(tls: TlsOptions, urls: readonly URL[]): void {
     ["key", tls.key],
   ] as const) {
     if (value !== undefined && !isPem(value)) {
-      throw new KvError("INVALID_ARGUMENT", `connect: tls.${name} must be PEM text or bytes`);
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `connect: tls.${name} must be PEM text or bytes (with a -----BEGIN line), not a file name`,
+      );
     }
   }
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
@@ -80,7 +86,7 @@ export function checkTransport(servers: readonly string[], options: ConnectOptio
   if (exposed) {
     throw new KvError(
       "INSECURE_TRANSPORT",
-      `connect: refusing to send a token in clear text to ${exposed.host} over ws://; use wss:// (a node started with --tls-cert), or pass insecure: true if the network is trusted`,
+      `connect: refusing to send a token in clear text to ${exposed.host} over ws://; use wss:// (a node started with --tls-cert), or pass insecure: true (the CLI: --insecure) if the network is trusted`,
     );
   }
 }

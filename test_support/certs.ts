@@ -92,3 +92,17 @@ export function makeExpiredCert(dir: string, ca: string, name: string): TestCert
   );
   return result(dir, ca, name);
 }
+
+/**
+ * `streamkv server` flags for TLS on the client port with `cert`; with `clientCa`
+ * (the path of a CA's PEM) mutual TLS.
+ */
+export function clientTlsArgs(cert: TestCert, clientCa?: string): string[] {
+  const args = ["--tls-cert", cert.certPath, "--tls-key", cert.keyPath];
+  return clientCa === undefined ? args : [...args, "--tls-client-ca", clientCa];
+}
+
+/** The wss:// URL of a server's client port on loopback. */
+export function wssUrl(server: { clientPort: number }): string {
+  return `wss://127.0.0.1:${server.clientPort}`;
+}
