@@ -326,7 +326,7 @@ export const SERVER_OPTIONS: readonly Option[] = [
     key: "metricsListen",
     kind: "string",
     defaultValue: "",
-    help: "host:port to serve /metrics and /v1/status on without a token (empty = on the client port, admin token needed when tokens are set)",
+    help: "host:port to serve /metrics and /v1/status on without a token, plain HTTP also with --tls-cert (empty = on the client port, admin token needed when tokens are set)",
   },
   {
     flag: "--max-frame-bytes",

@@ -249,7 +249,15 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     if (ops) {
       // parseServerConfig checked it with the same rule.
       const at = parsePeerAddress(config.metricsListen) as { host: string; port: number };
-      await ops.listen(at.host.replace(/^\[|\]$/g, ""), at.port);
+      const host = at.host.replace(/^\[|\]$/g, "");
+      await ops.listen(host, at.port);
+      // It stays plain HTTP with TLS on the client port: a scraper's private address.
+      if (!isLoopback(host)) {
+        log.warn(
+          "--metrics-listen serves /metrics and /v1/status in plain HTTP without a token: keep it on a monitoring network",
+          { metricsListen: config.metricsListen },
+        );
+      }
     }
     service.setAddress(config.id, `${config.host}:${peerPort}`);
   } catch (err) {
