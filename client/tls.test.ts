@@ -7,6 +7,7 @@
  * while the node keeps serving a good client.
  */
 import { get } from "node:https";
+import { connect as connectTcp } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   clientTlsArgs,
@@ -35,8 +36,12 @@ let expiredNode: ServerProcess;
 let mutualNode: ServerProcess;
 const started: ServerProcess[] = [];
 
-async function start(cert: TestCert, clientCa?: string): Promise<ServerProcess> {
-  const s = await startServer({ args: clientTlsArgs(cert, clientCa) });
+async function start(
+  cert: TestCert,
+  clientCa?: string,
+  extra: string[] = [],
+): Promise<ServerProcess> {
+  const s = await startServer({ args: [...clientTlsArgs(cert, clientCa), ...extra] });
   started.push(s);
   return s;
 }
@@ -51,7 +56,8 @@ beforeAll(async () => {
   evilCa = foreignClient.ca;
   [tlsNode, expiredNode, mutualNode] = await Promise.all([
     start(node),
-    start(expired),
+    // No good client ever gets through to it, so a short hello timeout is safe here.
+    start(expired, undefined, ["--client-hello-timeout-ms", "1000"]),
     start(node, client.caPath),
   ]);
 }, 60_000);
@@ -144,6 +150,17 @@ describe("TLS on the client port", () => {
     const err = await refusal({ servers: [wss(expiredNode)], tls: { ca: expired.ca } });
     expect(err.code).toBe("CONNECTION_CLOSED");
     expect(err.message).toMatch(/expired/);
+  });
+
+  it("closes a connection that never finishes its TLS handshake, after the hello timeout", async () => {
+    const socket = connectTcp(expiredNode.clientPort, "127.0.0.1");
+    let closed = false;
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      closed = true;
+    });
+    // Node's own default would keep it for 120 s.
+    await waitFor(() => closed, 6000, "the silent socket closed");
   });
 
   it("mutual TLS: no client certificate or one of another CA is refused, the right one works", async () => {

@@ -15,6 +15,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { WebSocketServer } from "ws";
 import type { ErrorCode } from "../proto/index.js";
 import { ByteBudget } from "./byte_budget.js";
@@ -68,6 +69,8 @@ export class ClientServer {
         connectionsCheckingInterval: Math.min(1000, headersTimeout),
       },
       opts.tls,
+      // A TLS handshake that never ends is a pre-hello socket too (Node waits 120 s).
+      opts.helloTimeoutMs ?? 5000,
       (req, res) => {
         this.onHttp(req, res).catch((err) => {
           opts.log.error("http handler failed", { url: req.url, error: String(err) });
@@ -79,12 +82,14 @@ export class ClientServer {
     if (opts.tls) {
       // A refused handshake (no or a wrong client certificate, an old TLS version) never
       // reaches HTTP; the client sees the TLS alert, the node logs and counts it.
-      this.http.on("tlsClientError", (err: Error, socket: { remoteAddress?: string }) => {
+      this.http.on("tlsClientError", (err: Error, socket: TLSSocket) => {
         opts.metrics.authFailures.inc({ port: "tls" });
         opts.log.warn("client TLS handshake refused", {
           remote: socket.remoteAddress,
           error: err.message,
         });
+        // Node leaves the socket open after a handshake timeout.
+        socket.destroy();
       });
     }
     // WebSocket sessions are capped below; plain HTTP (/healthz, /readyz) keeps headroom.
@@ -230,6 +235,7 @@ export class ClientServer {
 function listener(
   options: ServerOptions,
   tls: ClientTls | undefined,
+  handshakeTimeoutMs: number,
   onRequest: RequestListener,
 ): Server {
   if (!tls) return createServer(options, onRequest);
@@ -240,6 +246,7 @@ function listener(
       cert: tls.cert,
       key: tls.key,
       minVersion: TLS_MIN_VERSION,
+      handshakeTimeout: handshakeTimeoutMs,
       ...(mutual ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
     },
     onRequest,
