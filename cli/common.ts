@@ -1,6 +1,12 @@
 /** Flags and helpers shared by the `streamkv kv` and `streamkv cluster` commands. */
 import { readFileSync } from "node:fs";
-import { type ConnectOptions, connect, type Entry, type KvConnection } from "../client/index.js";
+import {
+  type ConnectOptions,
+  connect,
+  type Entry,
+  type KvConnection,
+  type TlsOptions,
+} from "../client/index.js";
 import { type FlagSpec, type Parsed, UsageError } from "./args.js";
 
 export const DEFAULT_URL = "ws://127.0.0.1:7420";
@@ -27,6 +33,19 @@ export const COMMON_FLAGS: readonly FlagSpec[] = [
     env: "STREAMKV_TOKEN_FILE",
     help: "read the token from this file",
   },
+  // No env vars: STREAMKV_TLS_CERT/KEY are the server's own certificate.
+  { name: "tls-ca", type: "string", help: "PEM CA that signed the servers' certificates (wss://)" },
+  {
+    name: "tls-cert",
+    type: "string",
+    help: "PEM client certificate, for a server with --tls-client-ca (with --tls-key)",
+  },
+  { name: "tls-key", type: "string", help: "PEM private key of --tls-cert" },
+  {
+    name: "insecure",
+    type: "bool",
+    help: "allow sending the token over plain ws:// to a host other than loopback",
+  },
 ];
 
 /** Where a command writes (declared in node/, which the server shares). */
@@ -40,33 +59,73 @@ export function serversOf(parsed: Parsed): string[] {
     .filter(Boolean);
 }
 
+/** The file named by `--<flag>`, or undefined when the flag is not given. */
+function fileOf(parsed: Parsed, flag: string): string | undefined {
+  const path = parsed.flags.get(flag);
+  if (typeof path !== "string" || path === "") return undefined;
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`--${flag} ${path}: cannot read: ${(err as Error).message}`);
+  }
+}
+
 /** The token of `--token` or `--token-file` (one of them), or undefined. */
 export function tokenOf(parsed: Parsed): string | undefined {
   const token = parsed.flags.get("token");
-  const file = parsed.flags.get("token-file");
   const given = typeof token === "string" && token !== "";
-  if (typeof file !== "string" || file === "") return given ? (token as string) : undefined;
+  const text = fileOf(parsed, "token-file");
+  if (text === undefined) return given ? (token as string) : undefined;
   if (given) throw new UsageError("give --token or --token-file, not both");
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new UsageError(`--token-file ${file}: cannot read: ${(err as Error).message}`);
-  }
   const fromFile = text.trim();
   if (fromFile === "" || /\s/.test(fromFile)) {
-    throw new UsageError(`--token-file ${file}: must hold one token on one line`);
+    throw new UsageError(
+      `--token-file ${parsed.flags.get("token-file")}: must hold one token on one line`,
+    );
   }
   return fromFile;
 }
 
-/** What every command connects with: `servers` (default: `--server`), timeout, token. */
+/** A PEM file of `--tls-ca`, `--tls-cert` or `--tls-key`, or undefined when not given. */
+function pemOf(parsed: Parsed, flag: string): string | undefined {
+  const pem = fileOf(parsed, flag);
+  if (pem !== undefined && !pem.includes("-----BEGIN ")) {
+    throw new UsageError(
+      `--${flag} ${parsed.flags.get(flag)}: not a PEM file (no -----BEGIN line)`,
+    );
+  }
+  return pem;
+}
+
+/** The SDK's `tls` option from `--tls-ca`, `--tls-cert`, `--tls-key`, or undefined. */
+function tlsOf(parsed: Parsed): TlsOptions | undefined {
+  const ca = pemOf(parsed, "tls-ca");
+  const cert = pemOf(parsed, "tls-cert");
+  const key = pemOf(parsed, "tls-key");
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together (a client certificate and its key)");
+  }
+  if (ca === undefined && cert === undefined) return undefined;
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined || key === undefined ? {} : { cert, key }),
+  };
+}
+
+/**
+ * What every command connects with: `servers` (default: `--server`), timeout, token,
+ * TLS files. The SDK refuses a token over plain ws:// to a non-loopback host
+ * (INSECURE_TRANSPORT) unless `--insecure`.
+ */
 export function connectOptions(parsed: Parsed, servers = serversOf(parsed)): ConnectOptions {
   const token = tokenOf(parsed);
+  const tls = tlsOf(parsed);
   return {
     servers,
     timeoutMs: Number(parsed.flags.get("timeout")),
     ...(token === undefined ? {} : { token }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(parsed.flags.get("insecure") === true ? { insecure: true } : {}),
     name: "streamkv-cli",
   };
 }

@@ -121,7 +121,7 @@ describe.skipIf(skip)("client SDK in headless Chromium", () => {
     expect(bundle.inputs.some((p) => p.startsWith("node_modules/ws/"))).toBe(false);
   });
 
-  it("connects, writes, reads, compares-and-sets, watches and closes", async () => {
+  it("refuses a tls option and a token in clear text, connects, writes, reads, compares-and-sets, watches and closes", async () => {
     const { url } = kvServer!;
     const pageUrl = `http://127.0.0.1:${(http!.address() as AddressInfo).port}/?server=${encodeURIComponent(url)}`;
     const page = await browser!.openPage(pageUrl);
@@ -138,6 +138,8 @@ describe.skipIf(skip)("client SDK in headless Chromium", () => {
 
     expect(report.error, context).toBeUndefined();
     expect(report.steps, context).toEqual([
+      "refused tls option",
+      "refused token in clear text",
       "connect",
       "createKeyValue",
       "put",
@@ -180,5 +182,8 @@ describe.skipIf(skip)("client SDK in headless Chromium", () => {
     expect(live.revision).toBeGreaterThan(updated);
 
     expect(report.closeAfterCallCode).toBe("CONNECTION_CLOSED");
+    expect(report.tlsOptionCode).toBe("INVALID_ARGUMENT");
+    expect(report.insecureTokenCode).toBe("INSECURE_TRANSPORT");
+    expect(report.socketsOpenedByRefusals).toBe(0);
   });
 });

@@ -8,6 +8,7 @@
  */
 import { backoffDelayMs, KvError } from "../proto/index.js";
 import { openSocket, type Socket } from "./socket.js";
+import { checkTransport } from "./transport.js";
 import type { ConnectionEvent, ConnectOptions } from "./types.js";
 import {
   decodeServerAnswer,
@@ -84,15 +85,7 @@ export class Connection {
 
   constructor(options: ConnectOptions) {
     const servers = Array.isArray(options.servers) ? options.servers : [options.servers];
-    if (servers.length === 0) throw new KvError("INVALID_ARGUMENT", "connect: no servers given");
-    for (const s of servers) {
-      if (!/^wss?:\/\//.test(s)) {
-        throw new KvError(
-          "INVALID_ARGUMENT",
-          `connect: server "${s}" is not a ws:// or wss:// URL`,
-        );
-      }
-    }
+    checkTransport(servers, options);
     this.servers = [...servers];
     this.options = options;
     this.timeoutMs = options.timeoutMs ?? 5000;
@@ -273,7 +266,7 @@ export class Connection {
       const url = this.servers[this.serverIndex % this.servers.length]!;
       this.serverIndex++;
       try {
-        const socket = await openSocket(url, this.timeoutMs);
+        const socket = await openSocket(url, this.timeoutMs, this.options.tls);
         if (this.closed) {
           socket.close(1000, "client closed");
           break;

@@ -1,9 +1,11 @@
 /**
  * The one place the client touches a WebSocket implementation. In a browser (and in
- * any runtime with a global `WebSocket`) the global is used; on Node without one,
- * the `ws` package is loaded by a dynamic import, so a browser bundle never pulls it.
+ * any runtime with a global `WebSocket`) the global is used; on Node without one, or
+ * when `tls` options (a CA, a client certificate) must reach `tls.connect`, the `ws`
+ * package is loaded by a dynamic import, so a browser bundle never pulls it.
  */
 import { KvError } from "../proto/index.js";
+import type { TlsOptions } from "./types.js";
 
 /** The part of the standard WebSocket API the client uses; `ws` implements it too. */
 interface StandardSocket {
@@ -17,20 +19,23 @@ interface StandardSocket {
   close(code?: number, reason?: string): void;
 }
 
-type SocketConstructor = new (url: string) => StandardSocket;
+/** `ws` also takes options, which it hands to Node's `tls.connect` for wss://. */
+type SocketConstructor = new (url: string, options?: TlsOptions) => StandardSocket;
 
-let constructorPromise: Promise<SocketConstructor> | undefined;
+let wsPromise: Promise<SocketConstructor> | undefined;
 
-function socketConstructor(): Promise<SocketConstructor> {
-  if (!constructorPromise) {
-    const global = (globalThis as { WebSocket?: SocketConstructor }).WebSocket;
-    constructorPromise = global
-      ? Promise.resolve(global)
-      : import(/* @vite-ignore */ "ws").then(
-          (mod) => (mod.default ?? mod.WebSocket) as unknown as SocketConstructor,
-        );
-  }
-  return constructorPromise;
+/** The `ws` package: the only WebSocket that takes certificates (loaded once). */
+function wsConstructor(): Promise<SocketConstructor> {
+  wsPromise ??= import(/* @vite-ignore */ "ws").then(
+    (mod) => (mod.default ?? mod.WebSocket) as unknown as SocketConstructor,
+  );
+  return wsPromise;
+}
+
+/** The runtime's WebSocket, unless `tls` is given (then `ws`, Node only). */
+function socketConstructor(tls: TlsOptions | undefined): Promise<SocketConstructor> {
+  const global = (globalThis as { WebSocket?: SocketConstructor }).WebSocket;
+  return global && tls === undefined ? Promise.resolve(global) : wsConstructor();
 }
 
 /** An open binary WebSocket. */
@@ -45,13 +50,20 @@ export interface Socket {
   onClose: (code: number, reason: string) => void;
 }
 
-/** Opens a socket or fails with CONNECTION_CLOSED within `timeoutMs`. */
-export async function openSocket(url: string, timeoutMs: number): Promise<Socket> {
-  const Ctor = await socketConstructor();
+/**
+ * Opens a socket or fails with CONNECTION_CLOSED within `timeoutMs` (a refused
+ * certificate is such a failure, its reason in the message).
+ */
+export async function openSocket(
+  url: string,
+  timeoutMs: number,
+  tls?: TlsOptions,
+): Promise<Socket> {
+  const Ctor = await socketConstructor(tls);
   return new Promise<Socket>((resolve, reject) => {
     let raw: StandardSocket;
     try {
-      raw = new Ctor(url);
+      raw = tls === undefined ? new Ctor(url) : new Ctor(url, tlsOptionsOf(tls));
     } catch (err) {
       reject(new KvError("CONNECTION_CLOSED", `cannot connect to ${url}: ${String(err)}`));
       return;
@@ -116,4 +128,13 @@ export async function openSocket(url: string, timeoutMs: number): Promise<Socket
       } else socket.onMessage(new Uint8Array(0));
     };
   });
+}
+
+/** Only what was given: an absent `ca` keeps Node's built-in roots. */
+function tlsOptionsOf(tls: TlsOptions): TlsOptions {
+  return {
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+    ...(tls.key === undefined ? {} : { key: tls.key }),
+  };
 }

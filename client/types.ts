@@ -71,11 +71,38 @@ export type ConnectionEvent =
   | { type: "watch_resumed"; bucket: string; filter: string; fromRevision: number; reason: string }
   | { type: "server_error"; code: string; message: string };
 
+/** PEM text, or its bytes (what Node's `readFileSync` returns is such bytes). */
+export type Pem = string | Uint8Array;
+
+/**
+ * TLS settings for `wss://` servers, Node only (in a browser `wss://` is verified by the
+ * browser's own certificate store, and passing `tls` fails with INVALID_ARGUMENT).
+ */
+export interface TlsOptions {
+  /** CA(s) that signed the servers' certificates (default: Node's built-in roots). */
+  ca?: Pem | Pem[];
+  /** Client certificate, for a node started with `--tls-client-ca` (with `key`). */
+  cert?: Pem;
+  /** Private key of `cert`. */
+  key?: Pem;
+}
+
 export interface ConnectOptions {
-  /** WebSocket URLs of any nodes of the cluster, e.g. `ws://127.0.0.1:7420`. */
+  /**
+   * WebSocket URLs of any nodes of the cluster, e.g. `ws://127.0.0.1:7420`, or
+   * `wss://host:7420` for a node started with `--tls-cert`.
+   */
   servers: string[] | string;
-  /** Sent in the hello frame when the server requires one. */
+  /**
+   * Sent in the hello frame when the server requires one. Never over plain `ws://` to a
+   * host other than loopback (127.0.0.0/8, ::1, localhost): `connect` fails with
+   * INSECURE_TRANSPORT before opening a socket, unless `insecure` is true.
+   */
   token?: string;
+  /** TLS for `wss://` servers in Node: the CA to trust and a client certificate. */
+  tls?: TlsOptions;
+  /** Allow sending the token over plain `ws://` to a non-loopback host (trusted networks only). */
+  insecure?: boolean;
   /** Default timeout of every call in ms (default 5000). Also bounds the first connect. */
   timeoutMs?: number;
   /** Name the server may log for this connection. */

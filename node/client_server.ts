@@ -2,15 +2,26 @@
  * The client port: WebSocket client API at `/` and HTTP `GET /healthz`, `/readyz`,
  * `/v1/status`, `/metrics` on the same listener (DESIGN.md section 5). When clients need
  * a token, `/v1/status` and `/metrics` need an admin one (`Authorization: Bearer`);
- * `/healthz` and `/readyz` stay open (they say only ok / not ready).
+ * `/healthz` and `/readyz` stay open (they say only ok / not ready). With `--tls-cert`
+ * the one listener is HTTPS, so both are `wss://` and `https://`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { WebSocketServer } from "ws";
 import type { ErrorCode } from "../proto/index.js";
 import { ByteBudget } from "./byte_budget.js";
 import { type ClientHandlerOptions, ClientSession, InFlight } from "./client_handler.js";
 import type { Readiness } from "./kv_service.js";
+import { type ClientTls, TLS_MIN_VERSION } from "./tls_files.js";
 
 export interface ClientServerOptions extends ClientHandlerOptions {
   host: string;
@@ -26,6 +37,8 @@ export interface ClientServerOptions extends ClientHandlerOptions {
   httpHeadersTimeoutMs?: number;
   /** HTTP: time to receive a whole request. */
   httpRequestTimeoutMs?: number;
+  /** wss:// and https:// (`--tls-cert`, `--tls-key`; mutual with `--tls-client-ca`). */
+  tls?: ClientTls;
 }
 
 /** `/readyz` answers from a check at most this old, so probes cannot flood Raft. */
@@ -47,7 +60,7 @@ export class ClientServer {
   constructor(private readonly opts: ClientServerOptions) {
     this.budget = new ByteBudget(opts.nodeMaxBufferedBytes ?? 512 * 1024 * 1024);
     const headersTimeout = opts.httpHeadersTimeoutMs ?? 10_000;
-    this.http = createServer(
+    this.http = listener(
       {
         headersTimeout,
         requestTimeout: Math.max(headersTimeout, opts.httpRequestTimeoutMs ?? 30_000),
@@ -55,6 +68,9 @@ export class ClientServer {
         // How often Node looks for sockets past those timeouts (its default is 30 s).
         connectionsCheckingInterval: Math.min(1000, headersTimeout),
       },
+      opts.tls,
+      // A TLS handshake that never ends is a pre-hello socket too (Node waits 120 s).
+      opts.helloTimeoutMs ?? 5000,
       (req, res) => {
         this.onHttp(req, res).catch((err) => {
           opts.log.error("http handler failed", { url: req.url, error: String(err) });
@@ -63,6 +79,19 @@ export class ClientServer {
         });
       },
     );
+    if (opts.tls) {
+      // A refused handshake (no or a wrong client certificate, an old TLS version) never
+      // reaches HTTP; the client sees the TLS alert, the node logs and counts it.
+      this.http.on("tlsClientError", (err: Error, socket: TLSSocket) => {
+        opts.metrics.authFailures.inc({ port: "tls" });
+        opts.log.warn("client TLS handshake refused", {
+          remote: socket.remoteAddress,
+          error: err.message,
+        });
+        // Node leaves the socket open after a handshake timeout.
+        socket.destroy();
+      });
+    }
     // WebSocket sessions are capped below; plain HTTP (/healthz, /readyz) keeps headroom.
     this.http.maxConnections = opts.maxConnections + HTTP_HEADROOM_CONNECTIONS;
     const maxPreHello = opts.maxPreHelloPerAddress ?? 16;
@@ -196,6 +225,32 @@ export class ClientServer {
     res.writeHead(404, { "content-type": "text/plain" });
     res.end("not found (the client API is a WebSocket at /)\n");
   }
+}
+
+/**
+ * The client port's HTTP server: plain, or TLS 1.2+ with the node's certificate; with a
+ * client CA every client must present a certificate it signed (checked in the handshake,
+ * before any HTTP or WebSocket byte).
+ */
+function listener(
+  options: ServerOptions,
+  tls: ClientTls | undefined,
+  handshakeTimeoutMs: number,
+  onRequest: RequestListener,
+): Server {
+  if (!tls) return createServer(options, onRequest);
+  const mutual = tls.clientCa !== undefined;
+  return createHttpsServer(
+    {
+      ...options,
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: TLS_MIN_VERSION,
+      handshakeTimeout: handshakeTimeoutMs,
+      ...(mutual ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    },
+    onRequest,
+  );
 }
 
 /**

@@ -1,8 +1,10 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { removeDir, tempDir } from "../test_support/index.js";
+import { makeCa, makeCert, removeDir, tempDir } from "../test_support/index.js";
 import { ConfigError, parsePeers, parseServerConfig, serverUsage } from "./config.js";
+import { loadPeerSecurity } from "./peer_auth.js";
+import { loadClientTls } from "./tls_files.js";
 
 const dir = tempDir();
 afterAll(() => removeDir(dir));
@@ -98,5 +100,93 @@ describe("server config", () => {
     expect(help).toContain("(default 7420)");
     expect(help).toContain("(default ./data)");
     expect(help).toContain("STREAMKV_PEERS");
+    const flagLines = help.split("\n").filter((l) => /^ {2}--/.test(l));
+    const flags = flagLines.map((l) => l.trim().split(/\s/)[0]);
+    expect(new Set(flags).size, "each flag on one line").toBe(flags.length);
+  });
+});
+
+// TLS files are read and checked at start (node/tls_files.ts), made by openssl here.
+makeCa(dir, "ca");
+const node = makeCert(dir, "ca", "n1");
+const other = makeCert(dir, "ca", "n2");
+const garbage = join(dir, "garbage.pem");
+writeFileSync(garbage, "this is not a certificate\n");
+const missing = join(dir, "missing.pem");
+
+function clientTls(args: string[]) {
+  return loadClientTls(parse(args));
+}
+
+describe("client port TLS files", () => {
+  it("is off without flags, on with a certificate and key, mutual with a client CA", () => {
+    expect(clientTls([])).toBeUndefined();
+    const on = clientTls(["--tls-cert", node.certPath, "--tls-key", node.keyPath]);
+    expect(on?.cert.equals(node.cert)).toBe(true);
+    expect(on?.clientCa).toBeUndefined();
+    const mutual = clientTls([
+      "--tls-cert",
+      node.certPath,
+      "--tls-key",
+      node.keyPath,
+      "--tls-client-ca",
+      node.caPath,
+    ]);
+    expect(mutual?.clientCa?.equals(node.ca)).toBe(true);
+  });
+
+  it("names what is missing, unreadable, not PEM, or not the certificate's key", () => {
+    expect(errorOf(() => clientTls(["--tls-cert", node.certPath]))).toBe(
+      "TLS on the client port needs --tls-cert and --tls-key together (missing --tls-key)",
+    );
+    expect(errorOf(() => clientTls(["--tls-key", node.keyPath]))).toMatch(/missing --tls-cert/);
+    expect(errorOf(() => clientTls(["--tls-client-ca", node.caPath]))).toMatch(
+      /^--tls-client-ca needs --tls-cert and --tls-key/,
+    );
+    expect(errorOf(() => clientTls(["--tls-cert", missing, "--tls-key", node.keyPath]))).toMatch(
+      /^--tls-cert .*missing\.pem: ENOENT/,
+    );
+    expect(errorOf(() => clientTls(["--tls-cert", garbage, "--tls-key", node.keyPath]))).toMatch(
+      /^--tls-cert .*garbage\.pem: not a PEM certificate/,
+    );
+    expect(errorOf(() => clientTls(["--tls-cert", node.certPath, "--tls-key", garbage]))).toMatch(
+      /^--tls-key .*garbage\.pem: not a PEM private key/,
+    );
+    // A certificate where the key belongs, and the key of another certificate.
+    expect(
+      errorOf(() => clientTls(["--tls-cert", node.certPath, "--tls-key", node.certPath])),
+    ).toMatch(/^--tls-key .*: not a PEM private key/);
+    expect(
+      errorOf(() => clientTls(["--tls-cert", node.certPath, "--tls-key", other.keyPath])),
+    ).toMatch(/^--tls-key is not the private key of --tls-cert/);
+    const args = ["--tls-cert", node.certPath, "--tls-key", node.keyPath, "--tls-client-ca"];
+    expect(errorOf(() => clientTls([...args, garbage]))).toMatch(
+      /^--tls-client-ca .*: not a PEM certificate/,
+    );
+  });
+});
+
+describe("peer port TLS files (the same checks)", () => {
+  const peer = (args: string[]) => loadPeerSecurity(parse(args));
+
+  it("needs all three files, each readable PEM, and a matching key", () => {
+    expect(errorOf(() => peer(["--peer-tls-cert", node.certPath]))).toBe(
+      "mutual TLS on the peer port needs --peer-tls-cert, --peer-tls-key and --peer-tls-ca together (missing --peer-tls-key, --peer-tls-ca)",
+    );
+    const all = (cert: string, key: string, ca: string) => [
+      "--peer-tls-cert",
+      cert,
+      "--peer-tls-key",
+      key,
+      "--peer-tls-ca",
+      ca,
+    ];
+    expect(peer(all(node.certPath, node.keyPath, node.caPath)).tls?.ca.equals(node.ca)).toBe(true);
+    expect(errorOf(() => peer(all(node.certPath, node.keyPath, garbage)))).toMatch(
+      /^--peer-tls-ca .*: not a PEM certificate/,
+    );
+    expect(errorOf(() => peer(all(node.certPath, other.keyPath, node.caPath)))).toMatch(
+      /^--peer-tls-key is not the private key of --peer-tls-cert/,
+    );
   });
 });

@@ -44,6 +44,11 @@ export interface ServerConfig {
   tokenFile: string;
   /** `--tokens-file`: named tokens with permissions (node/auth.ts); re-read on SIGHUP. */
   tokensFile: string;
+  /** TLS on the client port (node/tls_files.ts): this node's PEM certificate and key. */
+  tlsCert: string;
+  tlsKey: string;
+  /** Mutual TLS on the client port: the PEM CA every client certificate must chain to. */
+  tlsClientCa: string;
   /** `--metrics-listen host:port`: serve /metrics and /v1/status there, without a token. */
   metricsListen: string;
   /** Largest accepted WebSocket frame on either port. */
@@ -292,12 +297,36 @@ export const SERVER_OPTIONS: readonly Option[] = [
     help: "named tokens with read/write/admin permissions (JSON, hashed; see README Security); re-read on SIGHUP",
   },
   {
+    flag: "--tls-cert",
+    env: "STREAMKV_TLS_CERT",
+    key: "tlsCert",
+    kind: "string",
+    defaultValue: "",
+    help: "PEM certificate (chain) of this node: the client port serves wss:// and https:// (TLS 1.2+; with --tls-key)",
+  },
+  {
+    flag: "--tls-key",
+    env: "STREAMKV_TLS_KEY",
+    key: "tlsKey",
+    kind: "string",
+    defaultValue: "",
+    help: "PEM private key of --tls-cert",
+  },
+  {
+    flag: "--tls-client-ca",
+    env: "STREAMKV_TLS_CLIENT_CA",
+    key: "tlsClientCa",
+    kind: "string",
+    defaultValue: "",
+    help: "PEM CA of client certificates: mutual TLS, every client must present a certificate it signed (needs --tls-cert)",
+  },
+  {
     flag: "--metrics-listen",
     env: "STREAMKV_METRICS_LISTEN",
     key: "metricsListen",
     kind: "string",
     defaultValue: "",
-    help: "host:port to serve /metrics and /v1/status on without a token (empty = on the client port, admin token needed when tokens are set)",
+    help: "host:port to serve /metrics and /v1/status on without a token, plain HTTP also with --tls-cert (empty = on the client port, admin token needed when tokens are set)",
   },
   {
     flag: "--max-frame-bytes",
@@ -394,7 +423,7 @@ export function serverUsage(): string {
     const left = o.kind === "bool" ? `  ${o.flag}` : `  ${o.flag} <${arg}>`;
     const def = o.defaultValue === "" ? "" : ` (default ${o.defaultValue})`;
     // At least two spaces between a flag and its help, also for long flags.
-    const column = left.length < 30 ? left.padEnd(30) : `${left} `;
+    const column = left.length < 36 ? left.padEnd(36) : `${left} `;
     lines.push(`${column} ${o.help}${def}  [${o.env}]`);
   }
   lines.push(`${"  --help".padEnd(30)} show this help`);

@@ -74,7 +74,7 @@ export class NodeMetrics {
     });
     this.authFailures = new Counter({
       name: "streamkv_auth_failures_total",
-      help: "Requests refused for a missing or wrong token (client hello, HTTP)",
+      help: "Requests refused for a missing or wrong token (client hello, HTTP) or client certificate (TLS handshake)",
       labelNames: ["port"],
       registers,
     });

@@ -13,6 +13,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import type { PeerCertificate } from "node:tls";
 import { ConfigError, type ServerConfig } from "./config.js";
+import { allOrNone, checkKeyPair, readPem } from "./tls_files.js";
 
 export const PEER_NONCE_BYTES = 32;
 /** Shorter secrets are refused at start: they could be guessed offline from one proof. */
@@ -127,36 +128,23 @@ export function loadPeerSecurity(config: ServerConfig): PeerSecurity {
     } catch {}
   }
   let tls: PeerTls | undefined;
-  const files = [
+  const given = allOrNone("mutual TLS on the peer port", [
     ["--peer-tls-cert", config.peerTlsCert],
     ["--peer-tls-key", config.peerTlsKey],
     ["--peer-tls-ca", config.peerTlsCa],
-  ] as const;
-  const given = files.filter(([, v]) => v !== "");
-  if (given.length > 0 && given.length < files.length) {
-    throw new ConfigError(
-      `mutual TLS on the peer port needs --peer-tls-cert, --peer-tls-key and --peer-tls-ca together (missing ${files
-        .filter(([, v]) => v === "")
-        .map(([f]) => f)
-        .join(", ")})`,
-    );
-  }
-  if (given.length === files.length) {
-    const read = (flag: string, path: string) => {
-      try {
-        return readFileSync(path);
-      } catch (err) {
-        throw new ConfigError(`${flag} ${path}: ${(err as Error).message}`);
-      }
-    };
+  ]);
+  if (given) {
     const names = config.peerTlsAllowedNames
       .split(",")
       .map((n) => n.trim())
       .filter((n) => n !== "");
+    const cert = readPem("--peer-tls-cert", config.peerTlsCert, "certificate");
+    const key = readPem("--peer-tls-key", config.peerTlsKey, "private key");
+    checkKeyPair("--peer-tls-cert", "--peer-tls-key", cert, key);
     tls = {
-      cert: read("--peer-tls-cert", config.peerTlsCert),
-      key: read("--peer-tls-key", config.peerTlsKey),
-      ca: read("--peer-tls-ca", config.peerTlsCa),
+      cert,
+      key,
+      ca: readPem("--peer-tls-ca", config.peerTlsCa, "certificate"),
       allowedNames: names.length > 0 ? names : undefined,
     };
   } else if (config.peerTlsAllowedNames !== "") {

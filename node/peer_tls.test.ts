@@ -3,11 +3,16 @@
  * nodes of one CA talk; a node whose certificate another CA signed, or whose certificate
  * expired, is refused both ways.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { freePort, tempDir, waitFor } from "../test_support/index.js";
+import {
+  freePort,
+  makeCa,
+  makeCert,
+  makeExpiredCert,
+  type TestCert,
+  tempDir,
+  waitFor,
+} from "../test_support/index.js";
 import { silentLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
 import type { PeerTls } from "./peer_auth.js";
@@ -18,126 +23,9 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((t) => t.close()));
 });
 
-function ssl(dir: string, args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
-}
-
-function makeCa(dir: string, name: string): void {
-  ssl(dir, [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.pem`,
-    "-days",
-    "2",
-    "-subj",
-    `/CN=${name}`,
-  ]);
-}
-
-function makeCert(dir: string, ca: string, name: string): PeerTls {
-  ssl(dir, [
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    `/CN=${name}`,
-  ]);
-  const ext = join(dir, `${name}.ext`);
-  execFileSync("sh", ["-c", `printf 'subjectAltName=IP:127.0.0.1,DNS:${name}\\n' > ${ext}`]);
-  ssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    `${ca}.pem`,
-    "-CAkey",
-    `${ca}.key`,
-    "-CAcreateserial",
-    "-out",
-    `${name}.pem`,
-    "-days",
-    "2",
-    "-extfile",
-    ext,
-  ]);
-  return {
-    cert: readFileSync(join(dir, `${name}.pem`)),
-    key: readFileSync(join(dir, `${name}.key`)),
-    ca: readFileSync(join(dir, "ca.pem")),
-    allowedNames: undefined,
-  };
-}
-
-/** A certificate of the good CA that expired in 2020 (`openssl ca` sets past dates). */
-function makeExpired(dir: string, name: string): PeerTls {
-  ssl(dir, [
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    `/CN=${name}`,
-  ]);
-  execFileSync("sh", ["-c", "mkdir -p db && touch db/index.txt && echo 01 > db/serial"], {
-    cwd: dir,
-  });
-  const cnf = [
-    "[ca]",
-    "default_ca = d",
-    "[d]",
-    "database = db/index.txt",
-    "serial = db/serial",
-    "new_certs_dir = db",
-    "default_md = sha256",
-    "policy = p",
-    "x509_extensions = ext",
-    "[p]",
-    "commonName = supplied",
-    "[ext]",
-    `subjectAltName = IP:127.0.0.1,DNS:${name}`,
-    "",
-  ].join("\n");
-  execFileSync("sh", ["-c", `cat > ca.cnf`], { cwd: dir, input: cnf });
-  ssl(dir, [
-    "ca",
-    "-batch",
-    "-config",
-    "ca.cnf",
-    "-cert",
-    "ca.pem",
-    "-keyfile",
-    "ca.key",
-    "-in",
-    `${name}.csr`,
-    "-out",
-    `${name}.pem`,
-    "-startdate",
-    "20200101000000Z",
-    "-enddate",
-    "20200102000000Z",
-  ]);
-  return {
-    cert: readFileSync(join(dir, `${name}.pem`)),
-    key: readFileSync(join(dir, `${name}.key`)),
-    ca: readFileSync(join(dir, "ca.pem")),
-    allowedNames: undefined,
-  };
+/** A certificate of the test CA in the shape the peer transport takes. */
+function peerTls(c: TestCert): PeerTls {
+  return { cert: c.cert, key: c.key, ca: c.ca, allowedNames: undefined };
 }
 
 function metrics(): NodeMetrics {
@@ -159,10 +47,11 @@ describe("peer mutual TLS", () => {
     const dir = tempDir();
     makeCa(dir, "ca");
     makeCa(dir, "evilca");
-    const tlsA = makeCert(dir, "ca", "a");
-    const tlsB = makeCert(dir, "ca", "b");
-    const tlsC = { ...makeCert(dir, "evilca", "c"), ca: readFileSync(join(dir, "ca.pem")) };
-    const tlsD = makeExpired(dir, "d");
+    const tlsA = peerTls(makeCert(dir, "ca", "a"));
+    const tlsB = peerTls(makeCert(dir, "ca", "b"));
+    // Signed by another CA, though it trusts the good one.
+    const tlsC = { ...peerTls(makeCert(dir, "evilca", "c")), ca: tlsA.ca };
+    const tlsD = peerTls(makeExpiredCert(dir, "ca", "d"));
     const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
     const peers = ["a", "b", "c", "d"].map((id, i) => ({ id, host: "127.0.0.1", port: ports[i]! }));
     const got: Record<string, number[]> = { a: [], b: [], c: [], d: [] };

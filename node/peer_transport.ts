@@ -41,6 +41,7 @@ import {
   peerProof,
   proofMatches,
 } from "./peer_auth.js";
+import { TLS_MIN_VERSION } from "./tls_files.js";
 
 const PeerFrame = messageType(descriptor, "streamkv.peer.PeerFrame");
 
@@ -147,7 +148,7 @@ export class PeerTransport {
             ca: opts.tls.ca,
             requestCert: true,
             rejectUnauthorized: true,
-            minVersion: "TLSv1.2",
+            minVersion: TLS_MIN_VERSION,
           },
           onRequest,
         )
@@ -369,7 +370,7 @@ export class PeerTransport {
             key: tls.key,
             ca: tls.ca,
             rejectUnauthorized: true,
-            minVersion: "TLSv1.2" as const,
+            minVersion: TLS_MIN_VERSION,
             // ws types this as returning a boolean; tls.connect wants an Error or undefined.
             checkServerIdentity: ((name: string, cert: PeerCertificate) => {
               const err = checkServerIdentity(name, cert);

@@ -29,6 +29,7 @@ import { loadPeerSecurity } from "./peer_auth.js";
 import { PeerTransport } from "./peer_transport.js";
 import { rateLimitedLogger } from "./rate_limited_log.js";
 import { RaftKvService } from "./raft_service.js";
+import { loadClientTls } from "./tls_files.js";
 
 export interface RunningNode {
   readonly clientPort: number;
@@ -133,6 +134,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
   checkIdentity(config.dataDir, config.id, config.clusterId);
   const auth = authenticatorOf(config);
   const security = loadPeerSecurity(config);
+  const clientTls = loadClientTls(config);
   for (const warning of security.warnings) log.warn(warning);
   let resolveStopped: (clean: boolean) => void = () => {};
   const stopped = new Promise<boolean>((resolve) => {
@@ -222,6 +224,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     maxPreHelloPerAddress: config.maxPreHelloPerAddress,
     httpHeadersTimeoutMs: config.httpHeadersTimeoutMs,
     httpRequestTimeoutMs: config.httpRequestTimeoutMs,
+    ...(clientTls ? { tls: clientTls } : {}),
     onFatal,
   });
   const ops =
@@ -251,7 +254,15 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     if (ops) {
       // parseServerConfig checked it with the same rule.
       const at = parsePeerAddress(config.metricsListen) as { host: string; port: number };
-      await ops.listen(at.host.replace(/^\[|\]$/g, ""), at.port);
+      const host = at.host.replace(/^\[|\]$/g, "");
+      await ops.listen(host, at.port);
+      // It stays plain HTTP with TLS on the client port: a scraper's private address.
+      if (!isLoopback(host)) {
+        log.warn(
+          "--metrics-listen serves /metrics and /v1/status in plain HTTP without a token: keep it on a monitoring network",
+          { metricsListen: config.metricsListen },
+        );
+      }
     }
     service.setAddress(config.id, `${config.host}:${peerPort}`);
   } catch (err) {
@@ -301,6 +312,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       : config.tokensFile !== ""
         ? `tokens file (${auth.tokenCount} tokens)`
         : "shared token",
+    clientTls: !clientTls ? "off" : clientTls.clientCa ? "mutual" : "on",
   });
   if (auth.open && !isLoopback(config.host)) {
     log.warn(
@@ -308,6 +320,12 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
       {
         host: config.host,
       },
+    );
+  }
+  if (!clientTls && !auth.open && !isLoopback(config.host)) {
+    log.warn(
+      "clients send their tokens in clear text to this address: set --tls-cert and --tls-key",
+      { host: config.host },
     );
   }
   const reloadCredentials = () => {

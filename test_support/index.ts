@@ -1,4 +1,12 @@
 /** Test support shared by every folder's tests and by bench/ (see README.md). */
+export {
+  clientTlsArgs,
+  makeCa,
+  makeCert,
+  makeExpiredCert,
+  type TestCert,
+  wssUrl,
+} from "./certs.js";
 export { freePort, freePorts } from "./ports.js";
 export {
   binPath,

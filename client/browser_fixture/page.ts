@@ -36,6 +36,12 @@ export interface BrowserReport {
   /** Initial values of the watch, then `null`, then the live update. */
   watchEvents: Array<WatchEvent | null>;
   closeAfterCallCode?: string;
+  /** `connect` with a `tls` option: refused in a browser (its own TLS verifies wss://). */
+  tlsOptionCode?: string;
+  /** `connect` with a token to plain ws:// on a non-loopback host: refused. */
+  insecureTokenCode?: string;
+  /** Sockets opened by those two refusals (none: they fail before dialing). */
+  socketsOpenedByRefusals?: number;
 }
 
 const READ_DEADLINE_MS = 5_000;
@@ -106,6 +112,19 @@ async function run(serverUrl: string): Promise<BrowserReport> {
   const step = (name: string) => report.steps.push(name);
   let watch: KvWatch | undefined;
   try {
+    const pem = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
+    const tlsOption = await expectCode("a tls option", () =>
+      connect({ servers: [serverUrl.replace(/^ws:/, "wss:")], tls: { ca: pem } }),
+    );
+    report.tlsOptionCode = tlsOption.code;
+    step("refused tls option");
+    // Never dialed: the refusal comes before any socket.
+    const insecure = await expectCode("a token in clear text", () =>
+      connect({ servers: ["ws://10.20.30.40:7420"], token: "t" }),
+    );
+    report.insecureTokenCode = insecure.code;
+    report.socketsOpenedByRefusals = socketsOpened();
+    step("refused token in clear text");
     const nc = await connect({ servers: [serverUrl], timeoutMs: 5_000, name: "browser-test" });
     step("connect");
     const kv: KeyValue = await nc.createKeyValue({ bucket: "browser", history: 5 });
