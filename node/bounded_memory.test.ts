@@ -7,12 +7,17 @@
  * sampled throughout; its growth must stay within the configured budget plus a margin,
  * and a well-behaved client on another connection is served throughout.
  */
-import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
 import { connect, type KvConnection } from "../client/index.js";
-import { decodeServerFrame, encodeClientFrame, type WireObject } from "../proto/index.js";
-import { removeDir, type ServerProcess, startServer, waitFor } from "../test_support/index.js";
+import {
+  RawClient,
+  RssSampler,
+  removeDir,
+  rssBytes,
+  type ServerProcess,
+  startServer,
+  waitFor,
+} from "../test_support/index.js";
 
 const MiB = 1024 * 1024;
 /** The per-connection budget the servers here run with. */
@@ -30,71 +35,6 @@ const LIMIT_ARGS = [
   "--client-write-deadline-ms",
   "3000",
 ];
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) * 1024;
-}
-
-/** Samples a process's RSS every 20 ms until stopped; `peak` is the highest seen. */
-class RssSampler {
-  peak = 0;
-  private readonly timer: ReturnType<typeof setInterval>;
-  constructor(private readonly pid: number) {
-    this.peak = rssBytes(pid);
-    this.timer = setInterval(() => {
-      try {
-        this.peak = Math.max(this.peak, rssBytes(this.pid));
-      } catch {}
-    }, 20);
-  }
-  stop(): number {
-    clearInterval(this.timer);
-    this.peak = Math.max(this.peak, rssBytes(this.pid));
-    return this.peak;
-  }
-}
-
-/** A raw protocol client that can stop reading (its TCP socket paused). */
-class RawClient {
-  readonly frames: WireObject[] = [];
-  closed = false;
-  readonly ws: WebSocket;
-  readonly opened: Promise<void>;
-
-  constructor(url: string, localAddress?: string) {
-    this.ws = new WebSocket(url, localAddress === undefined ? {} : { localAddress });
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once("open", () => resolve());
-      this.ws.once("error", reject);
-    });
-    this.ws.on("error", () => {});
-    this.ws.on("close", () => {
-      this.closed = true;
-    });
-    this.ws.on("message", (data) => this.frames.push(decodeServerFrame(data as Buffer)));
-  }
-
-  send(frame: WireObject): void {
-    this.ws.send(encodeClientFrame(frame));
-  }
-
-  async hello(): Promise<void> {
-    await this.opened;
-    this.send({ id: 1, hello: { protocol_version: 1 } });
-    await waitFor(() => this.frames.some((f) => f.id === 1), 5000, "hello answer");
-  }
-
-  /** Stops reading: the server's frames pile up in its own buffers. */
-  pauseReading(): void {
-    (this.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-  }
-
-  kill(): void {
-    this.ws.terminate();
-  }
-}
 
 async function connectionCount(server: ServerProcess): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${server.clientPort}/v1/status`);

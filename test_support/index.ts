@@ -27,4 +27,5 @@ export {
   tempDir,
 } from "./process.js";
 export { seededRandom } from "./random.js";
+export { RawClient, RssSampler, rssBytes } from "./raw_client.js";
 export { waitFor } from "./wait.js";
