@@ -215,3 +215,34 @@ describe("SIGHUP reloads the tokens file", () => {
     expect(await (await w.keyValue("app")).putString("after", "reload")).toBeGreaterThan(0);
   });
 });
+
+describe("failed hellos back off", () => {
+  it("each wrong token from one address waits longer for its refusal; others are not slowed", async () => {
+    const { RawClient } = await import("../test_support/index.js");
+    const refusedAfter = async (token: string, localAddress: string) => {
+      const c = new RawClient(server.url, localAddress);
+      await c.opened;
+      const started = Date.now();
+      c.send({ id: 1, hello: { protocol_version: 1, token } });
+      await waitFor(() => c.frames.some((f) => f.id === 1), 5000, "the hello answer");
+      const ms = Date.now() - started;
+      c.kill();
+      return { ms, code: c.frames.find((f) => f.id === 1)?.error?.code };
+    };
+    const waits: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await refusedAfter(`wrong-${i}`, "127.0.0.7");
+      expect(r.code).toBe("UNAUTHORIZED");
+      waits.push(r.ms);
+    }
+    // 100, 200, 400, 800, 1600 ms (timers fire no earlier than asked).
+    [100, 200, 400, 800, 1600].forEach((min, i) =>
+      expect(waits[i]).toBeGreaterThanOrEqual(min - 5),
+    );
+    // Another address starts from the bottom, and a right token is served at once.
+    expect((await refusedAfter("wrong", "127.0.0.8")).ms).toBeLessThan(1000);
+    const ok = await connect({ servers: server.url, token: writer, timeoutMs: 3000 });
+    conns.push(ok);
+    expect((await ok.clusterStatus()).id).toBeTruthy();
+  }, 30_000);
+});

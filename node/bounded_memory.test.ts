@@ -190,11 +190,19 @@ describe("bounded memory on the client port", { timeout: 90_000 }, () => {
       if (!overloaded) await new Promise((r) => setTimeout(r, 20));
     }
     expect(overloaded).toBe(true);
+    const buffered = async () => {
+      const m = await (await fetch(`http://127.0.0.1:${server.clientPort}/metrics`)).text();
+      return Number(/^streamkv_client_buffered_bytes (\d+)/m.exec(m)?.[1] ?? -1);
+    };
+    // The gauge shows the held bytes at the node budget...
+    expect(await buffered()).toBeGreaterThanOrEqual(6 * MiB);
     // The SDK retries OVERLOADED with backoff; once the write deadline cut the attackers
     // off it is served.
     const e = await kv.get("big", { timeoutMs: 15_000 });
     expect(e?.value.length).toBe(MiB);
     await waitFor(async () => (await connectionCount(server)) === 2, 20_000, "attackers closed");
+    // ...and everything is given back once the attackers are gone.
+    await waitFor(async () => (await buffered()) === 0, 5000, "buffered bytes back to 0");
   });
 
   it("the watch cap holds exactly under pipelining", async () => {

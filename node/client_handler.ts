@@ -31,6 +31,7 @@ import {
   redactStatus,
   scopedRequestId,
 } from "./auth.js";
+import type { AuthBackoff } from "./auth_backoff.js";
 import type { ByteBudget } from "./byte_budget.js";
 import { type Cancel, type Clock, systemClock } from "./clock.js";
 import type { CallOptions, KvService, ServiceWatch, WatchOptions } from "./kv_service.js";
@@ -64,6 +65,8 @@ export interface ClientHandlerOptions {
   maxBufferedBytes?: number;
   /** The node-wide budget every connection's bytes count against; beyond it, OVERLOADED. */
   nodeBudget?: ByteBudget;
+  /** Delays the refusal of a failed hello by the remote address's recent failures. */
+  authBackoff?: AuthBackoff;
   /** A connection held at its budget this long without its client reading is closed. */
   writeDeadlineMs?: number;
   /** A connection that sent no hello this long after it opened is closed. */
@@ -167,6 +170,8 @@ const ENTRY_OVERHEAD_BYTES = 256;
 
 export class ClientSession {
   private helloDone = false;
+  /** A failed hello's refusal is waiting out the auth backoff. */
+  private refusing = false;
   /** Who the hello's token named; set with `helloDone`. */
   private principal: Principal | undefined;
   /** Kept to re-check the session when the tokens file is reloaded. */
@@ -441,7 +446,7 @@ export class ClientSession {
   }
 
   private onMessage(data: unknown, isBinary: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.refusing) return;
     const bytes = toBytes(data);
     this.opts.metrics.clientFrames.inc({ direction: "in" });
     this.opts.metrics.clientBytes.inc({ direction: "in" }, bytes.length);
@@ -637,11 +642,22 @@ export class ClientSession {
       return;
     }
     const principal = this.opts.auth.authenticate(hello.token);
+    const address = addressOf(this.remote);
     if (principal === undefined) {
       this.opts.metrics.authFailures.inc({ port: "client" });
-      this.refuse(id, new KvError("UNAUTHORIZED", "a valid token is required"));
+      const refusal = new KvError("UNAUTHORIZED", "a valid token is required");
+      const waitMs = this.opts.authBackoff?.failed(address) ?? 0;
+      if (waitMs === 0) {
+        this.refuse(id, refusal);
+        return;
+      }
+      // Guessing costs time: the socket (and its pre-hello slot) waits for the refusal,
+      // and nothing else it sends is read meanwhile.
+      this.refusing = true;
+      this.clock.after(waitMs, () => this.refuse(id, refusal));
       return;
     }
+    this.opts.authBackoff?.succeeded(address);
     this.principal = principal;
     this.helloToken = hello.token;
     this.helloDone = true;
@@ -952,6 +968,12 @@ function auditFieldsOf(req: ClientRequest): Record<string, unknown> | undefined 
     default:
       return undefined;
   }
+}
+
+/** The address part of `host:port` (IPv6 hosts keep their colons). */
+function addressOf(remote: string): string {
+  const i = remote.lastIndexOf(":");
+  return i < 0 ? remote : remote.slice(0, i);
 }
 
 function typeOf(frame: Answerable): ClientRequestType {

@@ -18,8 +18,10 @@ import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { WebSocketServer } from "ws";
 import type { ErrorCode } from "../proto/index.js";
+import { AuthBackoff } from "./auth_backoff.js";
 import { ByteBudget } from "./byte_budget.js";
 import { type ClientHandlerOptions, ClientSession, InFlight } from "./client_handler.js";
+import { systemClock } from "./clock.js";
 import type { Readiness } from "./kv_service.js";
 import { type ClientTls, TLS_MIN_VERSION } from "./tls_files.js";
 
@@ -56,9 +58,13 @@ export class ClientServer {
   /** Per remote address: connections that have not said hello yet. */
   private readonly preHello = new Map<string, number>();
   private readiness: { at: number; value: Promise<Readiness> } | undefined;
+  /** Failed hellos per remote address: their refusals wait longer each time. */
+  private readonly authBackoff: AuthBackoff;
 
   constructor(private readonly opts: ClientServerOptions) {
     this.budget = new ByteBudget(opts.nodeMaxBufferedBytes ?? 512 * 1024 * 1024);
+    this.authBackoff = new AuthBackoff(opts.clock ?? systemClock);
+    opts.metrics.clientBufferedBytes = () => this.budget.used;
     const headersTimeout = opts.httpHeadersTimeoutMs ?? 10_000;
     this.http = listener(
       {
@@ -131,7 +137,7 @@ export class ClientServer {
         };
         const session = new ClientSession(
           ws,
-          { ...opts, nodeBudget: this.budget },
+          { ...opts, nodeBudget: this.budget, authBackoff: this.authBackoff },
           this.inFlight,
           remote,
           helloSettled,

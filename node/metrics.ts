@@ -31,6 +31,8 @@ export class NodeMetrics {
   readonly peerReconnects: Counter;
   readonly peerMessagesDropped: Counter<"reason">;
   readonly peerSocketsRefused: Counter<"reason">;
+  /** What the client port holds unsent (set by the ClientServer that owns the budget). */
+  clientBufferedBytes: () => number = () => 0;
 
   constructor(status: () => NodeStatus, forwarding?: () => ForwardingView) {
     const registers = [this.registry];
@@ -49,6 +51,15 @@ export class NodeMetrics {
       registers,
     });
     this.watchers = new Gauge({ name: "streamkv_watchers", help: "Open watches", registers });
+    const buffered = () => this.clientBufferedBytes();
+    new Gauge({
+      name: "streamkv_client_buffered_bytes",
+      help: "Bytes the client port holds for its clients: frames not yet flushed plus answers reserved by requests in flight (the node-wide budget, --node-max-buffered-bytes)",
+      registers,
+      collect() {
+        this.set(buffered());
+      },
+    });
     this.clientConnections = new Gauge({
       name: "streamkv_client_connections",
       help: "Open client connections",

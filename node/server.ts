@@ -27,8 +27,8 @@ import { MetricsServer } from "./metrics_server.js";
 import { parsePeerAddress } from "./peer_address.js";
 import { loadPeerSecurity } from "./peer_auth.js";
 import { PeerTransport } from "./peer_transport.js";
-import { rateLimitedLogger } from "./rate_limited_log.js";
 import { RaftKvService } from "./raft_service.js";
+import { rateLimitedLogger } from "./rate_limited_log.js";
 import { loadClientTls } from "./tls_files.js";
 
 export interface RunningNode {
