@@ -236,9 +236,9 @@ describe("failed hellos back off", () => {
       waits.push(r.ms);
     }
     // 100, 200, 400, 800, 1600 ms (timers fire no earlier than asked).
-    [100, 200, 400, 800, 1600].forEach((min, i) =>
-      expect(waits[i]).toBeGreaterThanOrEqual(min - 5),
-    );
+    for (const [i, min] of [100, 200, 400, 800, 1600].entries()) {
+      expect(waits[i]).toBeGreaterThanOrEqual(min - 5);
+    }
     // Another address starts from the bottom, and a right token is served at once.
     expect((await refusedAfter("wrong", "127.0.0.8")).ms).toBeLessThan(1000);
     const ok = await connect({ servers: server.url, token: writer, timeoutMs: 3000 });
