@@ -300,6 +300,29 @@ describe("data directory permissions", { timeout: 30_000 }, () => {
   });
 });
 
+describe("an existing data dir readable by others", { timeout: 30_000 }, () => {
+  it("is used, with a warning that says to chmod it", async () => {
+    const { chmodSync, mkdirSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const parent = (await import("../test_support/index.js")).tempDir();
+    const dataDir = join(parent, "data");
+    mkdirSync(dataDir, { mode: 0o755 });
+    chmodSync(dataDir, 0o755);
+    const server = await startServer({ dataDir });
+    try {
+      await waitFor(
+        () => /readable by others: chmod 700 it/.test(server.stderr()),
+        5000,
+        "the warning",
+      );
+      expect(server.stderr()).toContain('"mode":"0755"');
+    } finally {
+      await server.stop("SIGKILL");
+      removeDir(parent);
+    }
+  });
+});
+
 describe("node quotas", { timeout: 30_000 }, () => {
   it("refuses a bucket beyond --max-buckets and a write beyond --max-stored-bytes", async () => {
     const server = await startServer({
