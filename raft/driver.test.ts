@@ -93,6 +93,40 @@ describe("RaftDriver", () => {
     expect(c.sms.get(follower.id)!.valueSet.has("z")).toBe(true);
   });
 
+  it("a read parked at a leader that died is asked of the new leader, not left to time out", async () => {
+    const c = cluster(["a", "b", "c"]);
+    await c.tickUntil(() => c.leader() !== undefined);
+    await c.tickUntil(() => [...c.drivers.values()].every((d) => d.status().leaderId !== null), 20);
+    const old = c.leader()!;
+    const follower = [...c.drivers.values()].find((d) => d !== old)!;
+    const w = old.propose(bytes("before"));
+    await c.tickUntil(() => c.sms.get(follower.id)!.values.length === 1, 20);
+    await w;
+    old.stop();
+    // The follower still names the dead leader: its MsgReadIndex goes nowhere.
+    expect(follower.status().leaderId).toBe(old.id);
+    let settled: number | Error | undefined;
+    follower.readIndex().then(
+      (i) => {
+        settled = i;
+      },
+      (e: Error) => {
+        settled = e;
+      },
+    );
+    let ticks = 0;
+    await c.tickUntil(() => {
+      ticks++;
+      return settled !== undefined;
+    }, 100);
+    // Answered soon after the election (10-20 ticks), far before the 100-tick timeout.
+    expect(typeof settled).toBe("number");
+    expect(ticks).toBeLessThan(60);
+    expect(settled as number).toBeGreaterThanOrEqual(2);
+    const now = c.leader()!;
+    expect(now.id).not.toBe(old.id);
+  });
+
   it("a triggered failure point stops the driver and fails its pending requests", async () => {
     const fp = new FailPoints();
     const fatal: unknown[] = [];

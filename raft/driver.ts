@@ -149,6 +149,7 @@ export class RaftDriver<R = unknown> {
         requestTimeoutTicks,
         transferTimeoutTicks: options.electionTimeoutTicks * 3,
         proposalsMax: options.pendingProposalsMax ?? 4096,
+        readReaskTicks: options.electionTimeoutTicks,
       },
       () => this.core.status().leaderId,
     );
@@ -276,6 +277,15 @@ export class RaftDriver<R = unknown> {
     return this.pending.addRead(context);
   }
 
+  /** Asks the current leader (maybe this node) for the read points of `contexts` again. */
+  private askReads(contexts: number[]): void {
+    if (contexts.length === 0 || this.stopped) return;
+    this.guard(() => {
+      for (const context of contexts) if (!this.core.readIndex(context)) break;
+    });
+    this.schedule();
+  }
+
   /** Hands leadership to `to`; resolves when this node sees `to` lead. */
   transferLeadership(to: NodeId): Promise<void> {
     if (this.stopped) return Promise.reject(this.stoppedError());
@@ -360,6 +370,7 @@ export class RaftDriver<R = unknown> {
     this.guard(() => this.core.tick());
     this.snapshots.tick();
     this.pending.tick();
+    this.askReads(this.pending.readsToAsk(false));
     this.driveConfChanges();
     this.schedule();
     this.emit("round");
@@ -390,6 +401,9 @@ export class RaftDriver<R = unknown> {
   private handleReady(rd: Ready): void {
     if (rd.softState) {
       this.pending.leaderChanged(rd.softState.leaderId);
+      // Reads parked at a leader that is gone are asked of the new one at once, instead
+      // of waiting out their timeout (a follower's clients see failover, not TIMEOUT).
+      if (rd.softState.leaderId !== null) this.askReads(this.pending.readsToAsk(true));
       this.emit("leader");
     }
     if (rd.snapshotChunks.length > 0) this.snapshots.receive(rd.snapshotChunks);

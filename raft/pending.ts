@@ -17,6 +17,11 @@ export interface PendingLimits {
   transferTimeoutTicks: number;
   /** Most proposals waiting for commit at once. */
   proposalsMax: number;
+  /**
+   * A read with no answer yet is asked again after this many ticks (a MsgReadIndex or its
+   * answer lost, or a leader that died with it), and at once when the leader changes.
+   */
+  readReaskTicks: number;
 }
 
 interface PendingProposal<R> {
@@ -29,6 +34,8 @@ interface PendingProposal<R> {
 interface PendingRead {
   index: number | null;
   ticks: number;
+  /** Ticks since this read was last asked of a leader. */
+  sinceAsked: number;
   resolve: (index: number) => void;
   reject: (err: unknown) => void;
 }
@@ -78,7 +85,7 @@ export class PendingRequests<R> {
   /** A read asked with `context`; its index comes in a ReadState. */
   addRead(context: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.reads.set(context, { index: null, ticks: 0, resolve, reject });
+      this.reads.set(context, { index: null, ticks: 0, sinceAsked: 0, resolve, reject });
     });
   }
 
@@ -181,7 +188,9 @@ export class PendingRequests<R> {
   readStates(states: ReadState[]): void {
     for (const rs of states) {
       const read = this.reads.get(rs.context);
-      if (read) read.index = rs.index;
+      // The first answer counts: a read asked again may be answered twice (by the old
+      // and the new leader), and either index is a safe read point for it.
+      if (read && read.index === null) read.index = rs.index;
     }
   }
 
@@ -203,6 +212,22 @@ export class PendingRequests<R> {
     }
   }
 
+  /**
+   * Contexts of reads still waiting for their read index that should be asked (again):
+   * all of them when `all` (the leader changed), else those unanswered for
+   * `readReaskTicks`. Their ask counters restart.
+   */
+  readsToAsk(all: boolean): number[] {
+    const out: number[] = [];
+    for (const [ctx, r] of this.reads) {
+      if (r.index !== null) continue;
+      if (!all && r.sinceAsked < this.limits.readReaskTicks) continue;
+      r.sinceAsked = 0;
+      out.push(ctx);
+    }
+    return out;
+  }
+
   /** One tick: fails the requests that waited too long with TIMEOUT. */
   tick(): void {
     const timeout = new KvError("TIMEOUT", "request timed out");
@@ -213,6 +238,7 @@ export class PendingRequests<R> {
       p.reject(timeout);
     }
     for (const [ctx, r] of this.reads) {
+      r.sinceAsked++;
       if (++r.ticks < ticksMax) continue;
       this.reads.delete(ctx);
       r.reject(timeout);

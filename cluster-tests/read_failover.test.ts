@@ -1,0 +1,66 @@
+/**
+ * Reads on a follower across a leader's death (issue 16): a linearizable read parked
+ * at the dead leader is asked of the new one as soon as the follower learns it, so a
+ * read loop on a follower sees the election time plus a little, never a TIMEOUT.
+ * Three real nodes, SIGKILL of the leader, the client on a follower only.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "../client/index.js";
+import { LocalCluster } from "./harness/cluster.js";
+
+let cluster: LocalCluster;
+beforeAll(async () => {
+  cluster = await LocalCluster.start();
+}, 60_000);
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+describe("reads on a follower when the leader dies", () => {
+  it("every read answers within the election time plus a little", async () => {
+    const leader = await cluster.waitForLeader();
+    const follower = (leader + 1) % 3;
+    const nc = await connect({ servers: cluster.nodes[follower]!.url, timeoutMs: 10_000 });
+    try {
+      const kv = await nc.createKeyValue({ bucket: "rf" });
+      await kv.putString("k", "v");
+      const latencies: number[] = [];
+      const failures: string[] = [];
+      let stop = false;
+      const reader = (async () => {
+        for (let i = 0; !stop && i < 100_000; i++) {
+          const started = performance.now();
+          try {
+            expect((await kv.get("k", { timeoutMs: 10_000 }))?.revision).toBe(1);
+          } catch (err) {
+            failures.push(String(err));
+          }
+          latencies.push(performance.now() - started);
+        }
+      })();
+      while (latencies.length < 50) await new Promise((r) => setImmediate(r));
+      await cluster.kill(leader, "SIGKILL");
+      const killedAt = latencies.length;
+      // Reads go on until a new leader has served a good number of them.
+      const deadline = Date.now() + 20_000;
+      while (latencies.length < killedAt + 200 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Binding a bucket is a read too.
+      const bindStarted = performance.now();
+      await nc.keyValue("rf", { timeoutMs: 10_000 });
+      const bindMs = performance.now() - bindStarted;
+      stop = true;
+      await reader;
+      expect(failures).toEqual([]);
+      const worst = Math.max(...latencies.slice(killedAt - 1));
+      // Election timeout is 10 ticks of 50 ms, randomized to at most twice that; the
+      // old behaviour waited out the 5 s request timeout and failed with TIMEOUT.
+      expect(worst).toBeLessThan(2500);
+      expect(bindMs).toBeLessThan(2500);
+      expect(latencies.length).toBeGreaterThan(killedAt + 100);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
+});
