@@ -421,9 +421,14 @@ export class Connection {
         p.sent = false;
         return;
       }
-      if (err.code === "OVERLOADED" && p.bodyName !== "hello" && !this.closed) {
-        // The node holds too much unsent data: the same request again after a backoff,
-        // on this connection, if that is still before the caller's deadline.
+      if (
+        (err.code === "OVERLOADED" || err.code === "NO_LEADER") &&
+        p.bodyName !== "hello" &&
+        !this.closed
+      ) {
+        // The node holds too much unsent data, or an election is under way (nothing was
+        // applied either way): the same request (same request id) again after a
+        // backoff, on this connection, if that is still before the caller's deadline.
         p.overloads = (p.overloads ?? 0) + 1;
         const delayMs = backoffDelayMs(p.overloads, 50, 2000);
         if (Date.now() + delayMs < p.deadlineMs) {

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../client/index.js";
+import { waitFor } from "../test_support/index.js";
 import { LocalCluster } from "./harness/cluster.js";
 
 let cluster: LocalCluster;
@@ -59,6 +60,36 @@ describe("reads on a follower when the leader dies", () => {
       expect(worst).toBeLessThan(2500);
       expect(bindMs).toBeLessThan(2500);
       expect(latencies.length).toBeGreaterThan(killedAt + 100);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
+
+  it("a read answered NO_LEADER is retried until a leader is back, within the call's timeout", async () => {
+    const leader = await cluster.waitForLeader();
+    const survivor = cluster.live().find((n) => n.index !== leader)!;
+    // Every other live node goes (the first test may have left one dead already).
+    const others = cluster
+      .live()
+      .filter((n) => n !== survivor)
+      .map((n) => n.index);
+    const nc = await connect({ servers: survivor.url, timeoutMs: 10_000 });
+    try {
+      const kv = await nc.createKeyValue({ bucket: "nl" });
+      await kv.putString("k", "v");
+      for (const i of others) await cluster.kill(i, "SIGKILL");
+      // Alone, the survivor soon knows no leader and answers reads NO_LEADER at once.
+      await waitFor(
+        async () => (await cluster.status(survivor.index))?.leader === "",
+        10_000,
+        "no leader",
+      );
+      const read = kv.get("k", { timeoutMs: 15_000 });
+      const restartedAt = Date.now();
+      await cluster.startNode(others[0]!);
+      const e = await read;
+      expect(e?.revision).toBe(1);
+      expect(Date.now() - restartedAt).toBeLessThan(10_000);
     } finally {
       await nc.close();
     }
