@@ -12,8 +12,7 @@
  */
 import WebSocket from "ws";
 import { connect, type KvConnection } from "../client/index.js";
-import { deriveClusterId } from "../node/config.js";
-import { newNonce } from "../node/peer_auth.js";
+import { deriveClusterId, newNonce } from "../node/index.js";
 import { messageType, peerSchema } from "../proto/index.js";
 import { emptyMessage, encodeMessage } from "../raft/index.js";
 import {

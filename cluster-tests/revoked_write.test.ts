@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../client/index.js";
-import { newToken, sha256Hex } from "../node/auth.js";
+import { newToken, sha256Hex } from "../node/index.js";
 import { removeDir, tempDir, waitFor } from "../test_support/index.js";
 import { LocalCluster } from "./harness/cluster.js";
 

@@ -9,6 +9,7 @@ export type { Cancel, Clock } from "./clock.js";
 export {
   ConfigError,
   DEFAULT_MAX_FRAME_BYTES,
+  deriveClusterId,
   type PeerAddress,
   parseServerConfig,
   type ServerConfig,
@@ -19,6 +20,7 @@ export type { Io } from "./io.js";
 export { jsonLogger, type Logger, type LogLevel, silentLogger } from "./log.js";
 export { runServer } from "./main.js";
 export { isValidNodeId, type ParsedPeerAddress, parsePeerAddress } from "./peer_address.js";
+export { newNonce } from "./peer_auth.js";
 export {
   type NodeStores,
   RaftKvService,
