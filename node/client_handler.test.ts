@@ -84,16 +84,16 @@ async function rawClient(port: number) {
   return { ws, messages, send };
 }
 
+let server: ClientServer | undefined;
+let ws: WebSocket | undefined;
+
+afterEach(() => {
+  ws?.terminate();
+  server?.stopAccepting();
+  server?.closeSessions("SHUTTING_DOWN", "test over");
+});
+
 describe("client handler, crash-only", () => {
-  let server: ClientServer | undefined;
-  let ws: WebSocket | undefined;
-
-  afterEach(() => {
-    ws?.terminate();
-    server?.stopAccepting();
-    server?.closeSessions("SHUTTING_DOWN", "test over");
-  });
-
   async function start() {
     const fatals: unknown[] = [];
     const errors: { msg: string; fields: Record<string, unknown> | undefined }[] = [];
@@ -165,14 +165,6 @@ describe("client handler, crash-only", () => {
  * demand.
  */
 describe("client handler, get reservations", () => {
-  let server: ClientServer | undefined;
-  let ws: WebSocket | undefined;
-  afterEach(() => {
-    ws?.terminate();
-    server?.stopAccepting();
-    server?.closeSessions("SHUTTING_DOWN", "test over");
-  });
-
   it("refuses an answer larger than reserved with OVERLOADED once the budget is full", async () => {
     const big = new Uint8Array(1024 * 1024).fill(1);
     const service: KvService = {
