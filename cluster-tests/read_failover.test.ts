@@ -94,4 +94,47 @@ describe("reads on a follower when the leader dies", () => {
       await nc.close();
     }
   }, 60_000);
+
+  it("a watch on the killed leader resumes on a follower and delivers soon after the failover", async () => {
+    for (const n of cluster.nodes) if (!n.proc) await cluster.startNode(n.index);
+    const leader = await cluster.waitForLeader();
+    const followers = cluster.nodes.filter((n) => n.index !== leader).map((n) => n.url);
+    const watching = await connect({
+      servers: [cluster.nodes[leader]!.url, ...followers],
+      timeoutMs: 10_000,
+      reconnectDelayMaxMs: 200,
+    });
+    const writing = await connect({ servers: followers, timeoutMs: 10_000 });
+    try {
+      const kv = await writing.createKeyValue({ bucket: "wf" });
+      const w = await (await watching.keyValue("wf")).watch(">", { updatesOnly: true });
+      const seenAt = new Map<number, number>();
+      const consumer = (async () => {
+        for await (const e of w) {
+          if (e === null) continue;
+          seenAt.set(e.revision, performance.now());
+          if (e.key === "last") break;
+        }
+      })();
+      const r1 = await kv.putString("before", "1");
+      await waitFor(() => seenAt.has(r1), 5000, "the first entry");
+      await cluster.kill(leader, "SIGKILL");
+      const ackedAt = new Map<number, number>();
+      for (let i = 0; i < 20; i++) {
+        const r = await kv.putString(`after.${i}`, String(i), { timeoutMs: 10_000 });
+        ackedAt.set(r, performance.now());
+      }
+      const rLast = await kv.putString("last", "x", { timeoutMs: 10_000 });
+      ackedAt.set(rLast, performance.now());
+      await consumer;
+      // Every revision arrived, in order, each soon after its ack (resume included).
+      for (const [rev, acked] of ackedAt) {
+        expect(seenAt.has(rev)).toBe(true);
+        expect(seenAt.get(rev)! - acked).toBeLessThan(2500);
+      }
+    } finally {
+      await watching.close();
+      await writing.close();
+    }
+  }, 60_000);
 });
