@@ -1,4 +1,14 @@
 /** Test support shared by every folder's tests and by bench/ (see README.md). */
+
+export {
+  applyEdits,
+  bitFlipped,
+  FUZZ_RUNS,
+  FUZZ_SEED,
+  fuzz,
+  fuzzBytes,
+  mutatedBytes,
+} from "./fuzz.js";
 export { freePort, freePorts } from "./ports.js";
 export {
   binPath,
