@@ -26,10 +26,10 @@ import { fuzz, fuzzBytes } from "../test_support/index.js";
 import { Authenticator, sha256Hex } from "./auth.js";
 import { ClientSession, InFlight } from "./client_handler.js";
 import { ManualClock } from "./clock.js";
-import { FakeClientSocket, memoryService } from "./fuzz_service.js";
 import { silentLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
 import type { RaftKvService } from "./raft_service.js";
+import { FakeClientSocket, memoryService } from "./test_doubles.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

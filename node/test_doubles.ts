@@ -1,16 +1,31 @@
 /**
- * Test support for the fuzz suites of node/: a real lone-node `RaftKvService` (Raft,
- * kvapi, the stream log) on memory-level and in-memory Raft storage, so thousands of
- * fuzzed requests reach real code without a disk; and a socket stand-in for
- * `ClientSession` that records what the handler sends and how it closes.
+ * Test doubles of node/'s tests (the fuzz suites above all): a real lone-node
+ * `RaftKvService` (Raft, kvapi, the stream log) on memory-level and in-memory Raft
+ * storage, so thousands of fuzzed requests reach real code without a disk; a socket
+ * stand-in for `ClientSession` that records what the handler sends and how it closes;
+ * and the status of a lone leader for metrics.
  */
 import { EventEmitter } from "node:events";
 import { MemoryLevel } from "memory-level";
 import type { WebSocket } from "ws";
 import { StreamLog } from "../log/index.js";
 import { applyConfChange, MemoryRaftStorage } from "../raft/index.js";
+import type { NodeStatus } from "./kv_service.js";
 import { silentLogger } from "./log.js";
 import { RaftKvService } from "./raft_service.js";
+
+/** A lone node that leads itself, with nothing in it (what metrics read in tests). */
+export const loneLeaderStatus: NodeStatus = {
+  id: "n1",
+  role: "leader",
+  term: 1,
+  leader: "n1",
+  commitIndex: 0,
+  appliedIndex: 0,
+  peers: [],
+  buckets: [],
+  replicated: true,
+};
 
 /** A lone node on memory stores; `fatals` collects what reached `onFatal`. */
 export async function memoryService(): Promise<{ service: RaftKvService; fatals: unknown[] }> {
