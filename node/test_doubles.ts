@@ -12,7 +12,7 @@ import { StreamLog } from "../log/index.js";
 import { applyConfChange, MemoryRaftStorage } from "../raft/index.js";
 import type { NodeStatus } from "./kv_service.js";
 import { silentLogger } from "./log.js";
-import { RaftKvService } from "./raft_service.js";
+import { RaftKvService, type RaftServiceStoreOptions } from "./raft_service.js";
 
 /** A lone node that leads itself, with nothing in it (what metrics read in tests). */
 export const loneLeaderStatus: NodeStatus = {
@@ -28,7 +28,9 @@ export const loneLeaderStatus: NodeStatus = {
 };
 
 /** A lone node on memory stores; `fatals` collects what reached `onFatal`. */
-export async function memoryService(): Promise<{ service: RaftKvService; fatals: unknown[] }> {
+export async function memoryService(
+  options: Partial<RaftServiceStoreOptions> = {},
+): Promise<{ service: RaftKvService; fatals: unknown[] }> {
   const fatals: unknown[] = [];
   const db = new MemoryLevel<Uint8Array | string, Uint8Array>({
     storeEncoding: "view",
@@ -50,6 +52,7 @@ export async function memoryService(): Promise<{ service: RaftKvService; fatals:
       tickMs: 5,
       leaderWaitMs: 200,
       writeTimeoutMs: 200,
+      ...options,
     },
     { streamLog, storage, close: () => db.close() },
   );
