@@ -24,14 +24,11 @@ function positiveInt(text: string | undefined, fallback: number): number {
 }
 
 /**
- * Checks `property` on `FUZZ_RUNS` cases (times `share`, for a property whose cases are
- * dearer, never below `minRuns`). A failure names the seed and path and how to replay it.
+ * Checks `property` on `FUZZ_RUNS` cases from `FUZZ_SEED` (`STREAMKV_FUZZ_PATH` replays
+ * one shrunk case). A failure names the seed and path and how to replay it.
  */
-export function fuzz<Ts>(
-  property: fc.IProperty<Ts> | fc.IAsyncProperty<Ts>,
-  options: { share?: number; minRuns?: number } = {},
-): void | Promise<void> {
-  const numRuns = Math.max(options.minRuns ?? 1, Math.round(FUZZ_RUNS * (options.share ?? 1)));
+export function fuzz<Ts>(property: fc.IProperty<Ts> | fc.IAsyncProperty<Ts>): void | Promise<void> {
+  const numRuns = FUZZ_RUNS;
   const path = process.env.STREAMKV_FUZZ_PATH;
   const params = {
     numRuns,
@@ -55,14 +52,14 @@ function rethrowWithReplay(err: unknown): never {
 }
 
 /** One edit of a byte string; positions are taken modulo its length. */
-type Edit =
+export type Edit =
   | { kind: "flip"; at: number; bit: number }
   | { kind: "set"; at: number; byte: number }
   | { kind: "insert"; at: number; bytes: Uint8Array }
   | { kind: "delete"; at: number; length: number }
   | { kind: "truncate"; at: number };
 
-const edit: fc.Arbitrary<Edit> = fc.oneof(
+export const edit: fc.Arbitrary<Edit> = fc.oneof(
   {
     weight: 4,
     arbitrary: fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), bit: fc.nat(7) }),

@@ -3,6 +3,8 @@
 export {
   applyEdits,
   bitFlipped,
+  type Edit,
+  edit,
   FUZZ_RUNS,
   FUZZ_SEED,
   fuzz,
