@@ -123,7 +123,6 @@ describe.each(stored)("kvapi $name records (fuzzed)", ({ seeds, decode }) => {
       fc.property(fuzzBytes(seeds), (b) => {
         typedOr("CORRUPT_RECORD", () => decode(b));
       }),
-      { share: 0.5 },
     );
   });
 });

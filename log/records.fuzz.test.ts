@@ -134,7 +134,6 @@ describe.each(kinds)("log $name records (fuzzed)", ({ seeds, decode }) => {
         }
         expect(safeNumbers(value)).toBe(true);
       }),
-      { share: 0.5 },
     );
   });
 });

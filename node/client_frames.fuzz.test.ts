@@ -174,7 +174,6 @@ describe("client frames through a live connection handler (fuzzed)", () => {
         fc.boolean(),
         (frames, hello) => session(frames, hello),
       ),
-      { share: 0.5, minRuns: 10_000 },
     );
   });
 

@@ -155,7 +155,6 @@ describe("forwarded writes on a live leader (fuzzed)", () => {
           expect(fatals).toEqual([]);
         },
       ),
-      { share: 0.5, minRuns: 10_000 },
     );
   });
 });

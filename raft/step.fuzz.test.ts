@@ -327,7 +327,6 @@ describe("raft messages through the codec into step (fuzzed)", () => {
         expect(values.every((v) => Number.isSafeInteger(v) && v <= RAFT_WIRE_MAX)).toBe(true);
         expect(m.term).toBeLessThanOrEqual(RAFT_WIRE_MAX);
       }),
-      { share: 0.2 },
     );
   });
 });
