@@ -138,10 +138,10 @@ describe("forwarded writes on a live leader (fuzzed)", () => {
             service.receiveForward("n2", mine);
           }
           const asked = sent.filter((f) => f.kind !== "response");
-          for (let i = 0; i < 2000; i++) {
-            if (asked.every((f) => answers.has(`${s}/${f.id}`))) break;
-            await new Promise((r) => setTimeout(r, 1));
-          }
+          const answered = () => asked.every((f) => answers.has(`${s}/${f.id}`));
+          // Turns of the event loop first (a proposal is a few awaits away), then time.
+          for (let i = 0; i < 200 && !answered(); i++) await new Promise((r) => setImmediate(r));
+          for (let i = 0; i < 2000 && !answered(); i++) await new Promise((r) => setTimeout(r, 1));
           for (const f of asked) {
             const got = answers.get(`${s}/${f.id}`) ?? [];
             expect(got.length, `answers to ${f.kind} ${f.id}`).toBe(1);
