@@ -43,6 +43,7 @@ const ALLOWED: Record<string, readonly string[]> = {
  */
 const TEST_SUPPORT = new Set([
   "node/test_fixture.ts",
+  "node/test_doubles.ts",
   "kvapi/test_support.ts",
   "log/test_helpers.ts",
   "log/crash_child.ts",

@@ -275,8 +275,22 @@ export function encodeBucketConfig(config: BucketConfig): Uint8Array {
   return BucketConfigType.encode(BucketConfigType.fromObject(configToProto(config))).finish();
 }
 
+/**
+ * A record kvapi keeps in a meta record of the log: anything that does not decode is
+ * CORRUPT_RECORD (the meta record's checksum held, so a writer or a snapshot made it).
+ */
+function storedRecord<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (cause) {
+    throw new KvError("CORRUPT_RECORD", `kvapi ${what} record cannot be decoded`, {}, cause);
+  }
+}
+
 export function decodeBucketConfig(data: Uint8Array): BucketConfig {
-  return configFromProto(BucketConfigType.toObject(BucketConfigType.decode(data), TO_OBJECT));
+  return storedRecord("bucket config", () =>
+    configFromProto(BucketConfigType.toObject(BucketConfigType.decode(data), TO_OBJECT)),
+  );
 }
 
 function resultToProto(result: CommandResult): Plain {
@@ -326,12 +340,14 @@ export function encodeDedupeRecord(record: DedupeRecord): Uint8Array {
 }
 
 export function decodeDedupeRecord(data: Uint8Array): DedupeRecord {
-  const p = DedupeRecordType.toObject(DedupeRecordType.decode(data), TO_OBJECT) as Plain;
-  return {
-    index: num(p, "index"),
-    requestKey: str(p, "request_key"),
-    result: resultFromProto(sub(p, "result")),
-  };
+  return storedRecord("dedupe", () => {
+    const p = DedupeRecordType.toObject(DedupeRecordType.decode(data), TO_OBJECT) as Plain;
+    return {
+      index: num(p, "index"),
+      requestKey: str(p, "request_key"),
+      result: resultFromProto(sub(p, "result")),
+    };
+  });
 }
 
 export interface AppliedState {
@@ -353,11 +369,13 @@ export function encodeAppliedState(s: AppliedState): Uint8Array {
 }
 
 export function decodeAppliedState(data: Uint8Array): AppliedState {
-  const p = AppliedStateType.toObject(AppliedStateType.decode(data), TO_OBJECT) as Plain;
-  return {
-    index: num(p, "index"),
-    clockMs: num(p, "clock_ms"),
-    records: num(p, "records"),
-    window: num(p, "window", 1),
-  };
+  return storedRecord("applied state", () => {
+    const p = AppliedStateType.toObject(AppliedStateType.decode(data), TO_OBJECT) as Plain;
+    return {
+      index: num(p, "index"),
+      clockMs: num(p, "clock_ms"),
+      records: num(p, "records"),
+      window: num(p, "window", 1),
+    };
+  });
 }

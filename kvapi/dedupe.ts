@@ -13,8 +13,11 @@ import type { DedupeRecord } from "./commands.js";
 
 export const DEFAULT_DEDUPE_WINDOW = 4096;
 
+/** Where the request window's records live: one meta record per slot. */
+export const RING_KEY_PREFIX = "kv/ring/";
+
 export function ringKey(slot: number): string {
-  return `kv/ring/${slot}`;
+  return `${RING_KEY_PREFIX}${slot}`;
 }
 
 export class DedupeWindow {

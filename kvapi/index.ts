@@ -28,6 +28,6 @@ export {
   validateKey,
 } from "./names.js";
 export type { HistoryPage } from "./reads.js";
-export { APPLIED_META_KEY, appliedIndexOf } from "./snapshot.js";
+export { APPLIED_META_KEY, appliedIndexOf, checkSnapshotMeta } from "./snapshot.js";
 export type * from "./types.js";
 export { SubjectTree } from "./watch/subject_tree.js";

@@ -6,8 +6,9 @@
  * After an import, `KvStateMachine.restored()` re-reads the rest from the log.
  */
 import { KvError } from "../proto/index.js";
-import { decodeAppliedState } from "./commands.js";
-import { APPLIED_KEY } from "./state_machine.js";
+import { decodeAppliedState, decodeBucketConfig, decodeDedupeRecord } from "./commands.js";
+import { RING_KEY_PREFIX } from "./dedupe.js";
+import { APPLIED_KEY, bucketMetaKey } from "./state_machine.js";
 
 /** The meta record holding the applied index (written in every apply batch). */
 export const APPLIED_META_KEY = APPLIED_KEY;
@@ -25,4 +26,21 @@ export function appliedIndexOf(record: Uint8Array | null): number {
     throw new KvError("CORRUPT_RECORD", `the applied index ${index} is not a safe integer`);
   }
   return index;
+}
+
+/**
+ * Checks a meta record of a snapshot being imported (log/snapshot.ts `checkMeta`): the
+ * records kvapi reads back after the install (applied state, bucket configs, the
+ * request window) must decode, or the import is refused before anything is replaced.
+ * Throws CORRUPT_RECORD; other keys are not kvapi's and pass.
+ */
+export function checkSnapshotMeta(key: string, value: Uint8Array): void {
+  if (key === APPLIED_KEY) decodeAppliedState(value);
+  else if (key.startsWith(RING_KEY_PREFIX)) decodeDedupeRecord(value);
+  else if (key.startsWith(bucketMetaKey(""))) {
+    const config = decodeBucketConfig(value);
+    if (bucketMetaKey(config.bucket) !== key) {
+      throw new KvError("CORRUPT_RECORD", `${key} holds the config of bucket ${config.bucket}`);
+    }
+  }
 }

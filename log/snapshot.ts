@@ -97,6 +97,12 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 export interface LogSnapshotOptions {
   /** Meta key prefixes that belong to this replica (default `["node/"]`): not exported, kept on import. */
   localMetaPrefixes?: readonly string[];
+  /**
+   * Import: checks the value of each imported meta record, which only its owner can read
+   * (kvapi's); a throw refuses the chunk as CORRUPT_RECORD, so a record the owner could
+   * not read back is never installed.
+   */
+  checkMeta?: (key: string, value: Uint8Array) => void;
 }
 
 type Phase =
@@ -324,12 +330,17 @@ export class LogSnapshotWriter {
   private constructor(
     private readonly log: StreamLog,
     private readonly localMetaPrefixes: readonly string[],
+    private readonly checkMeta: LogSnapshotOptions["checkMeta"],
   ) {
     this.state = new LogState(0, log.maxMessageSizeBytes);
   }
 
   static begin(log: StreamLog, options: LogSnapshotOptions = {}): LogSnapshotWriter {
-    return new LogSnapshotWriter(log, options.localMetaPrefixes ?? DEFAULT_LOCAL_META_PREFIXES);
+    return new LogSnapshotWriter(
+      log,
+      options.localMetaPrefixes ?? DEFAULT_LOCAL_META_PREFIXES,
+      options.checkMeta,
+    );
   }
 
   /** Bytes accepted so far (the next chunk's offset). */
@@ -428,8 +439,13 @@ export class LogSnapshotWriter {
           throw corrupt(`meta "${key}" out of order`);
         }
         this.lastMetaKey = key;
-        decodeMeta(r.value, key);
+        const value = decodeMeta(r.value, key);
         if (!isLocal(key, this.localMetaPrefixes)) {
+          try {
+            this.checkMeta?.(key, value);
+          } catch (err) {
+            throw corrupt(`meta "${key}" does not check out`, err);
+          }
           this.metaOps.push({ type: "put", key: metaKey(key), value: r.value });
         }
       } else if (r.kind === KIND_END) {

@@ -14,7 +14,6 @@ import {
   decodeServerAnswer,
   encodeClientFrame,
   KvError,
-  type NodeStatus,
   type ServerMessage,
   type WireObject,
 } from "../proto/index.js";
@@ -24,18 +23,9 @@ import { ClientServer } from "./client_server.js";
 import type { KvService, ServiceWatch } from "./kv_service.js";
 import type { Logger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
+import { loneLeaderStatus } from "./test_doubles.js";
 
-const status: NodeStatus = {
-  id: "n1",
-  role: "leader",
-  term: 1,
-  leader: "n1",
-  commitIndex: 0,
-  appliedIndex: 0,
-  peers: [],
-  buckets: [],
-  replicated: true,
-};
+const status = loneLeaderStatus;
 
 const notInFake = () => Promise.reject(new KvError("UNKNOWN_MESSAGE", "not in this fake"));
 

@@ -11,7 +11,12 @@
  *   ends its watches (SLOW_CONSUMER: the client resumes from its last revision).
  */
 
-import { APPLIED_META_KEY, appliedIndexOf, type KvStateMachine } from "../kvapi/index.js";
+import {
+  APPLIED_META_KEY,
+  appliedIndexOf,
+  checkSnapshotMeta,
+  type KvStateMachine,
+} from "../kvapi/index.js";
 import { LogSnapshotReader, LogSnapshotWriter, type StreamLog } from "../log/index.js";
 import { KvError } from "../proto/index.js";
 import type { SnapshotMeta, SnapshotSink, SnapshotSource, SnapshotStore } from "../raft/index.js";
@@ -120,7 +125,9 @@ export class KvSnapshotStore implements SnapshotStore {
   }
 
   async receive(meta: SnapshotMeta): Promise<SnapshotSink> {
-    const writer = LogSnapshotWriter.begin(this.streamLog);
+    // kvapi's records are checked as they arrive: one kvapi could not read back after the
+    // install would leave this node on a state it cannot open.
+    const writer = LogSnapshotWriter.begin(this.streamLog, { checkMeta: checkSnapshotMeta });
     this.opts.log.info("receiving a snapshot", { index: meta.index, term: meta.term });
     return {
       write: (offset, data, done) => writer.write(offset, data, done),

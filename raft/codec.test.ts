@@ -39,6 +39,13 @@ const message: fc.Arbitrary<Message> = fc
     transfer: fc.boolean(),
     data: bytes,
   })
+  .map((r) => {
+    // Only MsgApp carries entries: after (index, logTerm), terms in logTerm..term.
+    const app = r.type === "MsgApp";
+    const logTerm = app ? Math.min(r.logTerm, r.term) : r.logTerm;
+    const entryTerm = logTerm + (r.entryTerm % (r.term - logTerm + 1));
+    return { ...r, logTerm, entryTerm, n: app ? r.n : 0 };
+  })
   .map((r) => ({
     type: r.type,
     from: r.from,
@@ -198,15 +205,28 @@ describe("raft codec", () => {
         )
         .finish(),
     ];
-    for (const bytes of cases) {
-      let err: unknown;
-      try {
-        decodeMessage(bytes);
-      } catch (e) {
-        err = e;
-      }
-      expect(isKvError(err, "MALFORMED_FRAME")).toBe(true);
-    }
+    for (const bytes of cases) expectMalformed(bytes);
+  });
+
+  it("refuses a MsgApp whose entries no log could hold (found by raft/step.fuzz.test.ts)", () => {
+    const pb = messagePbType();
+    const app = (fields: Record<string, unknown>) =>
+      pb.encode(pb.fromObject({ type: 0, from: "2", to: "1", term: 4, ...fields })).finish();
+    const entry = (index: number, term: number) => ({ index, term, type: 0, data: [1] });
+    // The fuzz case: a leader at term 2 with 4 entries took this from "2" at term 4, became
+    // its follower and appended entry 5 of term 1 after entry 4 of term 2; its storage then
+    // refused the write ("term 1 < previous term 2") and the node stopped.
+    const refused = [
+      app({ log_term: 2, index: 4, entries: [entry(5, 1)] }),
+      app({ log_term: 2, index: 4, entries: [entry(5, 3), entry(6, 2)] }),
+      app({ log_term: 2, index: 4, entries: [entry(5, 5)] }), // above the sender's term
+      app({ log_term: 5, index: 4 }), // the previous entry newer than the sender's term
+      app({ log_term: 2, index: 4, entries: [entry(7, 3)] }), // a gap after index 4
+      app({ type: 6, log_term: 2, index: 4, entries: [entry(5, 3)] }), // not a MsgApp
+    ];
+    for (const bytes of refused) expectMalformed(bytes);
+    const ok = decodeMessage(app({ log_term: 2, index: 4, entries: [entry(5, 2), entry(6, 4)] }));
+    expect(ok.entries.map((e) => `${e.index}/${e.term}`)).toEqual(["5/2", "6/4"]);
   });
 
   it("never throws anything but a KvError on random bytes", () => {
@@ -221,6 +241,16 @@ describe("raft codec", () => {
     );
   });
 });
+
+function expectMalformed(bytes: Uint8Array): void {
+  let err: unknown;
+  try {
+    decodeMessage(bytes);
+  } catch (e) {
+    err = e;
+  }
+  expect(isKvError(err, "MALFORMED_FRAME"), String(err)).toBe(true);
+}
 
 function emptyMsg(): Message {
   return {

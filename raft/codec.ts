@@ -178,9 +178,6 @@ export function decodeMessage(bytes: Uint8Array): Message {
   const rawEntries = (pb.entries ?? []) as unknown[];
   if (!Array.isArray(rawEntries)) throw malformed("entries is not a list");
   const entries = rawEntries.map(entryFromPb);
-  for (let i = 1; i < entries.length; i++) {
-    if (entries[i]!.index !== entries[i - 1]!.index + 1) throw malformed("entries not contiguous");
-  }
   let snapshot: SnapshotChunk | null = null;
   if (pb.snapshot) {
     const s = pb.snapshot as Record<string, unknown>;
@@ -207,12 +204,15 @@ export function decodeMessage(bytes: Uint8Array): Message {
     index = 0;
     commit = 0;
   }
+  const term = toBounded(pb.term, "term");
+  const logTerm = toBounded(pb.log_term, "log_term");
+  checkEntries(type, entries, { term, logTerm, index });
   return {
     type,
     from,
     to,
-    term: toBounded(pb.term, "term"),
-    logTerm: toBounded(pb.log_term, "log_term"),
+    term,
+    logTerm,
     index,
     entries,
     commit,
@@ -224,6 +224,31 @@ export function decodeMessage(bytes: Uint8Array): Message {
     snapshotIndex,
     snapshotOffset,
   };
+}
+
+/**
+ * Entries follow the one they are appended after (`index`, `logTerm`), contiguous, with
+ * terms that never decrease and none above the sender's term: a log can hold nothing
+ * else, and the core appends what it is sent, so an inconsistent MsgApp would reach the
+ * storage's own checks (a node stopped by one frame) or break its log.
+ */
+function checkEntries(
+  type: Message["type"],
+  entries: Entry[],
+  m: { term: number; logTerm: number; index: number },
+): void {
+  if (type === "MsgApp" && m.logTerm > m.term) {
+    throw malformed(`log_term ${m.logTerm} above term ${m.term}`);
+  }
+  if (entries.length === 0) return;
+  if (type !== "MsgApp") throw malformed(`${type} carries entries`);
+  let prev = { index: m.index, term: m.logTerm };
+  for (const e of entries) {
+    if (e.index !== prev.index + 1) throw malformed("entries not contiguous");
+    if (e.term < prev.term) throw malformed(`entry ${e.index}: term ${e.term} below ${prev.term}`);
+    prev = e;
+  }
+  if (prev.term > m.term) throw malformed(`entry ${prev.index}: term ${prev.term} above ${m.term}`);
 }
 
 export function encodeConfChange(cc: ConfChange): Uint8Array {

@@ -7,6 +7,7 @@ import { ClassicLevel } from "classic-level";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { raftlogSchema as descriptor, isKvError, messageType } from "../proto/index.js";
 import {
+  applyConfChange,
   type Entry,
   EntryType,
   MemoryRaftLog,
@@ -283,6 +284,30 @@ describe("LevelRaftStorage", () => {
       await db.put(key, encodeValue(key, Buffer.alloc(0)), { sync: true });
     });
     await expectCorrupt(LevelRaftStorage.open(path), /./);
+  });
+
+  it("detects, with valid checksums, a commit index beyond the log and a ConfChange entry that does not decode (found by records.fuzz.test.ts)", async () => {
+    // Both loaded, then stopped the node later, untyped: the core's assertion "commit 51
+    // beyond lastIndex", and MALFORMED_FRAME out of the membership fold in new RaftCore.
+    await seed();
+    const hardKey = Buffer.from("r!h");
+    await withRaw(async (db) => {
+      const Hard = messageType(descriptor, "streamkv.raftlog.HardStateRecord");
+      const body = Hard.encode({ current_term: 2, commit_index: 51 }).finish();
+      await db.put(hardKey, encodeValue(hardKey, body), { sync: true });
+    });
+    await expectCorrupt(LevelRaftStorage.open(path), /commit index 51 beyond the last entry 5/);
+    path = join(await tempDir(), "db");
+    await seed();
+    await withRaw(async (db) => {
+      const key = entryKey(6);
+      const garbage = { ...ent(6, 2), type: EntryType.ConfChange, data: new Uint8Array([37, 51]) };
+      await db.put(key, encodeValue(key, entryBody(garbage)), { sync: true });
+    });
+    await expectCorrupt(
+      LevelRaftStorage.open(path, { applyConfChange }),
+      /a ConfChange entry does not decode/,
+    );
   });
 
   it("detects a term that goes down and an entry below the snapshot", async () => {

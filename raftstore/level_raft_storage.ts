@@ -367,7 +367,22 @@ export class LevelRaftStorage implements RaftStorage {
       expected++;
       prevTerm = e.term;
     }
+    // A hard state ahead of the log it was written with means entries were lost: the
+    // core would take commitIndex for entries it does not have.
+    if (hardState.commitIndex > expected - 1) {
+      throw corrupt(
+        this.hardStateKey,
+        `commit index ${hardState.commitIndex} beyond the last entry ${expected - 1}`,
+      );
+    }
     this.mem.restore(hardState, snapshot, entries);
+    try {
+      // The membership folds every ConfChange entry; one that does not decode is corrupt.
+      this.mem.initialState();
+    } catch (err) {
+      if (!(err instanceof KvError)) throw err;
+      throw corrupt(this.prefix, `a ConfChange entry does not decode (${err.message})`, err);
+    }
   }
 
   private put(key: Buffer, body: Uint8Array): BatchOp {

@@ -7,6 +7,17 @@ export {
   type TestCert,
   wssUrl,
 } from "./certs.js";
+export {
+  applyEdits,
+  bitFlipped,
+  type Edit,
+  edit,
+  FUZZ_RUNS,
+  FUZZ_SEED,
+  fuzz,
+  fuzzBytes,
+  mutatedBytes,
+} from "./fuzz.js";
 export { freePort, freePorts } from "./ports.js";
 export {
   binPath,
