@@ -235,6 +235,7 @@ export class KvSimCluster {
   /** Power loss: the process is gone; each disk keeps what was synced (or a torn prefix). */
   private crash(node: KvSimNode): void {
     if (node.service === undefined) return;
+    this.checkNoRaftViolation(node);
     this.snapshotsInstalled += node.service.status().snapshot?.installed ?? 0;
     node.incarnation++;
     node.service = undefined;
@@ -488,7 +489,14 @@ export class KvSimCluster {
       .join("; ");
   }
 
+  /** Correct nodes never send what a core drops as broken Raft (raft/core.ts violation). */
+  private checkNoRaftViolation(node: KvSimNode): void {
+    const n = node.service?.status().raftViolations ?? 0;
+    if (n > 0) this.fail(`${node.id} dropped ${n} raft messages that broke raft`);
+  }
+
   private async finish(): Promise<KvSimResult> {
+    for (const n of this.nodes.values()) this.checkNoRaftViolation(n);
     let stream: StreamEntry[] = [];
     let lincheckUnknown = false;
     let watchEntriesChecked = 0;

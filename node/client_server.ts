@@ -205,7 +205,6 @@ export class ClientServer {
       res.end("method not allowed\n");
       return;
     }
-    const s = this.opts.service;
     switch (path) {
       case "/healthz":
         res.writeHead(200, { "content-type": "text/plain" });

@@ -123,6 +123,14 @@ export class NodeMetrics {
       labelNames: ["reason"],
       registers,
     });
+    new Gauge({
+      name: "streamkv_raft_protocol_violations",
+      help: "Raft messages dropped because a member broke Raft (two leaders in a term, a conflict with committed entries); 0 in a healthy cluster",
+      registers,
+      collect() {
+        this.set(status().raftViolations ?? 0);
+      },
+    });
     const roles = ["leader", "follower", "candidate", "learner", "unknown"];
     new Gauge({
       name: "streamkv_raft_term",

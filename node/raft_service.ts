@@ -276,7 +276,16 @@ export class RaftKvService implements KvService {
       });
       return;
     }
+    const before = this.driver.summary().violations;
     this.driver.receive(m);
+    if (this.driver.summary().violations > before) {
+      // A member broke Raft (two leaders in a term, a conflict with our commit): dropped,
+      // counted (streamkv_raft_protocol_violations), and told to the operator.
+      this.opts.log.error("raft message from a member that broke raft dropped", {
+        from,
+        what: this.driver.status().violations.last,
+      });
+    }
   }
 
   /**
@@ -493,6 +502,7 @@ export class RaftKvService implements KvService {
       replicated: true,
       ...(this.opts.clusterId === undefined ? {} : { clusterId: this.opts.clusterId }),
       snapshot: this.replica.compactor.status(),
+      raftViolations: s.violations.count,
     };
   }
 

@@ -122,6 +122,11 @@ export interface NodeStatus extends Omit<ClusterStatus, "role" | "clusterId"> {
   clusterId?: string;
   /** Raft log compaction and snapshot transfers (absent on a service without Raft). */
   snapshot?: SnapshotStatus;
+  /**
+   * Raft messages dropped because their sender broke Raft (a second leader in a term, a
+   * conflict with what this node committed); 0 in a healthy cluster.
+   */
+  raftViolations?: number;
 }
 
 /** The writes a client can ask for (WriteOp in proto/client.proto). */

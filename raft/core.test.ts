@@ -8,6 +8,18 @@ import { TestCluster } from "./test_cluster.js";
 import { ConfChangeType, emptyMessage, RAFT_WIRE_MAX } from "./types.js";
 
 describe("leader election (§5.2)", () => {
+  it("drops and counts a second leader's heartbeat in its own term, and keeps leading", () => {
+    const c = new TestCluster(["1", "2", "3"]);
+    c.elect("1");
+    const leader = c.node("1").core;
+    const t = leader.status().term;
+    leader.step(emptyMessage("MsgHeartbeat", "2", "1", t));
+    const s = leader.status();
+    expect(s.role).toBe("leader");
+    expect(s.term).toBe(t);
+    expect(s.violations).toEqual({ count: 1, last: `two leaders in term ${t}: 1 and 2` });
+  });
+
   it("a candidate pre-votes, then votes, then appends a no-op", () => {
     const c = new TestCluster(["1", "2", "3"]);
     const t = c.elect("1");

@@ -156,6 +156,8 @@ export class RaftCore {
   private confs: { index: number; conf: ConfState }[] = [];
 
   private leadTransferee: NodeId | null = null;
+  /** See RaftStatus.violations. */
+  private readonly violations = { count: 0, last: "" };
   private transferElapsed = 0;
 
   private readRound = NONE_ROUND;
@@ -536,6 +538,7 @@ export class RaftCore {
       conf: copyConf(this.conf()),
       leadTransferee: this.leadTransferee,
       progress,
+      violations: { ...this.violations },
     };
   }
 
@@ -546,6 +549,7 @@ export class RaftCore {
     commitIndex: number;
     firstIndex: number;
     lastIndex: number;
+    violations: number;
   } {
     return {
       role: this.role,
@@ -553,6 +557,7 @@ export class RaftCore {
       commitIndex: this.commit,
       firstIndex: this.log.firstIndex(),
       lastIndex: this.log.lastIndex(),
+      violations: this.violations.count,
     };
   }
 
@@ -798,7 +803,12 @@ export class RaftCore {
       const lastNew = m.index + m.entries.length;
       const conflict = this.log.findConflict(m.entries);
       if (conflict > 0) {
-        assert(conflict > this.commit, `entry ${conflict} conflicts with committed log`);
+        if (conflict <= this.commit) {
+          // A leader's log never conflicts with what a quorum committed: the sender is
+          // broken or hostile. Drop it (no answer, nothing appended) rather than stop.
+          this.violation(`${m.from} sent entry ${conflict} conflicting with committed ${this.commit}`);
+          return;
+        }
         const from = m.entries[conflict - m.entries[0]!.index]!;
         this.appendFromLeader(m.entries.slice(from.index - m.entries[0]!.index));
       }
@@ -1008,7 +1018,8 @@ export class RaftCore {
       case "MsgApp":
       case "MsgHeartbeat":
       case "MsgSnap":
-        assert(false, `two leaders in term ${this.term}: ${this.id} and ${m.from}`);
+        // Only one node can win a term's election: the sender is broken or hostile.
+        this.violation(`two leaders in term ${this.term}: ${this.id} and ${m.from}`);
         return;
       default:
         return;
@@ -1228,6 +1239,12 @@ export class RaftCore {
         leaderId: this.leadTransferee,
       });
     }
+  }
+
+  /** A message that breaks Raft's own rules: dropped and counted (RaftStatus.violations). */
+  private violation(what: string): void {
+    this.violations.count++;
+    this.violations.last = what;
   }
 
   private appendEntry(type: EntryType, data: Uint8Array): { index: number; term: number } {

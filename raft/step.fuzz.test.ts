@@ -9,15 +9,15 @@
  * commit <= last index, an entry once committed on a core never changes there, and no
  * two cores lead in one term.
  *
- * The one throw allowed is the core's deliberate stop on proof that the sender broke
- * Raft itself (a second leader in this term, or entries conflicting with what is
- * committed here): crash-only, as etcd-io/raft panics there. The test checks that the
- * stepped message really made that claim.
+ * Nothing may throw. A message that proves its sender broke Raft itself (a second
+ * leader in this term, or entries conflicting with what is committed here) is dropped
+ * and counted in `status().violations` (where etcd-io/raft panics): the test checks that
+ * every counted message really made that claim, and that the core is unharmed.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { AssertionError, isKvError } from "../proto/index.js";
-import { FUZZ_RUNS, fuzz, fuzzBytes } from "../test_support/index.js";
+import { isKvError } from "../proto/index.js";
+import { fuzz, fuzzBytes } from "../test_support/index.js";
 import { decodeMessage, encodeMessage } from "./codec.js";
 import type { EntryType } from "./storage.js";
 import { TestCluster, type TestNode } from "./test_cluster.js";
@@ -163,6 +163,8 @@ function realMessages(): Uint8Array[] {
 
 /** What every core must keep true; `committed` is what each core has committed so far. */
 class Invariants {
+  /** Messages the target dropped as broken Raft (each checked to be such a claim). */
+  dropped = 0;
   private readonly terms = new Map<string, number>();
   private readonly committed = new Map<string, Map<number, number>>();
   private readonly leaders = new Map<number, string>();
@@ -213,14 +215,7 @@ function termAt(n: TestNode, index: number): number | undefined {
   return log.term(index);
 }
 
-/** Does `m` claim what the core stops on: a second leader of its term, or a committed conflict? */
-function provesBrokenRaft(err: unknown): boolean {
-  return (
-    err instanceof AssertionError &&
-    /two leaders in term|conflicts with committed log/.test(err.message)
-  );
-}
-
+/** Does `m` claim what the core drops: a second leader of its term, or a committed conflict? */
 function claimsBrokenRaft(m: Message, before: ReturnType<TestNode["core"]["status"]>, n: TestNode) {
   const leaderClaim = m.type === "MsgApp" || m.type === "MsgHeartbeat" || m.type === "MsgSnap";
   if (leaderClaim && before.role === "leader" && m.term === before.term) return true;
@@ -244,14 +239,11 @@ function deliver(c: TestCluster, target: string, bytes: Uint8Array, inv: Invaria
   if (m.to !== target) return;
   const n = c.node(target);
   const before = n.core.status();
-  try {
-    n.core.step(m);
-  } catch (err) {
-    if (provesBrokenRaft(err) && claimsBrokenRaft(m, before, n)) {
-      // The node stops (onFatal) and restarts from disk; this cluster is over.
-      throw new StoppedOnBrokenRaft();
-    }
-    throw err;
+  n.core.step(m);
+  const after = n.core.status().violations;
+  if (after.count > before.violations.count) {
+    expect(claimsBrokenRaft(m, before, n), after.last).toBe(true);
+    inv.dropped++;
   }
   inv.check(c);
   // The others answer and move on; a stranger's messages go nowhere.
@@ -262,8 +254,6 @@ function deliver(c: TestCluster, target: string, bytes: Uint8Array, inv: Invaria
   }
 }
 
-class StoppedOnBrokenRaft extends Error {}
-
 const seeds = realMessages();
 const input = fc.oneof(
   { weight: 3, arbitrary: adversarial.map((a) => ({ kind: "message" as const, a })) },
@@ -273,7 +263,7 @@ const input = fc.oneof(
 
 describe("raft messages through the codec into step (fuzzed)", () => {
   it("never throw, and every core keeps the invariants, in each role", () => {
-    let stopped = 0;
+    let dropped = 0;
     fuzz(
       fc.property(
         fc.constantFrom(...ROLES),
@@ -282,28 +272,23 @@ describe("raft messages through the codec into step (fuzzed)", () => {
           const { c, target } = clusterWith(role);
           const inv = new Invariants();
           inv.check(c);
-          try {
-            for (const x of inputs) {
-              if (x.kind === "tick") {
-                c.tickAll();
-                c.processReady();
-                c.deliver((q) => q.to !== "x");
-                inv.check(c);
-                continue;
-              }
-              const bytes =
-                x.kind === "bytes" ? x.bytes : encodeMessage(build(x.a, c.node(target)));
-              deliver(c, target, bytes, inv);
+          for (const x of inputs) {
+            if (x.kind === "tick") {
+              c.tickAll();
+              c.processReady();
+              c.deliver((q) => q.to !== "x");
+              inv.check(c);
+              continue;
             }
-          } catch (err) {
-            if (!(err instanceof StoppedOnBrokenRaft)) throw err;
-            stopped++;
+            const bytes = x.kind === "bytes" ? x.bytes : encodeMessage(build(x.a, c.node(target)));
+            deliver(c, target, bytes, inv);
           }
+          dropped += inv.dropped;
         },
       ),
     );
-    // Rare (a few in 10,000): most cases run to the end.
-    expect(stopped).toBeLessThan(FUZZ_RUNS / 10);
+    // The generator does make broken-Raft claims, and each was dropped, not fatal.
+    expect(dropped).toBeGreaterThan(0);
   });
 
   it("what the codec takes of an adversarial message is within the 2^52 bound", () => {

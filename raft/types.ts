@@ -152,6 +152,12 @@ export interface RaftStatus {
   leadTransferee: NodeId | null;
   /** Only on the leader. */
   progress: Record<NodeId, ProgressStatus>;
+  /**
+   * Messages dropped because their sender broke Raft itself (a second leader in this
+   * node's term as leader, entries that conflict with what this node committed), and
+   * the last one described. Never counts in a correct cluster: the simulators require 0.
+   */
+  violations: { count: number; last: string };
 }
 
 /**

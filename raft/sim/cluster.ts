@@ -138,6 +138,8 @@ interface SimNode {
   retired: boolean;
   /** The term this incarnation last led (to notice a fresh election). */
   ledTerm: number;
+  /** A dropped broken-Raft message was reported (once per incarnation is enough). */
+  violationReported?: boolean;
   /** Membership on its durable disk, read when it went down. */
   downConf: ConfState;
 }
@@ -676,6 +678,11 @@ export class SimCluster {
       fp = mix(mix(fp, dLast), durable.term(dLast) ?? 0);
       if (!n.driver) continue;
       const s = n.driver.summary();
+      if (s.violations > 0 && !n.violationReported) {
+        // Correct nodes never send what a core drops as broken Raft (core.ts violation).
+        n.violationReported = true;
+        this.checker.fail(`${n.id} dropped a message that broke Raft: ${n.driver.status().violations.last}`);
+      }
       this.checker.observe(n.id, `${n.id}#${n.incarnation}`, n.driver);
       fp = mix(mix(mix(fp, s.lastIndex), n.driver.termAt(s.lastIndex) ?? 0), s.firstIndex);
       if (s.role === "leader" && n.ledTerm !== s.term) {
