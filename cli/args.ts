@@ -8,6 +8,20 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
+/**
+ * An operation that failed in a way that is not a KvError, with a code of its own for
+ * the `streamkv: CODE: message` line (KEY_NOT_FOUND for `kv get` of a missing key).
+ */
+export class CliFailure extends Error {
+  override readonly name = "CliFailure";
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** `duration`: `500ms`, `30s`, `5m`, `1h`, `2d`, `1h30m`; a plain integer is milliseconds. */
 export type FlagType = "string" | "int" | "bool" | "duration";
 

@@ -8,7 +8,7 @@ import {
   type TlsOptions,
 } from "../client/index.js";
 import type { Io } from "../node/index.js";
-import { type FlagSpec, type Parsed, UsageError } from "./args.js";
+import { CliFailure, type FlagSpec, type Parsed, UsageError } from "./args.js";
 
 export const DEFAULT_URL = "ws://127.0.0.1:7420";
 
@@ -58,20 +58,6 @@ export const COMMON_FLAGS: readonly FlagSpec[] = [
 
 /** Where a command writes (declared in node/, which the server shares). */
 export type { Io } from "../node/index.js";
-
-/**
- * An operation that failed in a way that is not a KvError, with a code of its own for
- * the `streamkv: CODE: message` line (KEY_NOT_FOUND for `kv get` of a missing key).
- */
-export class CliFailure extends Error {
-  override readonly name = "CliFailure";
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** `-f` / `--force` of the commands that otherwise ask first. */
 export const FORCE_FLAG: FlagSpec = {

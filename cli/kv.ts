@@ -1,8 +1,7 @@
 /** `streamkv kv ...`: the bucket and key commands, mirroring `nats kv`. */
 import type { ConnectionEvent, ConnectOptions, KeyValueStatus } from "../client/index.js";
-import { type FlagSpec, flagHelp, type Parsed, parseArgs, UsageError } from "./args.js";
+import { CliFailure, type FlagSpec, flagHelp, type Parsed, parseArgs, UsageError } from "./args.js";
 import {
-  CliFailure,
   COMMON_FLAGS,
   confirm,
   entryJson,

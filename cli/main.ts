@@ -6,10 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { isKvError } from "../proto/index.js";
-import { UsageError } from "./args.js";
-import { runCluster } from "./cluster.js";
-import { CliFailure, type Io } from "./common.js";
-import { runKv } from "./kv.js";
+import { CliFailure, UsageError } from "./args.js";
+import type { Io } from "./common.js";
 
 const USAGE = `usage: streamkv <command> ...
 
@@ -52,12 +50,17 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         const { runServer } = await import("../node/index.js");
         return await runServer(rest, io);
       }
-      case "kv":
+      // Loaded when asked for, so --version and --help need not load the SDK.
+      case "kv": {
+        const { runKv } = await import("./kv.js");
         await runKv(rest, io);
         return 0;
-      case "cluster":
+      }
+      case "cluster": {
+        const { runCluster } = await import("./cluster.js");
         await runCluster(rest, io);
         return 0;
+      }
       case "token": {
         const { runToken } = await import("./token.js");
         await runToken(rest, io);
