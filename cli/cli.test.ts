@@ -252,6 +252,7 @@ describe("streamkv usage errors", () => {
       [[], /missing command: server, kv, cluster/],
       [["kv"], /missing command: add, put, /],
       [["cluster"], /missing command: status, transfer/],
+      [["token"], /missing command: create, hash/],
       [["kv", "get", "b", "k", "-s"], /-s needs a value/],
       [["kv", "watch", "b", "--timeout", "soon"], /--timeout expects a duration/],
       [["kv", "add", "x", "--history", "abc"], /--history expects an integer, got "abc"/],
