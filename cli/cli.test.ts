@@ -167,7 +167,7 @@ describe("streamkv kv: asking first, terminals, durations, info and compact", ()
     expect((await kv(["del", "ask", "k", "--force"])).stdout).toBe("2\n");
     expect((await kv(["purge", "ask", "k", "-f"])).stdout).toBe("3\n");
     const compacted = await kv(["compact", "ask", "-f", "--older-than", "0"]);
-    expect(compacted.stdout).toBe("compacted bucket ask: 1 markers removed\n");
+    expect(compacted.stdout).toBe("compacted bucket ask: 1 entry removed\n");
     expect((await kv(["rm", "ask", "-f"])).stdout).toBe("deleted bucket ask\n");
   });
 

@@ -325,8 +325,10 @@ const COMMANDS: Record<string, Command> = {
         const removed = await kv.purgeDeletes(
           olderThan === undefined ? {} : { olderThanMs: Number(olderThan) },
         );
+        // The server counts every entry it removed: markers and the revisions they hid.
+        const entries = removed === 1 ? "entry" : "entries";
         if (parsed.flags.get("json")) io.stdout.write(`${JSON.stringify({ removed })}\n`);
-        else io.stdout.write(`compacted bucket ${bucket}: ${removed} markers removed\n`);
+        else io.stdout.write(`compacted bucket ${bucket}: ${removed} ${entries} removed\n`);
       });
     },
   },
