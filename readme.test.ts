@@ -146,8 +146,8 @@ describe("README ```ts examples", () => {
   });
 
   // Inside the clone, as a reader saves an example (.tmp/ is git-ignored).
+  // Made by the tests themselves: a run that filters them out leaves nothing behind.
   const dir = join(repoRoot, ".tmp", `readme-ts-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
   afterAll(() => removeDir(dir));
 
   for (const [i, block] of tsBlocks.entries()) {
@@ -156,6 +156,7 @@ describe("README ```ts examples", () => {
     }, async () => {
       const server = await startServer();
       try {
+        mkdirSync(dir, { recursive: true });
         const file = join(dir, `snippet_${i}_line_${block.line}.ts`);
         writeFileSync(file, block.body.replaceAll(DOC_URL, server.url));
         for (const attempt of ["first", "second"]) {
