@@ -1,14 +1,29 @@
 /**
  * A small, strict flag parser for the CLI: `--name value`, `--name=value`, boolean
- * `--flag`, and positionals. Unknown flags and values of the wrong type are
- * `UsageError`s (exit code 2) naming the flag.
+ * `--flag`, short `-s value` / `-j`, and positionals. Unknown flags and values of the
+ * wrong type are `UsageError`s (exit code 2) naming the flag and the value.
  */
 
 export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-export type FlagType = "string" | "int" | "bool";
+/**
+ * An operation that failed in a way that is not a KvError, with a code of its own for
+ * the `streamkv: CODE: message` line (KEY_NOT_FOUND for `kv get` of a missing key).
+ */
+export class CliFailure extends Error {
+  override readonly name = "CliFailure";
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** `duration`: `500ms`, `30s`, `5m`, `1h`, `2d`, `1h30m`; a plain integer is milliseconds. */
+export type FlagType = "string" | "int" | "bool" | "duration";
 
 export interface FlagSpec {
   name: string;
@@ -17,8 +32,9 @@ export interface FlagSpec {
   /** Environment variable consulted when the flag is absent. */
   env?: string;
   default?: string | number | boolean;
-  /** Integer flags: the smallest accepted value. */
+  /** Integer and duration flags: the smallest accepted value (ms for a duration). */
   min?: number;
+  /** One letter: `-s` for `--server`. */
   short?: string;
 }
 
@@ -61,7 +77,7 @@ export function parseArgs(
     if (eq > 0) value = arg.slice(eq + 1);
     else if (spec.type !== "bool") {
       value = argv[i + 1];
-      if (value === undefined) throw new UsageError(`--${spec.name} needs a value`);
+      if (value === undefined) throw new UsageError(`${arg} needs a value`);
       i++;
     }
     flags.set(spec.name, convert(spec, value));
@@ -86,21 +102,61 @@ function convert(spec: FlagSpec, value: string | undefined): string | number | b
       if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(Number(v))) {
         throw new UsageError(`--${spec.name} expects an integer, got ${JSON.stringify(v)}`);
       }
-      const n = Number(v);
-      if (spec.min !== undefined && n < spec.min) {
-        throw new UsageError(`--${spec.name} must be >= ${spec.min}, got ${n}`);
+      return atLeastMin(spec, Number(v), v);
+    }
+    case "duration": {
+      const v = value ?? "";
+      const ms = parseDurationMs(v);
+      if (ms === undefined) {
+        throw new UsageError(
+          `--${spec.name} expects a duration (500ms, 30s, 5m, 1h, 2d, 1h30m; a plain integer is ms), got ${JSON.stringify(v)}`,
+        );
       }
-      return n;
+      return atLeastMin(spec, ms, v);
     }
     default:
       return value ?? "";
   }
 }
 
+function atLeastMin(spec: FlagSpec, n: number, given: string): number {
+  if (spec.min !== undefined && n < spec.min) {
+    const unit = spec.type === "duration" ? " ms" : "";
+    throw new UsageError(
+      `--${spec.name} must be >= ${spec.min}${unit}, got ${JSON.stringify(given)}`,
+    );
+  }
+  return n;
+}
+
+const DURATION_UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/**
+ * Milliseconds of `500ms`, `30s`, `1h30m` (integer amounts with units ms s m h d, as
+ * `nats kv add --ttl` takes them), or of a plain integer (ms, what the flags took
+ * before durations); undefined for anything else.
+ */
+export function parseDurationMs(text: string): number | undefined {
+  if (/^\d+$/.test(text)) return Number.isSafeInteger(Number(text)) ? Number(text) : undefined;
+  if (!/^(?:\d+(?:ms|s|m|h|d))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+)(ms|s|m|h|d)/g)) {
+    total += Number(amount) * DURATION_UNIT_MS[unit!]!;
+  }
+  return Number.isSafeInteger(total) ? total : undefined;
+}
+
 export function flagHelp(specs: readonly FlagSpec[]): string {
   return specs
     .map((s) => {
-      const left = `  --${s.name}${s.type === "bool" ? "" : s.type === "int" ? " <n>" : " <value>"}`;
+      const arg = { bool: "", int: " <n>", duration: " <duration>", string: " <value>" }[s.type];
+      const left = `  ${s.short === undefined ? "" : `-${s.short}, `}--${s.name}${arg}`;
       const extra = [
         s.default !== undefined && s.default !== false ? `default ${String(s.default)}` : "",
         s.env ? `env ${s.env}` : "",

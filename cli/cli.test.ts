@@ -1,11 +1,14 @@
 /** The `streamkv` CLI, run as the real binary against a real node. */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   binPath,
   removeDir,
   repoRoot,
   runCli,
+  runCommand,
   type ServerProcess,
   startServer,
   waitFor,
@@ -57,13 +60,15 @@ describe("streamkv kv", () => {
     await kv(["put", "ops", "a.x", "1"]);
     await kv(["put", "ops", "a.y", "2"]);
     expect((await kv(["keys", "ops"])).stdout).toBe("a.x\na.y\nk\n");
-    expect((await kv(["del", "ops", "a.x"])).code).toBe(0);
+    expect((await kv(["del", "ops", "a.x", "-f"])).code).toBe(0);
     const missing = await kv(["get", "ops", "a.x"]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/has no value/);
+    expect(missing.stderr).toMatch(
+      /^streamkv: KEY_NOT_FOUND: key a.x has no value in bucket ops\n$/,
+    );
     const hist = JSON.parse((await kv(["history", "ops", "a.x", "--json"])).stdout);
     expect(hist.map((e: { operation: string }) => e.operation)).toEqual(["PUT", "DEL"]);
-    await kv(["purge", "ops", "k"]);
+    await kv(["purge", "ops", "k", "--force"]);
     const purged = JSON.parse((await kv(["history", "ops", "k", "--json"])).stdout);
     expect(purged.map((e: { operation: string }) => e.operation)).toEqual(["PURGE"]);
   });
@@ -74,7 +79,7 @@ describe("streamkv kv", () => {
     expect(ls.stdout).toMatch(/BUCKET[\s\S]*tmp1/);
     const json = JSON.parse((await kv(["ls", "--json"])).stdout);
     expect(json.map((b: { bucket: string }) => b.bucket)).toContain("tmp1");
-    expect((await kv(["rm", "tmp1"])).stdout).toBe("deleted bucket tmp1\n");
+    expect((await kv(["rm", "tmp1", "-f"])).stdout).toBe("deleted bucket tmp1\n");
     const gone = await kv(["status", "tmp1"]);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/BUCKET_NOT_FOUND/);
@@ -133,6 +138,98 @@ describe("streamkv kv", () => {
   });
 });
 
+/** Runs `streamkv args` on a pseudo-terminal (util-linux `script`), typing `typed`. */
+const onTerminal = (args: string[], typed = "") => {
+  const line = [process.execPath, binPath, ...args].map((a) => `'${a}'`).join(" ");
+  return runCommand("script", ["-qec", line, "/dev/null"], { env, stdin: typed });
+};
+
+describe("streamkv kv: asking first, terminals, durations, info and compact", () => {
+  it("del, purge, rm and compact refuse without -f when stdin is not a terminal", async () => {
+    await kv(["add", "ask", "--history", "5"]);
+    await kv(["put", "ask", "k", "v"]);
+    const cases = [
+      ["del", "ask", "k"],
+      ["purge", "ask", "k"],
+      ["rm", "ask"],
+      ["compact", "ask"],
+    ];
+    // Even a "y" on a pipe is no answer: a script must say -f.
+    const results = await Promise.all(cases.map((c) => kv(c, "y\n")));
+    results.forEach((r, i) => {
+      expect(r.code, cases[i]!.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(
+        /^streamkv: USAGE: stdin is not a terminal, so nobody can confirm: add -f to /,
+      );
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    });
+    expect((await kv(["get", "ask", "k"])).stdout).toBe("v");
+    expect((await kv(["del", "ask", "k", "--force"])).stdout).toBe("2\n");
+    expect((await kv(["purge", "ask", "k", "-f"])).stdout).toBe("3\n");
+    const compacted = await kv(["compact", "ask", "-f", "--older-than", "0"]);
+    expect(compacted.stdout).toBe("compacted bucket ask: 1 entry removed\n");
+    expect((await kv(["rm", "ask", "-f"])).stdout).toBe("deleted bucket ask\n");
+  });
+
+  it("asks on a terminal: y does it, anything else is CANCELLED and changes nothing", async () => {
+    await kv(["add", "tty"]);
+    await kv(["put", "tty", "k", "v"]);
+    const no = await onTerminal(["kv", "del", "tty", "k"], "n\n");
+    expect(no.code, no.stdout).toBe(1);
+    expect(no.stdout).toContain("Delete key k of bucket tty? [y/N]");
+    expect(no.stdout).toMatch(/streamkv: CANCELLED: not confirmed: did not delete key k/);
+    expect((await kv(["get", "tty", "k"])).code).toBe(0);
+    const yes = await onTerminal(["kv", "rm", "tty"], "y\n");
+    expect(yes.code, yes.stdout).toBe(0);
+    expect(yes.stdout).toMatch(
+      /Delete bucket tty and all its data\? \[y\/N\] [\s\S]*deleted bucket tty/,
+    );
+    expect((await kv(["status", "tty"])).stderr).toMatch(/BUCKET_NOT_FOUND/);
+  });
+
+  it("get ends with a newline on a terminal and stays raw in a pipe", async () => {
+    await kv(["add", "nl"]);
+    await kv(["put", "nl", "k", "no newline"]);
+    await kv(["put", "nl", "lf"], "has one\n");
+    const shown = await onTerminal(["kv", "get", "nl", "k"]);
+    expect(shown.stdout).toBe("no newline\r\n"); // the terminal turns \n into \r\n
+    expect((await onTerminal(["kv", "get", "nl", "lf"])).stdout).toBe("has one\r\n");
+    expect((await kv(["get", "nl", "k"])).stdout).toBe("no newline");
+  });
+
+  it("takes durations for --ttl, and refuses a bad one naming it", async () => {
+    const ttls: [string, number][] = [
+      ["30s", 30_000],
+      ["1h30m", 5_400_000],
+      ["500ms", 500],
+      ["1500", 1500],
+      ["0", 0],
+    ];
+    const added = await Promise.all(
+      ttls.map(([ttl], i) => kv(["add", `ttl${i}`, "--ttl", ttl, "-j"])),
+    );
+    added.forEach((r, i) => {
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).ttl, ttls[i]![0]).toBe(ttls[i]![1]);
+    });
+    for (const bad of ["30x", "1.5s", "-1s", "s"]) {
+      const r = await kv(["add", "ttlbad", `--ttl=${bad}`]);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr).toContain(`--ttl expects a duration`);
+      expect(r.stderr).toContain(`got ${JSON.stringify(bad)}`);
+    }
+    expect((await kv(["ls", "--timeout", "2s"])).code).toBe(0);
+  });
+
+  it("info is status; -s and -j are --server and --json", async () => {
+    await kv(["add", "inf", "--history", "3"]);
+    const info = await runCli(["kv", "info", "inf", "-j", "-s", server.url]);
+    expect(info.code, info.stderr).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({ bucket: "inf", history: 3 });
+    expect((await kv(["info", "inf"])).stdout).toBe((await kv(["status", "inf"])).stdout);
+  });
+});
+
 describe("streamkv usage errors", () => {
   // Independent processes: run them side by side to keep the suite short.
   it("prints --help everywhere", async () => {
@@ -144,8 +241,20 @@ describe("streamkv usage errors", () => {
     });
   });
 
-  it("rejects bad usage with one line and exit code 2", async () => {
+  it("prints the version", async () => {
+    const { version } = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
+    const r = await runCli(["--version"]);
+    expect(r).toMatchObject({ code: 0, stdout: `streamkv ${version}\n`, stderr: "" });
+  });
+
+  it("rejects bad usage with one line, code USAGE and exit code 2", async () => {
     const cases: [string[], RegExp][] = [
+      [[], /missing command: server, kv, cluster/],
+      [["kv"], /missing command: add, put, /],
+      [["cluster"], /missing command: status, transfer/],
+      [["token"], /missing command: create, hash/],
+      [["kv", "get", "b", "k", "-s"], /-s needs a value/],
+      [["kv", "watch", "b", "--timeout", "soon"], /--timeout expects a duration/],
       [["kv", "add", "x", "--history", "abc"], /--history expects an integer, got "abc"/],
       [["kv", "put"], /usage: streamkv kv put/],
       [["kv", "bogus"], /unknown command "kv bogus"/],
@@ -159,6 +268,7 @@ describe("streamkv usage errors", () => {
     const results = await Promise.all(cases.map(([args]) => runCli(args, { env })));
     results.forEach((r, i) => {
       expect(r.code, cases[i]![0].join(" ")).toBe(2);
+      expect(r.stderr).toMatch(/^streamkv: USAGE: /);
       expect(r.stderr).toMatch(cases[i]![1]);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
     });

@@ -3,7 +3,7 @@
  * transfer and single-server membership changes (which must reach the leader).
  */
 import { type ClusterStatus, connect, type KvConnection, KvError } from "../client/index.js";
-import { flagHelp, type Parsed, parseArgs, UsageError } from "./args.js";
+import { type FlagSpec, flagHelp, type Parsed, parseArgs, UsageError } from "./args.js";
 import {
   COMMON_FLAGS,
   connectOptions,
@@ -17,6 +17,8 @@ const USAGE = `usage: streamkv cluster <command> [flags]
 
 commands:
   status                the contacted node's view: cluster id, role, term, leader, peers
+  status --all          every --server's view, one row each (like etcdctl endpoint
+                        status --cluster); unreachable ones shown as such, exit 1
   transfer <id>         move Raft leadership to voter <id>
   add <id>=<host:port>  add a node started with --join (<host:port> is its peer port);
                         it catches up as a learner, then votes
@@ -27,9 +29,24 @@ transfer, add and remove must reach the leader: each --server is asked in turn.
 flags:
 ${flagHelp(COMMON_FLAGS)}`;
 
+const STATUS_FLAGS: readonly FlagSpec[] = [
+  ...COMMON_FLAGS,
+  {
+    name: "all",
+    type: "bool",
+    short: "a",
+    help: "ask every --server on its own: one row per member, unreachable ones shown as such",
+  },
+];
+
 export async function runCluster(argv: readonly string[], io: Io): Promise<void> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+  if (name === undefined) {
+    throw new UsageError(
+      "missing command: status, transfer, add, remove (see streamkv cluster --help)",
+    );
+  }
+  if (name === "--help" || name === "-h" || name === "help") {
     io.stdout.write(`${USAGE}\n`);
     return;
   }
@@ -38,14 +55,15 @@ export async function runCluster(argv: readonly string[], io: Io): Promise<void>
   }
   if (name !== "status")
     throw new UsageError(`unknown command "cluster ${name}" (see streamkv cluster --help)`);
-  const parsed = parseArgs(rest, COMMON_FLAGS, io.env);
+  const parsed = parseArgs(rest, STATUS_FLAGS, io.env);
   if (parsed.help) {
     io.stdout.write(
-      `usage: streamkv cluster status [flags]\n\nflags:\n${flagHelp(COMMON_FLAGS)}\n`,
+      `usage: streamkv cluster status [--all] [flags]\n\nflags:\n${flagHelp(STATUS_FLAGS)}\n`,
     );
     return;
   }
-  wantPositionals(parsed, 0, 0, "streamkv cluster status");
+  wantPositionals(parsed, 0, 0, "streamkv cluster status [--all]");
+  if (parsed.flags.get("all") === true) return statusOfEach(parsed, io);
   const nc = await open(parsed);
   try {
     const s = await nc.clusterStatus();
@@ -73,6 +91,79 @@ export async function runCluster(argv: readonly string[], io: Io): Promise<void>
     );
   } finally {
     await nc.close();
+  }
+}
+
+/** What one `--server` answered to `cluster status --all`. */
+interface EndpointStatus {
+  endpoint: string;
+  status?: ClusterStatus;
+  error?: { code: string; message: string };
+}
+
+/**
+ * `cluster status --all`: every `--server` asked on its own connection, side by side.
+ * A node's status names its peers by peer address only, not by client URL, so the
+ * members are reached through the URLs given; a member none of them answered as is
+ * listed as not reached. Exit 1 (CONNECTION_CLOSED) when a server did not answer.
+ */
+async function statusOfEach(parsed: Parsed, io: Io): Promise<void> {
+  const rows = await Promise.all(
+    serversOf(parsed).map(async (endpoint): Promise<EndpointStatus> => {
+      let nc: KvConnection | undefined;
+      try {
+        nc = await connect(connectOptions(parsed, [endpoint]));
+        return { endpoint, status: await nc.clusterStatus() };
+      } catch (err) {
+        const code = err instanceof KvError ? err.code : "INTERNAL";
+        return { endpoint, error: { code, message: (err as Error).message ?? String(err) } };
+      } finally {
+        await nc?.close();
+      }
+    }),
+  );
+  const answered = new Set(rows.map((r) => r.status?.id).filter((id) => id !== undefined));
+  const members = new Set(rows.flatMap((r) => r.status?.peers.map((p) => p.id) ?? []));
+  const unreached = [...members].filter((id) => !answered.has(id)).sort();
+  if (parsed.flags.get("json")) {
+    io.stdout.write(`${JSON.stringify({ endpoints: rows, unreached })}\n`);
+  } else {
+    const table = [["MEMBER", "ENDPOINT", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED"]];
+    for (const { endpoint, status: s, error } of rows) {
+      table.push(
+        s
+          ? [
+              s.id,
+              endpoint,
+              s.role,
+              `${s.term}`,
+              s.leader || "(none)",
+              `${s.commitIndex}`,
+              `${s.appliedIndex}`,
+            ]
+          : ["?", endpoint, `unreachable (${error!.code}: ${error!.message})`],
+      );
+    }
+    // An unreachable row's last cell (the error) spans the columns: it sets no width.
+    const widthOf = (i: number) =>
+      Math.max(...table.map((r) => (i < r.length - 1 || r.length === 7 ? (r[i] ?? "").length : 0)));
+    const widths = table[0]!.map((_, i) => widthOf(i));
+    for (const r of table) {
+      const cells = r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c));
+      io.stdout.write(`${cells.join("  ")}\n`);
+    }
+    if (unreached.length > 0) {
+      io.stdout.write(
+        `not reached: ${unreached.join(", ")} (no --server answered as it; give every member's client URL)\n`,
+      );
+    }
+  }
+  const failed = rows.filter((r) => r.error !== undefined);
+  if (failed.length > 0) {
+    throw new KvError(
+      "CONNECTION_CLOSED",
+      `${failed.length} of ${rows.length} servers did not answer: ${failed.map((r) => r.endpoint).join(", ")}`,
+    );
   }
 }
 

@@ -7,7 +7,8 @@ import {
   type KvConnection,
   type TlsOptions,
 } from "../client/index.js";
-import { type FlagSpec, type Parsed, UsageError } from "./args.js";
+import type { Io } from "../node/index.js";
+import { CliFailure, type FlagSpec, type Parsed, UsageError } from "./args.js";
 
 export const DEFAULT_URL = "ws://127.0.0.1:7420";
 
@@ -17,10 +18,17 @@ export const COMMON_FLAGS: readonly FlagSpec[] = [
     type: "string",
     env: "STREAMKV_URL",
     default: DEFAULT_URL,
+    short: "s",
     help: "server URL(s), comma-separated",
   },
-  { name: "json", type: "bool", help: "print JSON for scripts" },
-  { name: "timeout", type: "int", min: 1, default: 5000, help: "timeout of each request in ms" },
+  { name: "json", type: "bool", short: "j", help: "print JSON for scripts" },
+  {
+    name: "timeout",
+    type: "duration",
+    min: 1,
+    default: 5000,
+    help: "timeout of each request (10s, 500ms; a plain integer is ms)",
+  },
   {
     name: "token",
     type: "string",
@@ -50,6 +58,40 @@ export const COMMON_FLAGS: readonly FlagSpec[] = [
 
 /** Where a command writes (declared in node/, which the server shares). */
 export type { Io } from "../node/index.js";
+
+/** `-f` / `--force` of the commands that otherwise ask first. */
+export const FORCE_FLAG: FlagSpec = {
+  name: "force",
+  type: "bool",
+  short: "f",
+  help: "do it without asking (needed when stdin is not a terminal)",
+};
+
+/**
+ * Asks on the terminal before a destructive `action` ("delete bucket cfg and all its
+ * data") unless `--force`. With no terminal to ask on it refuses (a usage error, exit 2)
+ * rather than waiting for an answer that a script never gives.
+ */
+export async function confirm(parsed: Parsed, io: Io, action: string): Promise<void> {
+  if (parsed.flags.get("force") === true) return;
+  if (!io.stdin.isTTY) {
+    throw new UsageError(`stdin is not a terminal, so nobody can confirm: add -f to ${action}`);
+  }
+  io.stderr.write(`${action[0]!.toUpperCase()}${action.slice(1)}? [y/N] `);
+  let answer = "";
+  for await (const chunk of io.stdin) {
+    answer += chunk.toString();
+    if (answer.includes("\n")) break;
+  }
+  if (!/^\s*y(es)?\s*$/i.test(answer.split("\n")[0]!)) {
+    throw new CliFailure("CANCELLED", `not confirmed: did not ${action}`);
+  }
+}
+
+/** Whether a stream is a terminal (where a person reads it, not a pipe). */
+export function isTerminal(stream: object): boolean {
+  return (stream as { isTTY?: boolean }).isTTY === true;
+}
 
 /** The servers of `--server` (comma-separated). */
 export function serversOf(parsed: Parsed): string[] {
@@ -130,13 +172,18 @@ export function connectOptions(parsed: Parsed, servers = serversOf(parsed)): Con
   };
 }
 
-export async function open(parsed: Parsed): Promise<KvConnection> {
-  return connect(connectOptions(parsed));
+export async function open(
+  parsed: Parsed,
+  extra: Partial<ConnectOptions> = {},
+): Promise<KvConnection> {
+  return connect({ ...connectOptions(parsed), ...extra });
 }
 
 export function wantPositionals(parsed: Parsed, min: number, max: number, usage: string): string[] {
   const p = parsed.positionals;
-  if (p.length < min || p.length > max) throw new UsageError(`usage: ${usage}`);
+  if (p.length < min || p.length > max) {
+    throw new UsageError(`wrong number of arguments; usage: ${usage}`);
+  }
   return p;
 }
 

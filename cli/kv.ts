@@ -1,10 +1,13 @@
 /** `streamkv kv ...`: the bucket and key commands, mirroring `nats kv`. */
-import type { KeyValueStatus } from "../client/index.js";
-import { type FlagSpec, flagHelp, type Parsed, parseArgs, UsageError } from "./args.js";
+import type { ConnectionEvent, ConnectOptions, KeyValueStatus } from "../client/index.js";
+import { CliFailure, type FlagSpec, flagHelp, type Parsed, parseArgs, UsageError } from "./args.js";
 import {
   COMMON_FLAGS,
+  confirm,
   entryJson,
+  FORCE_FLAG,
   type Io,
+  isTerminal,
   open,
   readAll,
   shortValue,
@@ -25,14 +28,21 @@ const lastFlag: FlagSpec = {
   help: "only if the key's latest revision is this (0 = no entry)",
 };
 
-/** `del` and `purge`: a marker write, optionally guarded by --last. */
+/** `del` and `purge`: a marker write, optionally guarded by --last, asked for unless -f. */
 function markerCommand(method: "delete" | "purge", name: string, help: string): Command {
   return {
-    usage: `streamkv kv ${name} <bucket> <key> [--last <revision>]`,
+    usage: `streamkv kv ${name} <bucket> <key> [--last <revision>] [-f]`,
     help,
-    flags: [lastFlag],
+    flags: [lastFlag, FORCE_FLAG],
     async run(parsed, io) {
       const [bucket, key] = wantPositionals(parsed, 2, 2, this.usage);
+      await confirm(
+        parsed,
+        io,
+        method === "delete"
+          ? `delete key ${key} of bucket ${bucket}`
+          : `purge key ${key} of bucket ${bucket} and all its history`,
+      );
       await withConnection(parsed, async (nc) => {
         const kv = await nc.keyValue(bucket!);
         const last = parsed.flags.get("last");
@@ -52,7 +62,12 @@ const COMMANDS: Record<string, Command> = {
     help: "create a bucket (no-op if it exists with the same config)",
     flags: [
       { name: "history", type: "int", min: 1, help: "revisions kept per key, 1..64 (default 1)" },
-      { name: "ttl", type: "int", min: 0, help: "entries expire after this many ms (0 = never)" },
+      {
+        name: "ttl",
+        type: "duration",
+        min: 0,
+        help: "entries expire after this long: 30s, 1h, 500ms; a plain integer is ms (0 = never)",
+      },
       {
         name: "max-value-size",
         type: "int",
@@ -130,7 +145,7 @@ const COMMANDS: Record<string, Command> = {
   purge: markerCommand("purge", "purge", "write a purge marker and drop the key's history"),
   get: {
     usage: "streamkv kv get <bucket> <key> [--revision n] [--stale]",
-    help: "print the value raw (pipe-friendly); fails if the key has no value",
+    help: "print the value (raw when piped); KEY_NOT_FOUND if the key has no value",
     flags: [
       { name: "revision", type: "int", min: 1, help: "this revision instead of the latest" },
       { name: "stale", type: "bool", help: "read the node's local state (may be stale)" },
@@ -147,13 +162,19 @@ const COMMANDS: Record<string, Command> = {
             : await kv.getRevision(key!, Number(rev), { stale });
         if (!entry) {
           throw new CliFailure(
+            "KEY_NOT_FOUND",
             rev === undefined
               ? `key ${key} has no value in bucket ${bucket}`
               : `key ${key} has no value at revision ${rev} in bucket ${bucket}`,
           );
         }
-        if (parsed.flags.get("json")) io.stdout.write(`${JSON.stringify(entryJson(entry))}\n`);
-        else io.stdout.write(entry.value);
+        if (parsed.flags.get("json")) {
+          io.stdout.write(`${JSON.stringify(entryJson(entry))}\n`);
+          return;
+        }
+        io.stdout.write(entry.value);
+        // Raw for pipes, but a shell prompt must not land behind the value.
+        if (isTerminal(io.stdout) && entry.value.at(-1) !== 0x0a) io.stdout.write("\n");
       });
     },
   },
@@ -247,53 +268,77 @@ const COMMANDS: Record<string, Command> = {
     async run(parsed, io) {
       const [bucket, filter] = wantPositionals(parsed, 1, 2, this.usage);
       const f = parsed.flags;
-      await withConnection(parsed, async (nc) => {
-        const kv = await nc.keyValue(bucket!);
-        const resume = f.get("resume-from");
-        const w = await kv.watch(filter ?? ">", {
-          includeHistory: Boolean(f.get("history")),
-          ignoreDeletes: Boolean(f.get("ignore-deletes")),
-          metaOnly: Boolean(f.get("meta-only")),
-          updatesOnly: Boolean(f.get("updates-only")),
-          ...(resume === undefined ? {} : { resumeFromRevision: Number(resume) }),
-        });
-        void io.interrupted().then(() => w.stop());
-        const json = Boolean(f.get("json"));
-        for await (const e of w) {
-          if (e === null) {
-            io.stdout.write(
-              json ? `${JSON.stringify({ initDone: true })}\n` : "# initial values done\n",
-            );
-          } else if (json) {
-            io.stdout.write(`${JSON.stringify(entryJson(e))}\n`);
-          } else {
-            const value = shortValue(e, 200);
-            io.stdout.write(
-              `[${e.created.toISOString()}] ${e.operation} ${e.bucket} > ${e.key} @${e.revision}${value ? `: ${value}` : ""}\n`,
-            );
+      const onEvent = watchEventReporter(io);
+      await withConnection(
+        parsed,
+        async (nc) => {
+          const kv = await nc.keyValue(bucket!);
+          const resume = f.get("resume-from");
+          const w = await kv.watch(filter ?? ">", {
+            includeHistory: Boolean(f.get("history")),
+            ignoreDeletes: Boolean(f.get("ignore-deletes")),
+            metaOnly: Boolean(f.get("meta-only")),
+            updatesOnly: Boolean(f.get("updates-only")),
+            ...(resume === undefined ? {} : { resumeFromRevision: Number(resume) }),
+          });
+          void io.interrupted().then(() => w.stop());
+          const json = Boolean(f.get("json"));
+          for await (const e of w) {
+            if (e === null) {
+              io.stdout.write(
+                json ? `${JSON.stringify({ initDone: true })}\n` : "# initial values done\n",
+              );
+            } else if (json) {
+              io.stdout.write(`${JSON.stringify(entryJson(e))}\n`);
+            } else {
+              const value = shortValue(e, 200);
+              io.stdout.write(
+                `[${e.created.toISOString()}] ${e.operation} ${e.bucket} > ${e.key} @${e.revision}${value ? `: ${value}` : ""}\n`,
+              );
+            }
           }
-        }
-      });
+        },
+        { onEvent },
+      );
     },
   },
-  status: {
-    usage: "streamkv kv status <bucket>",
-    help: "show a bucket's configuration and size",
-    flags: [],
+  status: statusCommand("status", "show a bucket's configuration and size"),
+  info: statusCommand("info", "the same as status (as in nats kv info)"),
+  compact: {
+    usage: "streamkv kv compact <bucket> [--older-than <duration>] [-f]",
+    help: "drop delete and purge markers (and the revisions they hid) to reclaim space",
+    flags: [
+      {
+        name: "older-than",
+        type: "duration",
+        min: 0,
+        help: "only markers older than this: 30m, 1h, 0 = all (default: the server's, 30m)",
+      },
+      FORCE_FLAG,
+    ],
     async run(parsed, io) {
       const [bucket] = wantPositionals(parsed, 1, 1, this.usage);
+      const olderThan = parsed.flags.get("older-than");
+      await confirm(parsed, io, `drop the delete and purge markers of bucket ${bucket}`);
       await withConnection(parsed, async (nc) => {
         const kv = await nc.keyValue(bucket!);
-        printStatus(parsed, io, await kv.status());
+        const removed = await kv.purgeDeletes(
+          olderThan === undefined ? {} : { olderThanMs: Number(olderThan) },
+        );
+        // The server counts every entry it removed: markers and the revisions they hid.
+        const entries = removed === 1 ? "entry" : "entries";
+        if (parsed.flags.get("json")) io.stdout.write(`${JSON.stringify({ removed })}\n`);
+        else io.stdout.write(`compacted bucket ${bucket}: ${removed} ${entries} removed\n`);
       });
     },
   },
   rm: {
-    usage: "streamkv kv rm <bucket>",
+    usage: "streamkv kv rm <bucket> [-f]",
     help: "delete a bucket and all its data",
-    flags: [],
+    flags: [FORCE_FLAG],
     async run(parsed, io) {
       const [bucket] = wantPositionals(parsed, 1, 1, this.usage);
+      await confirm(parsed, io, `delete bucket ${bucket} and all its data`);
       await withConnection(parsed, async (nc) => {
         await nc.deleteKeyValue(bucket!);
         if (parsed.flags.get("json")) io.stdout.write(`${JSON.stringify({ deleted: bucket })}\n`);
@@ -303,9 +348,54 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-/** An operation that failed in a way that is not a KvError (e.g. get of a missing key). */
-export class CliFailure extends Error {
-  override readonly name = "CliFailure";
+/** `status` and its nats-style alias `info`. */
+function statusCommand(name: string, help: string): Command {
+  return {
+    usage: `streamkv kv ${name} <bucket>`,
+    help,
+    flags: [],
+    async run(parsed, io) {
+      const [bucket] = wantPositionals(parsed, 1, 1, this.usage);
+      await withConnection(parsed, async (nc) => {
+        const kv = await nc.keyValue(bucket!);
+        printStatus(parsed, io, await kv.status());
+      });
+    },
+  };
+}
+
+/**
+ * `kv watch` runs for hours: tell the person on stderr when the connection drops, when
+ * it is back and where the watch resumed, so a quiet watch is not mistaken for a quiet
+ * bucket. One line per outage for the retries, not one per attempt.
+ */
+function watchEventReporter(io: Io): (event: ConnectionEvent) => void {
+  let down = false;
+  return (e) => {
+    const say = (line: string) => io.stderr.write(`streamkv: watch: ${line}\n`);
+    switch (e.type) {
+      case "disconnected":
+        down = true;
+        say(`disconnected from ${e.server} (${e.reason}); reconnecting`);
+        break;
+      case "reconnecting":
+        if (!down) {
+          down = true;
+          say(`cannot reach ${e.server}; reconnecting`);
+        }
+        break;
+      case "connected":
+        if (down) say(`reconnected to ${e.server} (node ${e.serverId})`);
+        down = false;
+        break;
+      case "watch_resumed":
+        say(`resumed ${e.bucket} > ${e.filter} from revision ${e.fromRevision} (${e.reason})`);
+        break;
+      case "server_error":
+        say(`server error ${e.code}: ${e.message}`);
+        break;
+    }
+  };
 }
 
 export function kvUsage(): string {
@@ -323,7 +413,12 @@ export function kvUsage(): string {
 
 export async function runKv(argv: readonly string[], io: Io): Promise<void> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+  if (name === undefined) {
+    throw new UsageError(
+      `missing command: ${Object.keys(COMMANDS).join(", ")} (see streamkv kv --help)`,
+    );
+  }
+  if (name === "--help" || name === "-h" || name === "help") {
     io.stdout.write(`${kvUsage()}\n`);
     return;
   }
@@ -341,8 +436,9 @@ export async function runKv(argv: readonly string[], io: Io): Promise<void> {
 async function withConnection(
   parsed: Parsed,
   body: (nc: Awaited<ReturnType<typeof open>>) => Promise<void>,
+  extra: Partial<ConnectOptions> = {},
 ): Promise<void> {
-  const nc = await open(parsed);
+  const nc = await open(parsed, extra);
   try {
     await body(nc);
   } finally {

@@ -1,45 +1,66 @@
 /**
  * Entry point of the `streamkv` command (DESIGN.md section 7): `server` starts a node,
  * `kv` and `cluster` talk to one through the client SDK. Errors print one line on
- * stderr; exit code 1 for a failed operation, 2 for bad usage.
+ * stderr, `streamkv: CODE: message`; exit code 1 for a failed operation, 2 for bad
+ * usage (code USAGE).
  */
+import { readFileSync } from "node:fs";
 import { isKvError } from "../proto/index.js";
-import { UsageError } from "./args.js";
-import { runCluster } from "./cluster.js";
+import { CliFailure, UsageError } from "./args.js";
 import type { Io } from "./common.js";
-import { CliFailure, runKv } from "./kv.js";
 
 const USAGE = `usage: streamkv <command> ...
 
 commands:
   server     start a node (streamkv server --help)
-  kv         buckets and keys: add put get create update del purge ls keys history watch status rm
-  cluster    cluster status
+  kv         buckets and keys: add put get create update del purge ls keys history watch
+             status info compact rm
+  cluster    cluster status [--all], transfer, add, remove
   token      tokens with permissions for a server's --tokens-file
   dev-cluster  a local cluster of three nodes on loopback (npm run cluster)
 
-streamkv <command> --help for details. Common flags: --server ws://host:port (env STREAMKV_URL), --json`;
+streamkv <command> --help for details. Common flags: -s/--server ws://host:port
+(env STREAMKV_URL), -j/--json. streamkv --version prints the version.`;
+
+/** `streamkv <version>`, from the package.json beside cli/ (and beside dist/). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+  return `streamkv ${String(pkg.version)}`;
+}
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case undefined:
+        throw new UsageError(
+          "missing command: server, kv, cluster, token, dev-cluster (see streamkv --help)",
+        );
       case "--help":
       case "-h":
       case "help":
         io.stdout.write(`${USAGE}\n`);
-        return command === undefined ? 2 : 0;
+        return 0;
+      case "--version":
+      case "-V":
+      case "version":
+        io.stdout.write(`${version()}\n`);
+        return 0;
       case "server": {
         const { runServer } = await import("../node/index.js");
         return await runServer(rest, io);
       }
-      case "kv":
+      // Loaded when asked for, so --version and --help need not load the SDK.
+      case "kv": {
+        const { runKv } = await import("./kv.js");
         await runKv(rest, io);
         return 0;
-      case "cluster":
+      }
+      case "cluster": {
+        const { runCluster } = await import("./cluster.js");
         await runCluster(rest, io);
         return 0;
+      }
       case "token": {
         const { runToken } = await import("./token.js");
         await runToken(rest, io);
@@ -54,20 +75,22 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`streamkv: ${err.message}\n`);
+      io.stderr.write(`streamkv: USAGE: ${err.message}\n`);
       return 2;
     }
-    if (isKvError(err)) {
-      io.stderr.write(`streamkv: ${err.code}: ${err.message}\n`);
+    if (isKvError(err) || err instanceof CliFailure) {
+      io.stderr.write(`streamkv: ${err.code}: ${oneLine(err.message)}\n`);
       return 1;
     }
-    if (err instanceof CliFailure) {
-      io.stderr.write(`streamkv: ${err.message}\n`);
-      return 1;
-    }
-    io.stderr.write(`streamkv: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    // A bug: the stack goes on the following lines, the first one still has a code.
+    const stack = (err as Error)?.stack ?? String(err);
+    io.stderr.write(`streamkv: INTERNAL: unexpected error: ${stack}\n`);
     return 1;
   }
+}
+
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, " ");
 }
 
 function processIo(): Io {
@@ -94,7 +117,7 @@ function exitAfterFlush(code: number): void {
 
 if (process.argv[1] !== undefined && /streamkv(\.js)?$|cli[/\\]main\.ts$/.test(process.argv[1])) {
   main(process.argv.slice(2), processIo()).then(exitAfterFlush, (err) => {
-    process.stderr.write(`streamkv: ${String(err)}\n`);
+    process.stderr.write(`streamkv: INTERNAL: ${String(err)}\n`);
     process.exit(1);
   });
 }

@@ -31,7 +31,10 @@ ${flagHelp(CREATE_FLAGS)}`;
 
 export async function runToken(argv: readonly string[], io: Io): Promise<void> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+  if (name === undefined) {
+    throw new UsageError("missing command: create, hash (see streamkv token --help)");
+  }
+  if (name === "--help" || name === "-h" || name === "help") {
     io.stdout.write(`${USAGE}\n`);
     return;
   }
