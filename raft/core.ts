@@ -806,7 +806,9 @@ export class RaftCore {
         if (conflict <= this.commit) {
           // A leader's log never conflicts with what a quorum committed: the sender is
           // broken or hostile. Drop it (no answer, nothing appended) rather than stop.
-          this.violation(`${m.from} sent entry ${conflict} conflicting with committed ${this.commit}`);
+          this.violation(
+            `${m.from} sent entry ${conflict} conflicting with committed ${this.commit}`,
+          );
           return;
         }
         const from = m.entries[conflict - m.entries[0]!.index]!;

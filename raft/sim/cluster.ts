@@ -681,7 +681,9 @@ export class SimCluster {
       if (s.violations > 0 && !n.violationReported) {
         // Correct nodes never send what a core drops as broken Raft (core.ts violation).
         n.violationReported = true;
-        this.checker.fail(`${n.id} dropped a message that broke Raft: ${n.driver.status().violations.last}`);
+        this.checker.fail(
+          `${n.id} dropped a message that broke Raft: ${n.driver.status().violations.last}`,
+        );
       }
       this.checker.observe(n.id, `${n.id}#${n.incarnation}`, n.driver);
       fp = mix(mix(mix(fp, s.lastIndex), n.driver.termAt(s.lastIndex) ?? 0), s.firstIndex);
