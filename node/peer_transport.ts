@@ -97,6 +97,8 @@ interface Outbound {
   queue: Uint8Array[];
   attempt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** When an open link closed and has not come back yet (logged once each way). */
+  lostAtMs: number | undefined;
 }
 
 /** One inbound socket, from TCP connect on. */
@@ -199,6 +201,7 @@ export class PeerTransport {
       queue: [],
       attempt: 0,
       timer: undefined,
+      lostAtMs: undefined,
     };
     this.outbound.set(peer.id, fresh);
     if (this.listening) this.dial(fresh);
@@ -463,6 +466,15 @@ export class PeerTransport {
       clearTimeout(helloTimer);
       o.open = true;
       o.attempt = 0;
+      // Once per transition, not per retry: the failed dials in between stay at debug.
+      const address = `${o.peer.host}:${o.peer.port}`;
+      if (o.lostAtMs === undefined) {
+        this.opts.log.info("peer link up", { peer: o.peer.id, address });
+      } else {
+        const downMs = Date.now() - o.lostAtMs;
+        this.opts.log.info("peer link regained", { peer: o.peer.id, address, downMs });
+        o.lostAtMs = undefined;
+      }
       const queued = o.queue;
       o.queue = [];
       for (const frame of queued) this.transmit(ws, frame);
@@ -473,6 +485,13 @@ export class PeerTransport {
     ws.on("close", () => {
       clearTimeout(helloTimer);
       if (connected) this.opts.metrics.peerConnections.dec();
+      if (o.open && !this.closed) {
+        o.lostAtMs = Date.now();
+        this.opts.log.info("peer link lost", {
+          peer: o.peer.id,
+          address: `${o.peer.host}:${o.peer.port}`,
+        });
+      }
       o.open = false;
       o.ws = undefined;
       if (this.closed) return;
