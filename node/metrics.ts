@@ -127,7 +127,7 @@ export class NodeMetrics {
     });
     this.peerSocketsRefused = new Counter({
       name: "streamkv_peer_sockets_refused_total",
-      help: "Inbound peer sockets refused or closed: unauthorized, hello_timeout, socket_cap, pending_cap, tls_name",
+      help: "Inbound peer sockets refused or closed: unauthorized, hello_timeout, socket_cap, pending_cap, tls_name, client_hello (a client at the peer port)",
       labelNames: ["reason"],
       registers,
     });

@@ -21,7 +21,14 @@ import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from "node:tls";
 import { WebSocket, WebSocketServer } from "ws";
-import { backoffDelayMs, peerSchema as descriptor, KvError, messageType } from "../proto/index.js";
+import {
+  backoffDelayMs,
+  decodeClientRequest,
+  peerSchema as descriptor,
+  KvError,
+  messageType,
+  PEER_PORT_CLOSE_REASON,
+} from "../proto/index.js";
 import type { PeerAddress } from "./config.js";
 import {
   type ForwardFrame,
@@ -140,7 +147,7 @@ export class PeerTransport {
     this.maxPending = opts.maxPendingSockets ?? 16;
     const onRequest = (_req: unknown, res: import("node:http").ServerResponse) => {
       res.writeHead(426, { "content-type": "text/plain" });
-      res.end("the peer port speaks WebSocket only\n");
+      res.end(`${PEER_PORT_CLOSE_REASON}\n`);
     };
     this.http = opts.tls
       ? createTlsServer(
@@ -572,6 +579,14 @@ export class PeerTransport {
       try {
         frame = decodePeerFrame(bytes);
       } catch (err) {
+        if (from === undefined && pending === undefined && isClientHello(bytes)) {
+          // An SDK or CLI pointed at the wrong port: say so where it will show it.
+          this.opts.metrics.peerSocketsRefused.inc({ reason: "client_hello" });
+          this.opts.log.warn("a client connected to the peer port", { remote });
+          ws.close(1008, PEER_PORT_CLOSE_REASON);
+          setTimeout(() => ws.terminate(), 2000).unref();
+          return;
+        }
         refuse(err as KvError);
         return;
       }
@@ -785,5 +800,15 @@ export function decodePeerFrame(bytes: Uint8Array): DecodedPeerFrame {
       return { body: f.body };
     default:
       return { body: "none" };
+  }
+}
+
+/** Whether `bytes` is the hello a streamkv client sends first on the client port. */
+function isClientHello(bytes: Uint8Array): boolean {
+  try {
+    const f = decodeClientRequest(bytes);
+    return f.kind === "request" && f.request.type === "hello";
+  } catch {
+    return false;
   }
 }
