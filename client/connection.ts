@@ -6,8 +6,8 @@
  * each write at most once. Long-lived streams (watches) are told of the loss and
  * resubscribe themselves.
  */
-import { backoffDelayMs, KvError } from "../proto/index.js";
-import { openSocket, type Socket } from "./socket.js";
+import { backoffDelayMs, KvError, PEER_PORT_CLOSE_REASON } from "../proto/index.js";
+import { isConnectionRefused, openSocket, type Socket } from "./socket.js";
 import { checkTransport } from "./transport.js";
 import type { ConnectionEvent, ConnectOptions } from "./types.js";
 import {
@@ -43,6 +43,9 @@ interface PendingCall {
   /** The resend after an OVERLOADED answer, while it waits. */
   retryTimer?: ReturnType<typeof setTimeout>;
 }
+
+/** Hello failures of a server that closed saying it is a node's peer port. */
+const wrongPort = new WeakSet<KvError>();
 
 /** Receives the frames of a long-lived request (a watch). */
 export interface StreamHandler {
@@ -262,6 +265,10 @@ export class Connection {
     let attempt = 0;
     const baseDelayMs = this.options.reconnectDelayMs ?? 50;
     const maxDelayMs = this.options.reconnectDelayMaxMs ?? 2000;
+    // The first round of connect(): while every server tried so far refused the
+    // connection (or is a peer port), the failures; undefined once any server accepted
+    // or failed otherwise (then connect waits out its timeout, as later reconnects do).
+    let firstRound: string[] | undefined = [];
     while (!this.closed) {
       const url = this.servers[this.serverIndex % this.servers.length]!;
       this.serverIndex++;
@@ -278,6 +285,7 @@ export class Connection {
         socket.onMessage = (data) => this.onMessage(socket, data);
         this.socket = socket;
         await this.handshake(socket, lost);
+        firstRound = undefined;
         attempt = 0;
         this.ready = true;
         this.emitEvent({ type: "connected", server: url, serverId: this.serverId });
@@ -296,6 +304,18 @@ export class Connection {
         this.ready = false;
         const kv = err instanceof KvError ? err : new KvError("CONNECTION_CLOSED", String(err));
         this.lastError = kv;
+        firstRound = isConnectionRefused(kv) || wrongPort.has(kv) ? firstRound : undefined;
+        firstRound?.push(kv.message);
+        if (firstRound?.length === this.servers.length) {
+          // Every listed server was tried once and none can take a client: waiting out
+          // the timeout would not change that. Only connect() waits here.
+          const none = new KvError(
+            "CONNECTION_CLOSED",
+            `connect: no server takes the connection: ${firstRound.join("; ")}`,
+          );
+          firstRound = undefined;
+          for (const w of this.readyWaiters.splice(0)) w(none);
+        }
         if (kv.code === "UNAUTHORIZED" || kv.code === "INVALID_ARGUMENT") {
           // Another server of the same cluster would refuse the same hello, so calls
           // waiting to be sent fail now with the reason (a revoked token, say) rather
@@ -360,7 +380,18 @@ export class Connection {
         if (err) reject(err);
         else resolve();
       };
-      lost.then((reason) => done(new KvError("CONNECTION_CLOSED", `${socket.url}: ${reason}`)));
+      lost.then((reason) => {
+        if (!reason.includes(PEER_PORT_CLOSE_REASON)) {
+          done(new KvError("CONNECTION_CLOSED", `${socket.url}: ${reason}`));
+          return;
+        }
+        const err = new KvError(
+          "CONNECTION_CLOSED",
+          `${socket.url}: ${PEER_PORT_CLOSE_REASON} (connect to that node's client port)`,
+        );
+        wrongPort.add(err);
+        done(err);
+      });
       this.pending.set(id, {
         kind: "call",
         id,

@@ -38,6 +38,14 @@ function socketConstructor(tls: TlsOptions | undefined): Promise<SocketConstruct
   return global && tls === undefined ? Promise.resolve(global) : wsConstructor();
 }
 
+/** Failures of openSocket where nothing listened at the address (TCP refused). */
+const refusals = new WeakSet<KvError>();
+
+/** Whether `err` is openSocket's failure for a refused TCP connection. */
+export function isConnectionRefused(err: unknown): boolean {
+  return err instanceof KvError && refusals.has(err);
+}
+
 /** An open binary WebSocket. */
 export interface Socket {
   readonly url: string;
@@ -95,11 +103,17 @@ export async function openSocket(
       } catch {}
     }, timeoutMs);
     let lastError = "";
+    let refused = false;
     const fail = (why: string) => {
       if (opened || closed) return;
       closed = true;
       clearTimeout(timer);
-      reject(new KvError("CONNECTION_CLOSED", `cannot connect to ${url}: ${why}`));
+      const err = new KvError(
+        "CONNECTION_CLOSED",
+        `cannot connect to ${url}: ${refused ? `connection refused (${why})` : why}`,
+      );
+      if (refused) refusals.add(err);
+      reject(err);
     };
     raw.onopen = () => {
       if (closed) return;
@@ -109,7 +123,10 @@ export async function openSocket(
     };
     raw.onerror = (ev) => {
       const message = (ev as { message?: string; error?: Error }).message;
-      lastError = message ?? (ev as { error?: Error }).error?.message ?? "socket error";
+      const error = (ev as { error?: Error & { code?: unknown } }).error;
+      lastError = message ?? error?.message ?? "socket error";
+      // ws reports Node's ECONNREFUSED; a browser says nothing that tells it apart.
+      refused = error?.code === "ECONNREFUSED" || lastError.includes("ECONNREFUSED");
     };
     raw.onclose = (ev) => {
       if (!opened) {

@@ -75,7 +75,14 @@ export function checkTransport(servers: readonly string[], options: ConnectOptio
       url = new URL(s);
     } catch {}
     if (!url || (url.protocol !== "ws:" && url.protocol !== "wss:")) {
-      throw new KvError("INVALID_ARGUMENT", `connect: server "${s}" is not a ws:// or wss:// URL`);
+      // No scheme is guessed: plain ws:// for a TLS node would fail later and less clearly.
+      const bare = /^[^/]+:\d+$/.test(s) || /^\[[^\]]+\]:\d+$/.test(s);
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        bare
+          ? `connect: server "${s}" has no scheme: use ws://${s} (or wss://${s} for a node started with --tls-cert)`
+          : `connect: server "${s}" is not a ws:// or wss:// URL`,
+      );
     }
     return url;
   });

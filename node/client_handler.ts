@@ -22,6 +22,7 @@ import {
   KvError,
   PROTOCOL_VERSION,
   type ServerReply,
+  type WriteOpName,
 } from "../proto/index.js";
 import {
   type Authenticator,
@@ -550,7 +551,7 @@ export class ClientSession {
 
   private serve(frame: Answerable, reservation: number): void {
     const id = frame.id;
-    const type = typeOf(frame);
+    const op = opLabelOf(frame);
     if (!this.tracker.accepting) {
       this.send(id, {
         type: "error",
@@ -559,7 +560,7 @@ export class ClientSession {
       return;
     }
     if (this.opts.nodeBudget?.exhausted) {
-      this.opts.metrics.kvOps.inc({ op: type, result: "OVERLOADED" });
+      this.opts.metrics.kvOps.inc({ op, result: "OVERLOADED" });
       this.send(id, {
         type: "error",
         error: new KvError(
@@ -585,7 +586,7 @@ export class ClientSession {
       this.serveBacklog();
     };
     const settle = () => {
-      this.opts.metrics.kvOpSeconds.observe({ op: type }, (performance.now() - started) / 1000);
+      this.opts.metrics.kvOpSeconds.observe({ op }, (performance.now() - started) / 1000);
       this.unreserve(reservation);
     };
     this.tracker.track(work).then(
@@ -599,7 +600,7 @@ export class ClientSession {
           // The value grew past what was reserved while the get was in flight (a larger
           // put landed) and the connection cannot hold it: a get is idempotent, so it is
           // refused retryably (the SDK backs off and asks again) rather than buffered.
-          this.opts.metrics.kvOps.inc({ op: type, result: "OVERLOADED" });
+          this.opts.metrics.kvOps.inc({ op, result: "OVERLOADED" });
           this.send(
             id,
             {
@@ -613,18 +614,18 @@ export class ClientSession {
           );
           return;
         }
-        this.opts.metrics.kvOps.inc({ op: type, result: "ok" });
+        this.opts.metrics.kvOps.inc({ op, result: "ok" });
         if (answer) this.send(id, answer, done);
         else done();
       },
       (err: unknown) => {
         settle();
         if (!(err instanceof KvError)) {
-          this.fatal(err, { during: "serving a request", op: type });
+          this.fatal(err, { during: "serving a request", op });
           done();
           return;
         }
-        this.opts.metrics.kvOps.inc({ op: type, result: err.code });
+        this.opts.metrics.kvOps.inc({ op, result: err.code });
         this.send(id, { type: "error", error: err }, done);
       },
     );
@@ -978,6 +979,16 @@ function addressOf(remote: string): string {
 
 function typeOf(frame: Answerable): ClientRequestType {
   return frame.kind === "request" ? frame.request.type : frame.type;
+}
+
+/**
+ * The `op` label of a request's metrics: its type, and for a write its operation
+ * (put, create, update, delete, purge), so dashboards tell them apart. A write refused
+ * before its operation was decoded stays `write`. Bounded by the protocol.
+ */
+function opLabelOf(frame: Answerable): ClientRequestType | WriteOpName {
+  if (frame.kind === "request" && frame.request.type === "write") return frame.request.op;
+  return typeOf(frame);
 }
 
 function toBytes(data: unknown): Uint8Array {

@@ -5,8 +5,8 @@
  * flag, so `streamkv server` can print one line and exit non-zero.
  */
 import { createHash } from "node:crypto";
-import { accessSync, constants, mkdirSync, readFileSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { accessSync, constants, mkdirSync, readFileSync, rmdirSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { isValidNodeId, parsePeerAddress } from "./peer_address.js";
 
 export interface PeerAddress {
@@ -20,6 +20,11 @@ export interface ServerConfig {
   id: string;
   /** Directory of the node's LevelDB. */
   dataDir: string;
+  /**
+   * The topmost directory of `dataDir`'s path that parsing the config created (absent
+   * if `dataDir` existed): a start that fails removes it again, and nothing else.
+   */
+  createdDataDir?: string;
   /** Interface both listeners bind to. */
   host: string;
   /** 0 = let the OS choose (tests). */
@@ -548,7 +553,8 @@ export function parseServerConfig(
     );
   }
   c.dataDir = resolve(c.dataDir);
-  checkDataDir(c.dataDir);
+  const created = checkDataDir(c.dataDir);
+  if (created !== undefined) c.createdDataDir = created;
   return c;
 }
 
@@ -610,13 +616,9 @@ export function parsePeers(value: string): PeerAddress[] {
   return peers;
 }
 
-function checkDataDir(dir: string): void {
-  try {
-    // Owner only: the data is the cluster's (configuration, secrets).
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new ConfigError(`--data ${dir}: cannot create the directory: ${(err as Error).message}`);
-  }
+/** Returns the topmost directory it created, if it created any. */
+function checkDataDir(dir: string): string | undefined {
+  const created = makeDirs(dir);
   let isDir = false;
   try {
     isDir = statSync(dir).isDirectory();
@@ -629,4 +631,47 @@ function checkDataDir(dir: string): void {
   } catch {
     throw new ConfigError(`--data ${dir}: not readable and writable by this user`);
   }
+  return created;
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time, owner only (the data is
+ * the cluster's: configuration, secrets); returns the topmost one it created. Not
+ * mkdirSync's recursive mode: where the parent exists but refuses new entries (procfs)
+ * it takes ENOENT as "make the parent first" and loops forever at 100% CPU. Here each
+ * level is tried once, so the loop is bounded by the path's depth.
+ */
+function makeDirs(dir: string): string | undefined {
+  const missing: string[] = [];
+  for (let at = dir; ; at = dirname(at)) {
+    try {
+      statSync(at);
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") {
+        throw new ConfigError(
+          `--data ${dir}: cannot create the directory: ${(err as Error).message}`,
+        );
+      }
+    }
+    missing.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  const made: string[] = [];
+  for (const d of missing) {
+    try {
+      mkdirSync(d, { mode: 0o700 });
+      made.push(d);
+    } catch (err) {
+      // Made meanwhile by someone else: theirs, not ours to remove.
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;
+      // Empty and ours: whatever this call made goes again, deepest first.
+      for (const m of made.reverse()) rmdirSync(m);
+      throw new ConfigError(
+        `--data ${dir}: cannot create the directory ${d}: ${(err as Error).message}`,
+      );
+    }
+  }
+  return made[0];
 }

@@ -5,6 +5,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { ForwardStats } from "./forwarding.js";
 import type { NodeStatus } from "./kv_service.js";
+import { STREAMKV_VERSION } from "./version.js";
 
 /** Write forwarding as the metrics read it (node/forwarding.ts). */
 export interface ForwardingView {
@@ -50,6 +51,13 @@ export class NodeMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
+    // One series per process: the labels are this build's, never a client's.
+    new Gauge({
+      name: "streamkv_build_info",
+      help: "Always 1; the labels say which streamkv version runs on which Node.js",
+      labelNames: ["version", "node_version"],
+      registers,
+    }).set({ version: STREAMKV_VERSION, node_version: process.version }, 1);
     this.watchers = new Gauge({ name: "streamkv_watchers", help: "Open watches", registers });
     const buffered = () => this.clientBufferedBytes();
     new Gauge({
@@ -119,7 +127,7 @@ export class NodeMetrics {
     });
     this.peerSocketsRefused = new Counter({
       name: "streamkv_peer_sockets_refused_total",
-      help: "Inbound peer sockets refused or closed: unauthorized, hello_timeout, socket_cap, pending_cap, tls_name",
+      help: "Inbound peer sockets refused or closed: unauthorized, hello_timeout, socket_cap, pending_cap, tls_name, client_hello (a client at the peer port)",
       labelNames: ["reason"],
       registers,
     });

@@ -21,7 +21,14 @@ import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from "node:tls";
 import { WebSocket, WebSocketServer } from "ws";
-import { backoffDelayMs, peerSchema as descriptor, KvError, messageType } from "../proto/index.js";
+import {
+  backoffDelayMs,
+  decodeClientRequest,
+  peerSchema as descriptor,
+  KvError,
+  messageType,
+  PEER_PORT_CLOSE_REASON,
+} from "../proto/index.js";
 import type { PeerAddress } from "./config.js";
 import {
   type ForwardFrame,
@@ -97,6 +104,8 @@ interface Outbound {
   queue: Uint8Array[];
   attempt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** When an open link closed and has not come back yet (logged once each way). */
+  lostAtMs: number | undefined;
 }
 
 /** One inbound socket, from TCP connect on. */
@@ -138,7 +147,7 @@ export class PeerTransport {
     this.maxPending = opts.maxPendingSockets ?? 16;
     const onRequest = (_req: unknown, res: import("node:http").ServerResponse) => {
       res.writeHead(426, { "content-type": "text/plain" });
-      res.end("the peer port speaks WebSocket only\n");
+      res.end(`${PEER_PORT_CLOSE_REASON}\n`);
     };
     this.http = opts.tls
       ? createTlsServer(
@@ -199,6 +208,7 @@ export class PeerTransport {
       queue: [],
       attempt: 0,
       timer: undefined,
+      lostAtMs: undefined,
     };
     this.outbound.set(peer.id, fresh);
     if (this.listening) this.dial(fresh);
@@ -463,6 +473,15 @@ export class PeerTransport {
       clearTimeout(helloTimer);
       o.open = true;
       o.attempt = 0;
+      // Once per transition, not per retry: the failed dials in between stay at debug.
+      const address = `${o.peer.host}:${o.peer.port}`;
+      if (o.lostAtMs === undefined) {
+        this.opts.log.info("peer link up", { peer: o.peer.id, address });
+      } else {
+        const downMs = Date.now() - o.lostAtMs;
+        this.opts.log.info("peer link regained", { peer: o.peer.id, address, downMs });
+        o.lostAtMs = undefined;
+      }
       const queued = o.queue;
       o.queue = [];
       for (const frame of queued) this.transmit(ws, frame);
@@ -473,6 +492,13 @@ export class PeerTransport {
     ws.on("close", () => {
       clearTimeout(helloTimer);
       if (connected) this.opts.metrics.peerConnections.dec();
+      if (o.open && !this.closed) {
+        o.lostAtMs = Date.now();
+        this.opts.log.info("peer link lost", {
+          peer: o.peer.id,
+          address: `${o.peer.host}:${o.peer.port}`,
+        });
+      }
       o.open = false;
       o.ws = undefined;
       if (this.closed) return;
@@ -553,6 +579,14 @@ export class PeerTransport {
       try {
         frame = decodePeerFrame(bytes);
       } catch (err) {
+        if (from === undefined && pending === undefined && isClientHello(bytes)) {
+          // An SDK or CLI pointed at the wrong port: say so where it will show it.
+          this.opts.metrics.peerSocketsRefused.inc({ reason: "client_hello" });
+          this.opts.log.warn("a client connected to the peer port", { remote });
+          ws.close(1008, PEER_PORT_CLOSE_REASON);
+          setTimeout(() => ws.terminate(), 2000).unref();
+          return;
+        }
         refuse(err as KvError);
         return;
       }
@@ -766,5 +800,15 @@ export function decodePeerFrame(bytes: Uint8Array): DecodedPeerFrame {
       return { body: f.body };
     default:
       return { body: "none" };
+  }
+}
+
+/** Whether `bytes` is the hello a streamkv client sends first on the client port. */
+function isClientHello(bytes: Uint8Array): boolean {
+  try {
+    const f = decodeClientRequest(bytes);
+    return f.kind === "request" && f.request.type === "hello";
+  } catch {
+    return false;
   }
 }

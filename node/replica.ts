@@ -115,6 +115,7 @@ function casAtProposer(kv: KvStateMachine): (c: UnstampedCommand) => Promise<Uns
 export class Replica {
   private ttlTicking = false;
   private cancelTtl: Cancel | undefined;
+  private stopLeaderLog: (() => void) | undefined;
   private closed = false;
 
   private constructor(
@@ -182,6 +183,18 @@ export class Replica {
 
   /** Starts Raft (ticks, elections) and the leader's TTL clock. */
   start(): void {
+    // Who leads, at info and once per change (not per term of a failed election), so an
+    // operator sees a failover in any node's log.
+    let leader: string | null = null;
+    this.stopLeaderLog = this.driver.subscribe((event) => {
+      if (event !== "leader") return;
+      const s = this.driver.status();
+      if (s.leaderId === leader) return;
+      const previous = leader;
+      leader = s.leaderId;
+      if (leader === null) this.opts.log.info("leader lost", { previous, term: s.term });
+      else this.opts.log.info("leader changed", { leader, previous, term: s.term, role: s.role });
+    });
     this.driver.start();
     this.cancelTtl = this.opts.clock.every(this.opts.ttlTickMs ?? 1000, () => this.tickTtl());
   }
@@ -213,6 +226,7 @@ export class Replica {
     if (this.closed) return;
     this.closed = true;
     this.cancelTtl?.();
+    this.stopLeaderLog?.();
     this.forwarder.close();
     this.proposer.close();
     this.driver.stop();

@@ -3,6 +3,8 @@
  * port, request-id dedupe on the wire, identity checks, graceful shutdown, defaults.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { connect } from "../client/index.js";
@@ -10,6 +12,7 @@ import { decodeServerFrame, encodeClientFrame, type WireObject } from "../proto/
 import {
   binPath,
   removeDir,
+  repoRoot,
   runCli,
   type ServerProcess,
   startServer,
@@ -125,6 +128,36 @@ describe("streamkv server", () => {
     expect(metrics).toContain("# TYPE streamkv_forwards_received_total counter");
     expect(metrics).toContain("streamkv_process_cpu_user_seconds_total");
     expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
+  it("counts writes by operation in /metrics and shows the build", async () => {
+    const nc = await connect({ servers: server.url });
+    const kv = await nc.createKeyValue({ bucket: "ops" });
+    const r1 = await kv.putString("k", "1");
+    await kv.update("k", new TextEncoder().encode("2"), r1);
+    await kv.create("c", new TextEncoder().encode("1"));
+    await expect(kv.create("c", new TextEncoder().encode("again"))).rejects.toMatchObject({
+      code: "KEY_EXISTS",
+    });
+    await kv.delete("k");
+    await kv.purge("c");
+    await nc.close();
+    const metrics = await (await fetch(`http://127.0.0.1:${server.clientPort}/metrics`)).text();
+    const count = (op: string, result: string) =>
+      Number(
+        new RegExp(`^streamkv_kv_ops_total\\{op="${op}",result="${result}"\\} (\\d+)$`, "m").exec(
+          metrics,
+        )?.[1] ?? 0,
+      );
+    for (const op of ["put", "update", "delete", "purge"])
+      expect(count(op, "ok")).toBeGreaterThanOrEqual(1);
+    expect(count("create", "ok")).toBeGreaterThanOrEqual(1);
+    expect(count("create", "KEY_EXISTS")).toBeGreaterThanOrEqual(1);
+    expect(metrics).not.toMatch(/streamkv_kv_ops_total\{op="write"/);
+    const { version } = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
+    expect(metrics).toContain(
+      `streamkv_build_info{version="${version}",node_version="${process.version}"} 1`,
+    );
   });
 
   it.each([

@@ -9,11 +9,12 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { KvError } from "../proto/index.js";
+import { KvError, type NodeStatus } from "../proto/index.js";
 import { loadAddressBook, mergePeers, rememberPeer } from "./address_book.js";
 import { Authenticator } from "./auth.js";
 import { ClientServer } from "./client_server.js";
@@ -122,6 +123,47 @@ function authenticatorOf(config: ServerConfig): Authenticator {
 }
 
 export async function startNode(config: ServerConfig, log: Logger): Promise<RunningNode> {
+  const attempt = { holdsData: false };
+  try {
+    return await openNode(config, log, attempt);
+  } catch (err) {
+    removeCreatedDataDir(config, attempt.holdsData, log);
+    throw err;
+  }
+}
+
+/**
+ * Whether a node that failed to start keeps state someone may rely on: a bucket (a
+ * client may have written before the start failed), or, in a cluster, a term or a log
+ * entry (a vote or an acknowledged append that counted for a quorum).
+ */
+function holdsData(status: NodeStatus, clusterSize: number): boolean {
+  if (status.buckets.length > 0) return true;
+  const own = status.peers.find((p) => p.id === status.id);
+  return clusterSize > 1 && (status.term > 0 || (own?.matchIndex ?? 0) > 0);
+}
+
+/**
+ * A failed start leaves no data dir behind that it created itself: never one that
+ * existed before it, nor one that came to hold data meanwhile.
+ */
+function removeCreatedDataDir(config: ServerConfig, holdsData: boolean, log: Logger): void {
+  const created = config.createdDataDir;
+  if (created === undefined) return;
+  if (holdsData) {
+    log.warn("the start failed; the data directory it created holds data and is kept", {
+      dataDir: config.dataDir,
+    });
+    return;
+  }
+  rmSync(created, { recursive: true, force: true });
+}
+
+async function openNode(
+  config: ServerConfig,
+  log: Logger,
+  attempt: { holdsData: boolean },
+): Promise<RunningNode> {
   // Every file and directory the node creates is its owner's alone (0600 / 0700).
   process.umask(0o077);
   const mode = statSync(config.dataDir).mode & 0o777;
@@ -267,6 +309,7 @@ export async function startNode(config: ServerConfig, log: Logger): Promise<Runn
     service.setAddress(config.id, `${config.host}:${peerPort}`);
   } catch (err) {
     client.stopAccepting();
+    attempt.holdsData = holdsData(service.status(), config.peers.length);
     await ops?.close();
     await peers?.close();
     await service.close();

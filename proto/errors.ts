@@ -90,3 +90,11 @@ export function isErrorCode(value: string): value is ErrorCode {
 export function isKvError(err: unknown, code?: ErrorCode): err is KvError {
   return err instanceof KvError && (code === undefined || err.code === code);
 }
+
+/**
+ * What the peer port tells a client that dialed it by mistake: the close reason of its
+ * WebSocket (and the body of a plain HTTP answer). Shared because the node sends it and
+ * the SDK recognises it; it names no node. At most 123 bytes (a close reason's limit).
+ */
+export const PEER_PORT_CLOSE_REASON =
+  "this is the peer port of a streamkv node; clients use the client port, default 7420";

@@ -58,6 +58,7 @@ export {
   isKvError,
   KvError,
   type KvErrorDetails,
+  PEER_PORT_CLOSE_REASON,
 } from "./errors.js";
 export { descriptor as clientSchema } from "./generated/client.js";
 export { descriptor as kvSchema } from "./generated/kv.js";
