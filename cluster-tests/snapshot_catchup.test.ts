@@ -150,5 +150,7 @@ describe("snapshot catch-up", () => {
     const end = (await c.status(leader))!.commitIndex;
     for (const i of [0, 1, 2]) await c.waitForApplied(i, end);
     await compareAll();
-  });
+    // About 1,300 writes and three restarts' worth of waits: 6 s on an idle machine, over
+    // 30 s when the two cores are shared with other suites.
+  }, 120_000);
 });
