@@ -1,7 +1,8 @@
 /**
  * What a client asks (ClientFrame in proto/client.proto), decoded once at the server's
  * edge into a discriminated union with every field checked here: a wrong type, a value
- * that is not a safe integer (MALFORMED_FRAME), a missing required field (request ids,
+ * that is not a safe integer (MALFORMED_FRAME; a bucket config's integers excepted, whose
+ * range check answers INVALID_CONFIG), a missing required field (request ids,
  * `update`'s last revision, cluster members: INVALID_ARGUMENT). node/client_handler.ts
  * switches on `type` and never reads a raw field.
  *
