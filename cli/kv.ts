@@ -80,7 +80,12 @@ const COMMANDS: Record<string, Command> = {
         min: -1,
         help: "largest bucket size in bytes (-1 = unlimited)",
       },
-      { name: "replicas", type: "int", min: 1, help: "1, 3 or 5 (default: cluster size)" },
+      {
+        name: "replicas",
+        type: "int",
+        min: 0,
+        help: "the cluster's voter count, or 0 (default): every bucket is on every voter, any other count is INVALID_CONFIG",
+      },
       { name: "description", type: "string", help: "free text" },
     ],
     async run(parsed, io) {
@@ -469,7 +474,10 @@ function printStatus(parsed: Parsed, io: Io, s: KeyValueStatus): void {
     ["bytes", String(s.bytes)],
     ["history", String(s.history)],
     ["ttl (ms)", s.ttl === 0 ? "0 (forever)" : String(s.ttl)],
-    ["max value size", s.maxValueSize < 0 ? "server max" : String(s.maxValueSize)],
+    [
+      "max value size",
+      s.maxValueSize < 0 ? `server max (${s.valueLimitBytes})` : String(s.maxValueSize),
+    ],
     ["max bytes", s.maxBytes < 0 ? "unlimited" : String(s.maxBytes)],
     ["replicas", String(s.replicas)],
     [

@@ -235,9 +235,9 @@ describe("client SDK against a single node", () => {
     expect(await kv.keys()).toEqual(["b"]);
   });
 
-  it("refuses a value above the frame limit before sending it", async () => {
+  it("refuses a value above the 1 MiB value limit before sending it, as VALUE_TOO_LARGE (not the frame limit)", async () => {
     const kv = await nc.createKeyValue({ bucket: "big" });
-    expect(await codeOf(kv.put("k", new Uint8Array(2 * 1024 * 1024)))).toBe("FRAME_TOO_LARGE");
+    expect(await codeOf(kv.put("k", new Uint8Array(2 * 1024 * 1024)))).toBe("VALUE_TOO_LARGE");
     expect(await codeOf(kv.put("k", new Uint8Array(1024 * 1024 + 1)))).toBe("VALUE_TOO_LARGE");
     expect(await kv.put("k", new Uint8Array(1024 * 1024))).toBeGreaterThan(0);
   });

@@ -7,6 +7,7 @@
  * resubscribe themselves.
  */
 import { backoffDelayMs, KvError, PEER_PORT_CLOSE_REASON } from "../proto/index.js";
+import { checkTimeoutMs } from "./options.js";
 import { isConnectionRefused, openSocket, type Socket } from "./socket.js";
 import { checkTransport } from "./transport.js";
 import type { ConnectionEvent, ConnectOptions } from "./types.js";
@@ -123,6 +124,11 @@ export class Connection {
    */
   call(bodyName: string, body: WireObject, timeoutMs = this.timeoutMs): Promise<ServerAnswer> {
     if (this.closed) return Promise.reject(closedError());
+    try {
+      checkTimeoutMs(timeoutMs, `${bodyName}: timeoutMs`);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise<ServerAnswer>((resolve, reject) => {
       const id = this.nextFrameId++;
       const call: PendingCall = {

@@ -12,6 +12,7 @@
 import { KvError } from "../proto/index.js";
 import { Connection } from "./connection.js";
 import { KeyValue } from "./kv.js";
+import { checkTimeoutMs, staleOf } from "./options.js";
 import type {
   CallOptions,
   ClusterStatus,
@@ -75,11 +76,7 @@ export class KvConnection {
 
   /** Every bucket's status, sorted by name. */
   async listBuckets(opts: ReadOptions = {}): Promise<KeyValueStatus[]> {
-    const answer = await this.conn.call(
-      "bucket_list",
-      { stale: Boolean(opts.stale) },
-      opts.timeoutMs,
-    );
+    const answer = await this.conn.call("bucket_list", { stale: staleOf(opts) }, opts.timeoutMs);
     return expectAnswer(answer, "bucket_list", "listBuckets").buckets.map(statusOf);
   }
 
@@ -127,6 +124,9 @@ export class KvConnection {
 
 /** Connects to the first reachable server of `servers`; fails with CONNECTION_CLOSED after `timeoutMs`. */
 export async function connect(options: ConnectOptions): Promise<KvConnection> {
+  checkTimeoutMs(options?.timeoutMs, "connect: timeoutMs");
+  checkTimeoutMs(options?.reconnectDelayMs, "connect: reconnectDelayMs");
+  checkTimeoutMs(options?.reconnectDelayMaxMs, "connect: reconnectDelayMaxMs");
   const conn = new Connection(options);
   await conn.start();
   return new KvConnection(conn);

@@ -3,8 +3,9 @@
  * Every call has a timeout and fails with a KvError; writes carry a request id that
  * survives reconnects, so a retried write is applied at most once.
  */
-import { KvError } from "../proto/index.js";
+import { KvError, SERVER_MAX_VALUE_BYTES, shownValue } from "../proto/index.js";
 import type { Connection } from "./connection.js";
+import { staleOf } from "./options.js";
 import type {
   CallOptions,
   DeleteOptions,
@@ -71,7 +72,7 @@ export class KeyValue {
   async get(key: string, opts: ReadOptions = {}): Promise<Entry | null> {
     const answer = await this.conn.call(
       "get",
-      { bucket: this.bucket, key, stale: Boolean(opts.stale) },
+      { bucket: this.bucket, key, stale: staleOf(opts) },
       opts.timeoutMs,
     );
     return expectAnswer(answer, "get_result", "get").entry;
@@ -82,7 +83,7 @@ export class KeyValue {
     checkRevision(revision, "getRevision: revision", 1);
     const answer = await this.conn.call(
       "get",
-      { bucket: this.bucket, key, revision, stale: Boolean(opts.stale) },
+      { bucket: this.bucket, key, revision, stale: staleOf(opts) },
       opts.timeoutMs,
     );
     return expectAnswer(answer, "get_result", "getRevision").entry;
@@ -104,7 +105,7 @@ export class KeyValue {
     while (true) {
       const answer = await this.conn.call(
         "keys",
-        { bucket: this.bucket, filter, stale: Boolean(opts.stale), after },
+        { bucket: this.bucket, filter, stale: staleOf(opts), after },
         opts.timeoutMs,
       );
       const chunk = expectAnswer(answer, "keys_chunk", "keys");
@@ -125,7 +126,7 @@ export class KeyValue {
     while (true) {
       const answer = await this.conn.call(
         "history",
-        { bucket: this.bucket, key, stale: Boolean(opts.stale), after_revision: afterRevision },
+        { bucket: this.bucket, key, stale: staleOf(opts), after_revision: afterRevision },
         opts.timeoutMs,
       );
       const chunk = expectAnswer(answer, "entries_chunk", "history");
@@ -144,6 +145,13 @@ export class KeyValue {
    * change, in revision order, without gap or duplicate across reconnects.
    */
   async watch(filter = ">", opts: WatchOptions = {}): Promise<KvWatch> {
+    if (typeof filter !== "string" || filter === "") {
+      // As NATS: an empty filter is no filter at all, not "everything" (that is ">").
+      throw new KvError(
+        "INVALID_KEY",
+        `watch: invalid key filter ${shownValue(filter)}: ${typeof filter === "string" ? "it is empty" : "it is not a string"}; use ">" (or watchAll) for every key`,
+      );
+    }
     if (opts.includeHistory && opts.updatesOnly) {
       throw new KvError(
         "INVALID_OPTION",
@@ -164,7 +172,7 @@ export class KeyValue {
   async status(opts: ReadOptions = {}): Promise<KeyValueStatus> {
     const answer = await this.conn.call(
       "bucket_info",
-      { bucket: this.bucket, stale: Boolean(opts.stale) },
+      { bucket: this.bucket, stale: staleOf(opts) },
       opts.timeoutMs,
     );
     return statusOf(expectAnswer(answer, "bucket_status", "status").status);
@@ -175,7 +183,10 @@ export class KeyValue {
     const body: WireObject = { bucket: this.bucket, request_id: this.conn.newRequestId() };
     if (opts.olderThanMs !== undefined) {
       if (!Number.isSafeInteger(opts.olderThanMs) || opts.olderThanMs < 0) {
-        throw new KvError("INVALID_ARGUMENT", "purgeDeletes: olderThanMs must be an integer >= 0");
+        throw new KvError(
+          "INVALID_ARGUMENT",
+          `purgeDeletes: olderThanMs must be an integer >= 0, got ${shownValue(opts.olderThanMs)}`,
+        );
       }
       body.older_than_ms = opts.olderThanMs;
     }
@@ -196,6 +207,13 @@ export class KeyValue {
         "the value must be a Uint8Array (use putString for text)",
       );
     }
+    if (value.length > SERVER_MAX_VALUE_BYTES) {
+      // The limit that applies, not the frame limit this would otherwise hit first.
+      throw new KvError(
+        "VALUE_TOO_LARGE",
+        `value of ${value.length} bytes exceeds the largest value a server accepts, ${SERVER_MAX_VALUE_BYTES} bytes (a bucket's maxValueSize may lower it: see valueLimitBytes in its status)`,
+      );
+    }
     const body: WireObject = {
       bucket: this.bucket,
       key,
@@ -211,6 +229,9 @@ export class KeyValue {
 
 function checkRevision(value: number, what: string, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {
-    throw new KvError("INVALID_ARGUMENT", `${what} must be an integer >= ${min}, got ${value}`);
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      `${what} must be an integer >= ${min}, got ${shownValue(value)}`,
+    );
   }
 }

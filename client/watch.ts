@@ -6,8 +6,9 @@
  * it received, keeping what it already buffered: the application sees no gap and no
  * duplicate, only an optional `watch_resumed` event.
  */
-import { KvError } from "../proto/index.js";
+import { KvError, shownValue } from "../proto/index.js";
 import type { Connection } from "./connection.js";
+import { checkFlag, checkTimeoutMs } from "./options.js";
 import type { Entry, WatchOptions } from "./types.js";
 import type { ServerAnswer, WireObject } from "./wire.js";
 
@@ -47,13 +48,23 @@ export class KvWatcher implements AsyncIterable<Entry | null> {
   ) {
     const size = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
     if (!Number.isSafeInteger(size) || size < 1 || size > 1_000_000) {
-      throw new KvError("INVALID_OPTION", `watch: bufferSize must be 1..1000000, got ${size}`);
+      throw new KvError(
+        "INVALID_OPTION",
+        `watch: bufferSize must be an integer 1..1000000, got ${shownValue(size)}`,
+      );
     }
     this.bufferSize = size;
+    checkTimeoutMs(options.timeoutMs, "watch: timeoutMs");
+    for (const flag of ["includeHistory", "ignoreDeletes", "metaOnly", "updatesOnly"] as const) {
+      checkFlag(options[flag], `watch: ${flag}`, "INVALID_OPTION");
+    }
     if (options.resumeFromRevision !== undefined) {
       const r = options.resumeFromRevision;
       if (!Number.isSafeInteger(r) || r < 1) {
-        throw new KvError("INVALID_OPTION", `watch: resumeFromRevision must be >= 1, got ${r}`);
+        throw new KvError(
+          "INVALID_OPTION",
+          `watch: resumeFromRevision must be an integer >= 1, got ${shownValue(r)}`,
+        );
       }
     }
   }

@@ -6,7 +6,9 @@
  */
 
 import {
+  type BucketConfigField,
   type BucketInfo,
+  bucketConfigProblem,
   configToWire as codecConfigToWire,
   KvError,
   type ServerAnswer,
@@ -27,7 +29,35 @@ export {
   WriteOp,
 } from "../proto/index.js";
 
+/** The SDK's config fields, by the name BucketConfig gives each ("ttl" is "ttlMs"). */
+const CONFIG_FIELDS = new Map<string, BucketConfigField | "bucket">([
+  ["bucket", "bucket"],
+  ["history", "history"],
+  ["ttl", "ttlMs"],
+  ["maxValueSize", "maxValueSize"],
+  ["maxBytes", "maxBytes"],
+  ["replicas", "replicas"],
+  ["description", "description"],
+]);
+
+/**
+ * The config on the wire, after the checks the server makes too (proto/bucket_config.ts):
+ * protobufjs would otherwise turn `ttl: "30s"` into 30, `1.7` into 1, `"5x"` into 0.
+ * An unknown field (a typo like `maxAge`) is refused rather than ignored.
+ */
 export function configToWire(c: KeyValueConfig): WireObject {
+  for (const [name, value] of Object.entries(c)) {
+    const field = CONFIG_FIELDS.get(name);
+    if (field === undefined) {
+      throw new KvError(
+        "INVALID_CONFIG",
+        `createKeyValue: unknown config field ${JSON.stringify(name)} (known: ${[...CONFIG_FIELDS.keys()].join(", ")})`,
+      );
+    }
+    const why =
+      field === "bucket" || value === undefined ? undefined : bucketConfigProblem(field, value);
+    if (why !== undefined) throw new KvError("INVALID_CONFIG", `createKeyValue: ${why}`);
+  }
   const { ttl, ...rest } = c;
   return codecConfigToWire(ttl === undefined ? rest : { ...rest, ttlMs: ttl });
 }

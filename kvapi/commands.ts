@@ -185,10 +185,13 @@ export function encodeCommand(command: Command): Uint8Array {
   const [name, body] = opToProto(command);
   const msg: Plain = { timestamp_ms: unsigned(command.timestampMs, "timestampMs"), [name]: body };
   if (command.limits !== undefined) {
-    msg.limits = {
+    const limits: Plain = {
       max_buckets: unsigned(command.limits.maxBuckets, "maxBuckets"),
       max_stored_bytes: unsigned(command.limits.maxStoredBytes, "maxStoredBytes"),
     };
+    const voters = command.limits.voters ?? 0;
+    if (voters > 0) limits.voters = unsigned(voters, "voters", UINT32_MAX);
+    msg.limits = limits;
   }
   if (command.request !== undefined) {
     msg.request =
@@ -222,6 +225,8 @@ export function decodeCommand(data: Uint8Array): Command {
       maxBuckets: num(limits, "max_buckets"),
       maxStoredBytes: num(limits, "max_stored_bytes"),
     };
+    const voters = num(limits, "voters");
+    if (voters > 0) command.limits.voters = voters;
   }
   const request = obj.request as Plain | null | undefined;
   if (request) {

@@ -26,6 +26,7 @@ export {
   validateBucketName,
   validateFilter,
   validateKey,
+  valueLimitBytes,
 } from "./names.js";
 export type { HistoryPage } from "./reads.js";
 export { APPLIED_META_KEY, appliedIndexOf, checkSnapshotMeta } from "./snapshot.js";

@@ -10,6 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StreamLog } from "../log/index.js";
 import { KvError } from "../proto/index.js";
 import {
+  type BucketConfigInput,
+  encodeCommand,
   type KvLog,
   KvStateMachine,
   normalizeBucketConfig,
@@ -654,9 +656,14 @@ describe("buckets", () => {
       { maxValueSize: -2 },
       { maxValueSize: 2 * 1024 * 1024 },
       { maxBytes: 0 },
-      { replicas: 2 },
-      { replicas: 7 },
+      { replicas: -1 },
+      { replicas: 1.5 },
       { description: "x".repeat(5000) },
+      // What JavaScript callers pass: never coerced (protobufjs would read "30s" as 30).
+      { ttlMs: "30s" as unknown as number },
+      { maxBytes: "10MB" as unknown as number },
+      { history: "5x" as unknown as number },
+      { description: 5 as unknown as string },
     ];
     for (const extra of bad) {
       expect(await errorCode(() => normalizeBucketConfig({ bucket: "b", ...extra }))).toBe(
@@ -670,6 +677,55 @@ describe("buckets", () => {
       else expect(code).toBe("INVALID_ARGUMENT");
     }
     expect(kv.listBuckets()).toEqual([]);
+  });
+
+  it("an INVALID_CONFIG names the field and the value as given", async () => {
+    const message = async (extra: Partial<BucketConfigInput>) => {
+      try {
+        normalizeBucketConfig({ bucket: "b", ...extra });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return "none";
+    };
+    expect(await message({ ttlMs: "30s" as unknown as number })).toBe(
+      'bucket "b": ttl must be an integer number of milliseconds >= 0 (0 = forever), got "30s"',
+    );
+    expect(await message({ ttlMs: 1.7 })).toContain("ttl must be an integer");
+    expect(await message({ history: "5x" as unknown as number })).toContain(
+      'history must be an integer 1..64 (revisions kept per key), got "5x"',
+    );
+    expect(await message({ maxValueSize: "1k" as unknown as number })).toContain(
+      'maxValueSize must be -1 (the server\'s limit, 1048576 bytes) or an integer number of bytes 1..1048576, got "1k"',
+    );
+    expect(await message({ maxBytes: 2 ** 60 })).toContain(`got ${2 ** 60}`);
+  });
+
+  it("replicas other than the stamped voter count (or 0) is INVALID_CONFIG at apply; it is not part of the no-op check", async () => {
+    const create = (replicas: number, voters: number) =>
+      d.kv.apply(
+        ++d.index,
+        encodeCommand({
+          type: "createBucket",
+          config: normalizeBucketConfig({ bucket: "r", replicas }),
+          timestampMs: d.nowMs,
+          limits: { maxBuckets: 0, maxStoredBytes: 0, voters },
+        }),
+      );
+    for (const replicas of [1, 5]) {
+      const r = await create(replicas, 3);
+      expect(r.ok ? "none" : r.error.message).toContain(
+        `replicas must be the cluster's voter count, 3: every bucket is replicated on every voter (omit replicas or give 0 for that count), got ${replicas}`,
+      );
+    }
+    expect(kv.listBuckets()).toEqual([]);
+    expect((await create(3, 3)).ok).toBe(true);
+    // The same bucket, asked for with 0 or with the count after a membership change.
+    expect((await create(0, 3)).ok).toBe(true);
+    expect((await create(4, 4)).ok).toBe(true);
+    expect(kv.listBuckets().map((b) => b.bucket)).toEqual(["r"]);
+    // Entries without a stamped count (written before it existed) are not judged.
+    expect((await create(7, 0)).ok).toBe(true);
   });
 });
 

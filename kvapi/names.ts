@@ -5,16 +5,18 @@
  * every replica.
  */
 import { isValidStreamName } from "../log/index.js";
-import { KvError } from "../proto/index.js";
+import {
+  BUCKET_CONFIG_FIELDS,
+  bucketConfigProblem,
+  KvError,
+  SERVER_MAX_VALUE_BYTES,
+} from "../proto/index.js";
 import type { BucketConfig, BucketConfigInput } from "./types.js";
 
+// The config's ranges are the protocol's (proto/bucket_config.ts): the SDK checks them too.
+export { MAX_DESCRIPTION_BYTES, MAX_HISTORY, SERVER_MAX_VALUE_BYTES } from "../proto/index.js";
 export const MAX_BUCKET_NAME_CHARS = 256;
 export const MAX_KEY_BYTES = 1024;
-export const MAX_HISTORY = 64;
-/** The server's largest value; the wire frame limit sits above it. */
-export const SERVER_MAX_VALUE_BYTES = 1024 * 1024;
-export const MAX_DESCRIPTION_BYTES = 4096;
-export const REPLICA_COUNTS: readonly number[] = [1, 3, 5];
 /** Bucket B is stored in stream `KV_B`; keys are the stream's subjects as they are. */
 export const STREAM_PREFIX = "KV_";
 
@@ -104,15 +106,13 @@ function invalidConfig(bucket: string, what: string): KvError {
   return new KvError("INVALID_CONFIG", `bucket ${JSON.stringify(bucket)}: ${what}`);
 }
 
-function isInt(n: unknown): n is number {
-  return typeof n === "number" && Number.isSafeInteger(n);
-}
-
 /**
- * Fills defaults and checks ranges. `defaultReplicas` is the cluster size the
- * node passes in (the state machine does not know it).
+ * Fills defaults and checks ranges. `replicas` defaults to 0, "the cluster's voter
+ * count": every bucket lives in the one Raft group, so that is the only count there is
+ * (a `replicas` naming another count is refused where the count is known: at apply,
+ * against the voter count the leader stamped on the command).
  */
-export function normalizeBucketConfig(input: BucketConfigInput, defaultReplicas = 1): BucketConfig {
+export function normalizeBucketConfig(input: BucketConfigInput): BucketConfig {
   if (input === null || typeof input !== "object") {
     throw new KvError("INVALID_CONFIG", "bucket config must be an object");
   }
@@ -122,7 +122,7 @@ export function normalizeBucketConfig(input: BucketConfigInput, defaultReplicas 
     ttlMs: input.ttlMs ?? 0,
     maxValueSize: input.maxValueSize ?? -1,
     maxBytes: input.maxBytes ?? -1,
-    replicas: input.replicas ?? defaultReplicas,
+    replicas: input.replicas ?? 0,
     description: input.description ?? "",
   };
   validateBucketConfig(config);
@@ -132,40 +132,17 @@ export function normalizeBucketConfig(input: BucketConfigInput, defaultReplicas 
 /** Checks a complete config (as carried by a command). */
 export function validateBucketConfig(config: BucketConfig): void {
   validateBucketName(config.bucket);
-  const b = config.bucket;
-  if (!isInt(config.history) || config.history < 1 || config.history > MAX_HISTORY) {
-    throw invalidConfig(b, `history must be an integer 1..${MAX_HISTORY} (got ${config.history})`);
-  }
-  if (!isInt(config.ttlMs) || config.ttlMs < 0) {
-    throw invalidConfig(b, `ttlMs must be an integer >= 0, 0 = never (got ${config.ttlMs})`);
-  }
-  if (
-    !isInt(config.maxValueSize) ||
-    (config.maxValueSize !== -1 &&
-      (config.maxValueSize < 1 || config.maxValueSize > SERVER_MAX_VALUE_BYTES))
-  ) {
-    throw invalidConfig(
-      b,
-      `maxValueSize must be -1 (server max) or 1..${SERVER_MAX_VALUE_BYTES} (got ${config.maxValueSize})`,
-    );
-  }
-  if (!isInt(config.maxBytes) || (config.maxBytes !== -1 && config.maxBytes < 1)) {
-    throw invalidConfig(b, `maxBytes must be -1 (unlimited) or >= 1 (got ${config.maxBytes})`);
-  }
-  if (!isInt(config.replicas) || !REPLICA_COUNTS.includes(config.replicas)) {
-    throw invalidConfig(b, `replicas must be 1, 3 or 5 (got ${config.replicas})`);
-  }
-  if (
-    typeof config.description !== "string" ||
-    encoder.encode(config.description).length > MAX_DESCRIPTION_BYTES
-  ) {
-    throw invalidConfig(
-      b,
-      `description must be a string of at most ${MAX_DESCRIPTION_BYTES} bytes`,
-    );
+  for (const field of BUCKET_CONFIG_FIELDS) {
+    const why = bucketConfigProblem(field, config[field]);
+    if (why !== undefined) throw invalidConfig(config.bucket, why);
   }
 }
 
+/**
+ * Whether creating `b` over the existing `a` is a no-op. `replicas` is left out: it is
+ * not the bucket's to choose (every bucket has every voter, and the count changes with
+ * membership), so a stored 3 and a requested 0 or 4 describe the same bucket.
+ */
 export function sameBucketConfig(a: BucketConfig, b: BucketConfig): boolean {
   return (
     a.bucket === b.bucket &&
@@ -173,7 +150,6 @@ export function sameBucketConfig(a: BucketConfig, b: BucketConfig): boolean {
     a.ttlMs === b.ttlMs &&
     a.maxValueSize === b.maxValueSize &&
     a.maxBytes === b.maxBytes &&
-    a.replicas === b.replicas &&
     a.description === b.description
   );
 }

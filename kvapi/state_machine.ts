@@ -397,6 +397,15 @@ export class StateMachine {
 
   private prepareCreateBucket(config: BucketConfig, limits: NodeLimits | undefined): Stage {
     validateBucketConfig(config);
+    // Every bucket lives in the one Raft group: its replicas are the voters, however
+    // many. Judged against the count the leader stamped, so every replica decides alike.
+    const voters = limits?.voters ?? 0;
+    if (voters > 0 && config.replicas !== 0 && config.replicas !== voters) {
+      throw new KvError(
+        "INVALID_CONFIG",
+        `bucket ${JSON.stringify(config.bucket)}: replicas must be the cluster's voter count, ${voters}: every bucket is replicated on every voter (omit replicas or give 0 for that count), got ${config.replicas}`,
+      );
+    }
     const existing = this.buckets.get(config.bucket);
     if (existing !== undefined) {
       if (sameBucketConfig(existing, config)) return () => ok();

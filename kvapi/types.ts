@@ -44,6 +44,11 @@ export interface NodeLimits {
   maxBuckets: number;
   /** Bytes of values every bucket together may hold; a write beyond is QUOTA_EXCEEDED. */
   maxStoredBytes: number;
+  /**
+   * The cluster's voter count, stamped on a createBucket: its `replicas` must be this or
+   * 0 (every bucket lives in the one Raft group). Absent or 0 = unknown, not checked.
+   */
+  voters?: number;
 }
 
 export type Command = CommandOp & {

@@ -37,8 +37,15 @@ describe("cluster membership (real processes)", () => {
     const status = await conns[0]!.clusterStatus();
     expect(status.clusterId).toMatch(/^c-[0-9a-f]{16}$/);
 
+    // Every bucket lives in the one group: replicas is the voter count, or omitted.
+    await expect(conns[1]!.createKeyValue({ bucket: "r1", replicas: 1 })).rejects.toMatchObject({
+      code: "INVALID_CONFIG",
+      message: expect.stringContaining("replicas must be the cluster's voter count, 3"),
+    });
     await conns[0]!.createKeyValue({ bucket: "m" });
     const kv = await conns[0]!.keyValue("m");
+    expect((await kv.status()).replicas).toBe(3);
+    expect((await kv.status()).replicaNodes.sort()).toEqual(["n1", "n2", "n3"]);
     for (let i = 0; i < 200; i++) await kv.putString(`pre${i}`, `v${i}`);
     const acked = new Map<string, number>();
     let writing = true;
@@ -100,6 +107,17 @@ describe("cluster membership (real processes)", () => {
     // n4 caught up and serves linearizable reads of everything acknowledged.
     const kv4 = await c4.keyValue("m");
     expect((await kv4.get("pre199"))?.revision).toBeGreaterThan(0);
+    // The bucket reports the voters now, and is the same bucket asked for with 4 (or 0).
+    for (const c of conns) {
+      const st = await (await c.keyValue("m")).status();
+      expect([st.replicas, st.replicaNodes.sort()]).toEqual([4, ["n1", "n2", "n3", "n4"]]);
+    }
+    await conns[1]!.createKeyValue({ bucket: "m", replicas: 4 });
+    await conns[1]!.createKeyValue({ bucket: "m", replicas: 0 });
+    await expect(conns[1]!.createKeyValue({ bucket: "m", replicas: 3 })).rejects.toMatchObject({
+      code: "INVALID_CONFIG",
+      message: expect.stringContaining("voter count, 4"),
+    });
     for (const [key, rev] of acked) expect((await kv4.get(key))?.revision).toBe(rev);
 
     // Every old member recorded n4's address durably; one restarted with its original

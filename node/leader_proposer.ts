@@ -55,7 +55,10 @@ export interface LeaderProposerOptions {
   clock: Clock;
   /** The time of the last command applied here: the leader's stamps never go back. */
   lastTimestampMs: number;
-  /** Node-wide quotas stamped on every client command (decided at apply on each replica). */
+  /**
+   * Node-wide quotas stamped on every client command (decided at apply on each replica);
+   * a createBucket also gets this node's voter count (see `limitsFor`).
+   */
   limits?: NodeLimits;
   /**
    * Deliberately broken behaviour, for the KV simulator's checker tests only: rewrites
@@ -126,7 +129,15 @@ export class LeaderProposer implements Proposer {
   async propose(command: UnstampedCommand): Promise<ProposalResult> {
     const rewrite = this.opts.unsafeRewrite;
     const c = rewrite === undefined ? command : await rewrite(command);
-    return this.proposeStamped((ts) => stampCommand(c, ts, this.opts.limits));
+    return this.proposeStamped((ts) => stampCommand(c, ts, this.limitsFor(c)));
+  }
+
+  /** The quotas, and on a createBucket the voter count its `replicas` is judged by at apply. */
+  private limitsFor(command: UnstampedCommand): NodeLimits | undefined {
+    const limits = this.opts.limits;
+    if (command.type !== "createBucket") return limits;
+    const voters = this.opts.driver.status().conf.voters.length;
+    return { maxBuckets: 0, maxStoredBytes: 0, ...limits, voters };
   }
 
   /** Moves the replicated clock to the leader's time (TTL expiry); never forwarded. */

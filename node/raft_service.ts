@@ -19,6 +19,7 @@ import {
   streamOf,
   type UnstampedCommand,
   validateKey,
+  valueLimitBytes,
 } from "../kvapi/index.js";
 import { StreamLog } from "../log/index.js";
 import { KvError } from "../proto/index.js";
@@ -341,7 +342,11 @@ export class RaftKvService implements KvService {
       firstRevision: state.firstSeq,
       lastRevision: state.lastSeq,
       leader: status.leaderId ?? "",
+      // Every bucket is on every voter of the one group: the truth now, also after a
+      // membership change, whatever `replicas` the bucket was created with.
+      replicas: status.conf.voters.length,
       replicaNodes: [...status.conf.voters],
+      valueLimitBytes: valueLimitBytes(s),
     };
   }
 
@@ -350,7 +355,8 @@ export class RaftKvService implements KvService {
     requestId: string,
     opts: CallOptions = {},
   ): Promise<BucketInfo> {
-    const full = normalizeBucketConfig(config, Math.min(5, this.opts.peers.length));
+    // replicas: judged at apply against the voter count the leader stamps.
+    const full = normalizeBucketConfig(config);
     const { forwarded } = await this.propose(
       this.withRequest({ type: "createBucket", config: full }, requestId),
       opts.deadlineMs,

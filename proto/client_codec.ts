@@ -199,13 +199,18 @@ export function configToWire(c: BucketConfigInput): WireObject {
   return w;
 }
 
+/**
+ * A config as a client sent it. Its integers are passed on as decoded, even beyond 2^53,
+ * so the range check (proto/bucket_config.ts, at the proposer and at apply) refuses a
+ * bad one as INVALID_CONFIG naming the field, as the SDK does, not as a malformed frame.
+ */
 export function configFromWire(w: WireObject): BucketConfigInput {
   const c: BucketConfigInput = { bucket: stringField(w, "bucket", "config") };
-  const history = optionalIntField(w, "history", "config");
-  const ttlMs = optionalIntField(w, "ttl_ms", "config");
-  const maxValueSize = optionalIntField(w, "max_value_size", "config");
-  const maxBytes = optionalIntField(w, "max_bytes", "config");
-  const replicas = optionalIntField(w, "replicas", "config");
+  const history = configInt(w, "history");
+  const ttlMs = configInt(w, "ttl_ms");
+  const maxValueSize = configInt(w, "max_value_size");
+  const maxBytes = configInt(w, "max_bytes");
+  const replicas = configInt(w, "replicas");
   const description = optionalStringField(w, "description", "config");
   if (history !== undefined) c.history = history;
   if (ttlMs !== undefined) c.ttlMs = ttlMs;
@@ -214,6 +219,13 @@ export function configFromWire(w: WireObject): BucketConfigInput {
   if (replicas !== undefined) c.replicas = replicas;
   if (description !== undefined) c.description = description;
   return c;
+}
+
+function configInt(w: WireObject, name: string): number | undefined {
+  const v: unknown = w[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === "number") return v;
+  return safeInt(v, `config.${name}`);
 }
 
 export function statusToWire(s: BucketInfo): WireObject {
@@ -225,6 +237,7 @@ export function statusToWire(s: BucketInfo): WireObject {
     last_revision: s.lastRevision,
     leader: s.leader,
     replica_nodes: s.replicaNodes,
+    value_limit_bytes: s.valueLimitBytes,
   };
 }
 
@@ -244,6 +257,7 @@ export function statusFromWire(w: WireObject): BucketInfo {
     lastRevision: intField(w, "last_revision", "bucket_status"),
     leader: stringField(w, "leader", "bucket_status"),
     replicaNodes: stringListField(w, "replica_nodes", "bucket_status"),
+    valueLimitBytes: intField(w, "value_limit_bytes", "bucket_status"),
   };
 }
 

@@ -1,11 +1,12 @@
 /**
  * What a client asks (ClientFrame in proto/client.proto), decoded once at the server's
  * edge into a discriminated union with every field checked here: a wrong type, a value
- * that is not a safe integer (MALFORMED_FRAME), a missing required field (request ids,
+ * that is not a safe integer (MALFORMED_FRAME; a bucket config's integers excepted, whose
+ * range check answers INVALID_CONFIG), a missing required field (request ids,
  * `update`'s last revision, cluster members: INVALID_ARGUMENT). node/client_handler.ts
  * switches on `type` and never reads a raw field.
  *
- * Defaults the protocol defines are applied here (an empty filter is ">"); limits that
+ * Defaults the protocol defines are applied here (an absent filter is ">"); limits that
  * are the server's policy (page sizes, credit bounds) stay in the handler.
  */
 
@@ -157,7 +158,8 @@ const decoders: { readonly [T in ClientRequestType]: Decoder } = {
     return {
       type: "watch",
       bucket: stringField(b, "bucket", "watch"),
-      filter: stringField(b, "filter", "watch") || ">",
+      // Only an absent filter means ">": an empty one is refused (INVALID_KEY) as a filter.
+      filter: optionalStringField(b, "filter", "watch") ?? ">",
       includeHistory: boolField(b, "include_history", "watch"),
       ignoreDeletes: boolField(b, "ignore_deletes", "watch"),
       metaOnly: boolField(b, "meta_only", "watch"),

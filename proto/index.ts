@@ -7,6 +7,15 @@
 export { AssertionError, assert, assertIn, isAssertionError } from "./assert.js";
 export { backoffDelayMs } from "./backoff.js";
 export {
+  BUCKET_CONFIG_FIELDS,
+  type BucketConfigField,
+  bucketConfigProblem,
+  MAX_DESCRIPTION_BYTES,
+  MAX_HISTORY,
+  SERVER_MAX_VALUE_BYTES,
+  shownValue,
+} from "./bucket_config.js";
+export {
   boolField,
   bytesField,
   bytesOf,

@@ -35,6 +35,7 @@ const info: BucketInfo = {
   lastRevision: 3,
   leader: "n1",
   replicaNodes: ["n1"],
+  valueLimitBytes: 1024 * 1024,
 };
 const replies: ServerReply[] = [
   { type: "hello_ok", protocolVersion: 1, serverId: "n1", maxFrameBytes: 1024 },

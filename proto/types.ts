@@ -35,7 +35,10 @@ export interface BucketConfigInput {
   maxValueSize?: number;
   /** Largest total value bytes; -1 = unlimited (default). */
   maxBytes?: number;
-  /** 1, 3 or 5 (default: the cluster size the node passes in). */
+  /**
+   * The cluster's voter count, or 0 = that count (default): every bucket lives in the
+   * one Raft group, so any other count is INVALID_CONFIG. Status reports the count now.
+   */
   replicas?: number;
   description?: string;
 }
@@ -68,6 +71,11 @@ export interface BucketInfo extends BucketStatus {
   leader: string;
   /** Nodes holding a replica. */
   replicaNodes: string[];
+  /**
+   * The largest value a write may carry, bytes: `maxValueSize`, or the server's limit
+   * when that is -1 (a larger value is VALUE_TOO_LARGE).
+   */
+  valueLimitBytes: number;
 }
 
 export interface PeerStatus {

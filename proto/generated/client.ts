@@ -379,6 +379,11 @@ export const descriptor = {
             },
             "WatchRequest": {
               "oneofs": {
+                "_filter": {
+                  "oneof": [
+                    "filter"
+                  ]
+                },
                 "_resume_from_revision": {
                   "oneof": [
                     "resume_from_revision"
@@ -392,7 +397,10 @@ export const descriptor = {
                 },
                 "filter": {
                   "type": "string",
-                  "id": 2
+                  "id": 2,
+                  "options": {
+                    "proto3_optional": true
+                  }
                 },
                 "include_history": {
                   "type": "bool",
@@ -745,6 +753,10 @@ export const descriptor = {
                   "rule": "repeated",
                   "type": "string",
                   "id": 7
+                },
+                "value_limit_bytes": {
+                  "type": "uint64",
+                  "id": 8
                 }
               }
             },

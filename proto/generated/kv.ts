@@ -193,6 +193,10 @@ export const descriptor = {
                 "max_stored_bytes": {
                   "type": "uint64",
                   "id": 2
+                },
+                "voters": {
+                  "type": "uint32",
+                  "id": 3
                 }
               }
             },
