@@ -17,8 +17,9 @@ const USAGE = `usage: streamkv cluster <command> [flags]
 
 commands:
   status                the contacted node's view: cluster id, role, term, leader, peers
-  status --all          every --server's view, one row each (like etcdctl endpoint
-                        status --cluster); unreachable ones shown as such, exit 1
+  status --all          every member's view, one row each (like etcdctl endpoint
+                        status --cluster): the --servers, then the members they name at
+                        their announced client URLs; unreachable ones shown, exit 1
   transfer <id>         move Raft leadership to voter <id>
   add <id>=<host:port>  add a node started with --join (<host:port> is its peer port);
                         it catches up as a learner, then votes
@@ -102,26 +103,41 @@ interface EndpointStatus {
 }
 
 /**
- * `cluster status --all`: every `--server` asked on its own connection, side by side.
- * A node's status names its peers by peer address only, not by client URL, so the
- * members are reached through the URLs given; a member none of them answered as is
- * listed as not reached. Exit 1 (CONNECTION_CLOSED) when a server did not answer.
+ * `cluster status --all`: every member asked on its own connection, side by side, like
+ * `etcdctl endpoint status --cluster`. The `--server`s are asked first; then every member
+ * their answers name, at the client URL it announced to its peers
+ * (`--advertise-client-url`). A member with no known URL is listed as not reached. Exit 1
+ * (CONNECTION_CLOSED) when a server did not answer.
  */
 async function statusOfEach(parsed: Parsed, io: Io): Promise<void> {
-  const rows = await Promise.all(
-    serversOf(parsed).map(async (endpoint): Promise<EndpointStatus> => {
-      let nc: KvConnection | undefined;
-      try {
-        nc = await connect(connectOptions(parsed, [endpoint]));
-        return { endpoint, status: await nc.clusterStatus() };
-      } catch (err) {
-        const code = err instanceof KvError ? err.code : "INTERNAL";
-        return { endpoint, error: { code, message: (err as Error).message ?? String(err) } };
-      } finally {
-        await nc?.close();
+  const ask = (endpoints: string[]) =>
+    Promise.all(
+      endpoints.map(async (endpoint): Promise<EndpointStatus> => {
+        let nc: KvConnection | undefined;
+        try {
+          nc = await connect(connectOptions(parsed, [endpoint]));
+          return { endpoint, status: await nc.clusterStatus() };
+        } catch (err) {
+          const code = err instanceof KvError ? err.code : "INTERNAL";
+          return { endpoint, error: { code, message: (err as Error).message ?? String(err) } };
+        } finally {
+          await nc?.close();
+        }
+      }),
+    );
+  const rows = await ask(serversOf(parsed));
+  // The members the answers name and no given server answered as, at their URLs.
+  const asked = new Set(rows.map((r) => r.endpoint));
+  const answeredIds = new Set(rows.map((r) => r.status?.id).filter((id) => id !== undefined));
+  const more = new Map<string, string>();
+  for (const r of rows) {
+    for (const p of r.status?.peers ?? []) {
+      if (!answeredIds.has(p.id) && p.clientUrl !== "" && !asked.has(p.clientUrl)) {
+        more.set(p.clientUrl, p.id);
       }
-    }),
-  );
+    }
+  }
+  rows.push(...(await ask([...more.keys()])));
   const answered = new Set(rows.map((r) => r.status?.id).filter((id) => id !== undefined));
   const members = new Set(rows.flatMap((r) => r.status?.peers.map((p) => p.id) ?? []));
   const unreached = [...members].filter((id) => !answered.has(id)).sort();
@@ -154,7 +170,7 @@ async function statusOfEach(parsed: Parsed, io: Io): Promise<void> {
     }
     if (unreached.length > 0) {
       io.stdout.write(
-        `not reached: ${unreached.join(", ")} (no --server answered as it; give every member's client URL)\n`,
+        `not reached: ${unreached.join(", ")} (no client URL known for it and no --server answered as it)\n`,
       );
     }
   }

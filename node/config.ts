@@ -56,6 +56,7 @@ export interface ServerConfig {
   tlsClientCa: string;
   /** `--metrics-listen host:port`: serve /metrics and /v1/status there, without a token. */
   metricsListen: string;
+  advertiseClientUrl: string;
   /** Largest accepted WebSocket frame on either port. */
   maxFrameBytes: number;
   /** How long shutdown waits for in-flight writes before closing anyway. */
@@ -334,6 +335,14 @@ export const SERVER_OPTIONS: readonly Option[] = [
     help: "host:port to serve /metrics and /v1/status on without a token, plain HTTP also with --tls-cert (empty = on the client port, admin token needed when tokens are set)",
   },
   {
+    flag: "--advertise-client-url",
+    env: "STREAMKV_ADVERTISE_CLIENT_URL",
+    key: "advertiseClientUrl",
+    kind: "string",
+    defaultValue: "",
+    help: "the URL clients reach this node at, told to the other members for `cluster status --all` (empty = ws:// or wss:// of --host and the client port; the host name when --host is 0.0.0.0 or ::)",
+  },
+  {
     flag: "--max-frame-bytes",
     env: "STREAMKV_MAX_FRAME_BYTES",
     key: "maxFrameBytes",
@@ -513,6 +522,14 @@ export function parseServerConfig(
         `--metrics-listen ${JSON.stringify(c.metricsListen)}: ${a.error} (e.g. 127.0.0.1:9420)`,
       );
     }
+  }
+  if (c.advertiseClientUrl !== "" && !/^wss?:\/\/[^\s/]+(\/\S*)?$/.test(c.advertiseClientUrl)) {
+    throw new ConfigError(
+      `--advertise-client-url ${JSON.stringify(c.advertiseClientUrl)}: use ws://host:port or wss://host:port`,
+    );
+  }
+  if (c.advertiseClientUrl.length > 512) {
+    throw new ConfigError("--advertise-client-url: at most 512 characters");
   }
   if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(c.id)) {
     throw new ConfigError(`--id ${JSON.stringify(c.id)}: use 1..64 of a-z A-Z 0-9 _ . -`);

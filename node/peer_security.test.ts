@@ -34,7 +34,13 @@ interface Stranger {
 }
 
 /** Dials `port` as node `from`, doing the handshake with `secret` (or none). */
-async function stranger(port: number, clusterId: string, from: string, secret?: Buffer) {
+async function stranger(
+  port: number,
+  clusterId: string,
+  from: string,
+  secret?: Buffer,
+  clientUrl = "",
+) {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
   const frames: Record<string, unknown>[] = [];
   const closed = new Promise<void>((r) => ws.once("close", () => r()));
@@ -65,7 +71,14 @@ async function stranger(port: number, clusterId: string, from: string, secret?: 
   await new Promise((r) => ws.once("open", r));
   ws.send(
     PeerFrame.encode({
-      hello: { protocol_version: 2, from, to: "n1", cluster_id: clusterId, nonce },
+      hello: {
+        protocol_version: 2,
+        from,
+        to: "n1",
+        cluster_id: clusterId,
+        nonce,
+        client_url: clientUrl,
+      },
     }).finish(),
   );
   return { ws, frames, closed } satisfies Stranger;
@@ -240,6 +253,57 @@ describe("peer port attacks (real process)", () => {
     });
     running.push(again);
     expect((await status(again)).term).toBeLessThan(2 ** 52);
+  }, 30_000);
+
+  it("keeps a member's announced client URL only if it is a bounded ws(s) URL", async () => {
+    const peerPort = await freePort();
+    const unused = await freePort();
+    const peers = `n1=127.0.0.1:${peerPort},n2=127.0.0.1:${unused}`;
+    const node = await startServer({ peerPort, args: ["--id", "n1", "--peers", peers] });
+    running.push(node);
+    const clusterId = deriveClusterId([
+      { id: "n1", host: "127.0.0.1", port: peerPort },
+      { id: "n2", host: "127.0.0.1", port: unused },
+    ]);
+    const urlOfN2 = async () =>
+      (
+        (await status(node)) as unknown as { peers: { id: string; clientUrl: string }[] }
+      ).peers.find((p) => p.id === "n2")?.clientUrl;
+    const received = async () => {
+      const m = await (await fetch(`http://127.0.0.1:${node.clientPort}/metrics`)).text();
+      return Number(
+        /peer_messages_total\{direction="in",result="received"\} (\d+)/.exec(m)?.[1] ?? 0,
+      );
+    };
+    for (const bad of [
+      "javascript:alert(1)",
+      `ws://${"h".repeat(600)}:1`,
+      "ws://a b:1",
+      "http://x:1",
+    ]) {
+      const s = await stranger(node.peerPort, clusterId, "n2", undefined, bad);
+      await waitFor(() => s.frames.some((f) => f.body === "challenge"), 5000, "a challenge");
+      // A harmless old-term heartbeat after the auth: once it is counted, the auth was read.
+      const before = await received();
+      s.ws.send(
+        PeerFrame.encode({
+          raft: encodeMessage(emptyMessage("MsgHeartbeat", "n2", "n1", 0)),
+        }).finish(),
+      );
+      await waitFor(async () => (await received()) > before, 5000, "the handshake done");
+      expect(await urlOfN2()).toBe("");
+      s.ws.terminate();
+    }
+    // A good one after the bad ones: proof that the hellos were taken, and only it kept.
+    const s = await stranger(node.peerPort, clusterId, "n2", undefined, "wss://kv2.example:7420");
+    await waitFor(async () => (await urlOfN2()) === "wss://kv2.example:7420", 5000, "the URL");
+    s.ws.terminate();
+    // A stranger (not a member) is never recorded.
+    const x = await stranger(node.peerPort, clusterId, "x9", undefined, "ws://evil:1");
+    await waitFor(() => x.frames.some((f) => f.body === "challenge"), 5000, "a challenge");
+    x.ws.terminate();
+    const all = (await status(node)) as unknown as { peers: { id: string }[] };
+    expect(all.peers.map((p) => p.id).sort()).toEqual(["n1", "n2"]);
   }, 30_000);
 
   it("a 3-node cluster with the secret elects, replicates and forwards", async () => {

@@ -76,6 +76,10 @@ export interface PeerTransportOptions {
    * or a pending addition. Others are dropped and counted (default: everyone).
    */
   isMember?: (id: string) => boolean;
+  /** This node's client URL, announced in every hello it sends (`cluster status --all`). */
+  clientUrl?: () => string;
+  /** A member's hello announced its client URL (after the handshake completed). */
+  onPeerClientUrl?: (id: string, url: string) => void;
   /** The cluster secret both sides prove in the handshake (peer_auth.ts). */
   secret?: Buffer;
   /** Mutual TLS on the peer port, both directions. */
@@ -412,6 +416,7 @@ export class PeerTransport {
             to: o.peer.id,
             cluster_id: this.opts.clusterId,
             nonce,
+            client_url: this.opts.clientUrl?.() ?? "",
           },
         }).finish(),
       );
@@ -516,6 +521,8 @@ export class PeerTransport {
     let from: string | undefined;
     /** Between the hello and the auth: what the proof must cover. */
     let pending: HandshakeInput | undefined;
+    /** The client URL the hello announced, taken once the handshake completed. */
+    let announcedUrl = "";
     this.opts.metrics.peerConnections.inc();
     ws.on("close", () => this.opts.metrics.peerConnections.dec());
     ws.on("error", (err) =>
@@ -609,6 +616,7 @@ export class PeerTransport {
           } else if (h.nonce.length !== PEER_NONCE_BYTES) {
             unauthorized("a hello without a nonce", { from: h.from });
           } else {
+            announcedUrl = h.client_url;
             pending = {
               clusterId: this.opts.clusterId,
               dialer: h.from,
@@ -646,6 +654,9 @@ export class PeerTransport {
           pending = undefined;
           this.markAuthenticated(socket);
           this.opts.log.debug("peer authenticated", { remote, from });
+          if (isClientUrl(announcedUrl) && (!this.opts.isMember || this.opts.isMember(from))) {
+            this.opts.onPeerClientUrl?.(from, announcedUrl);
+          }
           return;
         }
         unauthorized(`a ${frame.body} frame before the handshake completed`);
@@ -721,6 +732,7 @@ export type DecodedPeerFrame =
         to: string;
         cluster_id: string;
         nonce: Uint8Array;
+        client_url: string;
       };
     }
   | { body: "auth"; auth: { proof: Uint8Array } }
@@ -735,6 +747,11 @@ function bytesOf(v: unknown, field: string): Uint8Array {
   if (!(v instanceof Uint8Array))
     throw new KvError("MALFORMED_FRAME", `peer frame: ${field} is not bytes`);
   return v;
+}
+
+/** A ws:// or wss:// URL of bounded length: what a member may announce as its client URL. */
+function isClientUrl(url: string): boolean {
+  return url.length > 0 && url.length <= 512 && /^wss?:\/\/[^\s/]+(\/\S*)?$/.test(url);
 }
 
 function stringOf(v: unknown, field: string): string {
@@ -775,6 +792,7 @@ export function decodePeerFrame(bytes: Uint8Array): DecodedPeerFrame {
           to: stringOf(h.to, "to"),
           cluster_id: stringOf(h.cluster_id, "cluster_id"),
           nonce: bytesOf(h.nonce, "nonce"),
+          client_url: stringOf(h.client_url, "client_url"),
         },
       };
     }

@@ -148,6 +148,8 @@ function seedOf(id: string, nowMs: number): number {
 export class RaftKvService implements KvService {
   private closing = false;
   private readonly addresses: Map<string, string>;
+  /** Members' client URLs (bounded by the members: only members' hellos are kept). */
+  private readonly clientUrls = new Map<string, string>();
   private readonly membership: Membership;
   private readonly clock: Clock;
   /** Nodes being added here (`addServer`): their messages are taken before they are learners. */
@@ -486,6 +488,11 @@ export class RaftKvService implements KvService {
     this.addresses.set(id, address);
   }
 
+  /** Where member `id` serves clients (its own, or as its authenticated hello said). */
+  setClientUrl(id: string, url: string): void {
+    this.clientUrls.set(id, url);
+  }
+
   status(): NodeStatus {
     const s = this.driver.status();
     const role = s.role === "precandidate" ? "candidate" : s.role;
@@ -503,6 +510,7 @@ export class RaftKvService implements KvService {
         address: this.addresses.get(id) ?? "",
         matchIndex: id === this.opts.id ? s.lastIndex : (s.progress[id]?.match ?? 0),
         voter: voters.has(id),
+        clientUrl: this.clientUrls.get(id) ?? "",
       })),
       buckets: this.kv.listBuckets().map((b) => b.bucket),
       replicated: true,

@@ -116,6 +116,7 @@ describe("streamkv server", () => {
         address: `127.0.0.1:${server.peerPort}`,
         matchIndex: status.appliedIndex,
         voter: true,
+        clientUrl: `ws://127.0.0.1:${server.clientPort}`,
       },
     ]);
     expect(status.buckets).toContainEqual(expect.objectContaining({ bucket: "http", values: 1 }));

@@ -13,6 +13,7 @@ import {
   statSync,
   writeSync,
 } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { KvError, type NodeStatus } from "../proto/index.js";
 import { loadAddressBook, mergePeers, rememberPeer } from "./address_book.js";
@@ -120,6 +121,15 @@ function authenticatorOf(config: ServerConfig): Authenticator {
     if (err instanceof KvError) throw new ConfigError(err.message);
     throw err;
   }
+}
+
+/** `--advertise-client-url`, or ws(s):// of --host (the host name for a wildcard) and the port. */
+function advertisedClientUrl(config: ServerConfig, port: number, tls: boolean): string {
+  if (config.advertiseClientUrl !== "") return config.advertiseClientUrl;
+  const wildcard = config.host === "0.0.0.0" || config.host === "::" || config.host === "[::]";
+  const host = wildcard ? hostname() : config.host;
+  const bracketed = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  return `${tls ? "wss" : "ws"}://${bracketed}:${port}`;
 }
 
 export async function startNode(config: ServerConfig, log: Logger): Promise<RunningNode> {
@@ -285,13 +295,18 @@ async function openNode(
     ...(security.secret ? { secret: security.secret } : {}),
     ...(security.tls ? { tls: security.tls } : {}),
     isMember: (id) => service.isPeerMember(id),
+    clientUrl: () => ownClientUrl,
+    onPeerClientUrl: (id, url) => service.setClientUrl(id, url),
     onMessage: (from, data) => service.receive(from, data),
     onForward: (from, frame) => service.receiveForward(from, frame),
   });
   let clientPort: number;
   let peerPort: number;
+  let ownClientUrl = "";
   try {
     clientPort = await client.listen();
+    ownClientUrl = advertisedClientUrl(config, clientPort, clientTls !== undefined);
+    service.setClientUrl(config.id, ownClientUrl);
     peerPort = await peers.listen();
     if (ops) {
       // parseServerConfig checked it with the same rule.

@@ -83,6 +83,8 @@ export interface PeerStatus {
   address: string;
   matchIndex: number;
   voter: boolean;
+  /** Where the member serves clients, as it announced it to this node ("" = not yet known). */
+  clientUrl: string;
 }
 
 export type NodeRole = "leader" | "follower" | "candidate" | "learner" | "unknown";

@@ -867,6 +867,10 @@ export const descriptor = {
                 "voter": {
                   "type": "bool",
                   "id": 4
+                },
+                "client_url": {
+                  "type": "string",
+                  "id": 5
                 }
               }
             },

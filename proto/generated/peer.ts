@@ -75,6 +75,10 @@ export const descriptor = {
                 "nonce": {
                   "type": "bytes",
                   "id": 6
+                },
+                "client_url": {
+                  "type": "string",
+                  "id": 7
                 }
               }
             },
