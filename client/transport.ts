@@ -5,16 +5,10 @@
  * plain `ws://` to a host other than loopback unless the caller says `insecure: true`.
  * Browser-safe: no Node built-ins.
  */
-import { KvError } from "../proto/index.js";
+import { isLoopbackHost, KvError } from "../proto/index.js";
 import type { ConnectOptions, Pem, TlsOptions } from "./types.js";
 
-/** 127.0.0.0/8, ::1 and localhost: traffic that never leaves the machine. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  if (host === "localhost" || host === "::1") return true;
-  // URL parsing has already turned "127.1" or "0x7f.1" into dotted decimal.
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
+export { isLoopbackHost };
 
 /** PEM text or bytes with a `-----BEGIN` line (DER, a path or a typo is not). */
 function isPem(v: unknown): v is Pem {

@@ -7,7 +7,12 @@
 import { createHash } from "node:crypto";
 import { accessSync, constants, mkdirSync, readFileSync, rmdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { isValidNodeId, parsePeerAddress } from "./peer_address.js";
+import {
+  isClientUrl,
+  isValidNodeId,
+  MAX_CLIENT_URL_LENGTH,
+  parsePeerAddress,
+} from "./peer_address.js";
 
 export interface PeerAddress {
   id: string;
@@ -523,13 +528,10 @@ export function parseServerConfig(
       );
     }
   }
-  if (c.advertiseClientUrl !== "" && !/^wss?:\/\/[^\s/]+(\/\S*)?$/.test(c.advertiseClientUrl)) {
+  if (c.advertiseClientUrl !== "" && !isClientUrl(c.advertiseClientUrl)) {
     throw new ConfigError(
-      `--advertise-client-url ${JSON.stringify(c.advertiseClientUrl)}: use ws://host:port or wss://host:port`,
+      `--advertise-client-url ${JSON.stringify(c.advertiseClientUrl)}: use ws://host:port or wss://host:port, at most ${MAX_CLIENT_URL_LENGTH} characters`,
     );
-  }
-  if (c.advertiseClientUrl.length > 512) {
-    throw new ConfigError("--advertise-client-url: at most 512 characters");
   }
   if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(c.id)) {
     throw new ConfigError(`--id ${JSON.stringify(c.id)}: use 1..64 of a-z A-Z 0-9 _ . -`);

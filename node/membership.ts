@@ -8,10 +8,11 @@ import { type Clock, timeoutAt } from "./clock.js";
 import type { PeerAddress } from "./config.js";
 import type { CallOptions } from "./kv_service.js";
 import type { LeaderProposer, RaftKvDriver } from "./leader_proposer.js";
+import { bracketedHost } from "./peer_address.js";
 
 /** `host:port`, `[v6]:port` for an IPv6 host (what parsePeerAddress reads back). */
 export function formatPeerAddress(p: PeerAddress): string {
-  return p.host.includes(":") ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`;
+  return `${bracketedHost(p.host)}:${p.port}`;
 }
 
 /** How long `add` waits for a learner to catch up when the client gives no deadline. */

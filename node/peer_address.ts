@@ -24,3 +24,18 @@ export function parsePeerAddress(text: string): ParsedPeerAddress {
   if (port > 65535) return { error: `port ${m[2]} is above 65535`, badPort: true };
   return { host: m[1]!, port };
 }
+
+/** A host as a URL or `host:port` needs it: an IPv6 literal in brackets (once). */
+export function bracketedHost(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+/** Longest client URL a node announces or keeps (`--advertise-client-url`, peer hellos). */
+export const MAX_CLIENT_URL_LENGTH = 512;
+
+/** A `ws://` or `wss://` URL of bounded length: what a node may announce as its client URL. */
+export function isClientUrl(url: string): boolean {
+  return (
+    url.length > 0 && url.length <= MAX_CLIENT_URL_LENGTH && /^wss?:\/\/[^\s/]+(\/\S*)?$/.test(url)
+  );
+}

@@ -38,7 +38,7 @@ import {
 } from "./forward_wire.js";
 import type { Logger } from "./log.js";
 import type { NodeMetrics } from "./metrics.js";
-import { isValidNodeId } from "./peer_address.js";
+import { bracketedHost, isClientUrl, isValidNodeId } from "./peer_address.js";
 import {
   certificateNames,
   type HandshakeInput,
@@ -370,8 +370,7 @@ export class PeerTransport {
 
   private dial(o: Outbound): void {
     if (this.closed) return;
-    const host =
-      o.peer.host.includes(":") && !o.peer.host.startsWith("[") ? `[${o.peer.host}]` : o.peer.host;
+    const host = bracketedHost(o.peer.host);
     const tls = this.opts.tls;
     const allowed = tls?.allowedNames;
     const ws = new WebSocket(`${tls ? "wss" : "ws"}://${host}:${o.peer.port}/`, {
@@ -747,11 +746,6 @@ function bytesOf(v: unknown, field: string): Uint8Array {
   if (!(v instanceof Uint8Array))
     throw new KvError("MALFORMED_FRAME", `peer frame: ${field} is not bytes`);
   return v;
-}
-
-/** A ws:// or wss:// URL of bounded length: what a member may announce as its client URL. */
-function isClientUrl(url: string): boolean {
-  return url.length > 0 && url.length <= 512 && /^wss?:\/\/[^\s/]+(\/\S*)?$/.test(url);
 }
 
 function stringOf(v: unknown, field: string): string {

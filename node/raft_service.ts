@@ -279,9 +279,9 @@ export class RaftKvService implements KvService {
       });
       return;
     }
-    const before = this.driver.summary().violations;
+    const before = this.driver.violationCount();
     this.driver.receive(m);
-    if (this.driver.summary().violations > before) {
+    if (this.driver.violationCount() > before) {
       // A member broke Raft (two leaders in a term, a conflict with our commit): dropped,
       // counted (streamkv_raft_protocol_violations), and told to the operator.
       this.opts.log.error("raft message from a member that broke raft dropped", {

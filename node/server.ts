@@ -15,7 +15,7 @@ import {
 } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { KvError, type NodeStatus } from "../proto/index.js";
+import { isLoopbackHost, KvError, type NodeStatus } from "../proto/index.js";
 import { loadAddressBook, mergePeers, rememberPeer } from "./address_book.js";
 import { Authenticator } from "./auth.js";
 import { ClientServer } from "./client_server.js";
@@ -26,7 +26,7 @@ import type { KvService } from "./kv_service.js";
 import type { Logger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
 import { MetricsServer } from "./metrics_server.js";
-import { parsePeerAddress } from "./peer_address.js";
+import { bracketedHost, parsePeerAddress } from "./peer_address.js";
 import { loadPeerSecurity } from "./peer_auth.js";
 import { PeerTransport } from "./peer_transport.js";
 import { RaftKvService } from "./raft_service.js";
@@ -128,8 +128,7 @@ function advertisedClientUrl(config: ServerConfig, port: number, tls: boolean): 
   if (config.advertiseClientUrl !== "") return config.advertiseClientUrl;
   const wildcard = config.host === "0.0.0.0" || config.host === "::" || config.host === "[::]";
   const host = wildcard ? hostname() : config.host;
-  const bracketed = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-  return `${tls ? "wss" : "ws"}://${bracketed}:${port}`;
+  return `${tls ? "wss" : "ws"}://${bracketedHost(host)}:${port}`;
 }
 
 export async function startNode(config: ServerConfig, log: Logger): Promise<RunningNode> {
@@ -314,7 +313,7 @@ async function openNode(
       const host = at.host.replace(/^\[|\]$/g, "");
       await ops.listen(host, at.port);
       // It stays plain HTTP with TLS on the client port: a scraper's private address.
-      if (!isLoopback(host)) {
+      if (!isLoopbackHost(host)) {
         log.warn(
           "--metrics-listen serves /metrics and /v1/status in plain HTTP without a token: keep it on a monitoring network",
           { metricsListen: config.metricsListen },
@@ -372,7 +371,7 @@ async function openNode(
         : "shared token",
     clientTls: !clientTls ? "off" : clientTls.clientCa ? "mutual" : "on",
   });
-  if (auth.open && !isLoopback(config.host)) {
+  if (auth.open && !isLoopbackHost(config.host)) {
     log.warn(
       "the client port is open to anyone who reaches it: set --tokens-file or --token-file",
       {
@@ -380,7 +379,7 @@ async function openNode(
       },
     );
   }
-  if (!clientTls && !auth.open && !isLoopback(config.host)) {
+  if (!clientTls && !auth.open && !isLoopbackHost(config.host)) {
     log.warn(
       "clients send their tokens in clear text to this address: set --tls-cert and --tls-key",
       { host: config.host },
@@ -403,8 +402,4 @@ async function openNode(
     log.info("tokens reloaded", { tokens: auth.tokenCount });
   };
   return { clientPort, peerPort, service, stop, stopped, reloadCredentials };
-}
-
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host.startsWith("127.");
 }

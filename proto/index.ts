@@ -75,6 +75,7 @@ export { descriptor as logSchema } from "./generated/log.js";
 export { descriptor as peerSchema } from "./generated/peer.js";
 export { descriptor as raftSchema } from "./generated/raft.js";
 export { descriptor as raftlogSchema } from "./generated/raftlog.js";
+export { isLoopbackHost } from "./hosts.js";
 export { messageType, rootOf } from "./schema.js";
 export type * from "./types.js";
 export {

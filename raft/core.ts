@@ -1243,6 +1243,11 @@ export class RaftCore {
     }
   }
 
+  /** RaftStatus.violations' count, without building a status (polled per message). */
+  violationCount(): number {
+    return this.violations.count;
+  }
+
   /** A message that breaks Raft's own rules: dropped and counted (RaftStatus.violations). */
   private violation(what: string): void {
     this.violations.count++;

@@ -354,6 +354,11 @@ export class RaftDriver<R = unknown> {
     return this.core.summary();
   }
 
+  /** How many messages the core dropped as broken Raft (RaftStatus.violations), cheaply. */
+  violationCount(): number {
+    return this.core.violationCount();
+  }
+
   /** Term of a log entry (for checkers); undefined if compacted or absent. */
   termAt(index: number): number | undefined {
     return this.core.termAt(index);
