@@ -6,7 +6,6 @@
  * cut off.
  */
 import fc from "fast-check";
-import { vi } from "vitest";
 
 /** Cases per property (`STREAMKV_FUZZ_RUNS=1000000 npx vitest run <files>` for a long run). */
 export const FUZZ_RUNS = positiveInt(process.env.STREAMKV_FUZZ_RUNS, 10_000);
@@ -18,7 +17,11 @@ export const FUZZ_SEED = positiveInt(
 );
 
 // A longer run takes longer: the test timeout grows with the cases (30 s per 10,000).
-vi.setConfig({ testTimeout: Math.max(30_000, Math.ceil(FUZZ_RUNS / 10_000) * 30_000) });
+// Only inside vitest: bench/ loads test_support too, and vitest cannot load outside it.
+if (process.env.VITEST) {
+  const { vi } = await import("vitest");
+  vi.setConfig({ testTimeout: Math.max(30_000, Math.ceil(FUZZ_RUNS / 10_000) * 30_000) });
+}
 
 function positiveInt(text: string | undefined, fallback: number): number {
   if (text === undefined || text === "") return fallback;
