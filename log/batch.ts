@@ -280,7 +280,12 @@ export class LogBatchImpl implements LogBatch {
       this.ops.push({
         type: "put",
         key: streamKey(stream.config.name),
-        value: encodeStream({ id: stream.id, config: stream.config, lastSeq: stream.lastSeq }),
+        value: encodeStream({
+          id: stream.id,
+          config: stream.config,
+          lastSeq: stream.lastSeq,
+          vanishedHighSeq: stream.vanishedHighSeq,
+        }),
       });
     }
     return this.queue.enqueue(this.ops, options.sync === true, () => this.written());
@@ -306,8 +311,11 @@ export class LogBatchImpl implements LogBatch {
   }
 
   private removeSeq(stream: StreamIndex, seq: number): void {
+    const vanishedBefore = stream.vanishedHighSeq;
     const meta = stream.remove(seq);
     assert(meta !== undefined, `removing seq ${seq} that is not stored`);
+    // A subject vanished: the stream record keeps the watch horizon across restarts.
+    if (stream.vanishedHighSeq !== vanishedBefore) this.dirtyStreams.add(stream);
     // The stream record is untouched: removals change neither lastSeq nor the config.
     this.ops.push({ type: "del", key: messageKey(stream.id, seq) });
   }
