@@ -53,7 +53,8 @@ export class StreamIndex {
    * The highest last seq of a subject whose every message was removed (it vanished,
    * leaving no marker: purgeDeletes, an expired marker, discard=old). A watch resuming
    * at or below it cannot be caught up key by key, since the vanished key says nothing.
-   * Persisted in the stream record; never lowered.
+   * Set by the batch (a subject trimmed and appended to in one batch did not vanish);
+   * persisted in the stream record; never lowered.
    */
   vanishedHighSeq: number;
   /** Highest seq ever removed; -1 until first asked after the index was built. */
@@ -99,10 +100,7 @@ export class StreamIndex {
     const seqs = this.subjects.get(meta.subject)!;
     if (seqs[0] === seq) seqs.shift();
     else seqs.splice(lowerBound(seqs, 0, seq), 1);
-    if (seqs.length === 0) {
-      this.subjects.delete(meta.subject);
-      if (seq > this.vanishedHighSeq) this.vanishedHighSeq = seq;
-    }
+    if (seqs.length === 0) this.subjects.delete(meta.subject);
     if (this.removedHigh >= 0 && seq > this.removedHigh) this.removedHigh = seq;
     this.dead++;
     if (this.messages.size === 0) this.clear();

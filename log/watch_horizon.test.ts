@@ -77,6 +77,14 @@ describe("watch horizon", () => {
     expect(again.watchHorizon("s")).toEqual({ removedHighSeq: 2, vanishedHighSeq: 2 });
   });
 
+  it("an overwrite that trims a subject's only message does not make it vanish", async () => {
+    const { log, reopen } = await openLog();
+    await log.createStream(config("s", { maxMsgsPerSubject: 1 }));
+    for (const s of ["a", "a", "b", "a"]) await log.append("s", put(s));
+    expect(log.watchHorizon("s")).toEqual({ removedHighSeq: 2, vanishedHighSeq: 0 });
+    expect((await reopen()).watchHorizon("s")).toEqual({ removedHighSeq: 2, vanishedHighSeq: 0 });
+  });
+
   it("a purge of the whole stream makes every subject vanish", async () => {
     const { log, reopen } = await openLog();
     await log.createStream(config("s"));
