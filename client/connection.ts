@@ -191,7 +191,7 @@ export class Connection {
     if (this.closed || generation !== this.generation || this.socket === undefined) return;
     this.generation++;
     this.emitEvent({ type: "failover", server: this.currentUrl, reason });
-    this.socket.close(4000, "failover");
+    this.socket.abandon(`failover: ${reason}`);
   }
 
   /** Forgets a stream locally (its frames are ignored from now on). */
