@@ -64,7 +64,7 @@ export interface FaultRecord {
   kind: "kill" | "pause";
   node: string;
   watcher: string;
-  /** ms from the fault until the watcher delivered a revision it did not have. */
+  /** ms from the fault until the watcher delivered a revision committed after it. */
   failoverMs: number;
 }
 
@@ -113,6 +113,10 @@ class RecordingWatcher {
         ready();
       }
     })();
+  }
+
+  get serverId(): string {
+    return this.conn.serverId;
   }
 
   get lastRevision(): number {
@@ -167,7 +171,6 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
 
   // Watchers: watcher i starts on node i % size, with the others after it.
   const watchers: RecordingWatcher[] = [];
-  const urlIndex = new Map(c.urls.map((u, i) => [u, i]));
   for (let i = 0; i < (o.watchers ?? 2); i++) {
     const first = i % c.nodes.length;
     const servers = [...c.urls.slice(first), ...c.urls.slice(0, first)];
@@ -223,14 +226,19 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
   }
 
   const faults: FaultRecord[] = [];
+  const bucket = await admin.keyValue(o.bucket);
   try {
     await waitFor(() => watchers.every((w) => w.lastRevision > 20), 15_000, "first deliveries");
     for (let round = 0; round < o.rounds; round++) {
       const w = watchers[round % watchers.length]!;
-      const node = urlIndex.get(w.record.server);
-      if (node === undefined) throw new Error(`${w.record.name} is on an unknown server`);
+      // The node the watcher's connection is on now, as its hello named it.
+      await waitFor(() => w.serverId !== "", recoverTimeoutMs, `${w.record.name} connected`);
+      const node = c.nodes.findIndex((n) => n.id === w.serverId);
+      if (node < 0) throw new Error(`${w.record.name} is on an unknown node ${w.serverId}`);
       const kind = round % 2 === 0 ? "kill" : "pause";
-      const before = w.lastRevision;
+      // Revisions above this were committed after the fault (up to a read's round trip):
+      // what the watcher already had on the wire does not count as recovered.
+      const before = Math.max(w.lastRevision, (await bucket.status()).lastRevision);
       const t0 = performance.now();
       if (kind === "kill") await c.kill(node, "SIGKILL");
       else c.pause(node);
