@@ -145,6 +145,8 @@ interface WatchPump {
   /** When the last frame of this watch was sent (clock ms). */
   lastSentAt: number;
   cancelProgress: Cancel | undefined;
+  /** A progress frame not yet flushed: a client that does not read gets no second one. */
+  progressUnflushed: boolean;
 }
 
 /** Bounds of a watch's progress interval (WatchRequest.progress_interval_ms). */
@@ -843,6 +845,7 @@ export class ClientSession {
           : Math.min(MAX_PROGRESS_MS, Math.max(MIN_PROGRESS_MS, req.progressIntervalMs)),
       lastSentAt: this.clock.now(),
       cancelProgress: undefined,
+      progressUnflushed: false,
     };
     this.watches.set(id, pump);
     assert(
@@ -946,8 +949,9 @@ export class ClientSession {
   /**
    * A progress event when the watch sent nothing for its interval: the client knows the
    * stream is alive (it fails over when these stop) and how far nothing else matched.
-   * Skipped while the connection's buffer is full: a client that does not read gets
-   * nothing more, so the bytes stay bounded; it hears from the watch once it reads.
+   * At most one unflushed per watch, and none while the connection's buffer is full: a
+   * client that does not read holds the server to one small frame per watch (the per-
+   * connection watch limit bounds those); it hears from the watch once it reads.
    */
   private scheduleProgress(w: WatchPump, delayMs: number): void {
     w.cancelProgress = this.clock.after(delayMs, () => {
@@ -958,8 +962,11 @@ export class ClientSession {
         this.scheduleProgress(w, w.progressMs - idleMs);
         return;
       }
-      if (this.outBytes + this.reservedBytes < this.maxBufferedBytes) {
-        this.send(w.id, { type: "watch_progress", revision: w.watch.progressRevision() });
+      if (!w.progressUnflushed && this.outBytes + this.reservedBytes < this.maxBufferedBytes) {
+        w.progressUnflushed = true;
+        this.send(w.id, { type: "watch_progress", revision: w.watch.progressRevision() }, () => {
+          w.progressUnflushed = false;
+        });
         w.lastSentAt = this.clock.now();
       }
       this.scheduleProgress(w, w.progressMs);
