@@ -57,6 +57,8 @@ export interface WatcherRecord {
   ended: string | undefined;
   server: string;
   failovers: number;
+  /** What happened to the stream, in order (resumes, notices), for a failure's report. */
+  events: Array<{ afterRevision: number; what: string }>;
 }
 
 export interface FaultRecord {
@@ -98,6 +100,7 @@ class RecordingWatcher {
       ended: undefined,
       server: "",
       failovers: 0,
+      events: [],
     };
   }
 
@@ -123,9 +126,16 @@ class RecordingWatcher {
     return this.record.delivered.at(-1)?.revision ?? 0;
   }
 
+  note(what: string): void {
+    if (this.record.events.length < 5000) {
+      this.record.events.push({ afterRevision: this.lastRevision, what });
+    }
+  }
+
   private onItem(item: WatchItem): void {
     if (item === null) return;
     if (isNotice(item)) {
+      this.note(JSON.stringify(item));
       if (item.kind === "catch_up") {
         this.current = {
           from: item.fromRevision,
@@ -183,6 +193,7 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
         if (w === undefined) return;
         if (e.type === "connected") w.record.server = e.server;
         if (e.type === "failover") w.record.failovers++;
+        if (e.type !== "reconnecting") w.note(JSON.stringify(e));
       },
     });
     const w = new RecordingWatcher(`w${i + 1}`, conn);
@@ -326,7 +337,16 @@ export function checkWatchRun(r: WatchChaosResult): string[] {
       if (got.has(rev)) continue;
       const span = w.catchUps.find((c) => c.from <= rev && rev <= c.to);
       if (span === undefined) {
-        if (unannounced++ < 5) problems.push(`${where} skipped revision ${rev} unannounced`);
+        if (unannounced++ < 5) {
+          const context = w.events
+            .filter((e) => e.afterRevision >= rev - 50 && e.afterRevision <= rev + 5)
+            .map((e) => `after ${e.afterRevision}: ${e.what}`);
+          problems.push(
+            `${where} skipped revision ${rev} (${r.acked.get(rev) ?? "key unknown"}) unannounced; ` +
+              `delivered around it: ${revs.filter((x) => x > rev - 4 && x < rev + 4).join(",")}; ` +
+              `stream events: ${context.join(" | ") || "none"}`,
+          );
+        }
         continue;
       }
       if (span.reset) continue;
