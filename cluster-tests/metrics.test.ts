@@ -3,8 +3,9 @@
  * load on one bucket: the series an operator alerts and graphs on must move, and only
  * the right ones (KV ops by bucket, op and result; Raft commit/apply, persist and apply
  * latency, proposals, follower lag on the leader only; watchers; bytes; data dir). Then
+ * the leader fails over (`streamkv_raft_leader_changes_total` counts the new one), and
  * quorum is lost and regained: `streamkv_raft_has_leader` goes to 0 on the survivor and
- * back to 1, and `streamkv_raft_leader_changes_total` counts the new leader.
+ * back to 1.
  */
 import { describe, expect, it } from "vitest";
 import type { Entry } from "../client/index.js";
@@ -112,26 +113,37 @@ describe("/metrics on a three-node cluster", () => {
     watch.stop();
     await watchLoop;
 
-    // Quorum lost: the leader and one follower die; the survivor knows no leader.
-    await c.kill(leader, "SIGKILL");
-    await c.kill(other, "SIGKILL");
+    // Failover: the leader dies, the other two elect one and count the change.
     const hasLeader = async (i: number) => (await scrape(c, i)).sum("streamkv_raft_has_leader");
-    await waitFor(async () => (await hasLeader(follower)) === 0, 15_000, "has_leader 0");
-    const lost: Scrape = await scrape(c, follower);
+    const changes = async (i: number) =>
+      (await scrape(c, i)).sum("streamkv_raft_leader_changes_total");
+    await c.kill(leader, "SIGKILL");
+    const next = await c.waitForLeader(15_000);
+    expect(next).not.toBe(leader);
+    for (const i of [follower, other]) {
+      expect(await hasLeader(i)).toBe(1);
+      expect(await changes(i)).toBeGreaterThan(after[i]!.sum("streamkv_raft_leader_changes_total"));
+    }
+    const survivor = next === follower ? other : follower;
+
+    // Quorum lost: the new leader dies too; the survivor knows no leader.
+    await c.kill(next, "SIGKILL");
+    await waitFor(async () => (await hasLeader(survivor)) === 0, 15_000, "has_leader 0");
+    const lost: Scrape = await scrape(c, survivor);
     expect(lost.sum("streamkv_raft_role", { role: "leader" })).toBe(0);
     // Quorum back: a leader is elected and counted.
-    await c.startNode(other);
+    await c.startNode(next);
     await waitFor(
-      async () => (await hasLeader(follower)) === 1 && (await hasLeader(other)) === 1,
+      async () => (await hasLeader(survivor)) === 1 && (await hasLeader(next)) === 1,
       20_000,
       "has_leader 1 again",
     );
-    const regained = await scrape(c, follower);
+    const regained = await scrape(c, survivor);
     expect(regained.sum("streamkv_raft_leader_changes_total")).toBeGreaterThan(
       lost.sum("streamkv_raft_leader_changes_total"),
     );
     expect(regained.sum("streamkv_raft_term")).toBeGreaterThan(
-      after[follower]!.sum("streamkv_raft_term"),
+      after[survivor]!.sum("streamkv_raft_term"),
     );
   }, 120_000);
 });
