@@ -336,7 +336,8 @@ export class NodeMetrics {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
       registers,
     });
-    const replica = sources.replica;
+    // Six series read it: one reading serves the whole scrape (it walks the watchers).
+    const replica = sources.replica && recentFor(SCRAPE_MS, sources.replica);
     if (replica) {
       new Gauge({
         name: "streamkv_raft_follower_lag_entries",
@@ -408,6 +409,19 @@ export class NodeMetrics {
       snapshotTransfer: (kind, seconds) => snapshotSeconds.observe({ kind }, seconds),
     };
   }
+}
+
+/** How long one reading of the replica serves the series of a scrape. */
+const SCRAPE_MS = 100;
+
+/** `read`, called at most once per `ms`: later calls within it get the same value. */
+function recentFor<T>(ms: number, read: () => T): () => T {
+  let last: { at: number; value: T } | undefined;
+  return () => {
+    const now = performance.now();
+    if (last === undefined || now - last.at >= ms) last = { at: now, value: read() };
+    return last.value;
+  };
 }
 
 /** The data directory's size and its file system's room (node/disk_usage.ts). */
