@@ -32,6 +32,7 @@ export {
 } from "../proto/index.js";
 export { KeyValue, type KvWatch } from "./kv.js";
 export type * from "./types.js";
+export { isNotice } from "./watch.js";
 
 /** A connection to a streamkv cluster. */
 export class KvConnection {
