@@ -33,6 +33,7 @@ import {
   scopedRequestId,
 } from "./auth.js";
 import type { AuthBackoff } from "./auth_backoff.js";
+import { NO_BUCKET } from "./bucket_labels.js";
 import type { ByteBudget } from "./byte_budget.js";
 import { type Cancel, type Clock, systemClock } from "./clock.js";
 import type { CallOptions, KvService, ServiceWatch, WatchOptions } from "./kv_service.js";
@@ -563,6 +564,7 @@ export class ClientSession {
   private serve(frame: Answerable, reservation: number): void {
     const id = frame.id;
     const op = opLabelOf(frame);
+    const bucket = bucketLabelOf(frame);
     if (!this.tracker.accepting) {
       this.send(id, {
         type: "error",
@@ -571,7 +573,7 @@ export class ClientSession {
       return;
     }
     if (this.opts.nodeBudget?.exhausted) {
-      this.opts.metrics.kvOps.inc({ op, result: "OVERLOADED" });
+      this.opts.metrics.countOp(op, bucket, "OVERLOADED");
       this.send(id, {
         type: "error",
         error: new KvError(
@@ -611,7 +613,7 @@ export class ClientSession {
           // The value grew past what was reserved while the get was in flight (a larger
           // put landed) and the connection cannot hold it: a get is idempotent, so it is
           // refused retryably (the SDK backs off and asks again) rather than buffered.
-          this.opts.metrics.kvOps.inc({ op, result: "OVERLOADED" });
+          this.opts.metrics.countOp(op, bucket, "OVERLOADED");
           this.send(
             id,
             {
@@ -625,7 +627,7 @@ export class ClientSession {
           );
           return;
         }
-        this.opts.metrics.kvOps.inc({ op, result: "ok" });
+        this.opts.metrics.countOp(op, bucket, "ok");
         if (answer) this.send(id, answer, done);
         else done();
       },
@@ -636,7 +638,7 @@ export class ClientSession {
           done();
           return;
         }
-        this.opts.metrics.kvOps.inc({ op, result: err.code });
+        this.opts.metrics.countOp(op, bucket, err.code);
         this.send(id, { type: "error", error: err }, done);
       },
     );
@@ -1050,6 +1052,14 @@ function typeOf(frame: Answerable): ClientRequestType {
 function opLabelOf(frame: Answerable): ClientRequestType | WriteOpName {
   if (frame.kind === "request" && frame.request.type === "write") return frame.request.op;
   return typeOf(frame);
+}
+
+/** The bucket a request names, for the metrics' bounded `bucket` label ("" for none). */
+function bucketLabelOf(frame: Answerable): string {
+  if (frame.kind !== "request") return NO_BUCKET;
+  const r = frame.request;
+  if (r.type === "bucket_create") return r.config.bucket ?? NO_BUCKET;
+  return "bucket" in r ? r.bucket : NO_BUCKET;
 }
 
 function toBytes(data: unknown): Uint8Array {
