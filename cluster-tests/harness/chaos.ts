@@ -103,21 +103,23 @@ async function waitForProgress(c: ChaosCluster, leader: number, entries: number,
 
 /** Until a write through any node is acked (the recovery probe, in its own bucket). */
 async function waitForWrite(c: ChaosCluster, timeoutMs: number): Promise<void> {
-  const nc = await connect({ servers: [...c.urls], timeoutMs: 2000 });
-  try {
-    const deadline = Date.now() + timeoutMs;
-    for (let n = 0; ; n++) {
-      try {
-        const kv = await nc.createKeyValue({ bucket: "chaos-probe" });
-        await kv.putString("probe", String(n));
-        return;
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`no write acked within ${timeoutMs} ms: ${err}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+  const deadline = Date.now() + timeoutMs;
+  for (let n = 0; ; n++) {
+    // A fresh connection each try: the one that failed may be to a node still starting.
+    const nc = await connect({ servers: [...c.urls], timeoutMs: 2000 }).catch(
+      (err) => err as Error,
+    );
+    try {
+      if (nc instanceof Error) throw nc;
+      const kv = await nc.createKeyValue({ bucket: "chaos-probe" });
+      await kv.putString("probe", String(n));
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`no write acked within ${timeoutMs} ms: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      if (!(nc instanceof Error)) await nc.close();
     }
-  } finally {
-    await nc.close();
   }
 }
 
