@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { repoRoot } from "../../test_support/index.js";
 import { containerSuiteUnavailable } from "./docker.js";
 
@@ -30,7 +31,11 @@ if (missing) {
   process.exit(1);
 }
 
-const vitest = createRequire(import.meta.url).resolve("vitest/vitest.mjs");
+// vitest's bin (not in its package exports): next to its package.json.
+const vitest = join(
+  dirname(createRequire(import.meta.url).resolve("vitest/package.json")),
+  "vitest.mjs",
+);
 const child = spawn(
   process.execPath,
   [vitest, "run", "--config", "vitest.containers.config.ts", ...rest],
