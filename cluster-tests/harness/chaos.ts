@@ -58,6 +58,8 @@ export interface ChaosOptions {
    * call timeout, so calls that went to the struck node time out and are indeterminate.
    */
   faultHoldMs?: number;
+  /** Stale reads in the workload: a deliberately broken build (see workload.ts). */
+  staleReads?: boolean;
   /** Remove the folder of a passing run (default: keep it). */
   removeOnPass?: boolean;
 }
@@ -154,7 +156,8 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
   );
   mkdirSync(resultsDir, { recursive: true });
   const all = c.ids.map((_, i) => i);
-  const bucket = "chaos";
+  // A bucket per scenario: runs on one cluster never see each other's keys.
+  const bucket = `chaos-${o.name}`.replace(/[^a-zA-Z0-9_-]/g, "_");
   const admin = await connect({ servers: [...c.urls], timeoutMs: 5000 });
   const faults: FaultRecord[] = [];
   const anomalies: string[] = [];
@@ -179,6 +182,7 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
       deleteShare: 0.05,
       counters: Math.max(4, Math.ceil((clients * maxOps * 0.1) / 32)),
       counterShare: 0.1,
+      staleReads: o.staleReads ?? false,
       stop,
     });
     let struck: number | undefined;
@@ -220,7 +224,8 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
     // A write of the final leader's term commits everything before it; then each node
     // must have applied through that commit index before its log is read.
     const leader = await waitForLeaderAmong(c, all, 30_000);
-    await admin.createKeyValue({ bucket: "chaos-barrier" });
+    const barrier = await admin.createKeyValue({ bucket: "chaos-barrier" });
+    await barrier.putString("barrier", o.name);
     const commit = (await c.status(leader))!.commitIndex;
     await Promise.all(
       all.map((i) =>
@@ -280,7 +285,7 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
   }
   writeFileSync(join(resultsDir, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
   if (anomalies.length > 0) {
-    console.error(`chaos ${o.name}: FAILED, results kept in ${resultsDir}`);
+    console.error(`chaos ${o.name}: ${anomalies.length} anomalies, results kept in ${resultsDir}`);
   } else if (o.removeOnPass) {
     rmSync(resultsDir, { recursive: true, force: true });
   } else {
