@@ -4,9 +4,13 @@
  * clients) while a nemesis strikes the leader again and again:
  *
  * - kill -9 of the leader's container, then `docker start` on its volume;
- * - the leader cut off from its peers by iptables in its network namespace, healed.
+ * - the leader cut off from its peers by iptables in its network namespace, healed;
+ * - one way: only what the leader sends is dropped;
+ * - a rolling restart: each node in turn `docker stop` (SIGTERM, must exit 0) and
+ *   started again, under load, as an upgrade does.
  *
- * Each time a new leader must take over and the old one rejoin; afterwards every
+ * Each time the leader is struck a new one must take over, and the struck node
+ * rejoins; afterwards every
  * node has the same log, no acked write is lost, the history is linearizable
  * (cluster-tests/lincheck), counters are exact. Results per run in
  * .tmp/chaos-results/ (history.jsonl, report.json), printed and kept.
@@ -20,6 +24,8 @@ import { DockerCluster } from "./docker_cluster.js";
 const SCENARIOS: { name: string; nemesis: Nemesis; seed: number }[] = [
   { name: "containers-kill-leader", nemesis: "kill-leader", seed: 21 },
   { name: "containers-partition-leader", nemesis: "partition-leader", seed: 22 },
+  { name: "containers-partition-leader-outbound", nemesis: "partition-leader-outbound", seed: 23 },
+  { name: "containers-rolling-restart", nemesis: "rolling-restart", seed: 24 },
 ];
 const budget = scenarioBudget(SCENARIOS.length);
 
@@ -36,13 +42,18 @@ describe("chaos in containers", () => {
 
   for (const s of SCENARIOS) {
     it(
-      `${s.nemesis}: fails over, the old leader rejoins, nothing acked is lost`,
+      `${s.nemesis}: a leader serves through every fault, the struck node rejoins, nothing acked is lost`,
       async () => {
         cluster = await DockerCluster.start(3);
+        // A rolling restart goes round every node at least once.
+        const cycles =
+          s.nemesis === "rolling-restart"
+            ? Math.ceil(Math.max(budget.cycles, 3) / 3) * 3
+            : budget.cycles;
         const report = await runChaos(cluster, {
           name: s.name,
           nemesis: s.nemesis,
-          cycles: budget.cycles,
+          cycles,
           clients: 3,
           maxOpsPerClient: budget.maxOpsPerClient,
           durationMs: budget.durationMs,
@@ -50,8 +61,11 @@ describe("chaos in containers", () => {
         });
         console.log(describeReport(report));
         expect(report.anomalies).toEqual([]);
-        expect(report.faults).toHaveLength(budget.cycles);
+        expect(report.faults).toHaveLength(cycles);
         for (const f of report.faults) expect(f.newLeader).not.toBe(f.target);
+        if (s.nemesis === "rolling-restart") {
+          expect(new Set(report.faults.map((f) => f.target)).size).toBe(3);
+        }
         expect(report.acked).toBeGreaterThan(50);
       },
       budget.testTimeoutMs,

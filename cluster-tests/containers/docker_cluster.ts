@@ -103,9 +103,9 @@ export class DockerCluster implements ChaosCluster {
     ]);
   }
 
-  async isolate(i: number): Promise<void> {
+  async isolate(i: number, direction: "both" | "in" | "out" = "both"): Promise<void> {
     const others = this.ids.map((_, k) => k).filter((k) => k !== i && !this.down.has(k));
-    await this.cuts[i]!.drop(await Promise.all(others.map((k) => this.address(k))));
+    await this.cuts[i]!.drop(await Promise.all(others.map((k) => this.address(k))), direction);
   }
 
   async heal(): Promise<void> {
@@ -114,6 +114,18 @@ export class DockerCluster implements ChaosCluster {
 
   async kill(i: number): Promise<void> {
     await docker(["kill", "--signal", "KILL", this.containerId(i)]);
+    await this.waitForExit(i);
+  }
+
+  /** `docker stop`: SIGTERM to the server (PID 1), which must exit 0 before Docker's 20 s. */
+  async stop(i: number): Promise<void> {
+    await docker(["stop", "--time", "20", this.containerId(i)], 40_000);
+    await this.waitForExit(i);
+    const code = await docker(["inspect", "-f", "{{.State.ExitCode}}", this.containerId(i)]);
+    if (code !== "0") throw new Error(`${this.ids[i]} exited ${code} on SIGTERM, not 0`);
+  }
+
+  private async waitForExit(i: number): Promise<void> {
     await waitFor(
       async () =>
         (await docker(["inspect", "-f", "{{.State.Running}}", this.containerId(i)])) === "false",

@@ -1,8 +1,10 @@
 /**
  * One chaos scenario, for any cluster that can be cut and killed: the bounded KV
  * workload (put / get / create / update / delete, CAS counters) runs while a nemesis
- * strikes the leader `cycles` times (partition it from its peers, or kill -9 and
- * restart it), each time waiting for a new leader and then healing; afterwards every
+ * strikes `cycles` times (the leader cut off from its peers both ways or one way,
+ * the leader killed with -9 and restarted, or each node in turn stopped cleanly and
+ * started again), each time waiting for a leader among the others (a new one when
+ * the leader was struck) and writes through it, then healing; afterwards every
  * node's log is read and the run is checked: same log everywhere, no acked write
  * lost, the history linearizable (lincheck), revisions consistent, counters exact
  * within the unknowns. The history (JSON lines) and the report go to a results
@@ -30,17 +32,55 @@ const HISTORY = 64;
 export interface ChaosCluster extends StatusSource {
   /** Client URLs the test reaches node `i` at. */
   readonly urls: readonly string[];
-  /** Cuts node `i` off from its peers, both ways (clients still reach it). */
-  isolate(i: number): Promise<void>;
+  /**
+   * Cuts node `i` off from its peers (clients still reach it): both ways, or only
+   * what it sends ("out") or only what it receives ("in").
+   */
+  isolate(i: number, direction?: "both" | "in" | "out"): Promise<void>;
   /** Removes every cut. */
   heal(): Promise<void>;
   /** SIGKILL of node `i`, returning once it is dead. */
   kill(i: number): Promise<void>;
+  /** SIGTERM to node `i` (a clean shutdown, as an upgrade does), returning once it exited. */
+  stop(i: number): Promise<void>;
   /** Starts node `i` again on its data. */
   restart(i: number): Promise<void>;
 }
 
-export type Nemesis = "partition-leader" | "kill-leader";
+interface NemesisPlan {
+  /** The node to strike in `cycle` (0-based) of a cluster of `size`. */
+  target(leader: number, cycle: number, size: number): number;
+  strike(c: ChaosCluster, i: number): Promise<void>;
+  heal(c: ChaosCluster, i: number): Promise<void>;
+}
+
+const NEMESES = {
+  /** The leader cut off from its peers both ways (a 2|1 split, leader in the minority). */
+  "partition-leader": {
+    target: (leader) => leader,
+    strike: (c, i) => c.isolate(i),
+    heal: (c) => c.heal(),
+  },
+  /** One-way: what the leader sends is dropped; it still hears its peers. */
+  "partition-leader-outbound": {
+    target: (leader) => leader,
+    strike: (c, i) => c.isolate(i, "out"),
+    heal: (c) => c.heal(),
+  },
+  "kill-leader": {
+    target: (leader) => leader,
+    strike: (c, i) => c.kill(i),
+    heal: (c, i) => c.restart(i),
+  },
+  /** Each node in turn stopped cleanly (SIGTERM) and started again: an upgrade. */
+  "rolling-restart": {
+    target: (_leader, cycle, size) => cycle % size,
+    strike: (c, i) => c.stop(i),
+    heal: (c, i) => c.restart(i),
+  },
+} satisfies Record<string, NemesisPlan>;
+
+export type Nemesis = keyof typeof NEMESES;
 
 export interface ChaosOptions {
   name: string;
@@ -68,7 +108,9 @@ export interface FaultRecord {
   cycle: number;
   nemesis: Nemesis;
   target: string;
-  /** From the fault until the others agreed on a new leader. */
+  /** Whether the target led when struck (then the others must elect a new leader). */
+  targetLed: boolean;
+  /** The leader during the fault, and how long after the strike the others agreed on it. */
   newLeader: string;
   electionMs: number;
   /** From the heal until every node named one leader and a write was acked. */
@@ -125,16 +167,6 @@ async function waitForWrite(c: ChaosCluster, timeoutMs: number): Promise<void> {
   }
 }
 
-async function strike(c: ChaosCluster, nemesis: Nemesis, target: number): Promise<void> {
-  if (nemesis === "partition-leader") await c.isolate(target);
-  else await c.kill(target);
-}
-
-async function heal(c: ChaosCluster, nemesis: Nemesis, target: number): Promise<void> {
-  if (nemesis === "partition-leader") await c.heal();
-  else await c.restart(target);
-}
-
 function summarize(result: WorkloadResult) {
   let ok = 0;
   let failed = 0;
@@ -185,30 +217,38 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
       staleReads: o.staleReads ?? false,
       stop,
     });
+    const plan: NemesisPlan = NEMESES[o.nemesis];
     let struck: number | undefined;
     try {
       for (let cycle = 0; cycle < o.cycles; cycle++) {
         const leader = await waitForLeaderAmong(c, all, 30_000);
         await waitForProgress(c, leader, 30, `writes before fault ${cycle + 1}`);
+        const target = plan.target(leader, cycle, all.length);
         const struckAt = Date.now();
-        struck = leader;
-        await strike(c, o.nemesis, leader);
-        const others = all.filter((i) => i !== leader);
-        const next = await waitForLeaderAmong(c, others, 30_000, leader);
+        struck = target;
+        await plan.strike(c, target);
+        const others = all.filter((i) => i !== target);
+        const next = await waitForLeaderAmong(
+          c,
+          others,
+          30_000,
+          target === leader ? leader : undefined,
+        );
         const electionMs = Date.now() - struckAt;
         await waitForProgress(c, next, 20, `writes under fault ${cycle + 1}`);
         const holdMs = (o.faultHoldMs ?? 4000) - (Date.now() - struckAt);
         // The fault's length is the scenario's choice, not a wait for a condition.
         if (holdMs > 0) await new Promise((r) => setTimeout(r, holdMs));
         const healedAt = Date.now();
-        await heal(c, o.nemesis, leader);
+        await plan.heal(c, target);
         struck = undefined;
         await waitForLeaderAmong(c, all, 30_000);
         await waitForWrite(c, 30_000);
         faults.push({
           cycle: cycle + 1,
           nemesis: o.nemesis,
-          target: c.ids[leader]!,
+          target: c.ids[target]!,
+          targetLed: target === leader,
           newLeader: c.ids[next]!,
           electionMs,
           recoveryMs: Date.now() - healedAt,
@@ -216,7 +256,7 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
       }
     } finally {
       // A cycle that failed half way still heals, so the checks below see a whole cluster.
-      if (struck !== undefined) await heal(c, o.nemesis, struck).catch(() => undefined);
+      if (struck !== undefined) await plan.heal(c, struck).catch(() => undefined);
       stop.requested = true;
       result = await work;
     }

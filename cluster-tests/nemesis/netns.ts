@@ -114,9 +114,9 @@ export class NetnsLab {
   }
 
   /** Cuts host `i` off from every other host (clients in the test still reach it). */
-  async isolate(i: number): Promise<void> {
+  async isolate(i: number, direction: "both" | "in" | "out" = "both"): Promise<void> {
     const others = this.hosts.filter((_, k) => k !== i).map((h) => h.address);
-    await this.hosts[i]!.cut.drop(others);
+    await this.hosts[i]!.cut.drop(others, direction);
   }
 
   async healAll(): Promise<void> {

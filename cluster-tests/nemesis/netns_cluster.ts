@@ -51,14 +51,23 @@ export class NetnsCluster implements ChaosCluster {
   }
 
   async kill(i: number): Promise<void> {
+    await this.end(i, "SIGKILL");
+  }
+
+  async stop(i: number): Promise<void> {
+    const code = await this.end(i, "SIGTERM");
+    if (code !== 0) throw new Error(`${this.ids[i]} exited ${code} on SIGTERM, not 0`);
+  }
+
+  private async end(i: number, signal: NodeJS.Signals): Promise<number | string> {
     const proc = this.procs[i];
     if (!proc) throw new Error(`${this.ids[i]} is not running`);
     this.procs[i] = undefined;
-    await proc.stop("SIGKILL", 5000);
+    return proc.stop(signal, signal === "SIGKILL" ? 5000 : 20_000);
   }
 
-  isolate(i: number): Promise<void> {
-    return this.lab.isolate(i);
+  isolate(i: number, direction: "both" | "in" | "out" = "both"): Promise<void> {
+    return this.lab.isolate(i, direction);
   }
 
   heal(): Promise<void> {
