@@ -98,8 +98,6 @@ export interface ChaosOptions {
    * call timeout, so calls that went to the struck node time out and are indeterminate.
    */
   faultHoldMs?: number;
-  /** Stale reads in the workload: a deliberately broken build (see workload.ts). */
-  staleReads?: boolean;
   /** Remove the folder of a passing run (default: keep it). */
   removeOnPass?: boolean;
 }
@@ -214,7 +212,6 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
       deleteShare: 0.05,
       counters: Math.max(4, Math.ceil((clients * maxOps * 0.1) / 32)),
       counterShare: 0.1,
-      staleReads: o.staleReads ?? false,
       stop,
     });
     const plan: NemesisPlan = NEMESES[o.nemesis];

@@ -52,11 +52,6 @@ export interface WorkloadOptions {
   counters?: number;
   /** Share of ops that are counter increments when `counters` > 0 (default 0.2). */
   counterShare?: number;
-  /**
-   * Reads with `{ stale: true }`: not linearizable by design, so a run with it is a
-   * broken build on purpose, to show the checkers catch one.
-   */
-  staleReads?: boolean;
 }
 
 export interface AckedWrite {
@@ -214,7 +209,7 @@ export async function runKvWorkload(o: WorkloadOptions): Promise<WorkloadResult>
       if (r < 0.25) {
         const { h, line } = begin({ op: "get", key });
         try {
-          const e = await kv.get(key, o.staleReads ? { stale: true } : {});
+          const e = await kv.get(key);
           const output: KvOutput = e
             ? { kind: "entry", value: dec.decode(e.value), revision: e.revision }
             : { kind: "absent" };
