@@ -4,6 +4,8 @@
  */
 export interface ScenarioBudget {
   cycles: number;
+  /** Soak only: no new fault cycle after this long (the workload runs on until the last heals). */
+  nemesisMs?: number;
   durationMs: number;
   maxOpsPerClient: number;
   /** vitest's timeout for one scenario. */
@@ -16,12 +18,15 @@ export function scenarioBudget(scenarios: number): ScenarioBudget {
   if (!(minutes > 0)) {
     return { cycles: 2, durationMs: 60_000, maxOpsPerClient: 800, testTimeoutMs: 150_000 };
   }
-  const durationMs = (minutes * 60_000) / scenarios;
+  const nemesisMs = (minutes * 60_000) / scenarios;
   return {
-    // A fault cycle takes 10-15 s here; the workload's op bound grows with the time.
-    cycles: Math.max(2, Math.floor(durationMs / 15_000)),
-    durationMs,
-    maxOpsPerClient: Math.ceil(durationMs / 10),
-    testTimeoutMs: durationMs + 120_000,
+    // A fault cycle takes 10-15 s here: as many as fit, at least 2. The workload may
+    // run a minute past the nemesis (the last cycle's heal); its op bound grows with
+    // the time (about 100 ops/s for three clients here, at most).
+    cycles: Math.max(2, Math.floor(nemesisMs / 10_000)),
+    nemesisMs,
+    durationMs: nemesisMs + 60_000,
+    maxOpsPerClient: Math.ceil((nemesisMs + 60_000) / 30),
+    testTimeoutMs: nemesisMs + 180_000,
   };
 }

@@ -54,6 +54,7 @@ describe("chaos in containers", () => {
           name: s.name,
           nemesis: s.nemesis,
           cycles,
+          ...(budget.nemesisMs === undefined ? {} : { nemesisMs: budget.nemesisMs }),
           clients: 3,
           maxOpsPerClient: budget.maxOpsPerClient,
           durationMs: budget.durationMs,
@@ -61,9 +62,11 @@ describe("chaos in containers", () => {
         });
         console.log(describeReport(report));
         expect(report.anomalies).toEqual([]);
-        expect(report.faults).toHaveLength(cycles);
+        // A soak stops starting cycles when its time is up; --quick runs every one.
+        if (budget.nemesisMs === undefined) expect(report.faults).toHaveLength(cycles);
+        else expect(report.faults.length).toBeGreaterThanOrEqual(Math.min(cycles, 2));
         for (const f of report.faults) expect(f.newLeader).not.toBe(f.target);
-        if (s.nemesis === "rolling-restart") {
+        if (s.nemesis === "rolling-restart" && report.faults.length >= 3) {
           expect(new Set(report.faults.map((f) => f.target)).size).toBe(3);
         }
         expect(report.acked).toBeGreaterThan(50);

@@ -85,8 +85,14 @@ export type Nemesis = keyof typeof NEMESES;
 export interface ChaosOptions {
   name: string;
   nemesis: Nemesis;
+  /** Fault cycles: exactly this many, or fewer if `nemesisMs` runs out first. */
   cycles: number;
-  /** Bounds of the workload: it also stops once the nemesis is done. */
+  /** No new cycle starts this long after the first (default: no limit; a soak sets it). */
+  nemesisMs?: number;
+  /**
+   * Bounds of the workload: it also stops once the nemesis is done, so durationMs
+   * must leave room for every cycle (about 10-15 s each here).
+   */
   clients?: number;
   maxOpsPerClient?: number;
   durationMs?: number;
@@ -217,7 +223,8 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
     const plan: NemesisPlan = NEMESES[o.nemesis];
     let struck: number | undefined;
     try {
-      for (let cycle = 0; cycle < o.cycles; cycle++) {
+      const nemesisUntil = Date.now() + (o.nemesisMs ?? Number.POSITIVE_INFINITY);
+      for (let cycle = 0; cycle < o.cycles && Date.now() < nemesisUntil; cycle++) {
         const leader = await waitForLeaderAmong(c, all, 30_000);
         await waitForProgress(c, leader, 30, `writes before fault ${cycle + 1}`);
         const target = plan.target(leader, cycle, all.length);
