@@ -59,7 +59,7 @@ describe.skipIf(skip)("leader partitioned in network namespaces", () => {
       nemesis: "partition-leader",
       cycles: 2,
       clients: 3,
-      maxOpsPerClient: 600,
+      maxOpsPerClient: 2000,
       durationMs: 45_000,
       seed: 13,
       removeOnPass: true,

@@ -220,11 +220,21 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
       counterShare: 0.1,
       stop,
     });
+    let workDone = false;
+    const done = () => {
+      workDone = true;
+    };
+    work.then(done, done);
     const plan: NemesisPlan = NEMESES[o.nemesis];
     let struck: number | undefined;
     try {
       const nemesisUntil = Date.now() + (o.nemesisMs ?? Number.POSITIVE_INFINITY);
       for (let cycle = 0; cycle < o.cycles && Date.now() < nemesisUntil; cycle++) {
+        if (workDone) {
+          throw new Error(
+            `the workload reached its bound before fault ${cycle + 1}: raise maxOpsPerClient or durationMs`,
+          );
+        }
         const leader = await waitForLeaderAmong(c, all, 30_000);
         await waitForProgress(c, leader, 30, `writes before fault ${cycle + 1}`);
         const target = plan.target(leader, cycle, all.length);
