@@ -47,6 +47,23 @@ describe.skipIf(!compose && !process.env.CI)("deploy/docker-compose.yml", () => 
     if (compose) await composeRun(["down", "-v", "--timeout", "5"]).catch(() => undefined);
   });
 
+  it("the monitoring profile holds Prometheus and Grafana on deploy/'s config, off by default", async () => {
+    const { parse } = await import("yaml");
+    const config = parse(await composeRun(["--profile", "monitoring", "config"])) as {
+      services: Record<string, { profiles?: string[]; volumes?: unknown[] }>;
+    };
+    for (const name of ["prometheus", "grafana"]) {
+      expect(config.services[name]?.profiles).toEqual(["monitoring"]);
+    }
+    const mounts = JSON.stringify([
+      config.services.prometheus?.volumes,
+      config.services.grafana?.volumes,
+    ]);
+    for (const dir of ["prometheus", "grafana/provisioning", "grafana/dashboards"]) {
+      expect(mounts).toContain(join(repoRoot, "deploy", dir));
+    }
+  });
+
   it("up gives a healthy three-node cluster that replicates, down -v removes it", async () => {
     await composeRun(["up", "-d"]);
     const ids = (await composeRun(["ps", "-q"])).split("\n").filter(Boolean);
