@@ -177,7 +177,8 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
   const keys = o.keys ?? 10;
   const recoverTimeoutMs = o.recoverTimeoutMs ?? 20_000;
   const admin = await o.connect({ servers: c.urls, timeoutMs: 8000 });
-  await admin.createKeyValue({ bucket: o.bucket, history: o.history ?? 4 });
+  const history = o.history ?? 4;
+  await admin.createKeyValue({ bucket: o.bucket, history });
 
   // Watchers: watcher i starts on node i % size, with the others after it.
   const watchers: RecordingWatcher[] = [];
@@ -238,6 +239,12 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
 
   const faults: FaultRecord[] = [];
   const bucket = await admin.keyValue(o.bucket);
+  // Per node: a client of the other nodes only, for the writes during a fault of that node.
+  const bursters = c.nodes.map((n) =>
+    o
+      .connect({ servers: c.urls.filter((_, i) => i !== n.index), timeoutMs: 8000 })
+      .then((nc) => nc.keyValue(o.bucket)),
+  );
   try {
     await waitFor(() => watchers.every((w) => w.lastRevision > 20), 15_000, "first deliveries");
     for (let round = 0; round < o.rounds; round++) {
@@ -253,11 +260,26 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
       const t0 = performance.now();
       if (kind === "kill") await c.kill(node, "SIGKILL");
       else c.pause(node);
+      // Enough writes through the other nodes to overflow every key's history while the
+      // watcher is away (the writers alone may be slow on a loaded machine).
+      const burst = (async () => {
+        const kv = await bursters[node]!;
+        for (let j = 0; j < keys * history + 2; j++) {
+          const key = `k.${j % keys}`;
+          try {
+            acked.set(await kv.put(key, text(`burst-${round}-${j}`), { timeoutMs: 4000 }), key);
+            writesAcked++;
+          } catch {
+            writesFailed++;
+          }
+        }
+      })();
       await waitFor(
         () => w.record.ended !== undefined || w.lastRevision > before,
         recoverTimeoutMs,
         `${w.record.name} delivering again after ${kind} of ${c.nodes[node]!.id}`,
       );
+      await burst;
       if (w.record.ended !== undefined)
         throw new Error(`${w.record.name} ended: ${w.record.ended}`);
       const first = w.record.delivered.find((d) => d.revision > before)!;
