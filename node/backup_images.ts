@@ -43,6 +43,8 @@ interface OpenImage {
   hashedBytes: number;
   digest: Uint8Array | undefined;
   reading: boolean;
+  /** Closed while a read ran: the view is released when that read settles. */
+  closeAfterRead: boolean;
   cancelIdle: Cancel;
 }
 
@@ -90,6 +92,7 @@ export class BackupImages {
       hashedBytes: 0,
       digest: undefined,
       reading: false,
+      closeAfterRead: false,
       cancelIdle: this.idleTimer(id),
     });
     return { id, header: image.header };
@@ -123,7 +126,8 @@ export class BackupImages {
       };
     } finally {
       open.reading = false;
-      if (this.images.get(id) === open) open.cancelIdle = this.idleTimer(id);
+      if (open.closeAfterRead) open.image.close();
+      else if (this.images.get(id) === open) open.cancelIdle = this.idleTimer(id);
     }
   }
 
@@ -132,7 +136,9 @@ export class BackupImages {
     if (open === undefined) return;
     this.images.delete(id);
     open.cancelIdle();
-    open.image.close();
+    // Never under a running read: the reader's LevelDB iterator would fail beneath it.
+    if (open.reading) open.closeAfterRead = true;
+    else open.image.close();
   }
 
   closeAll(): void {
