@@ -13,7 +13,7 @@ import { runSnapshot } from "../cli/snapshot.js";
 import { connect } from "../client/index.js";
 import { LocalCluster } from "../cluster-tests/harness/cluster.js";
 import type { Io } from "../node/index.js";
-import { tempDir } from "../test_support/index.js";
+import { RssSampler, rssBytes, tempDir } from "../test_support/index.js";
 import { intFlag, opsPerSecond } from "./_measure.js";
 
 const MiB = 1024 * 1024;
@@ -72,9 +72,17 @@ export async function runBackupBench(flags: string[]): Promise<void> {
       await nc.close();
     }
     const file = join(dir, "bench.snap");
+    // Memory while saving: the node's RSS and this process's (the CLI's code) over the save.
+    const nodePid = follower.proc!.proc.pid!;
+    const nodeBefore = rssBytes(nodePid);
+    const nodeRss = new RssSampler(nodePid);
+    const cliBefore = process.memoryUsage().rss;
+    const cliRss = new RssSampler(process.pid);
     let t = performance.now();
     await cli(["save", file, "-s", follower.url, "--timeout", "60000"]);
     const saveMs = performance.now() - t;
+    const nodeGrowth = nodeRss.stop() - nodeBefore;
+    const cliGrowth = cliRss.stop() - cliBefore;
     const size = statSync(file).size;
     t = performance.now();
     const status = JSON.parse(await cli(["status", file, "--json"]));
@@ -100,6 +108,9 @@ export async function runBackupBench(flags: string[]): Promise<void> {
     );
     console.log(
       `save (via a follower)  ${saveMs.toFixed(0)} ms (${(mib / (saveMs / 1000)).toFixed(1)} MiB/s)`,
+    );
+    console.log(
+      `RSS growth over save   node ${(nodeGrowth / MiB).toFixed(1)} MiB, CLI ${(cliGrowth / MiB).toFixed(1)} MiB (image ${mib.toFixed(1)} MiB)`,
     );
     console.log(`status (read + check)  ${statusMs.toFixed(0)} ms`);
     console.log(`restore, per member    ${restoreMs.map((m) => `${m.toFixed(0)} ms`).join(", ")}`);

@@ -210,6 +210,17 @@ describe("streamkv snapshot", { timeout: 120_000 }, () => {
     const noId = await runCli(["snapshot", "restore", file, "--data", target]);
     expect(noId.code).toBe(2);
     expect(existsSync(target)).toBe(false);
+    const underFile = await runCli([
+      "snapshot",
+      "restore",
+      file,
+      "--data",
+      join(file, "sub"),
+      "--id",
+      "n1",
+    ]);
+    expect(underFile.code).toBe(2);
+    expect(underFile.stderr).toMatch(/^streamkv: USAGE: --data .*sub: cannot/);
   });
 
   it("refuses a file with a flipped byte in its header or its body", async () => {
@@ -274,6 +285,16 @@ describe("streamkv snapshot", { timeout: 120_000 }, () => {
     expect(read.stderr).toMatch(/^streamkv: FORBIDDEN: reader may not take a backup/);
     expect(existsSync(out)).toBe(false);
     expect(existsSync(`${out}.tmp`)).toBe(false);
+    const nowhere = await runCli(
+      ["snapshot", "save", join(dir, "no-such-dir", "x.snap"), "-s", server.url],
+      {
+        env: asAdmin,
+      },
+    );
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr).toMatch(
+      /^streamkv: INVALID_ARGUMENT: .*x\.snap\.tmp: cannot create it: ENOENT/,
+    );
   });
 
   it("--help of snapshot and of each subcommand", async () => {

@@ -37,6 +37,22 @@ export const MAX_HEADER_BYTES = 16 * 1024 * 1024;
 /** A chunk is at most what the node was asked for, or one record (values are <= 1 MiB). */
 export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 
+/**
+ * A file system failure (no such directory, permissions, a full disk) as an error the
+ * operator can act on; anything else is rethrown as it is (a bug).
+ */
+function fileError(path: string, what: string, err: unknown): unknown {
+  if (err instanceof KvError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (typeof code !== "string") return err;
+  return new KvError(
+    "INVALID_ARGUMENT",
+    `${path}: cannot ${what}: ${(err as Error).message}`,
+    {},
+    err,
+  );
+}
+
 function corrupt(path: string, why: string, cause?: unknown): KvError {
   return new KvError("CORRUPT_RECORD", `${path}: not a usable backup: ${why}`, {}, cause);
 }
@@ -74,7 +90,12 @@ export class BackupFileWriter {
   /** Creates FILE.tmp (replacing one a crashed save left) and writes the header. */
   static async create(path: string, header: SnapshotHeader): Promise<BackupFileWriter> {
     const tmpPath = `${path}.tmp`;
-    const fd = await open(tmpPath, "w", 0o600);
+    let fd: FileHandle;
+    try {
+      fd = await open(tmpPath, "w", 0o600);
+    } catch (err) {
+      throw fileError(tmpPath, "create it", err);
+    }
     const w = new BackupFileWriter(path, tmpPath, fd);
     try {
       const body = encodeSnapshotHeader(header);
@@ -126,12 +147,17 @@ export class BackupFileWriter {
     digest.copy(end, 16);
     END_MAGIC.copy(end, 48);
     await this.append(end);
-    // Durable before it is named: a crash leaves the previous FILE or this one whole.
-    await this.fd.sync();
-    await this.fd.close();
-    this.done = true;
-    await rename(this.tmpPath, this.path);
-    await fsyncPath(dirname(this.path));
+    try {
+      // Durable before it is named: a crash leaves the previous FILE or this one whole.
+      await this.fd.sync();
+      await this.fd.close();
+      this.done = true;
+      await rename(this.tmpPath, this.path);
+      await fsyncPath(dirname(this.path));
+    } catch (err) {
+      await this.abort();
+      throw fileError(this.path, "make it durable", err);
+    }
     return { bytes: this.position, sha256: digest.toString("hex") };
   }
 
@@ -145,10 +171,19 @@ export class BackupFileWriter {
 
   private async append(bytes: Uint8Array): Promise<void> {
     let at = 0;
-    while (at < bytes.byteLength) {
-      const { bytesWritten } = await this.fd.write(bytes, at, bytes.byteLength - at, this.position);
-      at += bytesWritten;
-      this.position += bytesWritten;
+    try {
+      while (at < bytes.byteLength) {
+        const { bytesWritten } = await this.fd.write(
+          bytes,
+          at,
+          bytes.byteLength - at,
+          this.position,
+        );
+        at += bytesWritten;
+        this.position += bytesWritten;
+      }
+    } catch (err) {
+      throw fileError(this.tmpPath, "write it", err);
     }
   }
 }

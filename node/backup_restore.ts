@@ -64,7 +64,9 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     await verified.close();
   }
   const header = verified.header;
-  await mkdir(dirname(dataDir), { recursive: true, mode: 0o700 });
+  await mkdir(dirname(dataDir), { recursive: true, mode: 0o700 }).catch((err: Error) => {
+    throw new ConfigError(`--data ${dataDir}: cannot create its parent: ${err.message}`);
+  });
   const staging = join(dirname(dataDir), `.${basename(dataDir)}.restoring-${process.pid}`);
   const umask = process.umask(0o077);
   try {
@@ -81,6 +83,11 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     return { header, dataDir, clusterId, voters: peers.map((p) => p.id), imageBytes };
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException)?.code;
+    // No room, no permission: the operator's to fix, like a data dir the server cannot write.
+    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+      throw new ConfigError(`--data ${dataDir}: cannot restore into it: ${(err as Error).message}`);
+    }
     throw err;
   } finally {
     process.umask(umask);
@@ -107,8 +114,9 @@ async function checkEmptyTarget(dataDir: string): Promise<void> {
     }
     entries = await readdir(dataDir);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw err;
+    throw new ConfigError(`--data ${dataDir}: cannot look into it: ${(err as Error).message}`);
   }
   if (entries.length > 0) {
     throw new ConfigError(
