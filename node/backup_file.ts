@@ -346,7 +346,11 @@ function checkHeader(path: string, h: SnapshotHeader): void {
   if (h.formatVersion !== 1) {
     throw corrupt(path, `image format ${h.formatVersion} is not one this version reads (1)`);
   }
-  if (h.raftIndex < 1)
-    throw corrupt(path, `raft index ${h.raftIndex}: the image holds no applied entry`);
-  if (h.raftTerm < 1) throw corrupt(path, `raft term ${h.raftTerm} is not a term`);
+  // Index 0: a store to which no KV command was ever applied (an empty backup).
+  if (h.raftIndex > 0 && h.raftTerm < 1) {
+    throw corrupt(
+      path,
+      `raft index ${h.raftIndex} with term ${h.raftTerm}: an entry has a term >= 1`,
+    );
+  }
 }

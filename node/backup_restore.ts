@@ -160,18 +160,21 @@ async function importImage(
       } finally {
         await reader.close();
       }
-      // One synced write, as a follower's install (node/snapshot_store.ts).
-      await writer.install(installedSnapshotRecord(meta));
+      // One synced write, as a follower's install (node/snapshot_store.ts). An empty
+      // backup (index 0) stands for no snapshot: the members bootstrap as a new cluster.
+      await writer.install(meta.index > 0 ? installedSnapshotRecord(meta) : {});
     } finally {
       await streamLog.close();
     }
     const storage = await openNodeRaftStorage(db, meta.conf);
     try {
       // The log restarts after the snapshot; the term is current, no vote cast yet.
-      await storage.persist({
-        snapshot: meta,
-        hardState: { currentTerm: meta.term, votedFor: null, commitIndex: meta.index },
-      });
+      if (meta.index > 0) {
+        await storage.persist({
+          snapshot: meta,
+          hardState: { currentTerm: meta.term, votedFor: null, commitIndex: meta.index },
+        });
+      }
     } finally {
       await storage.close();
     }
