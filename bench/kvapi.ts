@@ -138,6 +138,7 @@ function makeWatchers(count: number, onEnd: (w: KvWatcher) => void): KvWatcher[]
         maxPending: 1 << 30,
         maxPendingBytes: 2 ** 52,
         initial: undefined,
+        currentRevision: () => 0,
         onEnd,
       }),
   );

@@ -86,6 +86,9 @@ export class Connection {
   private wakeSleep: (() => void) | undefined;
   private readyWaiters: Array<(err?: KvError) => void> = [];
   private loopDone: Promise<void> | undefined;
+  /** Counts the sockets that became ready: names the one a stream was opened on. */
+  private generation = 0;
+  private currentUrl = "";
 
   constructor(options: ConnectOptions) {
     const servers = Array.isArray(options.servers) ? options.servers : [options.servers];
@@ -170,6 +173,25 @@ export class Connection {
     this.pending.set(id, stream);
     if (this.ready) this.send(stream);
     return id;
+  }
+
+  /** Which connected socket is current (see `failover`). */
+  get socketGeneration(): number {
+    return this.generation;
+  }
+
+  /**
+   * Leaves the current server for the next one, because a stream on it found it cannot
+   * serve (no leader there, or silent past its progress interval). A no-op unless the
+   * socket of `generation` is still the current one, so many watches failing over at once
+   * move the connection once. Calls in flight are resent on the next server as after any
+   * lost connection; streams resubscribe.
+   */
+  failover(generation: number, reason: string): void {
+    if (this.closed || generation !== this.generation || this.socket === undefined) return;
+    this.generation++;
+    this.emitEvent({ type: "failover", server: this.currentUrl, reason });
+    this.socket.abandon(`failover: ${reason}`);
   }
 
   /** Forgets a stream locally (its frames are ignored from now on). */
@@ -294,6 +316,8 @@ export class Connection {
         firstRound = undefined;
         attempt = 0;
         this.ready = true;
+        this.generation++;
+        this.currentUrl = url;
         this.emitEvent({ type: "connected", server: url, serverId: this.serverId });
         for (const w of this.readyWaiters.splice(0)) w();
         for (const p of [...this.pending.values()]) this.send(p);

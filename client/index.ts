@@ -35,6 +35,7 @@ export {
 export { KeyValue, type KvWatch } from "./kv.js";
 export type { SnapshotChunk, SnapshotImage, SnapshotImageOptions } from "./snapshot.js";
 export type * from "./types.js";
+export { isNotice } from "./watch.js";
 
 /** A connection to a streamkv cluster. */
 export class KvConnection {

@@ -13,6 +13,7 @@ import type {
   KeyValueStatus,
   PurgeDeletesOptions,
   ReadOptions,
+  WatchItem,
   WatchOptions,
 } from "./types.js";
 import { KvWatcher } from "./watch.js";
@@ -20,8 +21,11 @@ import { expectAnswer, statusOf, type WireObject, WriteOp } from "./wire.js";
 
 const encoder = new TextEncoder();
 
-/** A watch: iterate it with `for await`; `stop()` ends it. */
-export interface KvWatch extends AsyncIterable<Entry | null> {
+/**
+ * A watch: iterate it with `for await`; `stop()` ends it. Yields `Entry | null`, or
+ * also WatchNotice items when started with `notices: true`.
+ */
+export interface KvWatch<T extends WatchItem = Entry | null> extends AsyncIterable<T> {
   stop(): void;
 }
 
@@ -142,9 +146,12 @@ export class KeyValue {
 
   /**
    * Watches keys matching `filter`: initial values, then one `null`, then every later
-   * change, in revision order, without gap or duplicate across reconnects.
+   * change, in revision order, without gap or duplicate across reconnects and failovers;
+   * where revisions were removed meanwhile, an announced catch-up (see WatchOptions).
    */
-  async watch(filter = ">", opts: WatchOptions = {}): Promise<KvWatch> {
+  watch(filter: string, opts: WatchOptions & { notices: true }): Promise<KvWatch<WatchItem>>;
+  watch(filter?: string, opts?: WatchOptions): Promise<KvWatch>;
+  async watch(filter = ">", opts: WatchOptions = {}): Promise<KvWatch<WatchItem>> {
     if (typeof filter !== "string" || filter === "") {
       // As NATS: an empty filter is no filter at all, not "everything" (that is ">").
       throw new KvError(
@@ -164,7 +171,9 @@ export class KeyValue {
   }
 
   /** `watch(">", opts)`. */
-  watchAll(opts: WatchOptions = {}): Promise<KvWatch> {
+  watchAll(opts: WatchOptions & { notices: true }): Promise<KvWatch<WatchItem>>;
+  watchAll(opts?: WatchOptions): Promise<KvWatch>;
+  watchAll(opts: WatchOptions = {}): Promise<KvWatch<WatchItem>> {
     return this.watch(">", opts);
   }
 

@@ -52,6 +52,12 @@ export interface Socket {
   readonly bufferedAmount: number;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
+  /**
+   * Gives the socket up now: `onClose` runs at once with `reason`, nothing more is
+   * delivered, and the closing handshake (which a paused server never answers) is not
+   * waited for.
+   */
+  abandon(reason: string): void;
   /** Set by the owner; receives every binary message. */
   onMessage: (data: Uint8Array) => void;
   /** Set by the owner; called once when the socket is closed, for any reason. */
@@ -91,6 +97,19 @@ export async function openSocket(
         } catch {
           raw.close();
         }
+      },
+      abandon: (reason) => {
+        if (closed) return;
+        closed = true;
+        raw.onmessage = null;
+        raw.onclose = null;
+        try {
+          // ws drops the TCP connection; a browser's WebSocket can only start closing.
+          const terminate = (raw as { terminate?: () => void }).terminate;
+          if (terminate) terminate.call(raw);
+          else raw.close(4000, reason);
+        } catch {}
+        socket.onClose(4000, reason);
       },
       onMessage: () => {},
       onClose: () => {},

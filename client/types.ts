@@ -4,7 +4,7 @@
  * SEMANTICS.md.
  */
 
-import type { BucketConfigInput, BucketInfo } from "../proto/index.js";
+import type { BucketConfigInput, BucketInfo, Entry } from "../proto/index.js";
 
 // The shapes shared with the server are declared once, in proto/types.ts.
 export type { ClusterStatus, Entry, Operation, PeerStatus } from "../proto/index.js";
@@ -33,13 +33,67 @@ export interface WatchOptions {
   metaOnly?: boolean;
   /** No initial values: the `null` comes first. */
   updatesOnly?: boolean;
-  /** Every retained matching entry with revision >= this, then `null`, then live. */
+  /**
+   * Every matching entry with revision >= this, then `null`, then live. If some of them
+   * are no longer retained, a catch-up comes instead (see `catchUp`).
+   */
   resumeFromRevision?: number;
   /** Events the server may send ahead of the application (default 256). */
   bufferSize?: number;
   /** Timeout of the subscribe request in ms (default: the connection's timeoutMs). */
   timeoutMs?: number;
+  /**
+   * When a resume point (after a failover, a SLOW_CONSUMER, or `resumeFromRevision`) is
+   * no longer retained: true (the default) catches up, sending the latest entry of each
+   * key changed since, announced by a `watch_catch_up` event (and a WatchCatchUp item
+   * with `notices`); false ends the watch with REVISION_COMPACTED instead.
+   */
+  catchUp?: boolean;
+  /**
+   * Also yield WatchNotice items: catch-ups and resets before their entries, `caught_up`
+   * after them, and progress. Needed to survive a reset (a key changed and then vanished
+   * while the watcher was away); without it such a resume ends with REVISION_COMPACTED.
+   */
+  notices?: boolean;
+  /**
+   * The server sends a progress message after this much silence (default 250 ms); four
+   * intervals (at least 1 s) without any frame mean the stream stalled, and the watch
+   * moves to another server. 0 turns both off.
+   */
+  progressIntervalMs?: number;
 }
+
+/** With `notices`: before the entries of a catch-up or a reset. */
+export interface WatchCatchUp {
+  kind: "catch_up";
+  /** The first revision this watcher had not seen. */
+  fromRevision: number;
+  /** The revision the catch-up brings it to: the entries that follow are <= it. */
+  toRevision: number;
+  /**
+   * False: from `fromRevision` through `toRevision` only the latest entry of each changed
+   * key follows (the revisions between were superseded or removed). True: the latest entry
+   * of every matching key follows; replace your state with them at `caught_up`.
+   */
+  reset: boolean;
+}
+
+/** With `notices`: the entries of a catch-up or reset are done; live entries follow. */
+export interface WatchCaughtUp {
+  kind: "caught_up";
+  revision: number;
+}
+
+/** With `notices`: every matching entry with revision <= `revision` was delivered. */
+export interface WatchProgress {
+  kind: "progress";
+  revision: number;
+}
+
+export type WatchNotice = WatchCatchUp | WatchCaughtUp | WatchProgress;
+
+/** What a watch with `notices: true` yields. */
+export type WatchItem = Entry | null | WatchNotice;
 
 /** Options every call accepts. */
 export interface CallOptions {
@@ -69,6 +123,17 @@ export type ConnectionEvent =
   | { type: "disconnected"; server: string; reason: string }
   | { type: "reconnecting"; server: string; attempt: number; delayMs: number }
   | { type: "watch_resumed"; bucket: string; filter: string; fromRevision: number; reason: string }
+  /** A watch resumed with a catch-up (or, with `reset`, a re-list); see WatchCatchUp. */
+  | {
+      type: "watch_catch_up";
+      bucket: string;
+      filter: string;
+      fromRevision: number;
+      toRevision: number;
+      reset: boolean;
+    }
+  /** The connection left `server` for the next one: a watch found it cannot serve. */
+  | { type: "failover"; server: string; reason: string }
   | { type: "server_error"; code: string; message: string };
 
 /** PEM text, or its bytes (what Node's `readFileSync` returns is such bytes). */

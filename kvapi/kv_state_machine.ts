@@ -24,7 +24,8 @@ import type {
   WatchOptions,
 } from "./types.js";
 import { WatchHub } from "./watch/hub.js";
-import { initialSource } from "./watch/initial.js";
+import { type InitialMode, initialSource } from "./watch/initial.js";
+import { planOutgrown, planResume, type ResumeInput } from "./watch/resume.js";
 import { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, KvWatcher } from "./watch/watcher.js";
 
 export interface KvOptions extends StateMachineOptions {}
@@ -36,6 +37,12 @@ function invalidOption(message: string): KvError {
 function checkCount(name: string, value: unknown): void {
   if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 1)) {
     throw invalidOption(`${name} must be a positive integer (got ${String(value)})`);
+  }
+}
+
+function checkFlag(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw invalidOption(`${name} must be a boolean (got ${typeof value})`);
   }
 }
 
@@ -206,19 +213,49 @@ export class KvStateMachine {
     checkCount("maxPending", o.maxPending);
     checkCount("maxPendingBytes", o.maxPendingBytes);
 
+    checkFlag("catchUp", o.catchUp);
+    checkFlag("allowReset", o.allowReset);
+
     const stream = streamOf(bucket);
     const boundary = this.machine.committedRevision.get(bucket) ?? 0;
-    if (resume !== undefined) {
-      const firstRevision = this.log.state(stream).firstSeq;
-      if (resume < firstRevision) {
-        throw new KvError(
-          "REVISION_COMPACTED",
-          `revision ${resume} of bucket ${JSON.stringify(bucket)} is no longer retained; the oldest is ${firstRevision}`,
-          { firstRevision },
-        );
-      }
-    }
+    const resumeInput = (): ResumeInput => ({
+      bucket,
+      resume: resume!,
+      boundary,
+      horizon: this.log.watchHorizon(stream),
+      firstSeq: this.log.state(stream).firstSeq,
+      catchUp: o.catchUp === true,
+      allowReset: o.allowReset === true,
+    });
+    // Throws REVISION_COMPACTED when the resume point cannot be served (resume.ts).
+    const plan = resume === undefined ? undefined : planResume(resumeInput());
     const ignoreDeletes = o.ignoreDeletes === true;
+    const mode: InitialMode =
+      plan === "catch-up"
+        ? { kind: "latest", fromSeq: resume! }
+        : plan === "reset"
+          ? { kind: "latest" }
+          : resume !== undefined
+            ? { kind: "all", fromSeq: resume }
+            : o.includeHistory
+              ? { kind: "all", fromSeq: 1 }
+              : { kind: "latest" };
+    const recheck =
+      plan === undefined || !o.catchUp
+        ? undefined
+        : (): KvError | undefined => {
+            try {
+              if (!planOutgrown(plan, planResume(resumeInput()))) return undefined;
+            } catch (err) {
+              if (err instanceof KvError) return err;
+              throw err;
+            }
+            return new KvError(
+              "SLOW_CONSUMER",
+              `entries of bucket ${JSON.stringify(bucket)} from revision ${resume} on were removed while this watch read them; resume from revision ${resume} to catch up`,
+              { lastRevision: resume! - 1 },
+            );
+          };
     const initial = o.updatesOnly
       ? undefined
       : initialSource({
@@ -228,12 +265,8 @@ export class KvStateMachine {
           filter,
           boundary,
           ignoreDeletes,
-          mode:
-            resume !== undefined
-              ? { kind: "all", fromSeq: resume }
-              : o.includeHistory
-                ? { kind: "all", fromSeq: 1 }
-                : { kind: "latest" },
+          mode,
+          ...(recheck === undefined ? {} : { recheck }),
         });
     const watcher = new KvWatcher({
       bucket,
@@ -245,6 +278,10 @@ export class KvStateMachine {
       maxPending: o.maxPending ?? DEFAULT_MAX_PENDING,
       maxPendingBytes: o.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
       initial,
+      ...(plan === "catch-up" || plan === "reset"
+        ? { catchUp: { fromRevision: resume!, toRevision: boundary, reset: plan === "reset" } }
+        : {}),
+      currentRevision: () => this.machine.committedRevision.get(bucket) ?? 0,
       onEnd: (w) => this.hub.remove(w),
     });
     this.hub.add(watcher);
@@ -276,6 +313,14 @@ export class KvStateMachine {
         "this node replaced its state with a snapshot from the leader; resume the watch from the last revision received",
       ),
     );
+  }
+
+  /**
+   * Ends every watch with `error` (resumable for clients): the node found it cannot serve
+   * them (no leader within its timeout), so its watchers move to another node.
+   */
+  endWatches(error: KvError): void {
+    this.hub.endAll(error);
   }
 
   /** Ends every watch with SHUTTING_DOWN; the log is the caller's to close. */

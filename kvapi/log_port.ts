@@ -10,6 +10,7 @@ import type {
   StreamConfig,
   StreamState,
   SubjectInfo,
+  WatchHorizon,
 } from "../log/index.js";
 
 export interface KvLog {
@@ -24,6 +25,8 @@ export interface KvLog {
   payloadSize(stream: string, seq: number): number | undefined;
   /** At least the largest payload stored in `stream` (never less than any of them). */
   largestPayload(stream: string): number;
+  /** Removals a resuming watch must know of (see StreamLog.watchHorizon). */
+  watchHorizon(stream: string): WatchHorizon;
   /** Payload bytes stored in every stream together. */
   storedBytes(): number;
   getBySeq(stream: string, seq: number): Promise<StoredMessage | null>;

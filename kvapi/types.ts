@@ -86,6 +86,21 @@ export interface WatchOptions {
   metaOnly?: boolean;
   updatesOnly?: boolean;
   resumeFromRevision?: number;
+  /**
+   * When entries from `resumeFromRevision` on are no longer all retained (history
+   * trimmed, purged, expired, a snapshot installed): true sends, after a `CatchUp`
+   * notice, the latest retained entry of each matching key that changed since (a
+   * catch-up); false (the default here, the strict rule) fails with REVISION_COMPACTED
+   * when the resume point is below the oldest retained revision.
+   */
+  catchUp?: boolean;
+  /**
+   * With `catchUp`: when even a catch-up cannot be exact (a key changed after the resume
+   * point and then vanished entirely, e.g. its marker was removed by purgeDeletes), true
+   * re-lists every matching key (a reset: the consumer replaces its state); false fails
+   * with REVISION_COMPACTED.
+   */
+  allowReset?: boolean;
   /** Live entries a watcher may have queued before it is ended with SLOW_CONSUMER. */
   maxPending?: number;
   /** Value bytes a watcher may have queued before it is ended with SLOW_CONSUMER. */
@@ -95,6 +110,18 @@ export interface WatchOptions {
 export interface ListKeysOptions {
   /** Only keys sorted strictly after this one ("" or absent = from the first key). */
   startAfter?: string;
+}
+
+/**
+ * How a resumed watch starts when the entries since its resume point are not all
+ * retained: from `fromRevision` through `toRevision` (the watch boundary B) only the
+ * latest entry of each changed key comes; with `reset`, the latest entry of every
+ * matching key comes, and the consumer replaces its state with them.
+ */
+export interface CatchUp {
+  fromRevision: number;
+  toRevision: number;
+  reset: boolean;
 }
 
 /** A watch: initial entries, one `null`, then live entries. */
@@ -112,4 +139,12 @@ export interface Watcher extends AsyncIterable<Entry | null> {
    * resumes from B + 1.
    */
   readonly boundaryRevision: number;
+  /** Set when this watch resumes with a catch-up (or a reset) instead of an exact replay. */
+  readonly catchUp: CatchUp | undefined;
+  /**
+   * A revision R such that every matching entry <= R was handed out: the bucket's written
+   * revision while the watcher is live and idle, else the last revision handed out; 0
+   * during the initial entries. A progress message says "nothing else up to R".
+   */
+  progressRevision(): number;
 }

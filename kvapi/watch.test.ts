@@ -468,3 +468,136 @@ describe("state replaced by a snapshot", () => {
     expect((await kv.get("b", "k"))?.revision).toBe(1);
   });
 });
+
+describe("resume with catch-up (resume.ts)", () => {
+  /** h1 (history 1): a@1 b@2 a@3 c@4 b@5(DEL) a@6 -> retained: c@4, b@5 DEL, a@6. */
+  async function trimmed(): Promise<void> {
+    await d.createBucket({ bucket: "h1", history: 1 });
+    await d.put("h1", "a", "1");
+    await d.put("h1", "b", "2");
+    await d.put("h1", "a", "3");
+    await d.put("h1", "c", "4");
+    await d.del("h1", "b");
+    await d.put("h1", "a", "6");
+  }
+
+  it("replays exactly (no catch-up) while nothing from the resume point on was removed", async () => {
+    await trimmed();
+    const w = kv.watch("h1", ">", { resumeFromRevision: 4, catchUp: true });
+    expect(w.catchUp).toBeUndefined();
+    expect((await initial(w)).map(show)).toEqual(["4:c:PUT=4", "5:b:DEL", "6:a:PUT=6", "null"]);
+    w.stop();
+  });
+
+  it("catches up past trimmed history: the latest entry of each changed key, markers included, then live", async () => {
+    await trimmed();
+    const w = kv.watch("h1", ">", { resumeFromRevision: 2, catchUp: true });
+    expect(w.catchUp).toEqual({ fromRevision: 2, toRevision: 6, reset: false });
+    expect((await initial(w)).map(show)).toEqual(["4:c:PUT=4", "5:b:DEL", "6:a:PUT=6", "null"]);
+    // Live from B + 1: no duplicate of the catch-up, nothing lost.
+    await d.put("h1", "b", "7");
+    expect((await take(w, 1)).map(show)).toEqual(["7:b:PUT=7"]);
+    w.stop();
+  });
+
+  it("a key unchanged since the resume point is not sent again", async () => {
+    await trimmed();
+    const w = kv.watch("h1", ">", { resumeFromRevision: 5, catchUp: true });
+    // a@3 was trimmed (removedHigh 3 < 5): an exact replay of 5 and 6.
+    expect(w.catchUp).toBeUndefined();
+    expect((await initial(w)).map(show)).toEqual(["5:b:DEL", "6:a:PUT=6", "null"]);
+    w.stop();
+    await d.put("h1", "a", "7"); // trims a@6
+    const w2 = kv.watch("h1", ">", { resumeFromRevision: 6, catchUp: true });
+    expect(w2.catchUp).toEqual({ fromRevision: 6, toRevision: 7, reset: false });
+    // c@4 and b@5 did not change after 5: not part of the catch-up.
+    expect((await initial(w2)).map(show)).toEqual(["7:a:PUT=7", "null"]);
+    w2.stop();
+  });
+
+  it("respects the filter, ignoreDeletes and metaOnly", async () => {
+    await trimmed();
+    const filtered = kv.watch("h1", "b", { resumeFromRevision: 1, catchUp: true });
+    expect((await initial(filtered)).map(show)).toEqual(["5:b:DEL", "null"]);
+    filtered.stop();
+    const puts = kv.watch("h1", ">", { resumeFromRevision: 1, catchUp: true, ignoreDeletes: true });
+    expect((await initial(puts)).map(show)).toEqual(["4:c:PUT=4", "6:a:PUT=6", "null"]);
+    puts.stop();
+    const meta = kv.watch("h1", "a", { resumeFromRevision: 1, catchUp: true, metaOnly: true });
+    const [entry] = (await initial(meta)) as Entry[];
+    expect([entry!.revision, entry!.value.length, entry!.size]).toEqual([6, 0, 1]);
+    meta.stop();
+  });
+
+  it("without catchUp the strict rule stays: REVISION_COMPACTED below the oldest revision", async () => {
+    await trimmed();
+    expect(await errorCode(() => kv.watch("h1", ">", { resumeFromRevision: 1 }))).toBe(
+      "REVISION_COMPACTED",
+    );
+  });
+
+  it("a key that changed after the resume point and vanished needs a reset, or fails without allowReset", async () => {
+    await trimmed();
+    const purged = await d.ok({ type: "purgeDeletes", bucket: "h1", olderThanMs: -1 });
+    expect(purged).toBe(0); // purgeDeletes takes no revision
+    expect(await kv.history("h1", "b")).toEqual([]); // b (DEL@5) vanished
+    expect(
+      await errorCode(() => kv.watch("h1", ">", { resumeFromRevision: 3, catchUp: true })),
+    ).toBe("REVISION_COMPACTED");
+    const w = kv.watch("h1", ">", { resumeFromRevision: 3, catchUp: true, allowReset: true });
+    expect(w.catchUp).toEqual({ fromRevision: 3, toRevision: 6, reset: true });
+    // Every matching key's latest, also ones unchanged since the resume point.
+    expect((await initial(w)).map(show)).toEqual(["4:c:PUT=4", "6:a:PUT=6", "null"]);
+    w.stop();
+    // A watcher that had seen b's marker (resumes after 5) needs no reset.
+    const after = kv.watch("h1", ">", { resumeFromRevision: 6, catchUp: true });
+    expect(after.catchUp).toBeUndefined();
+    after.stop();
+  });
+
+  it("removals during the scan that the plan did not foresee end the watch, resumable", async () => {
+    await d.createBucket({ bucket: "race", history: 1 });
+    for (let i = 0; i < 50; i++) await d.put("race", `k.${i}`, "v0");
+    // Nothing removed yet: an exact replay from 1 is planned.
+    const w = kv.watch("race", ">", { resumeFromRevision: 1, catchUp: true, maxPending: 1000 });
+    expect(w.catchUp).toBeUndefined();
+    expect((await take(w, 1)).map(show)).toEqual(["1:k.0:PUT=v0"]);
+    // An overwrite trims k.30 before the scan reaches it.
+    await d.put("race", "k.30", "v1");
+    const out: string[] = [];
+    let error: unknown;
+    try {
+      for (;;) {
+        const r = await w.next();
+        if (r.done || r.value === null) break;
+        out.push(show(r.value));
+      }
+    } catch (err) {
+      error = err;
+    }
+    expect(isKvError(error) && error.code).toBe("SLOW_CONSUMER");
+    expect(out).not.toContain("31:k.30:PUT=v0");
+    // The resume from the same point now catches up.
+    const again = kv.watch("race", ">", { resumeFromRevision: 1, catchUp: true, maxPending: 1000 });
+    expect(again.catchUp).toEqual({ fromRevision: 1, toRevision: 51, reset: false });
+    again.stop();
+  });
+});
+
+describe("progressRevision", () => {
+  it("is 0 during the initial values, the bucket's revision while live and idle", async () => {
+    await sample();
+    const w = kv.watch("b", "t.name");
+    expect(w.progressRevision()).toBe(0);
+    await initial(w);
+    expect(w.progressRevision()).toBe(5);
+    await d.put("b", "x", "unrelated"); // 6: not matching, the promise moves on
+    expect(w.progressRevision()).toBe(6);
+    await d.put("b", "t.name", "cy"); // 7: queued, not yet taken
+    expect(w.progressRevision()).toBe(4);
+    expect((await take(w, 1)).map(show)).toEqual(["7:t.name:PUT=cy"]);
+    expect(w.progressRevision()).toBe(7);
+    w.stop();
+    expect(w.progressRevision()).toBe(0);
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * One watcher per node incarnation on the whole bucket, as a cache or config client
  * would run: started when the node is up, resumed after SLOW_CONSUMER (a snapshot
- * replaced the node's state) from the last revision it received, restarted after
+ * replaced the node's state) or NO_LEADER (the node lost touch with its leader) from
+ * the last revision it received, in the strict mode (no catch-up), restarted after
  * REVISION_COMPACTED. What each chain of resumed watches delivered is kept for the
  * checker: in order, no duplicate, no gap against the final stream, same content.
  */
@@ -106,7 +107,9 @@ export class SimWatchers {
           return;
         }
         this.host.count(`watch_end_${err.code}`);
-        if (err.code !== "SLOW_CONSUMER") {
+        // SLOW_CONSUMER: a snapshot replaced the node's state; NO_LEADER: the node lost
+        // touch with its leader (a real client would move to another node).
+        if (err.code !== "SLOW_CONSUMER" && err.code !== "NO_LEADER") {
           this.host.fail(`watch on ${id} ended with ${err.code}: ${err.message}`);
           return;
         }

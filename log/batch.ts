@@ -60,6 +60,8 @@ export class LogBatchImpl implements LogBatch {
   private readonly stagedMessages: string[] = [];
   private readonly stagedMeta = new Map<string, MetaSlot>();
   private readonly retiredIds: number[] = [];
+  /** Subjects whose last message this batch removed (see removeSeq). */
+  private readonly emptied: Array<{ stream: StreamIndex; subject: string; seq: number }> = [];
   private committed = false;
 
   constructor(
@@ -264,6 +266,12 @@ export class LogBatchImpl implements LogBatch {
     this.assertOpen();
     this.committed = true;
     this.state.openBatch = null;
+    for (const { stream, subject, seq } of this.emptied) {
+      if (stream.subjects.has(subject) || seq <= stream.vanishedHighSeq) continue;
+      // Vanished: the stream record keeps the watch horizon across restarts.
+      stream.vanishedHighSeq = seq;
+      this.dirtyStreams.add(stream);
+    }
     if (this.headerDirty) {
       this.ops.push({
         type: "put",
@@ -280,7 +288,12 @@ export class LogBatchImpl implements LogBatch {
       this.ops.push({
         type: "put",
         key: streamKey(stream.config.name),
-        value: encodeStream({ id: stream.id, config: stream.config, lastSeq: stream.lastSeq }),
+        value: encodeStream({
+          id: stream.id,
+          config: stream.config,
+          lastSeq: stream.lastSeq,
+          vanishedHighSeq: stream.vanishedHighSeq,
+        }),
       });
     }
     return this.queue.enqueue(this.ops, options.sync === true, () => this.written());
@@ -308,6 +321,11 @@ export class LogBatchImpl implements LogBatch {
   private removeSeq(stream: StreamIndex, seq: number): void {
     const meta = stream.remove(seq);
     assert(meta !== undefined, `removing seq ${seq} that is not stored`);
+    // The subject's last message went; whether it vanished is judged at commit, since a
+    // write trims before it appends and an expiry appends a marker after it removes.
+    if (!stream.subjects.has(meta.subject)) {
+      this.emptied.push({ stream, subject: meta.subject, seq });
+    }
     // The stream record is untouched: removals change neither lastSeq nor the config.
     this.ops.push({ type: "del", key: messageKey(stream.id, seq) });
   }

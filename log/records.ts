@@ -34,6 +34,8 @@ export interface StreamRecord {
   id: number;
   config: StreamConfig;
   lastSeq: number;
+  /** See StreamIndex.vanishedHighSeq; 0 when absent (records written before it existed). */
+  vanishedHighSeq?: number;
 }
 
 export interface MessageRecord {
@@ -123,6 +125,7 @@ export function encodeStream(record: StreamRecord): Uint8Array {
       max_msg_size: c.maxMsgSize,
       discard: c.discard === "new" ? 1 : 0,
       last_seq: record.lastSeq,
+      vanished_high_seq: record.vanishedHighSeq ?? 0,
     }).finish(),
   );
 }
@@ -137,6 +140,7 @@ export function decodeStream(bytes: Uint8Array, keyName: string): StreamRecord {
   return {
     id: safeInt(m.id, what, "id"),
     lastSeq: safeInt(m.last_seq, what, "last_seq"),
+    vanishedHighSeq: safeInt(m.vanished_high_seq, what, "vanished_high_seq"),
     config: {
       name,
       maxMsgsPerSubject: safeInt(m.max_msgs_per_subject, what, "max_msgs_per_subject"),

@@ -94,7 +94,15 @@ export async function recover(db: LevelDb, maxMessageSizeBytes: number): Promise
     if (record.id < 1 || record.id >= header.nextStreamId || byId.has(record.id)) {
       throw corrupt(what, `stream id ${record.id} is not unique or not below the id counter`);
     }
-    const stream = new StreamIndex(record.id, record.config, record.lastSeq);
+    if ((record.vanishedHighSeq ?? 0) > record.lastSeq) {
+      throw corrupt(what, "vanished_high_seq beyond the stream's last seq");
+    }
+    const stream = new StreamIndex(
+      record.id,
+      record.config,
+      record.lastSeq,
+      record.vanishedHighSeq ?? 0,
+    );
     state.streams.set(name, stream);
     byId.set(record.id, stream);
     return undefined;

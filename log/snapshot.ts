@@ -543,13 +543,13 @@ export class LogSnapshotWriter {
     streams.forEach(({ name, record }, i) => {
       const id = first + i;
       this.reserved.push(id);
-      const index = new StreamIndex(id, record.config, record.lastSeq);
+      const index = new StreamIndex(id, record.config, record.lastSeq, record.vanishedHighSeq);
       this.state.streams.set(name, index);
       this.byRemoteId.set(record.id, { remoteId: record.id, index });
       this.streamOps.push({
         type: "put",
         key: streamKey(name),
-        value: encodeStream({ id, config: record.config, lastSeq: record.lastSeq }),
+        value: encodeStream({ ...record, id }),
       });
     });
   }

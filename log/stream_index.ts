@@ -49,6 +49,16 @@ export class StreamIndex {
   largestPayload = 0;
   /** False once a message was appended with a timestamp below an earlier one. */
   timestampsOrdered = true;
+  /**
+   * The highest last seq of a subject whose every message was removed (it vanished,
+   * leaving no marker: purgeDeletes, an expired marker, discard=old). A watch resuming
+   * at or below it cannot be caught up key by key, since the vanished key says nothing.
+   * Set by the batch (a subject trimmed and appended to in one batch did not vanish);
+   * persisted in the stream record; never lowered.
+   */
+  vanishedHighSeq: number;
+  /** Highest seq ever removed; -1 until first asked after the index was built. */
+  private removedHigh = -1;
   private maxTimestampMs = 0;
   private order: number[] = [];
   private head = 0;
@@ -60,7 +70,10 @@ export class StreamIndex {
     public config: StreamConfig,
     /** Highest sequence ever assigned. */
     public lastSeq: number,
-  ) {}
+    vanishedHighSeq = 0,
+  ) {
+    this.vanishedHighSeq = vanishedHighSeq;
+  }
 
   add(seq: number, meta: MessageMeta): void {
     const last = this.order.length > 0 ? this.order[this.order.length - 1]! : 0;
@@ -88,6 +101,7 @@ export class StreamIndex {
     if (seqs[0] === seq) seqs.shift();
     else seqs.splice(lowerBound(seqs, 0, seq), 1);
     if (seqs.length === 0) this.subjects.delete(meta.subject);
+    if (this.removedHigh >= 0 && seq > this.removedHigh) this.removedHigh = seq;
     this.dead++;
     if (this.messages.size === 0) this.clear();
     else if (this.dead >= COMPACT_MIN_DEAD && this.dead * 2 > this.order.length - this.head) {
@@ -98,8 +112,15 @@ export class StreamIndex {
     return meta;
   }
 
-  /** Forgets every message (the counters survive). */
+  /** Forgets every message (the counters survive): every subject vanishes. */
   clear(): void {
+    for (let i = this.order.length - 1; i >= this.head; i--) {
+      const seq = this.order[i]!;
+      if (!this.messages.has(seq)) continue;
+      if (seq > this.vanishedHighSeq) this.vanishedHighSeq = seq;
+      break;
+    }
+    if (this.messages.size > 0) this.removedHigh = this.lastSeq;
     this.messages.clear();
     this.subjects.clear();
     this.bytes = 0;
@@ -108,6 +129,26 @@ export class StreamIndex {
     this.dead = 0;
     this.timestampsOrdered = true;
     this.maxTimestampMs = 0;
+  }
+
+  /**
+   * The highest seq ever removed from the stream (trimmed, purged, expired, deleted), 0 if
+   * none: every stored seq above it is still stored, so a watch resuming above it can be
+   * replayed exactly. Seqs are never reused, so "the highest seq not stored" is the same
+   * thing; that is how it is found once after a restart or a snapshot install.
+   */
+  removedHighSeq(): number {
+    if (this.removedHigh < 0) {
+      let expected = this.lastSeq;
+      for (let i = this.order.length - 1; i >= this.head && expected > 0; i--) {
+        const seq = this.order[i]!;
+        if (!this.messages.has(seq)) continue;
+        if (seq !== expected) break;
+        expected--;
+      }
+      this.removedHigh = expected;
+    }
+    return this.removedHigh;
   }
 
   firstSeq(): number {

@@ -41,6 +41,7 @@ import type {
   StreamConfig,
   StreamState,
   SubjectInfo,
+  WatchHorizon,
   WriteOptions,
 } from "./types.js";
 import { type LevelDb, type WriteOp, WriteQueue } from "./write_queue.js";
@@ -241,6 +242,15 @@ export class StreamLog {
   /** At least the largest payload stored in `stream` (see StreamIndex.largestPayload). */
   largestPayload(stream: string): number {
     return this.mem.requireStream(stream).largestPayload;
+  }
+
+  /**
+   * What a watch resuming in `stream` needs to know about removals (StreamIndex): the
+   * highest seq ever removed, and the highest last seq of a subject that vanished.
+   */
+  watchHorizon(stream: string): WatchHorizon {
+    const index = this.mem.requireStream(stream);
+    return { removedHighSeq: index.removedHighSeq(), vanishedHighSeq: index.vanishedHighSeq };
   }
 
   /** Payload bytes stored in every stream together, from the in-memory indexes. */

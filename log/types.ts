@@ -64,6 +64,14 @@ export interface StreamState {
   subjects: number;
 }
 
+/** Removals as a resuming watch needs to know them (StreamLog.watchHorizon). */
+export interface WatchHorizon {
+  /** Highest seq ever removed, 0 if none: every stored seq above it is still stored. */
+  removedHighSeq: number;
+  /** Highest last seq of a subject whose every message was removed, 0 if none. */
+  vanishedHighSeq: number;
+}
+
 export interface SubjectInfo {
   subject: string;
   /** Sequence of the subject's newest stored message. */

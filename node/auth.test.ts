@@ -48,6 +48,9 @@ const onBucket = (bucket: string): ClientRequest[] => [
     metaOnly: false,
     updatesOnly: false,
     credit: 1,
+    catchUp: true,
+    allowReset: false,
+    progressIntervalMs: 0,
   },
   ...(["put", "create", "update", "delete", "purge"] as const).map(
     (op): ClientRequest => ({

@@ -33,6 +33,8 @@ const notInFake = () => Promise.reject(new KvError("UNKNOWN_MESSAGE", "not in th
 function fakeService(): KvService {
   const brokenWatch: ServiceWatch = {
     initRevision: 0,
+    catchUp: undefined,
+    progressRevision: () => 0,
     next: () => Promise.reject(new Error("watch: queue head moved backwards")),
     stop: () => {},
   };

@@ -140,7 +140,16 @@ interface WatchPump {
   running: boolean;
   stopped: boolean;
   lastRevision: number;
+  /** Progress events after this much silence (0 = none). */
+  progressMs: number;
+  /** When the last frame of this watch was sent (clock ms). */
+  lastSentAt: number;
+  cancelProgress: Cancel | undefined;
 }
+
+/** Bounds of a watch's progress interval (WatchRequest.progress_interval_ms). */
+const MIN_PROGRESS_MS = 50;
+const MAX_PROGRESS_MS = 60_000;
 
 /** A frame that gets an answer: a sound request, or one whose fields did not check out. */
 type Answerable = Exclude<DecodedClientFrame, { kind: "refused" }>;
@@ -855,6 +864,8 @@ export class ClientSession {
     };
     if (this.opts.watchMaxPending !== undefined) opts.maxPending = this.opts.watchMaxPending;
     if (req.resumeFromRevision !== undefined) opts.resumeFromRevision = req.resumeFromRevision;
+    if (req.catchUp) opts.catchUp = true;
+    if (req.allowReset) opts.allowReset = true;
     let watch: ServiceWatch;
     try {
       watch = await this.opts.service.watch(req.bucket, req.filter, opts);
@@ -875,6 +886,12 @@ export class ClientSession {
       running: false,
       stopped: false,
       lastRevision: 0,
+      progressMs:
+        req.progressIntervalMs === 0
+          ? 0
+          : Math.min(MAX_PROGRESS_MS, Math.max(MIN_PROGRESS_MS, req.progressIntervalMs)),
+      lastSentAt: this.clock.now(),
+      cancelProgress: undefined,
     };
     this.watches.set(id, pump);
     assert(
@@ -883,6 +900,17 @@ export class ClientSession {
     );
     this.opts.metrics.watchers.inc();
     this.send(id, { type: "ack" });
+    const c = watch.catchUp;
+    if (c !== undefined) {
+      // Before any entry: the client learns which revisions the next entries stand for.
+      this.send(id, {
+        type: "watch_catch_up",
+        fromRevision: c.fromRevision,
+        toRevision: c.toRevision,
+        reset: c.reset,
+      });
+    }
+    if (pump.progressMs > 0) this.scheduleProgress(pump, pump.progressMs);
     void this.pump(pump);
   }
 
@@ -929,6 +957,7 @@ export class ClientSession {
           w.lastRevision = r.value.revision;
           this.send(w.id, { type: "watch_entry", entry: r.value });
         }
+        w.lastSentAt = this.clock.now();
       }
     } catch (err) {
       if (err instanceof KvError) {
@@ -963,6 +992,29 @@ export class ClientSession {
     );
   }
 
+  /**
+   * A progress event when the watch sent nothing for its interval: the client knows the
+   * stream is alive (it fails over when these stop) and how far nothing else matched.
+   * Skipped while the connection's buffer is full: a client that does not read gets
+   * nothing more, so the bytes stay bounded; it hears from the watch once it reads.
+   */
+  private scheduleProgress(w: WatchPump, delayMs: number): void {
+    w.cancelProgress = this.clock.after(delayMs, () => {
+      w.cancelProgress = undefined;
+      if (w.stopped || this.closed) return;
+      const idleMs = this.clock.now() - w.lastSentAt;
+      if (idleMs < w.progressMs) {
+        this.scheduleProgress(w, w.progressMs - idleMs);
+        return;
+      }
+      if (this.outBytes + this.reservedBytes < this.maxBufferedBytes) {
+        this.send(w.id, { type: "watch_progress", revision: w.watch.progressRevision() });
+        w.lastSentAt = this.clock.now();
+      }
+      this.scheduleProgress(w, w.progressMs);
+    });
+  }
+
   private endWatch(w: WatchPump, err: KvError | undefined): void {
     this.stopWatch(w);
     this.watches.delete(w.id);
@@ -972,6 +1024,8 @@ export class ClientSession {
   private stopWatch(w: WatchPump): void {
     if (w.stopped) return;
     w.stopped = true;
+    w.cancelProgress?.();
+    w.cancelProgress = undefined;
     this.opts.metrics.watchers.dec();
     try {
       w.watch.stop();

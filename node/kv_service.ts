@@ -4,7 +4,13 @@
  * lone node today (node/single_node_service.ts) and the Raft-replicated node later
  * (writes forwarded to the leader, reads through ReadIndex unless `stale`).
  */
-import type { BucketConfigInput, Entry, HistoryPage, WatchOptions } from "../kvapi/index.js";
+import type {
+  BucketConfigInput,
+  CatchUp,
+  Entry,
+  HistoryPage,
+  WatchOptions,
+} from "../kvapi/index.js";
 import type {
   BucketInfo,
   WriteRequest as ClientWriteRequest,
@@ -51,6 +57,10 @@ export interface ServiceWatch {
    * watch that has not received an entry yet.
    */
   readonly initRevision: number;
+  /** Set when the watch resumes with a catch-up or a reset (sent before its entries). */
+  readonly catchUp: CatchUp | undefined;
+  /** Every matching entry <= this was handed out (0: none can be promised yet). */
+  progressRevision(): number;
 }
 
 export interface KeysPage {

@@ -33,7 +33,7 @@ import {
 } from "../raft/index.js";
 import { openNodeRaftStorage } from "../raftstore/index.js";
 import { BackupImages, type FrozenImage, type ImageChunk } from "./backup_images.js";
-import { type Clock, systemClock, withDeadline } from "./clock.js";
+import { type Cancel, type Clock, systemClock, withDeadline } from "./clock.js";
 import type { PeerAddress } from "./config.js";
 import type { ForwardFrame } from "./forward_wire.js";
 import type {
@@ -50,6 +50,7 @@ import type {
   WatchOptions,
   WriteRequest,
 } from "./kv_service.js";
+import { LeaderContact } from "./leader_contact.js";
 import type { Logger } from "./log.js";
 import { Membership } from "./membership.js";
 import type { ForwardingView } from "./metrics.js";
@@ -100,6 +101,11 @@ export interface RaftServiceStoreOptions {
   heartbeatTicks?: number;
   /** How long a read waits for a leader to be elected before NO_LEADER (default 3 s). */
   leaderWaitMs?: number;
+  /**
+   * A node out of touch with a working leader for longer than this ends its watches with
+   * NO_LEADER, so their clients move to another node (default two election timeouts).
+   */
+  watchLeaderTimeoutMs?: number;
   /** How often the leader advances the TTL clock when a bucket has a ttl (default 1 s). */
   ttlTickMs?: number;
   /** Applied entries between Raft log compactions (default 10000; see compactor.ts). */
@@ -161,6 +167,8 @@ export class RaftKvService implements KvService {
   private readonly streamLog: StreamLog;
   /** Images that backups read (`streamkv snapshot save`). */
   private readonly backups: BackupImages;
+  private readonly contact: LeaderContact;
+  private cancelContactCheck: Cancel | undefined;
 
   private constructor(
     private readonly opts: RaftServiceStoreOptions,
@@ -170,6 +178,12 @@ export class RaftKvService implements KvService {
     this.streamLog = stores.streamLog;
     this.clock = opts.clock ?? systemClock;
     this.backups = new BackupImages({ clock: this.clock });
+    const tickMs = opts.tickMs ?? 50;
+    this.contact = new LeaderContact(
+      opts.id,
+      opts.watchLeaderTimeoutMs ?? 2 * (opts.electionTimeoutTicks ?? 10) * tickMs,
+      this.clock.now(),
+    );
     this.addresses = new Map(opts.peers.map((p) => [p.id, `${p.host}:${p.port}`]));
     this.membership = new Membership({
       id: opts.id,
@@ -250,6 +264,9 @@ export class RaftKvService implements KvService {
       });
       const service = new RaftKvService(opts, stores, replica);
       replica.start();
+      service.cancelContactCheck = clock.every(opts.tickMs ?? 50, () =>
+        service.checkLeaderContact(),
+      );
       return service;
     } catch (err) {
       await storage.close().catch(() => {});
@@ -285,6 +302,7 @@ export class RaftKvService implements KvService {
       });
       return;
     }
+    this.contact.heard(from, this.clock.now());
     const before = this.driver.violationCount();
     this.driver.receive(m);
     if (this.driver.violationCount() > before) {
@@ -449,14 +467,51 @@ export class RaftKvService implements KvService {
     return this.kv.historyPage(bucket, key, afterRevision, opts.maxBytes);
   }
 
+  /** Whether this node is in touch with a working leader (leader_contact.ts). */
+  private inTouch(): boolean {
+    const s = this.driver.status();
+    return this.contact.inTouch(
+      { role: s.role, leaderId: s.leaderId, voters: s.conf.voters },
+      this.clock.now(),
+    );
+  }
+
+  /** Ends every watch once this node lost touch with a leader: they move elsewhere. */
+  private checkLeaderContact(): void {
+    if (this.closing || this.kv.watcherCount() === 0 || this.inTouch()) return;
+    const s = this.driver.status();
+    this.contact.forgetAllBut([...s.conf.voters, ...s.conf.learners]);
+    this.kv.endWatches(this.outOfTouchError());
+  }
+
+  private outOfTouchError(): KvError {
+    const s = this.driver.status();
+    const ms = this.contact.outOfTouchMs(
+      { role: s.role, leaderId: s.leaderId, voters: s.conf.voters },
+      this.clock.now(),
+    );
+    return new KvError(
+      "NO_LEADER",
+      `node ${this.opts.id} has not been in touch with a leader for ${ms} ms (limit ${this.contact.timeoutMs} ms); watch from another node`,
+    );
+  }
+
   async watch(bucket: string, filter: string, opts: WatchOptions): Promise<ServiceWatch> {
+    // A node cut off from the leader could only serve an old state: the client moves on.
+    if (!this.inTouch()) throw this.outOfTouchError();
     // Caught up with the leader's commit first (ReadIndex), so a watch started after an
     // acknowledged write has it among its initial values on every node, as a read would.
     await this.read({ stale: false });
     const w = this.kv.watch(bucket, filter, opts);
     // kvapi's boundary B, fixed when the watch started: initial entries are <= B, live
     // ones > B, so a client resuming an updatesOnly watch from B + 1 misses nothing.
-    return { next: () => w.next(), stop: () => w.stop(), initRevision: w.boundaryRevision };
+    return {
+      next: () => w.next(),
+      stop: () => w.stop(),
+      initRevision: w.boundaryRevision,
+      catchUp: w.catchUp,
+      progressRevision: () => w.progressRevision(),
+    };
   }
 
   async purgeDeletes(
@@ -643,6 +698,7 @@ export class RaftKvService implements KvService {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.cancelContactCheck?.();
     this.backups.closeAll();
     await this.replica.close();
     await this.streamLog.close();

@@ -69,6 +69,10 @@ export type ClientRequest =
       resumeFromRevision?: number;
       /** Events granted up front, as sent (0 = none given). */
       credit: number;
+      catchUp: boolean;
+      allowReset: boolean;
+      /** 0 = no progress events. */
+      progressIntervalMs: number;
     }
   | { type: "watch_credit"; watchId: number; credit: number }
   | { type: "watch_stop"; watchId: number }
@@ -175,6 +179,9 @@ const decoders: { readonly [T in ClientRequestType]: Decoder } = {
       updatesOnly: boolField(b, "updates_only", "watch"),
       ...(resumeFromRevision === undefined ? {} : { resumeFromRevision }),
       credit: intField(b, "credit", "watch"),
+      catchUp: boolField(b, "catch_up", "watch"),
+      allowReset: boolField(b, "allow_reset", "watch"),
+      progressIntervalMs: intField(b, "progress_interval_ms", "watch"),
     };
   },
   watch_credit: (b) => ({

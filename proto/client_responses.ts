@@ -44,6 +44,10 @@ export type ServerAnswer =
   | { type: "watch_entry"; entry: Entry }
   /** WatchEvent InitDone: initial values are done; `revision` is the boundary (0 = unknown). */
   | { type: "watch_init_done"; revision: number }
+  /** WatchEvent CatchUp: a catch-up (or, with `reset`, a re-list) of the revisions between. */
+  | { type: "watch_catch_up"; fromRevision: number; toRevision: number; reset: boolean }
+  /** WatchEvent Progress: every matching entry <= revision was sent (0 = alive only). */
+  | { type: "watch_progress"; revision: number }
   | { type: "watch_end" }
   | { type: "purge_deletes_result"; purged: number }
   /** Encoded from the node's NodeStatus; decoded as the protocol's ClusterStatus. */
@@ -108,6 +112,18 @@ function replyToWire(r: ServerReply): WireObject {
       return { watch_event: { entry: entryToWire(r.entry) } };
     case "watch_init_done":
       return { watch_event: { init_done: { revision: r.revision } } };
+    case "watch_catch_up":
+      return {
+        watch_event: {
+          catch_up: {
+            from_revision: r.fromRevision,
+            to_revision: r.toRevision,
+            reset: r.reset,
+          },
+        },
+      };
+    case "watch_progress":
+      return { watch_event: { progress: { revision: r.revision } } };
     case "watch_end":
       return { watch_end: {} };
     case "purge_deletes_result":
@@ -209,6 +225,19 @@ function answerOf(f: WireObject): ServerAnswer {
       if (b.init_done !== undefined && b.init_done !== null) {
         const done = messageField(b, "init_done", path);
         return { type: "watch_init_done", revision: intField(done, "revision", "init_done") };
+      }
+      if (b.catch_up !== undefined && b.catch_up !== null) {
+        const c = messageField(b, "catch_up", path);
+        return {
+          type: "watch_catch_up",
+          fromRevision: intField(c, "from_revision", "catch_up"),
+          toRevision: intField(c, "to_revision", "catch_up"),
+          reset: boolField(c, "reset", "catch_up"),
+        };
+      }
+      if (b.progress !== undefined && b.progress !== null) {
+        const p = messageField(b, "progress", path);
+        return { type: "watch_progress", revision: intField(p, "revision", "progress") };
       }
       return { type: "empty" };
     }

@@ -776,18 +776,100 @@ export function semanticsSuite(name: string, connectTo: () => Promise<SemanticsT
         expect((await it.next(1)).map(view)).toEqual([{ key: "z", op: "PUT", rev: 6, value: "6" }]);
       });
 
-      it("resumeFromRevision older than retained fails with REVISION_COMPACTED and firstRevision", async () => {
+      it("resumeFromRevision older than retained fails with REVISION_COMPACTED when catchUp is false", async () => {
         const { a, b, both } = await fresh({ history: 1 });
         await a.put("k", text("1"));
         await a.put("k", text("2"));
         await a.put("k", text("3"));
         expect((await both((kv) => kv.status())).firstRevision).toBe(3);
         for (const kv of [a, b]) {
-          const err = await watchError(() => watchOn(kv, ">", { resumeFromRevision: 1 }));
+          const err = await watchError(() =>
+            watchOn(kv, ">", { resumeFromRevision: 1, catchUp: false }),
+          );
           expect([err.code, err.details.firstRevision]).toEqual(["REVISION_COMPACTED", 3]);
         }
-        const it = iter(await watchOn(b, ">", { resumeFromRevision: 3 }));
+        const it = iter(await watchOn(b, ">", { resumeFromRevision: 3, catchUp: false }));
         expect((await it.next(2)).map((e) => e?.revision ?? null)).toEqual([3, null]);
+      });
+
+      it("a resume point no longer retained catches up: notice, latest of each changed key, caught_up, then live", async () => {
+        const { a, b } = await fresh({ history: 2 });
+        await a.put("x", text("1")); // 1
+        for (let i = 2; i <= 6; i++) await a.put(i % 2 === 0 ? "k" : "m", text(String(i))); // 2..6
+        await a.delete("m"); // 7: m keeps 5 and 7, k keeps 4 and 6
+        const watches = [];
+        for (const kv of [a, b]) {
+          // No progress notices here: they would interleave at random (tested below).
+          const w = await watchOn(kv, ">", {
+            resumeFromRevision: 2,
+            notices: true,
+            progressIntervalMs: 0,
+          });
+          const it = w[Symbol.asyncIterator]();
+          expect(await take(it, 5, 8000)).toEqual([
+            { kind: "catch_up", fromRevision: 2, toRevision: 7, reset: false },
+            expect.objectContaining({ key: "k", revision: 6, operation: "PUT" }),
+            expect.objectContaining({ key: "m", revision: 7, operation: "DEL" }),
+            { kind: "caught_up", revision: 7 },
+            null,
+          ]);
+          watches.push({ w, it });
+        }
+        // Live continues after the boundary, with no repeat.
+        expect(await a.put("k", text("8"))).toBe(8);
+        for (const { w, it } of watches) {
+          expect(await take(it, 1, 8000)).toEqual([
+            expect.objectContaining({ key: "k", revision: 8 }),
+          ]);
+          w.stop();
+        }
+        // Without notices the entries alone come (announced by a watch_catch_up event):
+        // now m's marker (7) and k's latest (8), then null.
+        const plain = iter(await watchOn(b, ">", { resumeFromRevision: 2 }));
+        expect((await plain.next(3)).map((e) => e?.revision ?? null)).toEqual([7, 8, null]);
+      });
+
+      it("an idle watch with notices gets progress: nothing matching up to the bucket's revision", async () => {
+        const { a, b } = await fresh();
+        await a.put("w.1", text("1")); // 1
+        let last = await a.put("other", text("2")); // 2
+        for (const kv of [a, b]) {
+          const w = await watchOn(kv, "w.*", { notices: true, progressIntervalMs: 100 });
+          const it = w[Symbol.asyncIterator]();
+          expect(await take(it, 3, 8000)).toEqual([
+            expect.objectContaining({ key: "w.1", revision: 1 }),
+            null,
+            { kind: "progress", revision: last },
+          ]);
+          // A write elsewhere in the bucket moves the promise on; one notice per new revision.
+          last = await a.put("other", text("3"));
+          expect(await take(it, 1, 8000)).toEqual([{ kind: "progress", revision: last }]);
+          w.stop();
+        }
+      });
+
+      it("a key that changed after the resume point and then vanished needs a reset (notices) or fails", async () => {
+        const { a, b } = await fresh({ history: 1 });
+        await a.put("gone", text("1")); // 1
+        await a.put("stay", text("2")); // 2
+        await a.delete("gone"); // 3
+        expect(await a.purgeDeletes({ olderThanMs: 0 })).toBe(1); // "gone" vanishes
+        for (const kv of [a, b]) {
+          const err = await watchError(() => watchOn(kv, ">", { resumeFromRevision: 2 }));
+          expect(err.code).toBe("REVISION_COMPACTED");
+          const w = await watchOn(kv, ">", {
+            resumeFromRevision: 2,
+            notices: true,
+            progressIntervalMs: 0,
+          });
+          expect(await take(w[Symbol.asyncIterator](), 4, 8000)).toEqual([
+            { kind: "catch_up", fromRevision: 2, toRevision: 3, reset: true },
+            expect.objectContaining({ key: "stay", revision: 2 }),
+            { kind: "caught_up", revision: 3 },
+            null,
+          ]);
+          w.stop();
+        }
       });
 
       it("a watch started after an acked write reflects it in its initial values, on every node", async () => {

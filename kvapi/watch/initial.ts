@@ -13,8 +13,8 @@ import { isLiteralFilter } from "../names.js";
 import type { InitialSource, WatchEvent } from "./watcher.js";
 
 export type InitialMode =
-  /** The latest entry (as of B) of each matching key. */
-  | { kind: "latest" }
+  /** The latest entry (as of B) of each matching key whose latest is >= fromSeq (default 1). */
+  | { kind: "latest"; fromSeq?: number }
   /** Every retained entry from `fromSeq` on (includeHistory, resumeFromRevision). */
   | { kind: "all"; fromSeq: number };
 
@@ -26,6 +26,11 @@ export interface InitialScan {
   boundary: number;
   mode: InitialMode;
   ignoreDeletes: boolean;
+  /**
+   * Called once the scan reached B; a KvError it returns ends the watch (removals during
+   * the scan may have taken entries a resumed watch needed: see resume.ts).
+   */
+  recheck?: () => KvError | undefined;
 }
 
 /** The newest seq of `subject` that is <= boundary, or 0. */
@@ -62,7 +67,7 @@ function expectedCount(scan: InitialScan): number {
   for (const info of subjects) {
     if (mode.kind === "latest") {
       const seq = latestAtOrBelow(log, stream, info.subject, boundary);
-      if (seq === 0) continue;
+      if (seq === 0 || seq < (mode.fromSeq ?? 1)) continue;
       if (scan.ignoreDeletes && seq === info.lastSeq && info.operation !== "PUT") continue;
       n++;
     } else {
@@ -74,7 +79,7 @@ function expectedCount(scan: InitialScan): number {
 
 async function* scanEntries(scan: InitialScan): AsyncGenerator<WatchEvent> {
   const { log, stream, filter, boundary, mode } = scan;
-  const fromSeq = mode.kind === "all" ? mode.fromSeq : 1;
+  const fromSeq = mode.fromSeq ?? 1;
   if (fromSeq > boundary) return;
   try {
     for await (const m of log.iterate(stream, { fromSeq, toSeq: boundary, filter })) {
@@ -91,6 +96,8 @@ async function* scanEntries(scan: InitialScan): AsyncGenerator<WatchEvent> {
         timestampMs: m.timestampMs,
       };
     }
+    const outgrown = scan.recheck?.();
+    if (outgrown !== undefined) throw outgrown;
   } catch (err) {
     if (err instanceof KvError && err.code === "STREAM_NOT_FOUND") {
       throw new KvError("BUCKET_NOT_FOUND", `bucket ${JSON.stringify(scan.bucket)} was deleted`);

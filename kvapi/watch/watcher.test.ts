@@ -35,6 +35,7 @@ function watcher(overrides: Partial<ConstructorParameters<typeof KvWatcher>[0]> 
     maxPending: 4,
     maxPendingBytes: 1 << 20,
     initial: undefined,
+    currentRevision: () => 0,
     onEnd: () => undefined,
     ...overrides,
   });

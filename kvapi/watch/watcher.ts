@@ -8,7 +8,7 @@
  */
 import { KvError } from "../../proto/index.js";
 import { assert } from "../assert.js";
-import type { Entry, Operation, Watcher } from "../types.js";
+import type { CatchUp, Entry, Operation, Watcher } from "../types.js";
 
 /** A committed stream message as the watch engine sees it. */
 export interface WatchEvent {
@@ -39,6 +39,10 @@ export interface WatcherOptions {
   maxPendingBytes: number;
   /** Undefined: no initial entries (updatesOnly); the `null` comes first. */
   initial: InitialSource | undefined;
+  /** Set when the initial entries are a catch-up or a reset (resume.ts). */
+  catchUp?: CatchUp;
+  /** The bucket's written revision now (for progress messages). */
+  currentRevision: () => number;
   /** Called once when the watcher ends for any reason (the hub unregisters it). */
   onEnd: (watcher: KvWatcher) => void;
 }
@@ -54,6 +58,7 @@ export class KvWatcher implements Watcher {
   readonly bucket: string;
   readonly filter: string;
   readonly boundaryRevision: number;
+  readonly catchUp: CatchUp | undefined;
   private readonly options: WatcherOptions;
   private phase: Phase;
   private initial: InitialSource | undefined;
@@ -74,6 +79,7 @@ export class KvWatcher implements Watcher {
     this.bucket = options.bucket;
     this.filter = options.filter;
     this.boundaryRevision = options.boundary;
+    this.catchUp = options.catchUp;
     this.initial = options.initial;
     this.expectedLeft = options.initial?.expected ?? 0;
     this.phase = options.initial === undefined ? "marker" : "initial";
@@ -89,6 +95,14 @@ export class KvWatcher implements Watcher {
 
   get isEnded(): boolean {
     return this.ended;
+  }
+
+  progressRevision(): number {
+    if (this.ended || this.phase !== "live") return 0;
+    // Idle and live: every matching entry up to the bucket's written revision was handed
+    // out (the hub pushes at write time, in the same turn as that revision moves).
+    if (this.pending === 0) return Math.max(this.delivered, this.options.currentRevision());
+    return this.delivered;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Entry | null, undefined> {

@@ -443,6 +443,18 @@ export const descriptor = {
                 "credit": {
                   "type": "uint32",
                   "id": 8
+                },
+                "catch_up": {
+                  "type": "bool",
+                  "id": 9
+                },
+                "allow_reset": {
+                  "type": "bool",
+                  "id": 10
+                },
+                "progress_interval_ms": {
+                  "type": "uint32",
+                  "id": 11
                 }
               }
             },
@@ -868,7 +880,9 @@ export const descriptor = {
                 "event": {
                   "oneof": [
                     "entry",
-                    "init_done"
+                    "init_done",
+                    "catch_up",
+                    "progress"
                   ]
                 }
               },
@@ -880,6 +894,38 @@ export const descriptor = {
                 "init_done": {
                   "type": "InitDone",
                   "id": 2
+                },
+                "catch_up": {
+                  "type": "CatchUp",
+                  "id": 3
+                },
+                "progress": {
+                  "type": "WatchProgress",
+                  "id": 4
+                }
+              }
+            },
+            "CatchUp": {
+              "fields": {
+                "from_revision": {
+                  "type": "uint64",
+                  "id": 1
+                },
+                "to_revision": {
+                  "type": "uint64",
+                  "id": 2
+                },
+                "reset": {
+                  "type": "bool",
+                  "id": 3
+                }
+              }
+            },
+            "WatchProgress": {
+              "fields": {
+                "revision": {
+                  "type": "uint64",
+                  "id": 1
                 }
               }
             },

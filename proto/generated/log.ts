@@ -72,6 +72,10 @@ export const descriptor = {
                   "type": "uint64",
                   "id": 9
                 },
+                "vanished_high_seq": {
+                  "type": "uint64",
+                  "id": 10
+                },
                 "crc32c": {
                   "type": "fixed32",
                   "id": 15

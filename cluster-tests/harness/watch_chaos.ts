@@ -1,0 +1,344 @@
+/**
+ * Watchers under faults, as a user runs them: writers overwrite a few keys fast enough
+ * to overflow every key's history during a fault, watchers (`watchAll`, notices on, each
+ * on its own connection given every server) keep a view of the bucket, and the node a
+ * watcher is on is killed (SIGKILL, then restarted) or paused (SIGSTOP, then SIGCONT),
+ * round after round. Measured: how long after each fault the watcher delivers a revision
+ * it did not have (election and failover included). Checked (`checkWatchRun`): no
+ * watcher ends, revisions strictly increase, every revision a watcher skipped lies in an
+ * announced catch-up and was superseded there by a later entry of its key (or its key is
+ * unknown: the write's outcome was never learned), and each watcher's final view equals
+ * the cluster's state. Used by cluster-tests/watch_failover.test.ts and
+ * `npm run bench -- watch-failover`.
+ */
+import type {
+  ConnectOptions,
+  Entry,
+  KeyValue,
+  KvConnection,
+  WatchItem,
+} from "../../client/index.js";
+import { isKvError, isNotice } from "../../client/index.js";
+import { seededRandom, waitFor } from "../../test_support/index.js";
+import type { LocalCluster } from "./cluster.js";
+import { str, text } from "./util.js";
+
+export interface WatchChaosOptions {
+  cluster: LocalCluster;
+  /** Opens a client connection the caller closes after the run (a test fixture's). */
+  connect: (options: ConnectOptions) => Promise<KvConnection>;
+  bucket: string;
+  /** Fault rounds; they alternate SIGKILL and SIGSTOP of a watcher's node. */
+  rounds: number;
+  watchers?: number;
+  writers?: number;
+  keys?: number;
+  history?: number;
+  /** How long a fault may take to be noticed and survived before the run fails. */
+  recoverTimeoutMs?: number;
+  seed?: number;
+  log?: (line: string) => void;
+}
+
+interface CatchUpSpan {
+  from: number;
+  to: number;
+  reset: boolean;
+  /** Revision -> key of every entry delivered inside this catch-up. */
+  keys: Map<number, string>;
+}
+
+/** One watcher's record. */
+export interface WatcherRecord {
+  name: string;
+  delivered: Array<{ revision: number; key: string; at: number }>;
+  catchUps: CatchUpSpan[];
+  view: Map<string, string>;
+  ended: string | undefined;
+  server: string;
+  failovers: number;
+}
+
+export interface FaultRecord {
+  round: number;
+  kind: "kill" | "pause";
+  node: string;
+  watcher: string;
+  /** ms from the fault until the watcher delivered a revision it did not have. */
+  failoverMs: number;
+}
+
+export interface WatchChaosResult {
+  faults: FaultRecord[];
+  watchers: WatcherRecord[];
+  /** Acknowledged writes: revision -> key. */
+  acked: Map<number, string>;
+  writesAcked: number;
+  writesFailed: number;
+  lastRevision: number;
+  /** The cluster's state at the end (key -> value of keys that hold a PUT). */
+  finalState: Map<string, string>;
+}
+
+class RecordingWatcher {
+  readonly record: WatcherRecord;
+  private current: CatchUpSpan | undefined;
+  private resetView: Map<string, string> | undefined;
+  private done: Promise<void> | undefined;
+
+  constructor(
+    name: string,
+    private readonly conn: KvConnection,
+  ) {
+    this.record = {
+      name,
+      delivered: [],
+      catchUps: [],
+      view: new Map(),
+      ended: undefined,
+      server: "",
+      failovers: 0,
+    };
+  }
+
+  start(kv: KeyValue, ready: () => void): void {
+    this.done = (async () => {
+      try {
+        const w = await kv.watchAll({ notices: true });
+        ready();
+        for await (const item of w) this.onItem(item);
+        this.record.ended = "done";
+      } catch (err) {
+        this.record.ended = isKvError(err) ? `${err.code}: ${err.message}` : String(err);
+        ready();
+      }
+    })();
+  }
+
+  get lastRevision(): number {
+    return this.record.delivered.at(-1)?.revision ?? 0;
+  }
+
+  private onItem(item: WatchItem): void {
+    if (item === null) return;
+    if (isNotice(item)) {
+      if (item.kind === "catch_up") {
+        this.current = {
+          from: item.fromRevision,
+          to: item.toRevision,
+          reset: item.reset,
+          keys: new Map(),
+        };
+        this.record.catchUps.push(this.current);
+        this.resetView = item.reset ? new Map() : undefined;
+      } else if (item.kind === "caught_up") {
+        if (this.resetView !== undefined) this.record.view = this.resetView;
+        this.current = undefined;
+        this.resetView = undefined;
+      }
+      return;
+    }
+    this.apply(item);
+  }
+
+  private apply(e: Entry): void {
+    this.record.delivered.push({ revision: e.revision, key: e.key, at: performance.now() });
+    this.current?.keys.set(e.revision, e.key);
+    const view = this.resetView ?? this.record.view;
+    if (e.operation === "PUT") view.set(e.key, str(e.value));
+    else view.delete(e.key);
+  }
+
+  async stop(): Promise<void> {
+    await this.conn.close();
+    await this.done;
+  }
+}
+
+/** Runs the workload and the faults; the caller checks the result (`checkWatchRun`). */
+export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosResult> {
+  const c = o.cluster;
+  const log = o.log ?? (() => {});
+  const random = seededRandom(o.seed ?? 1);
+  const keys = o.keys ?? 10;
+  const recoverTimeoutMs = o.recoverTimeoutMs ?? 20_000;
+  const admin = await o.connect({ servers: c.urls, timeoutMs: 8000 });
+  await admin.createKeyValue({ bucket: o.bucket, history: o.history ?? 4 });
+
+  // Watchers: watcher i starts on node i % size, with the others after it.
+  const watchers: RecordingWatcher[] = [];
+  const urlIndex = new Map(c.urls.map((u, i) => [u, i]));
+  for (let i = 0; i < (o.watchers ?? 2); i++) {
+    const first = i % c.nodes.length;
+    const servers = [...c.urls.slice(first), ...c.urls.slice(0, first)];
+    const holder: { w?: RecordingWatcher } = {};
+    const conn = await o.connect({
+      servers,
+      timeoutMs: 8000,
+      onEvent: (e) => {
+        const w = holder.w;
+        if (w === undefined) return;
+        if (e.type === "connected") w.record.server = e.server;
+        if (e.type === "failover") w.record.failovers++;
+      },
+    });
+    const w = new RecordingWatcher(`w${i + 1}`, conn);
+    holder.w = w;
+    watchers.push(w);
+    w.record.server = servers[0]!;
+    const kv = await conn.keyValue(o.bucket);
+    await new Promise<void>((resolve) => w.start(kv, resolve));
+  }
+
+  // Writers: overwrite and sometimes delete the keys as fast as the cluster takes them.
+  const acked = new Map<number, string>();
+  let writesAcked = 0;
+  let writesFailed = 0;
+  let writing = true;
+  const writers: Promise<void>[] = [];
+  for (let i = 0; i < (o.writers ?? 4); i++) {
+    const first = i % c.nodes.length;
+    const conn = await o.connect({
+      servers: [...c.urls.slice(first), ...c.urls.slice(0, first)],
+      timeoutMs: 8000,
+    });
+    const kv = await conn.keyValue(o.bucket);
+    writers.push(
+      (async () => {
+        for (let n = 0; writing && n < 1_000_000; n++) {
+          const key = `k.${Math.floor(random() * keys)}`;
+          try {
+            const rev =
+              random() < 0.1
+                ? await kv.delete(key, { timeoutMs: 4000 })
+                : await kv.put(key, text(`w${i}-${n}`), { timeoutMs: 4000 });
+            acked.set(rev, key);
+            writesAcked++;
+          } catch {
+            writesFailed++;
+          }
+        }
+      })(),
+    );
+  }
+
+  const faults: FaultRecord[] = [];
+  try {
+    await waitFor(() => watchers.every((w) => w.lastRevision > 20), 15_000, "first deliveries");
+    for (let round = 0; round < o.rounds; round++) {
+      const w = watchers[round % watchers.length]!;
+      const node = urlIndex.get(w.record.server);
+      if (node === undefined) throw new Error(`${w.record.name} is on an unknown server`);
+      const kind = round % 2 === 0 ? "kill" : "pause";
+      const before = w.lastRevision;
+      const t0 = performance.now();
+      if (kind === "kill") await c.kill(node, "SIGKILL");
+      else c.pause(node);
+      await waitFor(
+        () => w.record.ended !== undefined || w.lastRevision > before,
+        recoverTimeoutMs,
+        `${w.record.name} delivering again after ${kind} of ${c.nodes[node]!.id}`,
+      );
+      if (w.record.ended !== undefined)
+        throw new Error(`${w.record.name} ended: ${w.record.ended}`);
+      const first = w.record.delivered.find((d) => d.revision > before)!;
+      const failoverMs = Math.max(0, first.at - t0);
+      faults.push({ round, kind, node: c.nodes[node]!.id, watcher: w.record.name, failoverMs });
+      log(
+        `round ${round}: ${kind} ${c.nodes[node]!.id} under ${w.record.name}: ${failoverMs.toFixed(0)} ms`,
+      );
+      // Heal, and let the node catch up before the next fault.
+      if (kind === "kill") await c.startNode(node);
+      else c.resume(node);
+      await c.waitForLeader(recoverTimeoutMs);
+      const leader = await c.waitForLeader(recoverTimeoutMs);
+      const commit = (await c.status(leader))?.commitIndex ?? 0;
+      await c.waitForApplied(node, commit, recoverTimeoutMs);
+      const after = w.lastRevision;
+      await waitFor(
+        () => watchers.every((x) => x.record.ended !== undefined || x.lastRevision > after),
+        recoverTimeoutMs,
+        "deliveries after healing",
+      );
+    }
+  } finally {
+    writing = false;
+    // A failed round may leave a node paused: nothing could close a connection to it.
+    for (const n of c.nodes) if (n.paused) c.resume(n.index);
+    await Promise.all(writers);
+  }
+
+  const status = await (await admin.keyValue(o.bucket)).status();
+  const lastRevision = status.lastRevision;
+  await waitFor(
+    () => watchers.every((w) => w.record.ended !== undefined || w.lastRevision >= lastRevision),
+    recoverTimeoutMs,
+    "every watcher at the last revision",
+  );
+  const kv = await admin.keyValue(o.bucket);
+  const finalState = new Map<string, string>();
+  for (const key of await kv.keys()) {
+    const e = await kv.get(key);
+    if (e !== null) finalState.set(key, str(e.value));
+  }
+  for (const w of watchers) await w.stop();
+  return {
+    faults,
+    watchers: watchers.map((w) => w.record),
+    acked,
+    writesAcked,
+    writesFailed,
+    lastRevision,
+    finalState,
+  };
+}
+
+/** Every violation of the watch guarantees in a run ([] when it held). */
+export function checkWatchRun(r: WatchChaosResult): string[] {
+  const problems: string[] = [];
+  for (const w of r.watchers) {
+    const where = w.name;
+    if (w.ended !== undefined && w.ended !== "done") problems.push(`${where} ended: ${w.ended}`);
+    const revs = w.delivered.map((d) => d.revision);
+    const resets = w.catchUps.filter((c) => c.reset);
+    if (resets.length === 0) {
+      for (let i = 1; i < revs.length; i++) {
+        if (revs[i]! <= revs[i - 1]!) {
+          problems.push(`${where} delivered ${revs[i]} after ${revs[i - 1]}`);
+          break;
+        }
+      }
+    }
+    // Every revision skipped between the first and the last delivery is announced.
+    const got = new Set(revs);
+    const first = revs[0] ?? 0;
+    const last = revs.at(-1) ?? 0;
+    let unannounced = 0;
+    for (let rev = first + 1; rev < last; rev++) {
+      if (got.has(rev)) continue;
+      const span = w.catchUps.find((c) => c.from <= rev && rev <= c.to);
+      if (span === undefined) {
+        if (unannounced++ < 5) problems.push(`${where} skipped revision ${rev} unannounced`);
+        continue;
+      }
+      if (span.reset) continue;
+      const key = r.acked.get(rev);
+      if (key === undefined) continue;
+      const superseded = [...span.keys].some(([at, k]) => k === key && at > rev && at <= span.to);
+      if (!superseded)
+        problems.push(`${where} skipped ${key}@${rev}, not superseded in its catch-up`);
+    }
+    const view = JSON.stringify([...w.view].sort());
+    const state = JSON.stringify([...r.finalState].sort());
+    if (view !== state)
+      problems.push(`${where}'s final view differs from the cluster: ${view} vs ${state}`);
+  }
+  return problems;
+}
+
+/** p50 / p99 / max of the failover times, ms. */
+export function failoverSummary(faults: FaultRecord[]): { p50: number; p99: number; max: number } {
+  const ms = faults.map((f) => f.failoverMs).sort((a, b) => a - b);
+  const at = (q: number) => ms[Math.min(ms.length - 1, Math.ceil(q * ms.length) - 1)] ?? 0;
+  return { p50: at(0.5), p99: at(0.99), max: ms.at(-1) ?? 0 };
+}
