@@ -817,7 +817,7 @@ export class ClientSession {
     if (!this.snapshots.has(req.snapshotId)) {
       throw new KvError(
         "INVALID_ARGUMENT",
-        `backup image ${req.snapshotId} was not opened on this connection`,
+        `backup image ${req.snapshotId} was not opened on this connection (a save whose connection moved to another server starts again)`,
       );
     }
     if (req.type === "snapshot_close") {
