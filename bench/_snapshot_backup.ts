@@ -6,6 +6,8 @@
  * started until every member has applied the backup's index. The CLI's own code runs
  * in this process (cli/snapshot.ts), so process start-up is not counted. The reference in
  * the same run: writing and fsyncing a file of the backup's size on the same disk.
+ * Memory: the node's and this process's RSS over the save, and, with
+ * `NODE_OPTIONS=--expose-gc`, what save and status keep alive after each forced GC.
  */
 import { closeSync, fsyncSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -48,6 +50,33 @@ function fsyncedWriteMs(path: string, bytes: number): number {
   return performance.now() - t;
 }
 
+/**
+ * What one CLI command keeps alive (heap and buffers after a full GC, sampled every 20 ms,
+ * peak minus before), run again apart from the timed run since the forced GCs slow it
+ * down. Undefined without --expose-gc. RSS alone also counts garbage not yet collected.
+ */
+async function retainedOver(args: string[]): Promise<number | undefined> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) return undefined;
+  const live = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  gc();
+  const before = live();
+  let peak = before;
+  const timer = setInterval(() => {
+    gc();
+    peak = Math.max(peak, live());
+  }, 20);
+  try {
+    await cli(args);
+  } finally {
+    clearInterval(timer);
+  }
+  return peak - before;
+}
+
 export async function runBackupBench(flags: string[]): Promise<void> {
   const keys = intFlag(flags, "keys", 100_000);
   const valueBytes = intFlag(flags, "value-bytes", 128);
@@ -83,10 +112,12 @@ export async function runBackupBench(flags: string[]): Promise<void> {
     const saveMs = performance.now() - t;
     const nodeGrowth = nodeRss.stop() - nodeBefore;
     const cliGrowth = cliRss.stop() - cliBefore;
+    const retained = await retainedOver(["save", `${file}.again`, "-s", follower.url]);
     const size = statSync(file).size;
     t = performance.now();
     const status = JSON.parse(await cli(["status", file, "--json"]));
     const statusMs = performance.now() - t;
+    const statusRetained = await retainedOver(["status", file]);
     const restoreMs: number[] = [];
     let ready = 0;
     restored = await LocalCluster.start({
@@ -111,6 +142,11 @@ export async function runBackupBench(flags: string[]): Promise<void> {
     );
     console.log(
       `RSS growth over save   node ${(nodeGrowth / MiB).toFixed(1)} MiB, CLI ${(cliGrowth / MiB).toFixed(1)} MiB (image ${mib.toFixed(1)} MiB)`,
+    );
+    console.log(
+      retained === undefined
+        ? "retained over save     n/a (run with NODE_OPTIONS=--expose-gc to measure)"
+        : `retained (after GC)    save ${(retained / MiB).toFixed(1)} MiB, status ${((statusRetained ?? 0) / MiB).toFixed(1)} MiB at most in the CLI (each run again apart)`,
     );
     console.log(`status (read + check)  ${statusMs.toFixed(0)} ms`);
     console.log(`restore, per member    ${restoreMs.map((m) => `${m.toFixed(0)} ms`).join(", ")}`);
