@@ -396,6 +396,16 @@ function watchEventReporter(io: Io): (event: ConnectionEvent) => void {
       case "watch_resumed":
         say(`resumed ${e.bucket} > ${e.filter} from revision ${e.fromRevision} (${e.reason})`);
         break;
+      case "watch_catch_up":
+        say(
+          e.reset
+            ? `${e.bucket} > ${e.filter}: revisions ${e.fromRevision}..${e.toRevision} are gone; re-listing every key`
+            : `${e.bucket} > ${e.filter}: caught up over revisions ${e.fromRevision}..${e.toRevision} (only the latest entry of each changed key)`,
+        );
+        break;
+      case "failover":
+        say(`leaving ${e.server}: ${e.reason}`);
+        break;
       case "server_error":
         say(`server error ${e.code}: ${e.message}`);
         break;

@@ -324,6 +324,7 @@ export class Connection {
         const reason = await lost;
         this.ready = false;
         this.socket = undefined;
+        this.serverId = "";
         if (this.closed) break;
         this.lastError = new KvError("CONNECTION_CLOSED", `${url}: ${reason}`);
         this.emitEvent({ type: "disconnected", server: url, reason });

@@ -56,8 +56,8 @@ export interface WatchOptions {
    */
   notices?: boolean;
   /**
-   * The server sends a progress message after this much silence (default 250 ms); four
-   * intervals (at least 1 s) without any frame mean the stream stalled, and the watch
+   * The server sends a progress message after this much silence (default 250 ms); three
+   * intervals (at least 750 ms) without any frame mean the stream stalled, and the watch
    * moves to another server. 0 turns both off.
    */
   progressIntervalMs?: number;

@@ -18,9 +18,9 @@ import type { ServerAnswer, WireObject } from "./wire.js";
 const DEFAULT_BUFFER_SIZE = 256;
 const DEFAULT_PROGRESS_INTERVAL_MS = 250;
 /** Silence after which a stream counts as stalled: this many progress intervals... */
-const STALL_INTERVALS = 4;
+const STALL_INTERVALS = 3;
 /** ...and at least this long. */
-const MIN_STALL_MS = 1000;
+const MIN_STALL_MS = 750;
 
 /** Codes after which the watch can be resumed from its cursor on another stream. */
 const RESUMABLE: ReadonlySet<string> = new Set([
@@ -64,6 +64,8 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
   private started: { resolve(): void; reject(err: KvError): void } | undefined;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private resumeAttempt = 0;
+  /** Until when the first subscribe may be retried on another server (NO_LEADER). */
+  private startDeadline = 0;
 
   constructor(
     private readonly conn: Connection,
@@ -113,6 +115,7 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
 
   /** Subscribes; resolves when the server accepted the watch. */
   start(): Promise<void> {
+    this.startDeadline = Date.now() + (this.options.timeoutMs ?? this.conn.timeoutMs);
     return new Promise<void>((resolve, reject) => {
       this.started = { resolve, reject };
       this.subscribe();
@@ -191,6 +194,7 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
     if (this.ended) return;
     this.consumedSinceCredit = 0;
     this.catchingUp = undefined;
+    this.generation = this.conn.socketGeneration;
     const id = this.conn.openStream("watch", this.request(), {
       onFrame: (answer) => {
         if (id === this.streamId) this.onFrame(answer);
@@ -331,8 +335,9 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
     clearTimeout(this.ackTimer);
     clearTimeout(this.stallTimer);
     if (this.ended) return;
-    if (this.started) {
-      // The subscribe itself failed: report it to the caller of watch().
+    if (this.started && !(err.code === "NO_LEADER" && Date.now() < this.startDeadline)) {
+      // The subscribe itself failed: report it to the caller of watch(). Only a node
+      // without a leader is worth asking again elsewhere, within the call's timeout.
       this.fatal(err);
       return;
     }

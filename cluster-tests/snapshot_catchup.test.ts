@@ -115,6 +115,15 @@ describe("snapshot catch-up", () => {
       [leader, other].map((i) => metric(c, i, "streamkv_raft_snapshots_sent_total")),
     );
     expect(sent.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    // Both ends timed it (streamkv_raft_snapshot_seconds).
+    expect(
+      await metric(c, follower, 'streamkv_raft_snapshot_seconds_count{kind="install"}'),
+    ).toBeGreaterThanOrEqual(1);
+    const timedSends = await Promise.all(
+      [leader, other].map((i) => metric(c, i, 'streamkv_raft_snapshot_seconds_count{kind="send"}')),
+    );
+    // A node that sent none has no such series (NaN here).
+    expect(timedSends.filter((n) => n >= 1)).toHaveLength(sent.filter((n) => n >= 1).length);
 
     const compareAll = async () => {
       const views = await Promise.all(

@@ -49,6 +49,8 @@ function checkFlag(name: string, value: unknown): void {
 export class KvStateMachine {
   private readonly log: KvLog;
   private readonly hub = new WatchHub();
+  /** The hub's watchers too, kept here so metrics can read their queues (bounded by it). */
+  private readonly liveWatchers = new Set<KvWatcher>();
   /** Replaced only when the log was replaced by a snapshot (`restored`). */
   private machine: StateMachine;
   private closed = false;
@@ -282,10 +284,25 @@ export class KvStateMachine {
         ? { catchUp: { fromRevision: resume!, toRevision: boundary, reset: plan === "reset" } }
         : {}),
       currentRevision: () => this.machine.committedRevision.get(bucket) ?? 0,
-      onEnd: (w) => this.hub.remove(w),
+      onEnd: (w) => {
+        this.hub.remove(w);
+        this.liveWatchers.delete(w);
+      },
     });
     this.hub.add(watcher);
+    this.liveWatchers.add(watcher);
     return watcher;
+  }
+
+  /** Entries queued for watchers on this node, summed and the most any one holds (metrics). */
+  watchQueueDepth(): { total: number; max: number } {
+    let total = 0;
+    let max = 0;
+    for (const w of this.liveWatchers) {
+      total += w.pending;
+      if (w.pending > max) max = w.pending;
+    }
+    return { total, max };
   }
 
   watcherCount(bucket?: string): number {

@@ -115,6 +115,39 @@ describe("bounded memory on the client port", { timeout: 90_000 }, () => {
     expect(growth).toBeLessThan(BUDGET + MARGIN);
   });
 
+  it("600 watches asking progress every 50 ms from a paused reader: one unflushed frame each", async () => {
+    const server = await start();
+    const good = await client(server);
+    await good.createKeyValue({ bucket: "b" });
+    const attacker = raw(server);
+    await attacker.hello();
+    for (let i = 0; i < 600; i++) {
+      attacker.send({
+        id: 10 + i,
+        watch: { bucket: "b", filter: `k.${i}`, updates_only: true, progress_interval_ms: 1 },
+      });
+    }
+    await waitFor(() => attacker.frames.length >= 1 + 1200, 20_000, "600 watches started");
+    // The interval was clamped to 50 ms: progress comes, but not 1000 times a second.
+    const before = attacker.frames.length;
+    await new Promise((r) => setTimeout(r, 500));
+    const perWatchPerSecond = (attacker.frames.length - before) / 600 / 0.5;
+    expect(perWatchPerSecond).toBeGreaterThan(2);
+    expect(perWatchPerSecond).toBeLessThan(25);
+    attacker.pauseReading();
+    const base = rssBytes(server.proc.pid!);
+    const sampler = new RssSampler(server.proc.pid!);
+    let stop = false;
+    const serving = keepServing(good, "b", () => stop);
+    // 5 s of 12,000 progress frames a second if nothing held them back.
+    await new Promise((r) => setTimeout(r, 5000));
+    stop = true;
+    expect(await serving).toBeGreaterThan(0);
+    const growth = sampler.stop() - base;
+    console.log(`progress watches: RSS growth ${(growth / MiB).toFixed(1)} MiB`);
+    expect(growth).toBeLessThan(MARGIN);
+  });
+
   it("300 pipelined gets of a 1 MiB value from a paused reader: RSS within the budget", async () => {
     const server = await start();
     const good = await client(server);

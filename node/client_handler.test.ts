@@ -196,7 +196,7 @@ describe("client handler, get reservations", () => {
       const text = await metrics.registry.metrics();
       let n = 0;
       for (const m of text.matchAll(
-        /streamkv_kv_ops_total\{op="get",result="(ok|OVERLOADED)"\} (\d+)/g,
+        /streamkv_kv_ops_total\{bucket="[^"]*",op="get",result="(ok|OVERLOADED)"\} (\d+)/g,
       ))
         n += Number(m[2]);
       return n;

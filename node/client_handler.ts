@@ -33,6 +33,7 @@ import {
   scopedRequestId,
 } from "./auth.js";
 import type { AuthBackoff } from "./auth_backoff.js";
+import { NO_BUCKET } from "./bucket_labels.js";
 import type { ByteBudget } from "./byte_budget.js";
 import { type Cancel, type Clock, systemClock } from "./clock.js";
 import type { CallOptions, KvService, ServiceWatch, WatchOptions } from "./kv_service.js";
@@ -145,6 +146,8 @@ interface WatchPump {
   /** When the last frame of this watch was sent (clock ms). */
   lastSentAt: number;
   cancelProgress: Cancel | undefined;
+  /** A progress frame not yet flushed: a client that does not read gets no second one. */
+  progressUnflushed: boolean;
 }
 
 /** Bounds of a watch's progress interval (WatchRequest.progress_interval_ms). */
@@ -569,6 +572,7 @@ export class ClientSession {
   private serve(frame: Answerable, reservation: number): void {
     const id = frame.id;
     const op = opLabelOf(frame);
+    const bucket = bucketLabelOf(frame);
     if (!this.tracker.accepting) {
       this.send(id, {
         type: "error",
@@ -577,7 +581,7 @@ export class ClientSession {
       return;
     }
     if (this.opts.nodeBudget?.exhausted) {
-      this.opts.metrics.kvOps.inc({ op, result: "OVERLOADED" });
+      this.opts.metrics.countOp(op, bucket, "OVERLOADED");
       this.send(id, {
         type: "error",
         error: new KvError(
@@ -617,7 +621,7 @@ export class ClientSession {
           // The value grew past what was reserved while the get was in flight (a larger
           // put landed) and the connection cannot hold it: a get is idempotent, so it is
           // refused retryably (the SDK backs off and asks again) rather than buffered.
-          this.opts.metrics.kvOps.inc({ op, result: "OVERLOADED" });
+          this.opts.metrics.countOp(op, bucket, "OVERLOADED");
           this.send(
             id,
             {
@@ -631,7 +635,7 @@ export class ClientSession {
           );
           return;
         }
-        this.opts.metrics.kvOps.inc({ op, result: "ok" });
+        this.opts.metrics.countOp(op, bucket, "ok");
         if (answer) this.send(id, answer, done);
         else done();
       },
@@ -642,7 +646,7 @@ export class ClientSession {
           done();
           return;
         }
-        this.opts.metrics.kvOps.inc({ op, result: err.code });
+        this.opts.metrics.countOp(op, bucket, err.code);
         this.send(id, { type: "error", error: err }, done);
       },
     );
@@ -892,6 +896,7 @@ export class ClientSession {
           : Math.min(MAX_PROGRESS_MS, Math.max(MIN_PROGRESS_MS, req.progressIntervalMs)),
       lastSentAt: this.clock.now(),
       cancelProgress: undefined,
+      progressUnflushed: false,
     };
     this.watches.set(id, pump);
     assert(
@@ -995,8 +1000,9 @@ export class ClientSession {
   /**
    * A progress event when the watch sent nothing for its interval: the client knows the
    * stream is alive (it fails over when these stop) and how far nothing else matched.
-   * Skipped while the connection's buffer is full: a client that does not read gets
-   * nothing more, so the bytes stay bounded; it hears from the watch once it reads.
+   * At most one unflushed per watch, and none while the connection's buffer is full: a
+   * client that does not read holds the server to one small frame per watch (the per-
+   * connection watch limit bounds those); it hears from the watch once it reads.
    */
   private scheduleProgress(w: WatchPump, delayMs: number): void {
     w.cancelProgress = this.clock.after(delayMs, () => {
@@ -1007,8 +1013,11 @@ export class ClientSession {
         this.scheduleProgress(w, w.progressMs - idleMs);
         return;
       }
-      if (this.outBytes + this.reservedBytes < this.maxBufferedBytes) {
-        this.send(w.id, { type: "watch_progress", revision: w.watch.progressRevision() });
+      if (!w.progressUnflushed && this.outBytes + this.reservedBytes < this.maxBufferedBytes) {
+        w.progressUnflushed = true;
+        this.send(w.id, { type: "watch_progress", revision: w.watch.progressRevision() }, () => {
+          w.progressUnflushed = false;
+        });
         w.lastSentAt = this.clock.now();
       }
       this.scheduleProgress(w, w.progressMs);
@@ -1094,6 +1103,14 @@ function typeOf(frame: Answerable): ClientRequestType {
 function opLabelOf(frame: Answerable): ClientRequestType | WriteOpName {
   if (frame.kind === "request" && frame.request.type === "write") return frame.request.op;
   return typeOf(frame);
+}
+
+/** The bucket a request names, for the metrics' bounded `bucket` label ("" for none). */
+function bucketLabelOf(frame: Answerable): string {
+  if (frame.kind !== "request") return NO_BUCKET;
+  const r = frame.request;
+  if (r.type === "bucket_create") return r.config.bucket ?? NO_BUCKET;
+  return "bucket" in r ? r.bucket : NO_BUCKET;
 }
 
 function toBytes(data: unknown): Uint8Array {

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { accessSync, constants, mkdirSync, readFileSync, rmdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { isLogLevel, LOG_LEVELS, type LogLevel } from "./log.js";
 import {
   isClientUrl,
   isValidNodeId,
@@ -62,6 +63,8 @@ export interface ServerConfig {
   /** `--metrics-listen host:port`: serve /metrics and /v1/status there, without a token. */
   metricsListen: string;
   advertiseClientUrl: string;
+  /** Lines below this level are not written (node/log.ts). */
+  logLevel: LogLevel;
   /** Largest accepted WebSocket frame on either port. */
   maxFrameBytes: number;
   /** How long shutdown waits for in-flight writes before closing anyway. */
@@ -348,6 +351,14 @@ export const SERVER_OPTIONS: readonly Option[] = [
     help: "the URL clients reach this node at, told to the other members for `cluster status --all` (empty = ws:// or wss:// of --host and the client port; the host name when --host is 0.0.0.0 or ::)",
   },
   {
+    flag: "--log-level",
+    env: "STREAMKV_LOG_LEVEL",
+    key: "logLevel",
+    kind: "string",
+    defaultValue: "info",
+    help: "debug, info, warn or error: JSON lines on stderr at this level and above",
+  },
+  {
     flag: "--max-frame-bytes",
     env: "STREAMKV_MAX_FRAME_BYTES",
     key: "maxFrameBytes",
@@ -527,6 +538,11 @@ export function parseServerConfig(
         `--metrics-listen ${JSON.stringify(c.metricsListen)}: ${a.error} (e.g. 127.0.0.1:9420)`,
       );
     }
+  }
+  if (!isLogLevel(c.logLevel)) {
+    throw new ConfigError(
+      `--log-level ${JSON.stringify(c.logLevel)}: use one of ${LOG_LEVELS.join(", ")}`,
+    );
   }
   if (c.advertiseClientUrl !== "" && !isClientUrl(c.advertiseClientUrl)) {
     throw new ConfigError(

@@ -49,6 +49,16 @@ export interface Proposer {
 
 export type RaftKvDriver = RaftDriver<ApplyResult | undefined>;
 
+/** Proposals through this node as leader (metrics, as etcd's proposals_* series). */
+export interface ProposalStats {
+  /** Proposed and not yet applied here nor failed. */
+  pending: number;
+  /** Applied (whatever kvapi decided: a refused CAS is a committed proposal). */
+  committed: number;
+  /** Never applied: the driver refused it, leadership was lost, or it timed out. */
+  failed: number;
+}
+
 export interface LeaderProposerOptions {
   id: string;
   driver: RaftKvDriver;
@@ -71,6 +81,7 @@ export interface LeaderProposerOptions {
 export class LeaderProposer implements Proposer {
   private lastTimestampMs: number;
   private closed = false;
+  private readonly counts: ProposalStats = { pending: 0, committed: 0, failed: 0 };
 
   constructor(private readonly opts: LeaderProposerOptions) {
     this.lastTimestampMs = opts.lastTimestampMs;
@@ -149,13 +160,31 @@ export class LeaderProposer implements Proposer {
     this.requireLeader();
     // Leader time, never going back, so every replica decides TTLs alike.
     this.lastTimestampMs = Math.max(this.lastTimestampMs, this.opts.clock.now());
-    const { index, result } = await this.opts.driver.propose(
-      encodeCommand(build(this.lastTimestampMs)),
+    const { index, result } = await this.counted(
+      this.opts.driver.propose(encodeCommand(build(this.lastTimestampMs))),
     );
     // Every normal entry reaches kvapi, which answers each one: anything else is a bug.
     assert(result !== undefined, `the command at index ${index} had no apply result`);
     if (!result.ok) throw result.error;
     return { revision: result.revision, count: result.count, index };
+  }
+
+  proposalStats(): ProposalStats {
+    return { ...this.counts };
+  }
+
+  private async counted<T>(proposal: Promise<T>): Promise<T> {
+    this.counts.pending++;
+    try {
+      const applied = await proposal;
+      this.counts.committed++;
+      return applied;
+    } catch (err) {
+      this.counts.failed++;
+      throw err;
+    } finally {
+      this.counts.pending--;
+    }
   }
 
   /** Later proposals fail with SHUTTING_DOWN. */

@@ -2,7 +2,12 @@
  * Structured JSON logs, one object per line on stderr (stdout carries only the
  * machine-readable `streamkv listening ...` line).
  */
-export type LogLevel = "debug" | "info" | "warn" | "error";
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function isLogLevel(value: string): value is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(value);
+}
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -29,6 +34,20 @@ export function jsonLogger(
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
+  };
+}
+
+/**
+ * `log` with `fields()` read at each line and added to it (a line's own fields win):
+ * the node's Raft term and role, which change while the logger lives.
+ */
+export function withFields(log: Logger, fields: () => Record<string, unknown>): Logger {
+  const merged = (f?: Record<string, unknown>) => ({ ...fields(), ...f });
+  return {
+    debug: (m, f) => log.debug(m, merged(f)),
+    info: (m, f) => log.info(m, merged(f)),
+    warn: (m, f) => log.warn(m, merged(f)),
+    error: (m, f) => log.error(m, merged(f)),
   };
 }
 

@@ -6,7 +6,7 @@
 
 import { ConfigError, parseServerConfig, serverUsage } from "./config.js";
 import type { Io } from "./io.js";
-import { jsonLogger, type LogLevel } from "./log.js";
+import { jsonLogger } from "./log.js";
 import { startNode } from "./server.js";
 
 export async function runServer(argv: readonly string[], io: Io): Promise<number> {
@@ -24,8 +24,7 @@ export async function runServer(argv: readonly string[], io: Io): Promise<number
     }
     throw err;
   }
-  const level = (io.env.STREAMKV_LOG_LEVEL ?? "info") as LogLevel;
-  const log = jsonLogger({ node: config.id }, level, (line) => io.stderr.write(line));
+  const log = jsonLogger({ node: config.id }, config.logLevel, (line) => io.stderr.write(line));
   let node: Awaited<ReturnType<typeof startNode>>;
   try {
     node = await startNode(config, log);

@@ -3,9 +3,39 @@
  * node so several nodes can live in one process (tests) without clashing.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { BucketLabels } from "./bucket_labels.js";
+import type { DiskUsage } from "./disk_usage.js";
 import type { ForwardStats } from "./forwarding.js";
 import type { NodeStatus } from "./kv_service.js";
+import type { ProposalStats } from "./leader_proposer.js";
+import type { ReplicaObserver } from "./replica_observer.js";
 import { STREAMKV_VERSION } from "./version.js";
+
+/** Replication as the leader sees it, proposals and watch queues (RaftKvService.replicaView). */
+export interface ReplicaView {
+  /** Empty unless this node leads. */
+  followers: Array<{ id: string; lagEntries: number }>;
+  proposals: ProposalStats;
+  watchQueue: { total: number; max: number };
+}
+
+/** Where the scrape-time values beyond the status come from (each optional: tests). */
+export interface MetricsSources {
+  replica?: () => ReplicaView;
+  diskUsage?: () => DiskUsage;
+  /** Distinct `bucket` label values before the rest are `_other` (default 100). */
+  maxBucketLabels?: number;
+}
+
+/**
+ * Members shown in the follower lag series: a cluster has 3 or 5, a change adds one;
+ * the bound only matters if something went wrong with membership.
+ */
+const FOLLOWER_LABELS_MAX = 16;
+/** Raft persist and apply latency: from a fast SSD's fsync to a disk in trouble. */
+const DISK_SECONDS_BUCKETS = [
+  0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048,
+];
 
 /** Write forwarding as the metrics read it (node/forwarding.ts). */
 export interface ForwardingView {
@@ -18,7 +48,10 @@ export interface ForwardingView {
 
 export class NodeMetrics {
   readonly registry = new Registry();
-  readonly kvOps: Counter<"op" | "result">;
+  readonly kvOps: Counter<"bucket" | "op" | "result">;
+  readonly bucketLabels: BucketLabels;
+  /** Handed to the replica (node/replica_observer.ts). */
+  readonly observer: ReplicaObserver;
   readonly kvOpSeconds: Histogram<"op">;
   readonly watchers: Gauge;
   readonly clientConnections: Gauge;
@@ -35,15 +68,21 @@ export class NodeMetrics {
   /** What the client port holds unsent (set by the ClientServer that owns the budget). */
   clientBufferedBytes: () => number = () => 0;
 
-  constructor(status: () => NodeStatus, forwarding?: () => ForwardingView) {
+  constructor(
+    status: () => NodeStatus,
+    forwarding?: () => ForwardingView,
+    sources: MetricsSources = {},
+  ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "streamkv_" });
+    this.bucketLabels = new BucketLabels(sources.maxBucketLabels);
     this.kvOps = new Counter({
       name: "streamkv_kv_ops_total",
-      help: "KV requests by operation and result (ok or error code)",
-      labelNames: ["op", "result"],
+      help: `KV requests by bucket (the first ${this.bucketLabels.max} buckets seen in a successful request, the rest "_other", "" for none), operation and result (ok or error code)`,
+      labelNames: ["bucket", "op", "result"],
       registers,
     });
+    this.observer = this.replicaMetrics(registers, sources);
     this.kvOpSeconds = new Histogram({
       name: "streamkv_kv_op_seconds",
       help: "KV request latency at the client port",
@@ -250,12 +289,163 @@ export class NodeMetrics {
         },
       });
     }
+    if (sources.diskUsage) diskMetrics(registers, sources.diskUsage);
     new Gauge({
       name: "streamkv_buckets",
       help: "Buckets on this node",
       registers,
       collect() {
         this.set(status().buckets.length);
+      },
+    });
+  }
+
+  /** Counts one KV request; `bucket` is "" for requests that name none. */
+  countOp(op: string, bucket: string, result: string): void {
+    this.kvOps.inc({ bucket: this.bucketLabels.labelOf(bucket, result === "ok"), op, result });
+  }
+
+  /** Raft series fed by the replica as it works, and the ones read from it at a scrape. */
+  private replicaMetrics(registers: Registry[], sources: MetricsSources): ReplicaObserver {
+    const leaderChanges = new Counter({
+      name: "streamkv_raft_leader_changes_total",
+      help: "Leaders this node came to know (a new leader after an election, or after none was known)",
+      registers,
+    });
+    const persistSeconds = new Histogram({
+      name: "streamkv_raft_persist_seconds",
+      help: "Time to make a Raft Ready durable: one synced LevelDB write (the fsync; concurrent Readies share one by group commit)",
+      buckets: DISK_SECONDS_BUCKETS,
+      registers,
+    });
+    const applySeconds = new Histogram({
+      name: "streamkv_raft_apply_seconds",
+      help: "Time to apply a batch of committed entries to the KV state (one atomic LevelDB batch)",
+      buckets: DISK_SECONDS_BUCKETS,
+      registers,
+    });
+    const appliedEntries = new Counter({
+      name: "streamkv_raft_applied_entries_total",
+      help: "Committed entries applied to the KV state on this node",
+      registers,
+    });
+    const snapshotSeconds = new Histogram({
+      name: "streamkv_raft_snapshot_seconds",
+      help: "Snapshot transfers: send = a leader's image open for a follower, install = a follower's receive and synced install",
+      labelNames: ["kind"],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    });
+    // Six series read it: one reading serves the whole scrape (it walks the watchers).
+    const replica = sources.replica && recentFor(SCRAPE_MS, sources.replica);
+    if (replica) {
+      new Gauge({
+        name: "streamkv_raft_follower_lag_entries",
+        help: `On the leader: entries each follower lacks (last index - match index), at most ${FOLLOWER_LABELS_MAX} followers; absent on followers`,
+        labelNames: ["peer"],
+        registers,
+        collect() {
+          this.reset();
+          for (const f of replica().followers.slice(0, FOLLOWER_LABELS_MAX)) {
+            this.set({ peer: f.id }, f.lagEntries);
+          }
+        },
+      });
+      new Gauge({
+        name: "streamkv_raft_proposals_pending",
+        help: "Proposals made by this node as leader, not yet applied nor failed",
+        registers,
+        collect() {
+          this.set(replica().proposals.pending);
+        },
+      });
+      const proposalCounter = (name: string, help: string, field: "committed" | "failed") =>
+        new Counter({
+          name,
+          help,
+          registers,
+          collect() {
+            const value = replica().proposals[field];
+            this.reset();
+            if (value > 0) this.inc(value);
+          },
+        });
+      proposalCounter(
+        "streamkv_raft_proposals_committed_total",
+        "Proposals made by this node as leader and applied (a refused compare-and-set included)",
+        "committed",
+      );
+      proposalCounter(
+        "streamkv_raft_proposals_failed_total",
+        "Proposals made by this node as leader that were never applied (lost leadership, timeout, too many in flight, shutdown)",
+        "failed",
+      );
+      new Gauge({
+        name: "streamkv_watch_queue_entries",
+        help: "Entries queued on this node for its watchers, all watchers together",
+        registers,
+        collect() {
+          this.set(replica().watchQueue.total);
+        },
+      });
+      new Gauge({
+        name: "streamkv_watch_queue_max_entries",
+        help: "Entries queued for the watcher that is furthest behind (at --watch-max-pending it ends SLOW_CONSUMER)",
+        registers,
+        collect() {
+          this.set(replica().watchQueue.max);
+        },
+      });
+    }
+    return {
+      persisted: (seconds) => persistSeconds.observe(seconds),
+      applied: (seconds, entries) => {
+        applySeconds.observe(seconds);
+        appliedEntries.inc(entries);
+      },
+      leaderChanged: (leader) => {
+        if (leader !== null) leaderChanges.inc();
+      },
+      snapshotTransfer: (kind, seconds) => snapshotSeconds.observe({ kind }, seconds),
+    };
+  }
+}
+
+/** How long one reading of the replica serves the series of a scrape. */
+const SCRAPE_MS = 100;
+
+/** `read`, called at most once per `ms`: later calls within it get the same value. */
+function recentFor<T>(ms: number, read: () => T): () => T {
+  let last: { at: number; value: T } | undefined;
+  return () => {
+    const now = performance.now();
+    if (last === undefined || now - last.at >= ms) last = { at: now, value: read() };
+    return last.value;
+  };
+}
+
+/** The data directory's size and its file system's room (node/disk_usage.ts). */
+function diskMetrics(registers: Registry[], usage: () => DiskUsage): void {
+  const gauges: Array<[string, string, (u: DiskUsage) => number]> = [
+    [
+      "streamkv_data_dir_bytes",
+      "Bytes of the files under --data (LevelDB: Raft log and stream log), measured at most every 10 s",
+      (u) => u.dataDirBytes,
+    ],
+    ["streamkv_disk_size_bytes", "Size of the file system that holds --data", (u) => u.fsSizeBytes],
+    [
+      "streamkv_disk_available_bytes",
+      "Bytes still available to the node on the file system that holds --data",
+      (u) => u.fsAvailableBytes,
+    ],
+  ];
+  for (const [name, help, read] of gauges) {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read(usage()));
       },
     });
   }

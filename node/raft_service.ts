@@ -53,9 +53,10 @@ import type {
 import { LeaderContact } from "./leader_contact.js";
 import type { Logger } from "./log.js";
 import { Membership } from "./membership.js";
-import type { ForwardingView } from "./metrics.js";
+import type { ForwardingView, ReplicaView } from "./metrics.js";
 import { isValidNodeId, parsePeerAddress } from "./peer_address.js";
 import { encodingSender, Replica, type ReplicaOptions } from "./replica.js";
+import type { ReplicaObserver } from "./replica_observer.js";
 import { STREAMKV_VERSION } from "./version.js";
 
 /** Default age of markers removed by purgeDeletes (as nats.js: 30 minutes). */
@@ -95,6 +96,8 @@ export interface RaftServiceStoreOptions {
   core?: ReplicaOptions["core"];
   /** Deliberately broken behaviour: only the KV simulator's checker tests set it. */
   unsafe?: ReplicaOptions["unsafe"];
+  /** Told persist/apply durations, snapshot transfers and leader changes (metrics). */
+  observer?: ReplicaObserver;
   /** Raft tick length (default 50 ms). */
   tickMs?: number;
   electionTimeoutTicks?: number;
@@ -252,6 +255,7 @@ export class RaftKvService implements KvService {
         ...(opts.ttlTickMs === undefined ? {} : { ttlTickMs: opts.ttlTickMs }),
         ...(opts.core === undefined ? {} : { core: opts.core }),
         ...(opts.unsafe === undefined ? {} : { unsafe: opts.unsafe }),
+        ...(opts.observer === undefined ? {} : { observer: opts.observer }),
         onMemberAddress: (id, address) => {
           const parsed = parsePeerAddress(address);
           if (!isValidNodeId(id) || "error" in parsed) {
@@ -541,6 +545,29 @@ export class RaftKvService implements KvService {
       stats: f.forwardStats(),
       inFlight: f.forwardsInFlight(),
       serving: f.forwardsServing(),
+    };
+  }
+
+  /** What every log line carries (node/log.ts withFields); cheap: no bucket list. */
+  termAndRole(): { term: number; role: string } {
+    const s = this.driver.status();
+    return { term: s.term, role: s.role };
+  }
+
+  /** Replication, proposals and watch queues as the metrics read them at a scrape. */
+  replicaView(): ReplicaView {
+    const s = this.driver.status();
+    // Progress is the leader's: a follower knows no one's match index but its own.
+    const followers =
+      s.role !== "leader"
+        ? []
+        : Object.entries(s.progress)
+            .filter(([id]) => id !== this.opts.id)
+            .map(([id, p]) => ({ id, lagEntries: Math.max(0, s.lastIndex - p.match) }));
+    return {
+      followers,
+      proposals: this.replica.proposer.proposalStats(),
+      watchQueue: this.kv.watchQueueDepth(),
     };
   }
 

@@ -13,9 +13,16 @@ import {
   type RaftStateMachine,
   type SnapshotMeta,
 } from "../raft/index.js";
+import type { Logger } from "./log.js";
 import type { KvSnapshotStore } from "./snapshot_store.js";
 
 export type KvApplyResult = ApplyResult | undefined;
+
+const CONF_CHANGE_NAMES: Record<ConfChangeType, string> = {
+  [ConfChangeType.AddLearner]: "add learner",
+  [ConfChangeType.PromoteLearner]: "promote learner",
+  [ConfChangeType.RemoveServer]: "remove server",
+};
 
 export class KvRaftStateMachine implements RaftStateMachine<KvApplyResult> {
   /** Highest Raft-only entry applied (kvapi records its own applied index). */
@@ -29,6 +36,8 @@ export class KvRaftStateMachine implements RaftStateMachine<KvApplyResult> {
      * the one place, with --peers, that peer addresses come from.
      */
     private readonly onMemberAddress?: (id: string, address: string) => void,
+    /** Committed membership changes are logged at info, on every member. */
+    private readonly log?: Logger,
   ) {}
 
   appliedIndex(): number {
@@ -50,8 +59,14 @@ export class KvRaftStateMachine implements RaftStateMachine<KvApplyResult> {
       ),
     );
     for (const e of entries) {
-      if (e.type !== EntryType.ConfChange || !this.onMemberAddress) continue;
+      if (e.type !== EntryType.ConfChange) continue;
       const cc = decodeConfChange(e.data);
+      this.log?.info("membership change applied", {
+        change: CONF_CHANGE_NAMES[cc.type],
+        member: cc.nodeId,
+        index: e.index,
+      });
+      if (!this.onMemberAddress) continue;
       if (cc.type === ConfChangeType.AddLearner && cc.context && cc.context.length > 0) {
         this.onMemberAddress(cc.nodeId, new TextDecoder().decode(cc.context));
       }

@@ -31,6 +31,7 @@ import { Forwarder } from "./forwarding.js";
 import { LeaderProposer, type RaftKvDriver } from "./leader_proposer.js";
 import type { Logger } from "./log.js";
 import { type KvApplyResult, KvRaftStateMachine } from "./raft_state_machine.js";
+import { type ReplicaObserver, timedStateMachine, timedStorage } from "./replica_observer.js";
 import { KvSnapshotStore } from "./snapshot_store.js";
 
 export interface ReplicaOptions {
@@ -61,6 +62,8 @@ export interface ReplicaOptions {
   /** How often the leader advances the TTL clock when a bucket has a ttl (default 1 s). */
   ttlTickMs?: number;
   failPoints?: FailPoints;
+  /** Told persist and apply durations, snapshot transfers and leader changes (metrics). */
+  observer?: ReplicaObserver;
   /** A committed membership change named a member's peer address (raft_state_machine.ts). */
   onMemberAddress?: (id: string, address: string) => void;
   core?: Partial<Pick<RaftConfig, "appendEntriesMax" | "inflightCountMax" | "snapshotChunkBytes">>;
@@ -133,13 +136,18 @@ export class Replica {
       opts.streamLog,
       opts.unsafe?.skipDedupe ? { unsafe: { skipDedupe: true } } : {},
     );
-    const store = await KvSnapshotStore.open(opts.streamLog, kv, { log: opts.log });
+    const observer = opts.observer;
+    const store = await KvSnapshotStore.open(opts.streamLog, kv, {
+      log: opts.log,
+      ...(observer ? { observer } : {}),
+    });
+    const stateMachine = new KvRaftStateMachine(kv, store, opts.onMemberAddress, opts.log);
     const driver = await RaftDriver.open<KvApplyResult>({
       id: opts.id,
-      storage: opts.storage,
+      storage: observer ? timedStorage(opts.storage, observer) : opts.storage,
       transport: { send: opts.sendRaft },
       ticker: opts.ticker,
-      stateMachine: new KvRaftStateMachine(kv, store, opts.onMemberAddress),
+      stateMachine: observer ? timedStateMachine(stateMachine, observer) : stateMachine,
       prng: opts.prng,
       electionTimeoutTicks: opts.electionTimeoutTicks,
       heartbeatTicks: opts.heartbeatTicks,
@@ -192,6 +200,7 @@ export class Replica {
       if (s.leaderId === leader) return;
       const previous = leader;
       leader = s.leaderId;
+      this.opts.observer?.leaderChanged(leader);
       if (leader === null) this.opts.log.info("leader lost", { previous, term: s.term });
       else this.opts.log.info("leader changed", { leader, previous, term: s.term, role: s.role });
     });

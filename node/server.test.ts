@@ -146,15 +146,16 @@ describe("streamkv server", () => {
     const metrics = await (await fetch(`http://127.0.0.1:${server.clientPort}/metrics`)).text();
     const count = (op: string, result: string) =>
       Number(
-        new RegExp(`^streamkv_kv_ops_total\\{op="${op}",result="${result}"\\} (\\d+)$`, "m").exec(
-          metrics,
-        )?.[1] ?? 0,
+        new RegExp(
+          `^streamkv_kv_ops_total\\{bucket="[^"]*",op="${op}",result="${result}"\\} (\\d+)$`,
+          "m",
+        ).exec(metrics)?.[1] ?? 0,
       );
     for (const op of ["put", "update", "delete", "purge"])
       expect(count(op, "ok")).toBeGreaterThanOrEqual(1);
     expect(count("create", "ok")).toBeGreaterThanOrEqual(1);
     expect(count("create", "KEY_EXISTS")).toBeGreaterThanOrEqual(1);
-    expect(metrics).not.toMatch(/streamkv_kv_ops_total\{op="write"/);
+    expect(metrics).not.toMatch(/streamkv_kv_ops_total\{[^}]*op="write"/);
     const { version } = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
     expect(metrics).toContain(
       `streamkv_build_info{version="${version}",node_version="${process.version}"} 1`,

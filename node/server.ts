@@ -22,8 +22,9 @@ import { ClientServer } from "./client_server.js";
 import { systemClock } from "./clock.js";
 import type { PeerAddress, ServerConfig } from "./config.js";
 import { ConfigError } from "./config.js";
+import { diskUsageOf } from "./disk_usage.js";
 import type { KvService } from "./kv_service.js";
-import type { Logger } from "./log.js";
+import { type Logger, withFields } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
 import { MetricsServer } from "./metrics_server.js";
 import { bracketedHost, parsePeerAddress } from "./peer_address.js";
@@ -170,9 +171,16 @@ function removeCreatedDataDir(config: ServerConfig, holdsData: boolean, log: Log
 
 async function openNode(
   config: ServerConfig,
-  log: Logger,
+  baseLog: Logger,
   attempt: { holdsData: boolean },
 ): Promise<RunningNode> {
+  let service: RaftKvService;
+  // Every line says where this node stood in Raft when it was written (once it has a
+  // Raft state: the lines before the service opened carry the node id only).
+  const log = withFields(baseLog, () => {
+    const opened = service as RaftKvService | undefined;
+    return opened === undefined ? {} : opened.termAndRole();
+  });
   // Every file and directory the node creates is its owner's alone (0600 / 0700).
   process.umask(0o077);
   const mode = statSync(config.dataDir).mode & 0o777;
@@ -195,7 +203,6 @@ async function openNode(
   let stopFn: ((reason: string) => Promise<void>) | undefined;
   let fatal = false;
   let peers: PeerTransport | undefined;
-  let service: RaftKvService;
   // Members added at runtime are not in --peers; their addresses were kept here, each
   // from a committed membership change (never from a hello).
   const knownPeers = mergePeers(config.peers, loadAddressBook(config.dataDir));
@@ -220,6 +227,13 @@ async function openNode(
     if (stopFn) void stopFn("fatal error");
     else resolveStopped(false);
   };
+  // Built before the service, which reports to it as it works; the closures read the
+  // service only at a scrape, once the ports listen.
+  const metrics = new NodeMetrics(
+    () => service.status(),
+    () => service.forwarding(),
+    { replica: () => service.replicaView(), diskUsage: diskUsageOf(config.dataDir) },
+  );
   try {
     service = await RaftKvService.open({
       id: config.id,
@@ -234,6 +248,7 @@ async function openNode(
       sendForward: (to, frame) => peers?.sendForward(to, frame) ?? false,
       snapshotEntries: config.snapshotEntries,
       limits: { maxBuckets: config.maxBuckets, maxStoredBytes: config.maxStoredBytes },
+      observer: metrics.observer,
       onFatal,
     });
   } catch (err) {
@@ -248,10 +263,6 @@ async function openNode(
     throw err;
   }
   for (const p of knownPeers) service.setAddress(p.id, `${p.host}:${p.port}`);
-  const metrics = new NodeMetrics(
-    () => service.status(),
-    () => service.forwarding(),
-  );
   // The ports strangers reach: their warnings (refusals, bad frames, timeouts) are rate
   // limited, so a flood of bad sockets cannot fill the disk with log lines.
   const edgeLog = rateLimitedLogger(log, systemClock);

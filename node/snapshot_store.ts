@@ -21,6 +21,7 @@ import { LogSnapshotReader, LogSnapshotWriter, type StreamLog } from "../log/ind
 import { KvError } from "../proto/index.js";
 import type { SnapshotMeta, SnapshotSink, SnapshotSource, SnapshotStore } from "../raft/index.js";
 import type { Logger } from "./log.js";
+import { type ReplicaObserver, transferTimer } from "./replica_observer.js";
 
 /** Raft meta of the last snapshot installed here (read by RaftDriver.open after a crash). */
 const RESTORED_META_KEY = "node/snapshot";
@@ -71,6 +72,8 @@ export interface KvSnapshotStoreOptions {
   log: Logger;
   /** Called after an install, once kvapi shows the new state. */
   onRestored?: () => void;
+  /** Told how long each transfer took (metrics). */
+  observer?: ReplicaObserver;
 }
 
 export class KvSnapshotStore implements SnapshotStore {
@@ -120,9 +123,16 @@ export class KvSnapshotStore implements SnapshotStore {
 
   async open(): Promise<SnapshotSource> {
     const { reader, index } = await this.openImage();
+    const sent = transferTimer(this.opts.observer, "send");
     return {
       index,
-      read: (offset, maxBytes) => reader.read(offset, maxBytes),
+      read: async (offset, maxBytes) => {
+        const chunk = await reader.read(offset, maxBytes);
+        // Timed to the last chunk read: the image stays open a while after (until
+        // the driver sees the transfer is over), which is not transfer time.
+        if (chunk.done) sent();
+        return chunk;
+      },
       close: () => reader.close(),
     };
   }
@@ -146,10 +156,32 @@ export class KvSnapshotStore implements SnapshotStore {
     // install would leave this node on a state it cannot open.
     const writer = LogSnapshotWriter.begin(this.streamLog, { checkMeta: checkSnapshotMeta });
     this.opts.log.info("receiving a snapshot", { index: meta.index, term: meta.term });
+    const installed = transferTimer(this.opts.observer, "install");
     return {
-      write: (offset, data, done) => writer.write(offset, data, done),
-      install: (installed) => this.install(writer, installed),
-      abort: async () => writer.abort(),
+      write: async (offset, data, done) => {
+        try {
+          await writer.write(offset, data, done);
+        } catch (err) {
+          // The leader starts over; a refusal repeated is worth an operator's look.
+          if (err instanceof KvError && err.code === "CORRUPT_RECORD") {
+            this.opts.log.warn("snapshot chunk refused", {
+              index: meta.index,
+              term: meta.term,
+              offset,
+              error: err.message,
+            });
+          }
+          throw err;
+        }
+      },
+      install: async (meta) => {
+        await this.install(writer, meta);
+        installed();
+      },
+      abort: async () => {
+        this.opts.log.info("snapshot receive abandoned", { index: meta.index, term: meta.term });
+        await writer.abort();
+      },
     };
   }
 

@@ -104,6 +104,8 @@ export interface StartOptions {
   clientPort?: number;
   peerPort?: number;
   cwd?: string;
+  /** A command that runs the server, e.g. ["ip", "netns", "exec", ns] (default none). */
+  wrap?: string[];
   /** Pass no --data/--client-port/--peer-port at all (embedded defaults). */
   bare?: boolean;
   startTimeoutMs?: number;
@@ -121,7 +123,9 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
         "--peer-port",
         String(options.peerPort ?? 0),
       ];
-  const proc = spawn(process.execPath, [binPath, "server", ...args, ...(options.args ?? [])], {
+  const argv = [process.execPath, binPath, "server", ...args, ...(options.args ?? [])];
+  const [command, ...rest] = [...(options.wrap ?? []), ...argv];
+  const proc = spawn(command!, rest, {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, STREAMKV_LOG_LEVEL: "warn", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -17,6 +17,7 @@ import {
   tempDir,
   waitFor,
 } from "../../test_support/index.js";
+import { waitForLeaderAmong } from "./leader.js";
 
 export interface ClusterNode {
   readonly index: number;
@@ -46,12 +47,14 @@ export interface ClusterOptions {
 
 export class LocalCluster {
   readonly peersFlag: string;
+  readonly ids: readonly string[];
 
   private constructor(
     readonly nodes: ClusterNode[],
     private readonly options: ClusterOptions,
   ) {
     this.peersFlag = nodes.map((n) => `${n.id}=127.0.0.1:${n.peerPort}`).join(",");
+    this.ids = nodes.map((n) => n.id);
   }
 
   /** Starts `size` nodes (default 3) and waits until they agree on a leader. */
@@ -166,31 +169,11 @@ export class LocalCluster {
    * returns its index.
    */
   async waitForLeader(timeoutMs = 15_000): Promise<number> {
-    let leader = -1;
-    let seen = "";
-    await waitFor(
-      async () => {
-        const live = this.live();
-        const all = await Promise.all(live.map((n) => this.status(n.index)));
-        seen = all
-          .map((s, i) =>
-            s ? `${s.id}:${s.role}/t${s.term}/leader=${s.leader}` : `${live[i]!.id}:?`,
-          )
-          .join(" ");
-        if (all.some((s) => s === undefined)) return false;
-        const id = all[0]!.leader;
-        const at = live.findIndex((n) => n.id === id);
-        if (id === "" || at < 0 || all[at]!.role !== "leader") return false;
-        if (!all.every((s) => s!.leader === id)) return false;
-        leader = live[at]!.index;
-        return true;
-      },
+    return waitForLeaderAmong(
+      this,
+      this.live().map((n) => n.index),
       timeoutMs,
-      "one leader known to every live node",
-    ).catch((err: Error) => {
-      throw new Error(`${err.message} (last seen: ${seen})`);
-    });
-    return leader;
+    );
   }
 
   /** Waits until node `i` has applied at least `index`. */

@@ -57,6 +57,8 @@ export interface WatcherRecord {
   ended: string | undefined;
   server: string;
   failovers: number;
+  /** What happened to the stream, in order (resumes, notices), for a failure's report. */
+  events: Array<{ afterRevision: number; what: string }>;
 }
 
 export interface FaultRecord {
@@ -64,7 +66,7 @@ export interface FaultRecord {
   kind: "kill" | "pause";
   node: string;
   watcher: string;
-  /** ms from the fault until the watcher delivered a revision it did not have. */
+  /** ms from the fault until the watcher delivered a revision committed after it. */
   failoverMs: number;
 }
 
@@ -98,6 +100,7 @@ class RecordingWatcher {
       ended: undefined,
       server: "",
       failovers: 0,
+      events: [],
     };
   }
 
@@ -115,13 +118,24 @@ class RecordingWatcher {
     })();
   }
 
+  get serverId(): string {
+    return this.conn.serverId;
+  }
+
   get lastRevision(): number {
     return this.record.delivered.at(-1)?.revision ?? 0;
+  }
+
+  note(what: string): void {
+    if (this.record.events.length < 5000) {
+      this.record.events.push({ afterRevision: this.lastRevision, what });
+    }
   }
 
   private onItem(item: WatchItem): void {
     if (item === null) return;
     if (isNotice(item)) {
+      this.note(JSON.stringify(item));
       if (item.kind === "catch_up") {
         this.current = {
           from: item.fromRevision,
@@ -167,7 +181,6 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
 
   // Watchers: watcher i starts on node i % size, with the others after it.
   const watchers: RecordingWatcher[] = [];
-  const urlIndex = new Map(c.urls.map((u, i) => [u, i]));
   for (let i = 0; i < (o.watchers ?? 2); i++) {
     const first = i % c.nodes.length;
     const servers = [...c.urls.slice(first), ...c.urls.slice(0, first)];
@@ -180,6 +193,7 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
         if (w === undefined) return;
         if (e.type === "connected") w.record.server = e.server;
         if (e.type === "failover") w.record.failovers++;
+        if (e.type !== "reconnecting") w.note(JSON.stringify(e));
       },
     });
     const w = new RecordingWatcher(`w${i + 1}`, conn);
@@ -223,14 +237,19 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
   }
 
   const faults: FaultRecord[] = [];
+  const bucket = await admin.keyValue(o.bucket);
   try {
     await waitFor(() => watchers.every((w) => w.lastRevision > 20), 15_000, "first deliveries");
     for (let round = 0; round < o.rounds; round++) {
       const w = watchers[round % watchers.length]!;
-      const node = urlIndex.get(w.record.server);
-      if (node === undefined) throw new Error(`${w.record.name} is on an unknown server`);
+      // The node the watcher's connection is on now, as its hello named it.
+      await waitFor(() => w.serverId !== "", recoverTimeoutMs, `${w.record.name} connected`);
+      const node = c.nodes.findIndex((n) => n.id === w.serverId);
+      if (node < 0) throw new Error(`${w.record.name} is on an unknown node ${w.serverId}`);
       const kind = round % 2 === 0 ? "kill" : "pause";
-      const before = w.lastRevision;
+      // Revisions above this were committed after the fault (up to a read's round trip):
+      // what the watcher already had on the wire does not count as recovered.
+      const before = Math.max(w.lastRevision, (await bucket.status()).lastRevision);
       const t0 = performance.now();
       if (kind === "kill") await c.kill(node, "SIGKILL");
       else c.pause(node);
@@ -318,7 +337,16 @@ export function checkWatchRun(r: WatchChaosResult): string[] {
       if (got.has(rev)) continue;
       const span = w.catchUps.find((c) => c.from <= rev && rev <= c.to);
       if (span === undefined) {
-        if (unannounced++ < 5) problems.push(`${where} skipped revision ${rev} unannounced`);
+        if (unannounced++ < 5) {
+          const context = w.events
+            .filter((e) => e.afterRevision >= rev - 50 && e.afterRevision <= rev + 5)
+            .map((e) => `after ${e.afterRevision}: ${e.what}`);
+          problems.push(
+            `${where} skipped revision ${rev} (${r.acked.get(rev) ?? "key unknown"}) unannounced; ` +
+              `delivered around it: ${revs.filter((x) => x > rev - 4 && x < rev + 4).join(",")}; ` +
+              `stream events: ${context.join(" | ") || "none"}`,
+          );
+        }
         continue;
       }
       if (span.reset) continue;

@@ -27,8 +27,9 @@ export interface InitialScan {
   mode: InitialMode;
   ignoreDeletes: boolean;
   /**
-   * Called once the scan reached B; a KvError it returns ends the watch (removals during
-   * the scan may have taken entries a resumed watch needed: see resume.ts).
+   * Called before every entry and once the scan reached B; a KvError it returns ends the
+   * watch (removals during the scan may have taken entries a resumed watch needed, and
+   * the client's resume point would pass them: see resume.ts).
    */
   recheck?: () => KvError | undefined;
 }
@@ -88,6 +89,10 @@ async function* scanEntries(scan: InitialScan): AsyncGenerator<WatchEvent> {
       if (mode.kind === "latest" && latestAtOrBelow(log, stream, m.subject, boundary) !== m.seq) {
         continue;
       }
+      // Before each entry, not only at the end: the client moves its resume point past
+      // every entry it gets, so a removal ahead of the scan must stop it before that.
+      const outgrown = scan.recheck?.();
+      if (outgrown !== undefined) throw outgrown;
       yield {
         seq: m.seq,
         subject: m.subject,

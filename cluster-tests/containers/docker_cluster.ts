@@ -1,0 +1,165 @@
+/**
+ * A streamkv cluster in Docker, started with testcontainers: one container per node
+ * on a private network made for the run, peers found by network alias (n1:7421...),
+ * each client port published on a fixed host port (probed free) so a container
+ * started again after kill -9 is at the same URL. The test reaches the nodes only
+ * through those published ports on 127.0.0.1.
+ *
+ * Nemeses: kill -9 (`docker kill -s KILL`) and `docker start`; partitions by iptables
+ * inside a container's network namespace (nsenter from the host, root), dropping
+ * traffic with the other containers' addresses on the run's network.
+ */
+import {
+  GenericContainer,
+  Network,
+  type StartedNetwork,
+  type StartedTestContainer,
+  Wait,
+} from "testcontainers";
+import type { NodeStatus } from "../../proto/index.js";
+import { freePorts, waitFor } from "../../test_support/index.js";
+import type { ChaosCluster } from "../harness/chaos.js";
+import { IptablesCut, prefixExec } from "../nemesis/iptables.js";
+import { docker, IMAGE } from "./docker.js";
+
+const CLIENT_PORT = 7420;
+const PEER_PORT = 7421;
+
+export class DockerCluster implements ChaosCluster {
+  readonly ids: string[];
+  readonly urls: string[];
+  private readonly cuts: IptablesCut[];
+  private readonly down = new Set<number>();
+
+  private constructor(
+    private readonly network: StartedNetwork,
+    private readonly containers: StartedTestContainer[],
+    private readonly hostPorts: number[],
+  ) {
+    this.ids = containers.map((_, i) => `n${i + 1}`);
+    this.urls = hostPorts.map((p) => `ws://127.0.0.1:${p}`);
+    this.cuts = containers.map(
+      (_, i) =>
+        new IptablesCut(
+          prefixExec(async () => ["nsenter", `--net=/proc/${await this.pid(i)}/ns/net`]),
+        ),
+    );
+  }
+
+  static async start(size = 3, env: Record<string, string> = {}): Promise<DockerCluster> {
+    const network = await new Network().start();
+    const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
+    const peers = ids.map((id) => `${id}=${id}:${PEER_PORT}`).join(",");
+    const ports = await freePorts(size);
+    const started = await Promise.allSettled(
+      ids.map((id, i) =>
+        new GenericContainer(IMAGE)
+          .withNetwork(network)
+          .withNetworkAliases(id)
+          .withHostname(id)
+          .withEnvironment({
+            STREAMKV_ID: id,
+            STREAMKV_PEERS: peers,
+            STREAMKV_ADVERTISE_CLIENT_URL: `ws://127.0.0.1:${ports[i]}`,
+            STREAMKV_LOG_LEVEL: "warn",
+            ...env,
+          })
+          .withExposedPorts({ container: CLIENT_PORT, host: ports[i]! })
+          // A log line, not a port probe: testcontainers' port check runs a shell
+          // inside the container, and the local base image has none.
+          .withWaitStrategy(Wait.forLogMessage(/streamkv listening/))
+          .withStartupTimeout(30_000)
+          .start(),
+      ),
+    );
+    const containers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) {
+      await Promise.all(containers.map((c) => c.stop({ removeVolumes: true })));
+      await network.stop();
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    return new DockerCluster(network, containers, ports);
+  }
+
+  containerId(i: number): string {
+    return this.containers[i]!.getId();
+  }
+
+  private async pid(i: number): Promise<number> {
+    const pid = Number(await docker(["inspect", "-f", "{{.State.Pid}}", this.containerId(i)]));
+    if (!(pid > 0)) throw new Error(`${this.ids[i]} is not running`);
+    return pid;
+  }
+
+  /** Container `i`'s address on the run's network (asked each time: a restart may change it). */
+  private async address(i: number): Promise<string> {
+    const net = this.network.getName();
+    return docker([
+      "inspect",
+      "-f",
+      `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`,
+      this.containerId(i),
+    ]);
+  }
+
+  async isolate(i: number, direction: "both" | "in" | "out" = "both"): Promise<void> {
+    const others = this.ids.map((_, k) => k).filter((k) => k !== i && !this.down.has(k));
+    await this.cuts[i]!.drop(await Promise.all(others.map((k) => this.address(k))), direction);
+  }
+
+  async heal(): Promise<void> {
+    for (const [i, cut] of this.cuts.entries()) if (!this.down.has(i)) await cut.heal();
+  }
+
+  async kill(i: number): Promise<void> {
+    await docker(["kill", "--signal", "KILL", this.containerId(i)]);
+    await this.waitForExit(i);
+  }
+
+  /** `docker stop`: SIGTERM to the server (PID 1), which must exit 0 before Docker's 20 s. */
+  async stop(i: number): Promise<void> {
+    await docker(["stop", "--time", "20", this.containerId(i)], 40_000);
+    await this.waitForExit(i);
+    const code = await docker(["inspect", "-f", "{{.State.ExitCode}}", this.containerId(i)]);
+    if (code !== "0") throw new Error(`${this.ids[i]} exited ${code} on SIGTERM, not 0`);
+  }
+
+  private async waitForExit(i: number): Promise<void> {
+    await waitFor(
+      async () =>
+        (await docker(["inspect", "-f", "{{.State.Running}}", this.containerId(i)])) === "false",
+      10_000,
+      `${this.ids[i]} to die`,
+      100,
+    );
+    this.down.add(i);
+    // Its network namespace is gone with it; a new one comes with the restart.
+    this.cuts[i]!.reset();
+  }
+
+  async restart(i: number): Promise<void> {
+    await docker(["start", this.containerId(i)]);
+    this.down.delete(i);
+  }
+
+  async status(i: number): Promise<NodeStatus | undefined> {
+    if (this.down.has(i)) return undefined;
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.hostPorts[i]}/v1/status`, {
+        signal: AbortSignal.timeout(1000),
+      });
+      return res.ok ? ((await res.json()) as NodeStatus) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stops and removes the containers (their volumes too) and the network. */
+  async destroy(): Promise<void> {
+    await Promise.allSettled(
+      this.containers.map((c) => c.stop({ timeout: 1000, removeVolumes: true })),
+    );
+    await this.network.stop().catch(() => undefined);
+  }
+}
