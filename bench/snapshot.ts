@@ -1,16 +1,20 @@
 /**
- * `npm run bench -- snapshot [--messages=N] [--bytes=B] [--chunk=C] [--dir=PATH]`:
+ * `npm run bench -- snapshot [--messages=N] [--bytes=B] [--chunk=C] [--dir=PATH]
+ * [--keys=N] [--value-bytes=B] [--no-transfer] [--no-backup]`: two parts. The transfer:
  * exports a stream log of N messages of B payload bytes in chunks of C bytes
  * (log/snapshot.ts) and imports it into a second log, chunk by chunk, as a leader
  * and a follower do over the network (minus the network). Prints the rate of each
  * side and of the whole, and the heap growth while transferring (it stays near the
  * chunk size and the follower's in-memory index: nothing is built whole). The
- * reference in the same run: a plain iteration over the same messages.
+ * reference in the same run: a plain iteration over the same messages. The backup
+ * (bench/_snapshot_backup.ts): save, status and restore of --keys keys (default 100000)
+ * through the CLI's code against a real three-node cluster.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LogSnapshotReader, LogSnapshotWriter, StreamLog } from "../log/index.js";
+import { runBackupBench } from "./_snapshot_backup.js";
 
 function flag(flags: string[], name: string, fallback: number): number {
   const hit = flags.find((f) => f.startsWith(`--${name}=`));
@@ -22,6 +26,16 @@ function flag(flags: string[], name: string, fallback: number): number {
 const MiB = 1024 * 1024;
 
 export async function run(flags: string[]): Promise<void> {
+  if (!flags.includes("--no-transfer")) await runTransferBench(flags);
+  if (!flags.includes("--no-backup")) {
+    console.log(
+      "\n-- backup: streamkv snapshot save, status, restore (bench/_snapshot_backup.ts) --",
+    );
+    await runBackupBench(flags);
+  }
+}
+
+async function runTransferBench(flags: string[]): Promise<void> {
   const messages = flag(flags, "messages", 50_000);
   const payloadBytes = flag(flags, "bytes", 1024);
   const chunkBytes = flag(flags, "chunk", 256 * 1024);

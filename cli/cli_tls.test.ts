@@ -70,6 +70,32 @@ describe("streamkv kv over TLS", () => {
     expect(without.stderr).toMatch(/^streamkv: CONNECTION_CLOSED: /);
   });
 
+  it("snapshot save takes the same TLS flags: a backup over mutual TLS", async () => {
+    const out = join(dir, "tls.snap");
+    const flags = ["--server", wss(mutualNode), "--tls-ca", node.caPath];
+    const mine = ["--tls-cert", client.certPath, "--tls-key", client.keyPath];
+    const save = await runCli(["snapshot", "save", out, ...flags, ...mine]);
+    expect(save.code, save.stderr).toBe(0);
+    expect(save.stdout).toMatch(/^saved .*tls\.snap: raft index \d+/);
+    // Nothing was ever written to this node: an empty backup, which a restore takes too.
+    const status = await runCli(["snapshot", "status", out, "--json"]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ buckets: [], header: { raftIndex: 0 } });
+    const restore = await runCli([
+      "snapshot",
+      "restore",
+      out,
+      "--data",
+      join(dir, "empty-restored"),
+      "--id",
+      "n1",
+    ]);
+    expect(restore.code, restore.stderr).toBe(0);
+    const without = await runCli(["snapshot", "save", out, ...flags, "--timeout", "1500"]);
+    expect(without.code).toBe(1);
+    expect(without.stderr).toMatch(/^streamkv: CONNECTION_CLOSED: /);
+  });
+
   it("bad TLS flags are usage errors (exit 2) naming the flag", async () => {
     const notPem = join(dir, "not.pem");
     writeFileSync(notPem, "hello\n");

@@ -16,6 +16,7 @@ commands:
   kv         buckets and keys: add put get create update del purge ls keys history watch
              status info compact rm
   cluster    cluster status [--all], transfer, add, remove
+  snapshot   backups: save (through a node), status, restore (seed a new cluster)
   token      tokens with permissions for a server's --tokens-file
   dev-cluster  a local cluster of three nodes on loopback (npm run cluster)
 
@@ -34,7 +35,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     switch (command) {
       case undefined:
         throw new UsageError(
-          "missing command: server, kv, cluster, token, dev-cluster (see streamkv --help)",
+          "missing command: server, kv, cluster, snapshot, token, dev-cluster (see streamkv --help)",
         );
       case "--help":
       case "-h":
@@ -59,6 +60,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case "cluster": {
         const { runCluster } = await import("./cluster.js");
         await runCluster(rest, io);
+        return 0;
+      }
+      case "snapshot": {
+        const { runSnapshot } = await import("./snapshot.js");
+        await runSnapshot(rest, io);
         return 0;
       }
       case "token": {

@@ -42,6 +42,7 @@ describe("client sources", () => {
     "client_responses.ts",
     "wire_errors.ts",
     "types.ts",
+    "snapshot_header.ts",
   ])("the shared proto/%s imports only browser-safe modules", (file) => {
     const text = readFileSync(join(clientDir, "../proto", file), "utf8");
     const specs = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/gm)].map(
@@ -66,6 +67,7 @@ describe("client sources", () => {
       "./client_responses.js",
       "./wire_errors.js",
       "./types.js",
+      "./snapshot_header.js",
     ];
     expect(specs.filter((s) => !ok.includes(s))).toEqual([]);
     expect(/\bBuffer\b|\bprocess\.|require\(|import\(/.test(text)).toBe(false);

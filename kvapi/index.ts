@@ -16,6 +16,7 @@ export { DEFAULT_DEDUPE_WINDOW } from "./dedupe.js";
 export { type KvOptions, KvStateMachine } from "./kv_state_machine.js";
 export type { KvLog } from "./log_port.js";
 export {
+  bucketOfStream,
   isValidBucketName,
   isValidKey,
   MAX_HISTORY,

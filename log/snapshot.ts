@@ -62,10 +62,12 @@ import { isValidSubject } from "./subjects.js";
 import type { WriteOp } from "./write_queue.js";
 
 const FORMAT = 1;
-const KIND_STREAM = 1;
-const KIND_MESSAGE = 2;
-const KIND_META = 3;
-const KIND_END = 4;
+/** The format byte every chunk starts with (a backup's header names it). */
+export const LOG_SNAPSHOT_FORMAT = FORMAT;
+export const KIND_STREAM = 1;
+export const KIND_MESSAGE = 2;
+export const KIND_META = 3;
+export const KIND_END = 4;
 const RECORD_HEADER_BYTES = 9;
 const CRC_BYTES = 4;
 /** Entries the export reads from LevelDB per round trip. */
@@ -82,7 +84,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 type Kv = [Uint8Array, Uint8Array];
 type LevelIterator = ReturnType<StreamLog["snapshotDb"]["iterator"]>;
 
-function corrupt(why: string, cause?: unknown): KvError {
+export function corrupt(why: string, cause?: unknown): KvError {
   return new KvError("CORRUPT_RECORD", `corrupt snapshot chunk: ${why}`, {}, cause);
 }
 
@@ -162,6 +164,33 @@ export class LogSnapshotReader {
     } catch (err) {
       await it.close();
       throw err;
+    }
+  }
+
+  /**
+   * The names of the streams in this view, sorted; only before the first `read` (it
+   * reads the stream records, then rewinds to them). Backups name their buckets in a
+   * header written before the body, from the same view as the body.
+   */
+  async streamNames(): Promise<string[]> {
+    assert(!this.reading, "concurrent reads of one snapshot reader");
+    if (this.closed) throw new KvError("INVALID_ARGUMENT", "snapshot reader is closed");
+    if (this.position !== 0 || this.phase.kind !== "streams" || this.at !== 0) {
+      throw new KvError("INVALID_ARGUMENT", "stream names are read before the first chunk");
+    }
+    this.reading = true;
+    try {
+      const names: string[] = [];
+      for (;;) {
+        const kv = await this.peek();
+        if (kv === undefined || compareBytes(kv[0], STREAMS_RANGE.lt) >= 0) break;
+        this.at++;
+        names.push(decoder.decode(kv[0].subarray(STREAMS_RANGE.gte.length)));
+      }
+      this.seek(STREAMS_RANGE.gte);
+      return names;
+    } finally {
+      this.reading = false;
     }
   }
 
@@ -526,7 +555,7 @@ export class LogSnapshotWriter {
   }
 }
 
-function decodeName(bytes: Uint8Array): string {
+export function decodeName(bytes: Uint8Array): string {
   try {
     return decoder.decode(bytes);
   } catch (err) {
@@ -534,14 +563,14 @@ function decodeName(bytes: Uint8Array): string {
   }
 }
 
-interface RawRecord {
+export interface RawRecord {
   kind: number;
   key: Uint8Array;
   value: Uint8Array;
 }
 
 /** Checks a chunk's format byte and CRC and splits it into records (views into it). */
-function parseChunk(chunk: Uint8Array): RawRecord[] {
+export function parseChunk(chunk: Uint8Array): RawRecord[] {
   if (!(chunk instanceof Uint8Array) || chunk.byteLength < 1 + CRC_BYTES) {
     throw corrupt("chunk too short");
   }

@@ -196,6 +196,11 @@ export function authorize(p: Principal, req: ClientRequest): KvError | undefined
     case "cluster_add":
     case "cluster_remove":
       return p.admin ? undefined : forbidden(p, "change the cluster (needs admin)");
+    case "snapshot_open":
+    case "snapshot_read":
+    case "snapshot_close":
+      // An image holds every bucket: only an admin may take one.
+      return p.admin ? undefined : forbidden(p, "take a backup of every bucket (needs admin)");
   }
 }
 

@@ -173,7 +173,11 @@ const LARGE_ANSWERS: ReadonlySet<ClientRequestType> = new Set<ClientRequestType>
   "cluster_transfer",
   "cluster_add",
   "cluster_remove",
+  "snapshot_read",
 ]);
+
+/** Image bytes per backup chunk when the client leaves it to the server. */
+const DEFAULT_SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 
 /** What a small answer (ack, revision, status, error) is counted as. */
 const SMALL_ANSWER_BYTES = 1024;
@@ -205,6 +209,8 @@ export class ClientSession {
   private cancelPing: Cancel | undefined;
   private missedPongs = 0;
   private readonly watches = new Map<number, WatchPump>();
+  /** Backup images this connection opened: only it reads them, and they close with it. */
+  private readonly snapshots = new Set<number>();
   /** Watch ids whose subscribe is under way (they count against `maxWatches`). */
   private readonly watchesStarting = new Set<number>();
   private readonly maxInFlight: number;
@@ -308,6 +314,8 @@ export class ClientSession {
   /** The socket is gone: nothing it held counts against the node any more. */
   private releaseAll(): void {
     this.stopTimers();
+    for (const id of this.snapshots) this.opts.service.closeSnapshot?.(id);
+    this.snapshots.clear();
     this.opts.nodeBudget?.release(this.outBytes + this.reservedBytes);
     this.outBytes = 0;
     this.reservedBytes = 0;
@@ -767,6 +775,10 @@ export class ClientSession {
         return { type: "cluster_status", status: await s.addServer(req.id, req.address, call) };
       case "cluster_remove":
         return { type: "cluster_status", status: await s.removeServer(req.id, call) };
+      case "snapshot_open":
+      case "snapshot_read":
+      case "snapshot_close":
+        return await this.serveSnapshot(req);
       case "watch":
         await this.startWatch(id, req);
         return undefined;
@@ -786,6 +798,43 @@ export class ClientSession {
       default:
         return unreachable(req);
     }
+  }
+
+  /**
+   * Backups: the image is this connection's (another one cannot read it), its chunks at
+   * most half a frame (one record larger than that travels alone, and a record fits a
+   * frame), and it is released when the connection closes.
+   */
+  private async serveSnapshot(
+    req: Extract<ClientRequest, { type: "snapshot_open" | "snapshot_read" | "snapshot_close" }>,
+  ): Promise<ServerReply> {
+    const s = this.opts.service;
+    if (!s.openSnapshot || !s.readSnapshot || !s.closeSnapshot) {
+      throw new KvError("INVALID_ARGUMENT", "this node takes no backups");
+    }
+    if (req.type === "snapshot_open") {
+      const { id, header } = await s.openSnapshot();
+      if (this.closed) s.closeSnapshot(id);
+      else this.snapshots.add(id);
+      return { type: "snapshot_opened", snapshotId: id, header };
+    }
+    if (!this.snapshots.has(req.snapshotId)) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `backup image ${req.snapshotId} was not opened on this connection (a save whose connection moved to another server starts again)`,
+      );
+    }
+    if (req.type === "snapshot_close") {
+      this.snapshots.delete(req.snapshotId);
+      s.closeSnapshot(req.snapshotId);
+      return { type: "ack" };
+    }
+    const maxBytes = Math.min(
+      req.maxBytes || DEFAULT_SNAPSHOT_CHUNK_BYTES,
+      Math.floor(this.opts.maxFrameBytes / 2),
+    );
+    const chunk = await s.readSnapshot(req.snapshotId, req.offset, maxBytes);
+    return { type: "snapshot_chunk", ...chunk };
   }
 
   /** One frame's worth of history: entries after `afterRevision`, within half a frame. */
@@ -1029,6 +1078,8 @@ function auditFieldsOf(req: ClientRequest): Record<string, unknown> | undefined 
       return { op: req.type, id: req.id, address: req.address };
     case "cluster_remove":
       return { op: req.type, id: req.id };
+    case "snapshot_open":
+      return { op: req.type };
     default:
       return undefined;
   }

@@ -5,6 +5,13 @@
  */
 
 export { newToken, parseTokensFile, sha256Hex } from "./auth.js";
+export { BackupFileReader, BackupFileWriter } from "./backup_file.js";
+export { type RestoreOptions, type RestoreResult, restoreBackup } from "./backup_restore.js";
+export {
+  type BackupBucketSummary,
+  type BackupDescription,
+  describeBackup,
+} from "./backup_status.js";
 export type { Cancel, Clock } from "./clock.js";
 export {
   ConfigError,

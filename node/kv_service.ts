@@ -11,7 +11,13 @@ import type {
   HistoryPage,
   WatchOptions,
 } from "../kvapi/index.js";
-import type { BucketInfo, WriteRequest as ClientWriteRequest, NodeStatus } from "../proto/index.js";
+import type {
+  BucketInfo,
+  WriteRequest as ClientWriteRequest,
+  NodeStatus,
+  SnapshotHeader,
+} from "../proto/index.js";
+import type { ImageChunk } from "./backup_images.js";
 
 // Declared once in proto/types.ts, where the client protocol carries them.
 export type {
@@ -141,6 +147,14 @@ export interface KvService {
    * TIMEOUT continues (a learner already added is only promoted).
    */
   addServer(id: string, address: string, opts?: CallOptions): Promise<NodeStatus>;
+  /**
+   * Backups (node/backup_images.ts): freeze an image of every bucket that holds every
+   * write acknowledged before the call, read it chunk by chunk, release it. Optional:
+   * a service without them answers INVALID_ARGUMENT.
+   */
+  openSnapshot?(): Promise<{ id: number; header: SnapshotHeader }>;
+  readSnapshot?(id: number, offset: number, maxBytes: number): Promise<ImageChunk>;
+  closeSnapshot?(id: number): void;
   /** `/readyz`: a leader is known and this node applied up to its commit index. */
   readiness(): Promise<Readiness>;
   close(): Promise<void>;

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import {
   type BucketStatus,
+  bucketOfStream,
   type Entry as KvEntry,
   type NodeLimits,
   normalizeBucketConfig,
@@ -21,8 +22,8 @@ import {
   validateKey,
   valueLimitBytes,
 } from "../kvapi/index.js";
-import { StreamLog } from "../log/index.js";
-import { KvError } from "../proto/index.js";
+import { LOG_SNAPSHOT_FORMAT, StreamLog } from "../log/index.js";
+import { KvError, type SnapshotHeader } from "../proto/index.js";
 import {
   decodeMessage,
   type Prng,
@@ -31,6 +32,7 @@ import {
   Sfc32,
 } from "../raft/index.js";
 import { openNodeRaftStorage } from "../raftstore/index.js";
+import { BackupImages, type FrozenImage, type ImageChunk } from "./backup_images.js";
 import { type Cancel, type Clock, systemClock, withDeadline } from "./clock.js";
 import type { PeerAddress } from "./config.js";
 import type { ForwardFrame } from "./forward_wire.js";
@@ -55,6 +57,7 @@ import type { ForwardingView, ReplicaView } from "./metrics.js";
 import { isValidNodeId, parsePeerAddress } from "./peer_address.js";
 import { encodingSender, Replica, type ReplicaOptions } from "./replica.js";
 import type { ReplicaObserver } from "./replica_observer.js";
+import { STREAMKV_VERSION } from "./version.js";
 
 /** Default age of markers removed by purgeDeletes (as nats.js: 30 minutes). */
 const DEFAULT_PURGE_DELETES_OLDER_THAN_MS = 30 * 60 * 1000;
@@ -165,6 +168,8 @@ export class RaftKvService implements KvService {
   private readonly pendingAdditions = new Set<string>();
 
   private readonly streamLog: StreamLog;
+  /** Images that backups read (`streamkv snapshot save`). */
+  private readonly backups: BackupImages;
   private readonly contact: LeaderContact;
   private cancelContactCheck: Cancel | undefined;
 
@@ -175,6 +180,7 @@ export class RaftKvService implements KvService {
   ) {
     this.streamLog = stores.streamLog;
     this.clock = opts.clock ?? systemClock;
+    this.backups = new BackupImages({ clock: this.clock });
     const tickMs = opts.tickMs ?? 50;
     this.contact = new LeaderContact(
       opts.id,
@@ -661,6 +667,57 @@ export class RaftKvService implements KvService {
     return this.membership.transferAway(timeoutMs);
   }
 
+  /**
+   * Freezes an image of every bucket for a backup, after a ReadIndex round: it holds
+   * every write acknowledged before the call (on a follower too). Read it with
+   * `readSnapshot`, release it with `closeSnapshot`.
+   */
+  openSnapshot(): Promise<{ id: number; header: SnapshotHeader }> {
+    this.assertOpen();
+    return this.backups.open(() => this.freezeImage());
+  }
+
+  readSnapshot(id: number, offset: number, maxBytes: number): Promise<ImageChunk> {
+    this.assertOpen();
+    return this.backups.read(id, offset, maxBytes);
+  }
+
+  closeSnapshot(id: number): void {
+    this.backups.close(id);
+  }
+
+  private async freezeImage(): Promise<FrozenImage> {
+    await this.read({ stale: false });
+    const { reader, index } = await this.replica.store.openImage();
+    try {
+      const buckets = (await reader.streamNames()).flatMap((s) => bucketOfStream(s) ?? []);
+      const s = this.driver.status();
+      const storage = this.stores.storage;
+      const term =
+        storage.term(index) ??
+        (storage.snapshotMeta().index === index ? storage.snapshotMeta().term : s.term);
+      return {
+        header: {
+          formatVersion: LOG_SNAPSHOT_FORMAT,
+          clusterId: this.opts.clusterId ?? "",
+          nodeId: this.opts.id,
+          voters: [...s.conf.voters],
+          learners: [...s.conf.learners],
+          raftIndex: index,
+          raftTerm: term,
+          createdMs: this.clock.now(),
+          streamkvVersion: STREAMKV_VERSION,
+          buckets,
+        },
+        read: (offset, maxBytes) => reader.read(offset, maxBytes),
+        close: () => reader.close(),
+      };
+    } catch (err) {
+      reader.close();
+      throw err;
+    }
+  }
+
   private assertOpen(): void {
     if (this.closing) throw new KvError("SHUTTING_DOWN", "the node is shutting down");
   }
@@ -669,6 +726,7 @@ export class RaftKvService implements KvService {
     if (this.closing) return;
     this.closing = true;
     this.cancelContactCheck?.();
+    this.backups.closeAll();
     await this.replica.close();
     await this.streamLog.close();
     await this.stores.storage.close();

@@ -59,6 +59,15 @@ function decodeMeta(bytes: Uint8Array | null): SnapshotMeta {
   };
 }
 
+/**
+ * The record that says the log holds the snapshot `meta` describes, as an install writes
+ * it: also what a restore from a backup writes (node/backup_restore.ts), so a restored
+ * node opens as one that installed that snapshot.
+ */
+export function installedSnapshotRecord(meta: SnapshotMeta): Record<string, Uint8Array> {
+  return { [RESTORED_META_KEY]: encodeMeta(meta) };
+}
+
 export interface KvSnapshotStoreOptions {
   log: Logger;
   /** Called after an install, once kvapi shows the new state. */
@@ -113,21 +122,29 @@ export class KvSnapshotStore implements SnapshotStore {
   // ---- SnapshotStore (raft/snapshot.ts)
 
   async open(): Promise<SnapshotSource> {
+    const { reader, index } = await this.openImage();
+    const sent = transferTimer(this.opts.observer, "send");
+    return {
+      index,
+      read: async (offset, maxBytes) => {
+        const chunk = await reader.read(offset, maxBytes);
+        // Timed to the last chunk read: the image stays open a while after (until
+        // the driver sees the transfer is over), which is not transfer time.
+        if (chunk.done) sent();
+        return chunk;
+      },
+      close: () => reader.close(),
+    };
+  }
+
+  /**
+   * A frozen image of the applied state and the applied index it stands for: what a
+   * follower's InstallSnapshot gets (`open`) and what a backup saves (node/backup_images.ts).
+   */
+  async openImage(): Promise<{ reader: LogSnapshotReader; index: number }> {
     const reader = await LogSnapshotReader.open(this.streamLog, APPLIED_META_KEY);
     try {
-      const index = appliedIndexOf(reader.peekedMeta);
-      const sent = transferTimer(this.opts.observer, "send");
-      return {
-        index,
-        read: async (offset, maxBytes) => {
-          const chunk = await reader.read(offset, maxBytes);
-          // Timed to the last chunk read: the image stays open a while after (until
-          // the driver sees the transfer is over), which is not transfer time.
-          if (chunk.done) sent();
-          return chunk;
-        },
-        close: () => reader.close(),
-      };
+      return { reader, index: appliedIndexOf(reader.peekedMeta) };
     } catch (err) {
       reader.close();
       throw err;
@@ -170,7 +187,7 @@ export class KvSnapshotStore implements SnapshotStore {
 
   private install(writer: LogSnapshotWriter, meta: SnapshotMeta): Promise<void> {
     return this.exclusive(async () => {
-      await writer.install({ [RESTORED_META_KEY]: encodeMeta(meta) });
+      await writer.install(installedSnapshotRecord(meta));
       await this.kv.restored();
       this.restored = meta;
       this.opts.log.info("installed a snapshot", { index: meta.index, term: meta.term });

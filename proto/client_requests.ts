@@ -80,7 +80,16 @@ export type ClientRequest =
   | { type: "cluster_status" }
   | { type: "cluster_transfer"; to: string }
   | { type: "cluster_add"; id: string; address: string }
-  | { type: "cluster_remove"; id: string };
+  | { type: "cluster_remove"; id: string }
+  | { type: "snapshot_open" }
+  | {
+      type: "snapshot_read";
+      snapshotId: number;
+      offset: number;
+      /** 0 = the server's choice. */
+      maxBytes: number;
+    }
+  | { type: "snapshot_close"; snapshotId: number };
 
 export type ClientRequestType = ClientRequest["type"];
 
@@ -203,6 +212,17 @@ const decoders: { readonly [T in ClientRequestType]: Decoder } = {
   cluster_remove: (b) => ({
     type: "cluster_remove",
     id: requiredString(b, "id", "cluster_remove"),
+  }),
+  snapshot_open: () => ({ type: "snapshot_open" }),
+  snapshot_read: (b) => ({
+    type: "snapshot_read",
+    snapshotId: intField(b, "snapshot_id", "snapshot_read"),
+    offset: intField(b, "offset", "snapshot_read"),
+    maxBytes: intField(b, "max_bytes", "snapshot_read"),
+  }),
+  snapshot_close: (b) => ({
+    type: "snapshot_close",
+    snapshotId: intField(b, "snapshot_id", "snapshot_close"),
   }),
 };
 

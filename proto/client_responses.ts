@@ -7,6 +7,7 @@
 
 import {
   boolField,
+  bytesField,
   clusterStatusFromWire,
   clusterStatusToWire,
   decodeServerFrame,
@@ -23,6 +24,11 @@ import {
   type WireObject,
 } from "./client_codec.js";
 import { KvError } from "./errors.js";
+import {
+  type SnapshotHeader,
+  snapshotHeaderFromWire,
+  snapshotHeaderToWire,
+} from "./snapshot_header.js";
 import type { BucketInfo, ClusterStatus, Entry, NodeStatus } from "./types.js";
 import { errorFromWire, errorToWire } from "./wire_errors.js";
 
@@ -48,6 +54,16 @@ export type ServerAnswer =
   | { type: "cluster_status"; status: ClusterStatus }
   | { type: "ack" }
   | { type: "pong" }
+  /** A backup image was frozen: read it with snapshot_read under `snapshotId`. */
+  | { type: "snapshot_opened"; snapshotId: number; header: SnapshotHeader }
+  /** Image bytes from `offset`; the last chunk (`done`) carries the image's SHA-256. */
+  | {
+      type: "snapshot_chunk";
+      offset: number;
+      data: Uint8Array;
+      done: boolean;
+      imageSha256: Uint8Array;
+    }
   /** ServerFrame.error: the request failed, or the watch ended with it. */
   | { type: "error"; error: KvError }
   /** A frame with neither a body nor an error (nothing this SDK knows). */
@@ -118,6 +134,19 @@ function replyToWire(r: ServerReply): WireObject {
       return { ack: {} };
     case "pong":
       return { pong: {} };
+    case "snapshot_opened":
+      return {
+        snapshot_opened: { snapshot_id: r.snapshotId, header: snapshotHeaderToWire(r.header) },
+      };
+    case "snapshot_chunk":
+      return {
+        snapshot_chunk: {
+          offset: r.offset,
+          data: r.data,
+          done: r.done,
+          image_sha256: r.imageSha256,
+        },
+      };
     case "error":
       return { error: errorToWire(r.error) };
     default:
@@ -222,6 +251,20 @@ function answerOf(f: WireObject): ServerAnswer {
       return { type: "ack" };
     case "pong":
       return { type: "pong" };
+    case "snapshot_opened":
+      return {
+        type: "snapshot_opened",
+        snapshotId: intField(b, "snapshot_id", path),
+        header: snapshotHeaderFromWire(messageField(b, "header", path), `${path}.header`),
+      };
+    case "snapshot_chunk":
+      return {
+        type: "snapshot_chunk",
+        offset: intField(b, "offset", path),
+        data: bytesField(b, "data", path),
+        done: boolField(b, "done", path),
+        imageSha256: bytesField(b, "image_sha256", path),
+      };
     default:
       return { type: "empty" };
   }

@@ -77,6 +77,11 @@ export { descriptor as raftSchema } from "./generated/raft.js";
 export { descriptor as raftlogSchema } from "./generated/raftlog.js";
 export { isLoopbackHost } from "./hosts.js";
 export { messageType, rootOf } from "./schema.js";
+export {
+  decodeSnapshotHeader,
+  encodeSnapshotHeader,
+  type SnapshotHeader,
+} from "./snapshot_header.js";
 export type * from "./types.js";
 export {
   errorFromWire,

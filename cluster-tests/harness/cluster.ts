@@ -38,6 +38,11 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Sent as `Authorization: Bearer` on every HTTP call (nodes run with a tokens file). */
   adminToken?: string;
+  /**
+   * Runs once the nodes' ports, ids, data dirs and `--peers` are fixed, before any
+   * starts: e.g. seeding the data dirs from a backup (`streamkv snapshot restore`).
+   */
+  prepare?: (nodes: readonly ClusterNode[], peersFlag: string) => Promise<void>;
 }
 
 export class LocalCluster {
@@ -72,6 +77,7 @@ export class LocalCluster {
     }
     const cluster = new LocalCluster(nodes, options);
     try {
+      await options.prepare?.(nodes, cluster.peersFlag);
       await Promise.all(nodes.map((n) => cluster.startNode(n.index)));
       await cluster.waitForLeader();
     } catch (err) {

@@ -26,7 +26,10 @@ export const descriptor = {
                     "ping",
                     "cluster_transfer",
                     "cluster_remove",
-                    "cluster_add"
+                    "cluster_add",
+                    "snapshot_open",
+                    "snapshot_read",
+                    "snapshot_close"
                   ]
                 }
               },
@@ -106,6 +109,18 @@ export const descriptor = {
                 "cluster_add": {
                   "type": "ClusterAddRequest",
                   "id": 19
+                },
+                "snapshot_open": {
+                  "type": "SnapshotOpenRequest",
+                  "id": 40
+                },
+                "snapshot_read": {
+                  "type": "SnapshotReadRequest",
+                  "id": 41
+                },
+                "snapshot_close": {
+                  "type": "SnapshotCloseRequest",
+                  "id": 42
                 },
                 "timeout_ms": {
                   "type": "uint32",
@@ -523,6 +538,33 @@ export const descriptor = {
             "Ping": {
               "fields": {}
             },
+            "SnapshotOpenRequest": {
+              "fields": {}
+            },
+            "SnapshotReadRequest": {
+              "fields": {
+                "snapshot_id": {
+                  "type": "uint64",
+                  "id": 1
+                },
+                "offset": {
+                  "type": "uint64",
+                  "id": 2
+                },
+                "max_bytes": {
+                  "type": "uint32",
+                  "id": 3
+                }
+              }
+            },
+            "SnapshotCloseRequest": {
+              "fields": {
+                "snapshot_id": {
+                  "type": "uint64",
+                  "id": 1
+                }
+              }
+            },
             "ServerFrame": {
               "oneofs": {
                 "body": {
@@ -539,7 +581,9 @@ export const descriptor = {
                     "purge_deletes_result",
                     "cluster_status",
                     "ack",
-                    "pong"
+                    "pong",
+                    "snapshot_opened",
+                    "snapshot_chunk"
                   ]
                 }
               },
@@ -599,6 +643,14 @@ export const descriptor = {
                 "pong": {
                   "type": "Pong",
                   "id": 14
+                },
+                "snapshot_opened": {
+                  "type": "SnapshotOpened",
+                  "id": 40
+                },
+                "snapshot_chunk": {
+                  "type": "SnapshotChunk",
+                  "id": 41
                 },
                 "error": {
                   "type": "Error",
@@ -971,6 +1023,85 @@ export const descriptor = {
             },
             "Pong": {
               "fields": {}
+            },
+            "SnapshotHeader": {
+              "fields": {
+                "format_version": {
+                  "type": "uint32",
+                  "id": 1
+                },
+                "cluster_id": {
+                  "type": "string",
+                  "id": 2
+                },
+                "node_id": {
+                  "type": "string",
+                  "id": 3
+                },
+                "voters": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 4
+                },
+                "learners": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 5
+                },
+                "raft_index": {
+                  "type": "uint64",
+                  "id": 6
+                },
+                "raft_term": {
+                  "type": "uint64",
+                  "id": 7
+                },
+                "created_ms": {
+                  "type": "int64",
+                  "id": 8
+                },
+                "streamkv_version": {
+                  "type": "string",
+                  "id": 9
+                },
+                "buckets": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 10
+                }
+              }
+            },
+            "SnapshotOpened": {
+              "fields": {
+                "snapshot_id": {
+                  "type": "uint64",
+                  "id": 1
+                },
+                "header": {
+                  "type": "SnapshotHeader",
+                  "id": 2
+                }
+              }
+            },
+            "SnapshotChunk": {
+              "fields": {
+                "offset": {
+                  "type": "uint64",
+                  "id": 1
+                },
+                "data": {
+                  "type": "bytes",
+                  "id": 2
+                },
+                "done": {
+                  "type": "bool",
+                  "id": 3
+                },
+                "image_sha256": {
+                  "type": "bytes",
+                  "id": 4
+                }
+              }
             }
           }
         }
