@@ -145,8 +145,17 @@ describe("deploy/k8s manifests", () => {
       ]),
     );
     expect(ports).toEqual({ client: 7420, peer: 7421, metrics: 9420 });
-    expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "client" });
-    expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "client" });
+    // The client port serves https:// with --tls-cert, so the probes ask over HTTPS.
+    expect(container.readinessProbe.httpGet).toEqual({
+      path: "/readyz",
+      port: "client",
+      scheme: "HTTPS",
+    });
+    expect(container.livenessProbe.httpGet).toEqual({
+      path: "/healthz",
+      port: "client",
+      scheme: "HTTPS",
+    });
     for (const kind of ["requests", "limits"]) {
       expect(Object.keys(container.resources[kind]).sort(), kind).toEqual(["cpu", "memory"]);
     }
@@ -165,7 +174,15 @@ describe("deploy/k8s manifests", () => {
     const args = argsOf("streamkv-0");
     const flag = (name: string) => args[args.indexOf(name) + 1]!;
     expect(mounts.get(flag("--data"))).toBe(sts.spec.volumeClaimTemplates[0].metadata.name);
-    for (const f of ["--peer-secret-file", "--tokens-file"]) {
+    for (const f of [
+      "--peer-secret-file",
+      "--tokens-file",
+      "--tls-cert",
+      "--tls-key",
+      "--peer-tls-cert",
+      "--peer-tls-key",
+      "--peer-tls-ca",
+    ]) {
       const dir = flag(f).slice(0, flag(f).lastIndexOf("/"));
       const volume = pod.volumes.find((v: { name: string }) => v.name === mounts.get(dir));
       expect(volume?.secret?.secretName, f).toMatch(/^streamkv-/);
@@ -194,7 +211,7 @@ describe("deploy/k8s manifests", () => {
       expect(c.clientPort).toBe(7420);
       expect(c.peerPort).toBe(7421);
       expect(c.advertiseClientUrl).toBe(
-        `ws://${pods[i]}.${peerService}.${NAMESPACE}.svc.cluster.local:7420`,
+        `wss://${pods[i]}.${peerService}.${NAMESPACE}.svc.cluster.local:7420`,
       );
       expect(c.metricsListen).toBe("0.0.0.0:9420");
       expect(c.logLevel).toBe("info");
