@@ -59,6 +59,7 @@ describe("chaos in containers", () => {
           maxOpsPerClient: budget.maxOpsPerClient,
           durationMs: budget.durationMs,
           seed: s.seed,
+          watchers: 2,
         });
         console.log(describeReport(report));
         expect(report.anomalies).toEqual([]);

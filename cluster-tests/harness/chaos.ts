@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { connect } from "../../client/index.js";
 import { repoRoot, waitFor } from "../../test_support/index.js";
 import { type StatusSource, waitForLeaderAmong } from "./leader.js";
+import { checkWatchRun, type RecordingWatcher, startRecordingWatcher } from "./watch_chaos.js";
 import {
   checkCounters,
   checkRun,
@@ -106,6 +107,12 @@ export interface ChaosOptions {
   faultHoldMs?: number;
   /** Remove the folder of a passing run (default: keep it). */
   removeOnPass?: boolean;
+  /**
+   * Watchers of every key (`watchAll({ notices: true })`, each on its own connection
+   * given every node, starting at a different one), checked after the run by
+   * `checkWatchRun` (default 0).
+   */
+  watchers?: number;
 }
 
 export interface FaultRecord {
@@ -132,6 +139,8 @@ export interface ChaosReport {
   committed: number;
   faults: FaultRecord[];
   errors: Record<string, number>;
+  /** Per watcher: entries delivered, announced catch-ups, failovers of its connection. */
+  watchers: { name: string; delivered: number; catchUps: number; failovers: number }[];
   /** Empty on a passing run. */
   anomalies: string[];
   resultsDir: string;
@@ -199,10 +208,15 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
   const anomalies: string[] = [];
   let result: WorkloadResult | undefined;
   let committed = 0;
+  const watchers: RecordingWatcher[] = [];
   try {
     // History 64 and enough keys that none gets near 64 writes (about 32 on average at
     // the op bound), so the final log holds every write and a missing one is lost.
     await admin.createKeyValue({ bucket, history: HISTORY });
+    for (let i = 0; i < (o.watchers ?? 0); i++) {
+      const servers = c.urls.map((_, k) => c.urls[(i + k) % c.urls.length]!);
+      watchers.push(await startRecordingWatcher(`w${i + 1}`, connect, servers, bucket));
+    }
     const clients = o.clients ?? 3;
     const maxOps = o.maxOpsPerClient ?? 2000;
     const stop = { requested: false };
@@ -312,9 +326,30 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
     if (verdict.linearizable !== "ok") anomalies.push(`linearizability: ${verdict.linearizable}`);
     if (verdict.revisions !== "ok") anomalies.push(`revisions: ${verdict.revisions}`);
     for (const line of checkCounters(result, log)) anomalies.push(`counter ${line}`);
+    if (watchers.length > 0) {
+      // Every watcher must reach the end of the log (or have ended: an anomaly below).
+      const last = log.at(-1)?.revision ?? 0;
+      await waitFor(
+        () => watchers.every((w) => w.record.ended !== undefined || w.lastRevision >= last),
+        30_000,
+        `every watcher at revision ${last}`,
+        100,
+      ).catch((err: Error) => anomalies.push(`watch: ${err.message}`));
+      // The final log names the key of every revision, unknown writes' included.
+      const keyOf = new Map(log.map((e) => [e.revision, e.key] as const));
+      const finalState = new Map<string, string>();
+      for (const e of log) {
+        if (e.value === null) finalState.delete(e.key);
+        else finalState.set(e.key, e.value);
+      }
+      for (const w of watchers) await w.stop();
+      const facts = { watchers: watchers.map((w) => w.record), acked: keyOf, finalState };
+      for (const line of checkWatchRun(facts)) anomalies.push(`watch: ${line}`);
+    }
   } catch (err) {
     anomalies.push(`run failed: ${(err as Error).stack ?? String(err)}`);
   } finally {
+    for (const w of watchers) await w.stop().catch(() => undefined);
     await admin.close();
   }
   const counts = result ? summarize(result) : { ok: 0, failed: 0, indeterminate: 0 };
@@ -327,6 +362,12 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
     committed,
     faults,
     errors: Object.fromEntries(result?.errors ?? []),
+    watchers: watchers.map((w) => ({
+      name: w.record.name,
+      delivered: w.record.delivered.length,
+      catchUps: w.record.catchUps.length,
+      failovers: w.record.failovers,
+    })),
     anomalies,
     resultsDir,
     wallMs: Date.now() - startedAt,
@@ -355,5 +396,11 @@ export function describeReport(r: ChaosReport): string {
       (f) => `${f.target}->${f.newLeader} elected ${f.electionMs} ms, recovered ${f.recoveryMs} ms`,
     )
     .join("; ");
-  return `${r.name}: ${r.ops} ops (${r.ok} ok, ${r.failed} failed, ${r.indeterminate} indeterminate), ${r.acked} acked, ${r.committed} committed, anomalies ${r.anomalies.length}; ${faults}; ${r.wallMs} ms`;
+  const watchers = r.watchers
+    .map(
+      (w) =>
+        `${w.name} ${w.delivered} delivered, ${w.catchUps} catch-ups, ${w.failovers} failovers`,
+    )
+    .join("; ");
+  return `${r.name}: ${r.ops} ops (${r.ok} ok, ${r.failed} failed, ${r.indeterminate} indeterminate), ${r.acked} acked, ${r.committed} committed, anomalies ${r.anomalies.length}; ${faults}; ${watchers || "no watchers"}; ${r.wallMs} ms`;
 }
