@@ -30,6 +30,7 @@ export class DockerCluster implements ChaosCluster {
   readonly urls: string[];
   private readonly cuts: IptablesCut[];
   private readonly down = new Set<number>();
+  private readonly paused = new Set<number>();
 
   private constructor(
     private readonly network: StartedNetwork,
@@ -108,6 +109,22 @@ export class DockerCluster implements ChaosCluster {
     await this.cuts[i]!.drop(await Promise.all(others.map((k) => this.address(k))), direction);
   }
 
+  async cutBetween(a: number, b: number): Promise<void> {
+    await this.cuts[a]!.drop([await this.address(b)]);
+    await this.cuts[b]!.drop([await this.address(a)]);
+  }
+
+  /** `docker pause` (the cgroup freezer): the process stops, its sockets stay open. */
+  async pause(i: number): Promise<void> {
+    await docker(["pause", this.containerId(i)]);
+    this.paused.add(i);
+  }
+
+  async unpause(i: number): Promise<void> {
+    await docker(["unpause", this.containerId(i)]);
+    this.paused.delete(i);
+  }
+
   async heal(): Promise<void> {
     for (const [i, cut] of this.cuts.entries()) if (!this.down.has(i)) await cut.heal();
   }
@@ -157,6 +174,8 @@ export class DockerCluster implements ChaosCluster {
 
   /** Stops and removes the containers (their volumes too) and the network. */
   async destroy(): Promise<void> {
+    // A paused container would not stop.
+    for (const i of this.paused) await this.unpause(i).catch(() => undefined);
     await Promise.allSettled(
       this.containers.map((c) => c.stop({ timeout: 1000, removeVolumes: true })),
     );
