@@ -23,11 +23,10 @@
  * (cluster-tests/lincheck), counters are exact. Results per run in
  * .tmp/chaos-results/ (history.jsonl, report.json), printed and kept.
  */
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { describeReport, type Nemesis, runChaos, targetLosesLead } from "../harness/chaos.js";
 import { scenarioBudget } from "./budget.js";
-import { containerSuiteUnavailable } from "./docker.js";
-import { DockerCluster } from "./docker_cluster.js";
+import { dockerClusterPerTest } from "./fixture.js";
 
 const SCENARIOS: { name: string; nemesis: Nemesis; seed: number }[] = [
   { name: "containers-kill-leader", nemesis: "kill-leader", seed: 21 },
@@ -42,21 +41,13 @@ const SCENARIOS: { name: string; nemesis: Nemesis; seed: number }[] = [
 const budget = scenarioBudget(SCENARIOS.length);
 
 describe("chaos in containers", () => {
-  let cluster: DockerCluster | undefined;
-  beforeAll(async () => {
-    const missing = await containerSuiteUnavailable();
-    if (missing) throw new Error(`the container suite cannot run: ${missing}`);
-  });
-  afterEach(async () => {
-    await cluster?.destroy();
-    cluster = undefined;
-  });
+  const startCluster = dockerClusterPerTest();
 
   for (const s of SCENARIOS) {
     it(
       `${s.nemesis}: a leader serves through every fault, the struck node rejoins, nothing acked is lost`,
       async () => {
-        cluster = await DockerCluster.start(3);
+        const cluster = await startCluster(3);
         // A rolling restart goes round every node at least once.
         const cycles =
           s.nemesis === "rolling-restart"

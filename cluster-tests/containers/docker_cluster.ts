@@ -47,7 +47,15 @@ export class DockerCluster implements ChaosCluster {
     );
   }
 
-  static async start(size = 3, env: Record<string, string> = {}): Promise<DockerCluster> {
+  /**
+   * `dataTmpfsMb`: each node's /data a tmpfs of that size instead of a volume (a disk
+   * that fills up; its contents die with the container, so no restart of those).
+   */
+  static async start(
+    size = 3,
+    env: Record<string, string> = {},
+    dataTmpfsMb?: number,
+  ): Promise<DockerCluster> {
     const network = await new Network().start();
     const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
     const peers = ids.map((id) => `${id}=${id}:${PEER_PORT}`).join(",");
@@ -66,6 +74,11 @@ export class DockerCluster implements ChaosCluster {
             ...env,
           })
           .withExposedPorts({ container: CLIENT_PORT, host: ports[i]! })
+          .withTmpFs(
+            dataTmpfsMb === undefined
+              ? {}
+              : { "/data": `rw,size=${dataTmpfsMb}m,uid=10001,gid=10001,mode=0700` },
+          )
           // A log line, not a port probe: testcontainers' port check runs a shell
           // inside the container, and the local base image has none.
           .withWaitStrategy(Wait.forLogMessage(/streamkv listening/))
