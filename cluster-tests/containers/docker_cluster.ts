@@ -30,6 +30,7 @@ export class DockerCluster implements ChaosCluster {
   readonly urls: string[];
   private readonly cuts: IptablesCut[];
   private readonly down = new Set<number>();
+  private readonly paused = new Set<number>();
 
   private constructor(
     private readonly network: StartedNetwork,
@@ -46,7 +47,15 @@ export class DockerCluster implements ChaosCluster {
     );
   }
 
-  static async start(size = 3, env: Record<string, string> = {}): Promise<DockerCluster> {
+  /**
+   * `dataTmpfsMb`: each node's /data a tmpfs of that size instead of a volume (a disk
+   * that fills up; its contents die with the container, so no restart of those).
+   */
+  static async start(
+    size = 3,
+    env: Record<string, string> = {},
+    dataTmpfsMb?: number,
+  ): Promise<DockerCluster> {
     const network = await new Network().start();
     const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
     const peers = ids.map((id) => `${id}=${id}:${PEER_PORT}`).join(",");
@@ -65,6 +74,11 @@ export class DockerCluster implements ChaosCluster {
             ...env,
           })
           .withExposedPorts({ container: CLIENT_PORT, host: ports[i]! })
+          .withTmpFs(
+            dataTmpfsMb === undefined
+              ? {}
+              : { "/data": `rw,size=${dataTmpfsMb}m,uid=10001,gid=10001,mode=0700` },
+          )
           // A log line, not a port probe: testcontainers' port check runs a shell
           // inside the container, and the local base image has none.
           .withWaitStrategy(Wait.forLogMessage(/streamkv listening/))
@@ -106,6 +120,22 @@ export class DockerCluster implements ChaosCluster {
   async isolate(i: number, direction: "both" | "in" | "out" = "both"): Promise<void> {
     const others = this.ids.map((_, k) => k).filter((k) => k !== i && !this.down.has(k));
     await this.cuts[i]!.drop(await Promise.all(others.map((k) => this.address(k))), direction);
+  }
+
+  async cutBetween(a: number, b: number): Promise<void> {
+    await this.cuts[a]!.drop([await this.address(b)]);
+    await this.cuts[b]!.drop([await this.address(a)]);
+  }
+
+  /** `docker pause` (the cgroup freezer): the process stops, its sockets stay open. */
+  async pause(i: number): Promise<void> {
+    await docker(["pause", this.containerId(i)]);
+    this.paused.add(i);
+  }
+
+  async unpause(i: number): Promise<void> {
+    await docker(["unpause", this.containerId(i)]);
+    this.paused.delete(i);
   }
 
   async heal(): Promise<void> {
@@ -157,6 +187,8 @@ export class DockerCluster implements ChaosCluster {
 
   /** Stops and removes the containers (their volumes too) and the network. */
   async destroy(): Promise<void> {
+    // A paused container would not stop.
+    for (const i of this.paused) await this.unpause(i).catch(() => undefined);
     await Promise.allSettled(
       this.containers.map((c) => c.stop({ timeout: 1000, removeVolumes: true })),
     );

@@ -16,8 +16,9 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../../client/index.js";
-import { repoRoot, waitFor } from "../../test_support/index.js";
+import { repoRoot, seededRandom, waitFor } from "../../test_support/index.js";
 import { type StatusSource, waitForLeaderAmong } from "./leader.js";
+import { checkWatchRun, type RecordingWatcher, startRecordingWatcher } from "./watch_chaos.js";
 import {
   checkCounters,
   checkRun,
@@ -45,14 +46,55 @@ export interface ChaosCluster extends StatusSource {
   stop(i: number): Promise<void>;
   /** Starts node `i` again on its data. */
   restart(i: number): Promise<void>;
+  /**
+   * Cuts `a` and `b` off from each other both ways (each still reaches the rest):
+   * for a bridge. Optional: the nemeses that need it fail without it.
+   */
+  cutBetween?(a: number, b: number): Promise<void>;
+  /** Freezes node `i` (docker pause or SIGSTOP): alive, holding its sockets, silent. */
+  pause?(i: number): Promise<void>;
+  /** Lets a paused node `i` run again. */
+  unpause?(i: number): Promise<void>;
+}
+
+function need<T>(f: T | undefined, what: string): T {
+  if (f === undefined) throw new Error(`this cluster cannot ${what}`);
+  return f;
 }
 
 interface NemesisPlan {
-  /** The node to strike in `cycle` (0-based) of a cluster of `size`. */
-  target(leader: number, cycle: number, size: number): number;
-  strike(c: ChaosCluster, i: number): Promise<void>;
+  /** The node to strike in `cycle` (0-based) of a cluster of `size`; `random` is seeded. */
+  target(leader: number, cycle: number, size: number, random: () => number): number;
+  /** Strikes; may resolve with the time (Date.now()) the fault took its final shape. */
+  strike(c: ChaosCluster, i: number, size: number): Promise<number | undefined | void>;
   heal(c: ChaosCluster, i: number): Promise<void>;
+  /**
+   * The nodes that must agree on a leader (one of them) while the fault holds
+   * (default: all but the target, a new leader if the target led).
+   */
+  during?(target: number, size: number): number[];
 }
+
+/** Bridge: the target's two peers, `a` (sees both) and `c` (cut off from the target). */
+const bridgeOf = (target: number, size: number) => ({
+  a: (target + 1) % size,
+  c: (target + 2) % size,
+});
+
+/**
+ * Flapping: the target cut off and healed again this many ms each, quickly, some
+ * cuts shorter than an election timeout and some longer, then cut for the hold.
+ */
+const FLAPS = [
+  { cutMs: 300, healMs: 300 },
+  { cutMs: 1500, healMs: 400 },
+  { cutMs: 700, healMs: 200 },
+  { cutMs: 2000, healMs: 300 },
+  { cutMs: 400, healMs: 300 },
+];
+
+/** A fault's shape in time (a nemesis' choice, not a wait for a condition). */
+const hold = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const NEMESES = {
   /** The leader cut off from its peers both ways (a 2|1 split, leader in the minority). */
@@ -78,7 +120,53 @@ const NEMESES = {
     strike: (c, i) => c.stop(i),
     heal: (c, i) => c.restart(i),
   },
+  /** kill -9 of a node chosen at random (seeded), leader or follower, and restart. */
+  "kill-random": {
+    target: (_leader, _cycle, size, random) => Math.floor(random() * size),
+    strike: (c, i) => c.kill(i),
+    heal: (c, i) => c.restart(i),
+  },
+  /** The leader frozen (docker pause / SIGSTOP) past the election timeout, then thawed. */
+  "pause-leader": {
+    target: (leader) => leader,
+    strike: (c, i) => need(c.pause, "pause a node").call(c, i),
+    heal: (c, i) => need(c.unpause, "unpause a node").call(c, i),
+  },
+  /**
+   * Bridge: the leader and one follower `c` cut off from each other, both still see
+   * the third node `a`. The leader keeps a majority with `a`; the others may elect
+   * another leader, but one of the leader and `a` must lead with both agreeing.
+   */
+  "bridge-partition": {
+    target: (leader) => leader,
+    strike: (c, i, size) =>
+      need(c.cutBetween, "cut two nodes apart").call(c, i, bridgeOf(i, size).c),
+    heal: (c) => c.heal(),
+    during: (i, size) => [i, bridgeOf(i, size).a],
+  },
+  /** The leader cut off both ways and healed several times quickly, then cut for the hold. */
+  "flapping-partition": {
+    target: (leader) => leader,
+    strike: async (c, i) => {
+      for (const f of FLAPS) {
+        await c.isolate(i);
+        await hold(f.cutMs);
+        await c.heal();
+        await hold(f.healMs);
+      }
+      await c.isolate(i);
+      return Date.now();
+    },
+    heal: (c) => c.heal(),
+  },
 } satisfies Record<string, NemesisPlan>;
+
+/** Nemeses after which the target must not lead while the fault holds. */
+export function targetLosesLead(n: Nemesis, targetLed: boolean): boolean {
+  if (n === "bridge-partition") return false;
+  if (n === "kill-random" || n === "rolling-restart") return targetLed;
+  return true;
+}
 
 export type Nemesis = keyof typeof NEMESES;
 
@@ -106,6 +194,12 @@ export interface ChaosOptions {
   faultHoldMs?: number;
   /** Remove the folder of a passing run (default: keep it). */
   removeOnPass?: boolean;
+  /**
+   * Watchers of every key (`watchAll({ notices: true })`, each on its own connection
+   * given every node, starting at a different one), checked after the run by
+   * `checkWatchRun` (default 0).
+   */
+  watchers?: number;
 }
 
 export interface FaultRecord {
@@ -132,6 +226,8 @@ export interface ChaosReport {
   committed: number;
   faults: FaultRecord[];
   errors: Record<string, number>;
+  /** Per watcher: entries delivered, announced catch-ups, failovers of its connection. */
+  watchers: { name: string; delivered: number; catchUps: number; failovers: number }[];
   /** Empty on a passing run. */
   anomalies: string[];
   resultsDir: string;
@@ -199,10 +295,15 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
   const anomalies: string[] = [];
   let result: WorkloadResult | undefined;
   let committed = 0;
+  const watchers: RecordingWatcher[] = [];
   try {
     // History 64 and enough keys that none gets near 64 writes (about 32 on average at
     // the op bound), so the final log holds every write and a missing one is lost.
     await admin.createKeyValue({ bucket, history: HISTORY });
+    for (let i = 0; i < (o.watchers ?? 0); i++) {
+      const servers = c.urls.map((_, k) => c.urls[(i + k) % c.urls.length]!);
+      watchers.push(await startRecordingWatcher(`w${i + 1}`, connect, servers, bucket));
+    }
     const clients = o.clients ?? 3;
     const maxOps = o.maxOpsPerClient ?? 2000;
     const stop = { requested: false };
@@ -226,6 +327,7 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
     };
     work.then(done, done);
     const plan: NemesisPlan = NEMESES[o.nemesis];
+    const random = seededRandom(o.seed ?? 1);
     let struck: number | undefined;
     try {
       const nemesisUntil = Date.now() + (o.nemesisMs ?? Number.POSITIVE_INFINITY);
@@ -237,16 +339,17 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
         }
         const leader = await waitForLeaderAmong(c, all, 30_000);
         await waitForProgress(c, leader, 30, `writes before fault ${cycle + 1}`);
-        const target = plan.target(leader, cycle, all.length);
-        const struckAt = Date.now();
+        const target = plan.target(leader, cycle, all.length, random);
+        let struckAt = Date.now();
         struck = target;
-        await plan.strike(c, target);
-        const others = all.filter((i) => i !== target);
+        const shaped = await plan.strike(c, target, all.length);
+        if (typeof shaped === "number") struckAt = shaped;
+        const during = plan.during?.(target, all.length) ?? all.filter((i) => i !== target);
         const next = await waitForLeaderAmong(
           c,
-          others,
+          during,
           30_000,
-          target === leader ? leader : undefined,
+          during.includes(target) || target !== leader ? undefined : leader,
         );
         const electionMs = Date.now() - struckAt;
         await waitForProgress(c, next, 20, `writes under fault ${cycle + 1}`);
@@ -312,9 +415,30 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
     if (verdict.linearizable !== "ok") anomalies.push(`linearizability: ${verdict.linearizable}`);
     if (verdict.revisions !== "ok") anomalies.push(`revisions: ${verdict.revisions}`);
     for (const line of checkCounters(result, log)) anomalies.push(`counter ${line}`);
+    if (watchers.length > 0) {
+      // Every watcher must reach the end of the log (or have ended: an anomaly below).
+      const last = log.at(-1)?.revision ?? 0;
+      await waitFor(
+        () => watchers.every((w) => w.record.ended !== undefined || w.lastRevision >= last),
+        30_000,
+        `every watcher at revision ${last}`,
+        100,
+      ).catch((err: Error) => anomalies.push(`watch: ${err.message}`));
+      // The final log names the key of every revision, unknown writes' included.
+      const keyOf = new Map(log.map((e) => [e.revision, e.key] as const));
+      const finalState = new Map<string, string>();
+      for (const e of log) {
+        if (e.value === null) finalState.delete(e.key);
+        else finalState.set(e.key, e.value);
+      }
+      for (const w of watchers) await w.stop();
+      const facts = { watchers: watchers.map((w) => w.record), acked: keyOf, finalState };
+      for (const line of checkWatchRun(facts)) anomalies.push(`watch: ${line}`);
+    }
   } catch (err) {
     anomalies.push(`run failed: ${(err as Error).stack ?? String(err)}`);
   } finally {
+    for (const w of watchers) await w.stop().catch(() => undefined);
     await admin.close();
   }
   const counts = result ? summarize(result) : { ok: 0, failed: 0, indeterminate: 0 };
@@ -327,6 +451,12 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
     committed,
     faults,
     errors: Object.fromEntries(result?.errors ?? []),
+    watchers: watchers.map((w) => ({
+      name: w.record.name,
+      delivered: w.record.delivered.length,
+      catchUps: w.record.catchUps.length,
+      failovers: w.record.failovers,
+    })),
     anomalies,
     resultsDir,
     wallMs: Date.now() - startedAt,
@@ -355,5 +485,11 @@ export function describeReport(r: ChaosReport): string {
       (f) => `${f.target}->${f.newLeader} elected ${f.electionMs} ms, recovered ${f.recoveryMs} ms`,
     )
     .join("; ");
-  return `${r.name}: ${r.ops} ops (${r.ok} ok, ${r.failed} failed, ${r.indeterminate} indeterminate), ${r.acked} acked, ${r.committed} committed, anomalies ${r.anomalies.length}; ${faults}; ${r.wallMs} ms`;
+  const watchers = r.watchers
+    .map(
+      (w) =>
+        `${w.name} ${w.delivered} delivered, ${w.catchUps} catch-ups, ${w.failovers} failovers`,
+    )
+    .join("; ");
+  return `${r.name}: ${r.ops} ops (${r.ok} ok, ${r.failed} failed, ${r.indeterminate} indeterminate), ${r.acked} acked, ${r.committed} committed, anomalies ${r.anomalies.length}; ${faults}; ${watchers || "no watchers"}; ${r.wallMs} ms`;
 }

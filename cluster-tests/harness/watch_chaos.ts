@@ -82,11 +82,13 @@ export interface WatchChaosResult {
   finalState: Map<string, string>;
 }
 
-class RecordingWatcher {
+/** A `watchAll({ notices: true })` that records what it delivers, for `checkWatchRun`. */
+export class RecordingWatcher {
   readonly record: WatcherRecord;
   private current: CatchUpSpan | undefined;
   private resetView: Map<string, string> | undefined;
   private done: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
 
   constructor(
     name: string,
@@ -163,10 +165,45 @@ class RecordingWatcher {
     else view.delete(e.key);
   }
 
-  async stop(): Promise<void> {
-    await this.conn.close();
-    await this.done;
+  /** Closes the connection and waits for the watch to end (again: the same wait). */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await this.conn.close();
+      await this.done;
+    })();
+    return this.stopped;
   }
+}
+
+/**
+ * Opens a connection of its own to `servers` (the first tried first) and starts a
+ * recording `watchAll({ notices: true })` on `bucket`; resolves once the watch is
+ * set up (or ended). `stop()` closes the connection.
+ */
+export async function startRecordingWatcher(
+  name: string,
+  connect: (options: ConnectOptions) => Promise<KvConnection>,
+  servers: string[],
+  bucket: string,
+): Promise<RecordingWatcher> {
+  const holder: { w?: RecordingWatcher } = {};
+  const conn = await connect({
+    servers,
+    timeoutMs: 8000,
+    onEvent: (e) => {
+      const w = holder.w;
+      if (w === undefined) return;
+      if (e.type === "connected") w.record.server = e.server;
+      if (e.type === "failover") w.record.failovers++;
+      if (e.type !== "reconnecting") w.note(JSON.stringify(e));
+    },
+  });
+  const w = new RecordingWatcher(name, conn);
+  holder.w = w;
+  w.record.server = servers[0]!;
+  const kv = await conn.keyValue(bucket);
+  await new Promise<void>((resolve) => w.start(kv, resolve));
+  return w;
 }
 
 /** Runs the workload and the faults; the caller checks the result (`checkWatchRun`). */
@@ -185,24 +222,7 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
   for (let i = 0; i < (o.watchers ?? 2); i++) {
     const first = i % c.nodes.length;
     const servers = [...c.urls.slice(first), ...c.urls.slice(0, first)];
-    const holder: { w?: RecordingWatcher } = {};
-    const conn = await o.connect({
-      servers,
-      timeoutMs: 8000,
-      onEvent: (e) => {
-        const w = holder.w;
-        if (w === undefined) return;
-        if (e.type === "connected") w.record.server = e.server;
-        if (e.type === "failover") w.record.failovers++;
-        if (e.type !== "reconnecting") w.note(JSON.stringify(e));
-      },
-    });
-    const w = new RecordingWatcher(`w${i + 1}`, conn);
-    holder.w = w;
-    watchers.push(w);
-    w.record.server = servers[0]!;
-    const kv = await conn.keyValue(o.bucket);
-    await new Promise<void>((resolve) => w.start(kv, resolve));
+    watchers.push(await startRecordingWatcher(`w${i + 1}`, o.connect, servers, o.bucket));
   }
 
   // Writers: overwrite and sometimes delete the keys as fast as the cluster takes them.
@@ -334,8 +354,15 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
   };
 }
 
-/** Every violation of the watch guarantees in a run ([] when it held). */
-export function checkWatchRun(r: WatchChaosResult): string[] {
+/** What `checkWatchRun` needs of a run (any workload's, not only `runWatchChaos`'s). */
+export type WatchRunFacts = Pick<WatchChaosResult, "watchers" | "acked" | "finalState">;
+
+/**
+ * Every violation of the watch guarantees in a run ([] when it held). `acked` maps a
+ * revision to its key for every write whose revision is known (acked, or read back
+ * from the final log); `finalState` is key -> value of the keys holding a PUT.
+ */
+export function checkWatchRun(r: WatchRunFacts): string[] {
   const problems: string[] = [];
   for (const w of r.watchers) {
     const where = w.name;
