@@ -201,16 +201,27 @@ export interface TestCluster {
 
 /** Starts one `streamkv server` per id on loopback, each with every other as a peer. */
 export async function startCluster(ids: readonly string[]): Promise<TestCluster> {
-  const peerPorts = await Promise.all(ids.map(() => freePort()));
-  const peers = ids.map((id, i) => `${id}=127.0.0.1:${peerPorts[i]}`).join(",");
-  const nodes = await Promise.all(
-    ids.map((id, i) =>
-      startServer({
-        dataDir: tempDir(),
-        peerPort: peerPorts[i]!,
-        args: ["--id", id, "--peers", peers],
-      }),
-    ),
-  );
-  return { nodes, peerPorts, peers };
+  // The peer ports are probed free first (every node must know them all before any
+  // starts); another process may take one in between (they are ephemeral-range ports).
+  // Then the whole cluster starts again on fresh ports, its started nodes stopped.
+  for (let attempt = 1; ; attempt++) {
+    const peerPorts = await Promise.all(ids.map(() => freePort()));
+    const peers = ids.map((id, i) => `${id}=127.0.0.1:${peerPorts[i]}`).join(",");
+    const dataDirs = ids.map(() => tempDir());
+    const started = await Promise.allSettled(
+      ids.map((id, i) =>
+        startServer({
+          dataDir: dataDirs[i]!,
+          peerPort: peerPorts[i]!,
+          args: ["--id", id, "--peers", peers],
+        }),
+      ),
+    );
+    const nodes = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    if (nodes.length === ids.length) return { nodes, peerPorts, peers };
+    await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
+    for (const dir of dataDirs) removeDir(dir);
+    const failure = started.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    if (attempt >= 3 || !String(failure.reason).includes("EADDRINUSE")) throw failure.reason;
+  }
 }
