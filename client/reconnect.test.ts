@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { removeDir, type ServerProcess, startServer, tempDir } from "../test_support/index.js";
-import { type ConnectionEvent, connect, type Entry } from "./index.js";
+import { type ConnectionEvent, connect, type Entry, isNotice } from "./index.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -144,6 +144,56 @@ describe("slow watchers", () => {
       expect(
         events.some((e) => e.type === "watch_resumed" && e.reason.startsWith("SLOW_CONSUMER")),
       ).toBe(true);
+      w.stop();
+    } finally {
+      await nc.close();
+      await server.stop();
+      removeDir(server.dataDir);
+    }
+  });
+  it("catch up after SLOW_CONSUMER when the revisions they missed were trimmed", async () => {
+    const server = await startServer({ args: ["--watch-max-pending", "16"] });
+    const nc = await connect({ servers: server.url, timeoutMs: 10_000 });
+    try {
+      const kv = await nc.createKeyValue({ bucket: "slowtrim", history: 1 });
+      const w = await kv.watch(">", {
+        updatesOnly: true,
+        bufferSize: 4,
+        notices: true,
+        progressIntervalMs: 0,
+      });
+      const it = w[Symbol.asyncIterator]();
+      expect((await it.next()).value).toBeNull();
+      const expected = new Map<string, string>();
+      let last = 0;
+      // Nobody reads meanwhile; history 1 drops what the watcher has not seen.
+      for (let i = 0; i < 200; i++) {
+        last = await kv.put(`k.${i % 9}`, text(String(i)));
+        expected.set(`k.${i % 9}`, String(i));
+      }
+      const view = new Map<string, string>();
+      const revisions: number[] = [];
+      let catchUps = 0;
+      const deadline = Date.now() + 15_000;
+      while ((revisions.at(-1) ?? 0) < last && Date.now() < deadline) {
+        const r = await it.next();
+        if (r.done) break;
+        const item = r.value;
+        if (item === null) continue;
+        if (isNotice(item)) {
+          if (item.kind === "catch_up") {
+            expect(item.reset).toBe(false);
+            catchUps++;
+          }
+          continue;
+        }
+        revisions.push(item.revision);
+        view.set(item.key, new TextDecoder().decode(item.value));
+      }
+      expect(catchUps).toBeGreaterThan(0);
+      expect([...revisions].sort((a, b) => a - b)).toEqual(revisions);
+      expect(new Set(revisions).size).toBe(revisions.length);
+      expect(view).toEqual(expected);
       w.stop();
     } finally {
       await nc.close();
