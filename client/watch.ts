@@ -33,7 +33,7 @@ const RESUMABLE: ReadonlySet<string> = new Set([
   "NOT_LEADER",
 ]);
 
-/** Codes after which the watch resumes on another server: this node cannot serve it. */
+/** Of the resumable codes, those after which the watch moves to another server: this node cannot serve it. */
 const MOVE_ON: ReadonlySet<string> = new Set(["NO_LEADER", "TIMEOUT"]);
 
 export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncIterable<T> {
@@ -345,7 +345,7 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
       this.end(undefined);
       return;
     }
-    if (!RESUMABLE.has(err.code) && !MOVE_ON.has(err.code)) {
+    if (!RESUMABLE.has(err.code)) {
       this.fatal(err);
       return;
     }

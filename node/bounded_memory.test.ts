@@ -85,20 +85,26 @@ describe("bounded memory on the client port", { timeout: 90_000 }, () => {
     return c;
   }
 
+  /** A raw client with 600 updatesOnly watches on bucket "b", each acked and past its null. */
+  async function watchingAttacker(
+    server: ServerProcess,
+    watch: (i: number) => Record<string, unknown>,
+  ): Promise<RawClient> {
+    const attacker = raw(server);
+    await attacker.hello();
+    for (let i = 0; i < 600; i++) {
+      attacker.send({ id: 10 + i, watch: { bucket: "b", updates_only: true, ...watch(i) } });
+    }
+    // Each watch is acked, then sends its init-done marker (updatesOnly).
+    await waitFor(() => attacker.frames.length >= 1 + 1200, 20_000, "600 watches started");
+    return attacker;
+  }
+
   it("600 watches of a paused reader and one 1 MiB put: RSS within the budget", async () => {
     const server = await start();
     const good = await client(server);
     await good.createKeyValue({ bucket: "b" });
-    const attacker = raw(server);
-    await attacker.hello();
-    for (let i = 0; i < 600; i++) {
-      attacker.send({
-        id: 10 + i,
-        watch: { bucket: "b", filter: "k", updates_only: true, credit: 1000 },
-      });
-    }
-    // Each watch is acked, then sends its init-done marker (updatesOnly).
-    await waitFor(() => attacker.frames.length >= 1 + 1200, 20_000, "600 watches started");
+    const attacker = await watchingAttacker(server, () => ({ filter: "k", credit: 1000 }));
     attacker.pauseReading();
     const base = rssBytes(server.proc.pid!);
     const sampler = new RssSampler(server.proc.pid!);
@@ -119,15 +125,10 @@ describe("bounded memory on the client port", { timeout: 90_000 }, () => {
     const server = await start();
     const good = await client(server);
     await good.createKeyValue({ bucket: "b" });
-    const attacker = raw(server);
-    await attacker.hello();
-    for (let i = 0; i < 600; i++) {
-      attacker.send({
-        id: 10 + i,
-        watch: { bucket: "b", filter: `k.${i}`, updates_only: true, progress_interval_ms: 1 },
-      });
-    }
-    await waitFor(() => attacker.frames.length >= 1 + 1200, 20_000, "600 watches started");
+    const attacker = await watchingAttacker(server, (i) => ({
+      filter: `k.${i}`,
+      progress_interval_ms: 1,
+    }));
     // The interval was clamped to 50 ms: progress comes, but not 1000 times a second.
     const before = attacker.frames.length;
     await new Promise((r) => setTimeout(r, 500));

@@ -50,7 +50,7 @@ import type {
   WatchOptions,
   WriteRequest,
 } from "./kv_service.js";
-import { LeaderContact } from "./leader_contact.js";
+import { type ContactView, LeaderContact } from "./leader_contact.js";
 import type { Logger } from "./log.js";
 import { Membership } from "./membership.js";
 import type { ForwardingView, ReplicaView } from "./metrics.js";
@@ -471,29 +471,24 @@ export class RaftKvService implements KvService {
     return this.kv.historyPage(bucket, key, afterRevision, opts.maxBytes);
   }
 
-  /** Whether this node is in touch with a working leader (leader_contact.ts). */
-  private inTouch(): boolean {
-    const s = this.driver.status();
-    return this.contact.inTouch(
-      { role: s.role, leaderId: s.leaderId, voters: s.conf.voters },
-      this.clock.now(),
-    );
+  /** This node's Raft role as leader_contact.ts judges it. */
+  private contactView(s = this.driver.status()): ContactView {
+    return { role: s.role, leaderId: s.leaderId, voters: s.conf.voters };
   }
 
   /** Ends every watch once this node lost touch with a leader: they move elsewhere. */
   private checkLeaderContact(): void {
-    if (this.closing || this.kv.watcherCount() === 0 || this.inTouch()) return;
-    const s = this.driver.status();
-    this.contact.forgetAllBut([...s.conf.voters, ...s.conf.learners]);
-    this.kv.endWatches(this.outOfTouchError());
+    if (this.closing || this.kv.watcherCount() === 0) return;
+    const status = this.driver.status();
+    const view = this.contactView(status);
+    if (this.contact.inTouch(view, this.clock.now())) return;
+    this.contact.forgetAllBut([...status.conf.voters, ...status.conf.learners]);
+    this.kv.endWatches(this.outOfTouchError(view));
   }
 
-  private outOfTouchError(): KvError {
-    const s = this.driver.status();
-    const ms = this.contact.outOfTouchMs(
-      { role: s.role, leaderId: s.leaderId, voters: s.conf.voters },
-      this.clock.now(),
-    );
+  /** NO_LEADER naming how long this node has been out of touch (`view`: contactView()). */
+  private outOfTouchError(view: ContactView): KvError {
+    const ms = this.contact.outOfTouchMs(view, this.clock.now());
     return new KvError(
       "NO_LEADER",
       `node ${this.opts.id} has not been in touch with a leader for ${ms} ms (limit ${this.contact.timeoutMs} ms); watch from another node`,
@@ -502,7 +497,8 @@ export class RaftKvService implements KvService {
 
   async watch(bucket: string, filter: string, opts: WatchOptions): Promise<ServiceWatch> {
     // A node cut off from the leader could only serve an old state: the client moves on.
-    if (!this.inTouch()) throw this.outOfTouchError();
+    const view = this.contactView();
+    if (!this.contact.inTouch(view, this.clock.now())) throw this.outOfTouchError(view);
     // Caught up with the leader's commit first (ReadIndex), so a watch started after an
     // acknowledged write has it among its initial values on every node, as a read would.
     await this.read({ stale: false });

@@ -311,7 +311,6 @@ export async function runWatchChaos(o: WatchChaosOptions): Promise<WatchChaosRes
       // Heal, and let the node catch up before the next fault.
       if (kind === "kill") await c.startNode(node);
       else c.resume(node);
-      await c.waitForLeader(recoverTimeoutMs);
       const leader = await c.waitForLeader(recoverTimeoutMs);
       const commit = (await c.status(leader))?.commitIndex ?? 0;
       await c.waitForApplied(node, commit, recoverTimeoutMs);
