@@ -483,6 +483,13 @@ export class Connection {
         p.sent = false;
         return;
       }
+      if (err.code === "DISK_FULL" && p.bodyName !== "hello" && this.servers.length > 1) {
+        // This node halted on a full disk and applied nothing: the same request (same
+        // request id) on the next server, still within the caller's timeout.
+        p.sent = false;
+        this.failover(this.generation, `${err.code}: ${err.message}`);
+        return;
+      }
       if (
         (err.code === "OVERLOADED" || err.code === "NO_LEADER") &&
         p.bodyName !== "hello" &&

@@ -31,10 +31,13 @@ const RESUMABLE: ReadonlySet<string> = new Set([
   "TIMEOUT",
   "NO_LEADER",
   "NOT_LEADER",
+  "DISK_FULL",
 ]);
 
 /** Of the resumable codes, those after which the watch moves to another server: this node cannot serve it. */
-const MOVE_ON: ReadonlySet<string> = new Set(["NO_LEADER", "TIMEOUT"]);
+const MOVE_ON: ReadonlySet<string> = new Set(["NO_LEADER", "TIMEOUT", "DISK_FULL"]);
+/** Codes after which a first subscribe is worth asking again elsewhere, within its timeout. */
+const RETRY_START: ReadonlySet<string> = new Set(["NO_LEADER", "DISK_FULL"]);
 
 export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncIterable<T> {
   private readonly queue: WatchItem[] = [];
@@ -335,9 +338,10 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
     clearTimeout(this.ackTimer);
     clearTimeout(this.stallTimer);
     if (this.ended) return;
-    if (this.started && !(err.code === "NO_LEADER" && Date.now() < this.startDeadline)) {
+    if (this.started && !(RETRY_START.has(err.code) && Date.now() < this.startDeadline)) {
       // The subscribe itself failed: report it to the caller of watch(). Only a node
-      // without a leader is worth asking again elsewhere, within the call's timeout.
+      // without a leader, or halted on a full disk, is worth asking again elsewhere,
+      // within the call's timeout.
       this.fatal(err);
       return;
     }

@@ -124,7 +124,11 @@ const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
   UNAUTHORIZED: 1008,
   INVALID_ARGUMENT: 1008,
   SHUTTING_DOWN: 1001,
+  DISK_FULL: 1001,
 };
+
+/** Codes a session ends with because of the node's own state, not the client's frames. */
+const NODE_ENDED: ReadonlySet<ErrorCode> = new Set(["SHUTTING_DOWN", "DISK_FULL"]);
 
 /** Largest credit a client may hold for one watch. */
 const MAX_WATCH_CREDIT = 1_000_000;
@@ -448,8 +452,9 @@ export class ClientSession {
   /** Sends an error for frame `id` and closes the connection. */
   private refuse(id: number, err: KvError): void {
     if (this.closed) return;
-    this.opts.metrics.badFrames.inc({ port: "client", code: err.code });
-    if (err.code !== "SHUTTING_DOWN") {
+    // A node stopping or halted ends its sessions itself: no bad frame, nothing to warn of.
+    if (!NODE_ENDED.has(err.code)) {
+      this.opts.metrics.badFrames.inc({ port: "client", code: err.code });
       this.opts.log.warn("client connection refused", {
         remote: this.remote,
         code: err.code,

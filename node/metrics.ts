@@ -54,6 +54,8 @@ export class NodeMetrics {
   readonly observer: ReplicaObserver;
   readonly kvOpSeconds: Histogram<"op">;
   readonly watchers: Gauge;
+  /** 1 while the node is halted because its data directory is full (node/disk_full.ts). */
+  readonly diskFull: Gauge;
   readonly clientConnections: Gauge;
   readonly clientFrames: Counter<"direction">;
   readonly clientBytes: Counter<"direction">;
@@ -98,6 +100,12 @@ export class NodeMetrics {
       registers,
     }).set({ version: STREAMKV_VERSION, node_version: process.version }, 1);
     this.watchers = new Gauge({ name: "streamkv_watchers", help: "Open watches", registers });
+    this.diskFull = new Gauge({
+      name: "streamkv_disk_full",
+      help: "1 while the node serves nothing because its data directory is full (every request answers DISK_FULL); it serves again by itself once space is freed",
+      registers,
+    });
+    this.diskFull.set(0);
     const buffered = () => this.clientBufferedBytes();
     new Gauge({
       name: "streamkv_client_buffered_bytes",

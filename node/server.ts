@@ -22,6 +22,13 @@ import { ClientServer } from "./client_server.js";
 import { systemClock } from "./clock.js";
 import type { PeerAddress, ServerConfig } from "./config.js";
 import { ConfigError } from "./config.js";
+import {
+  availableBytes,
+  diskFullError,
+  isDiskFull,
+  resumeThresholdBytes,
+  withCauses,
+} from "./disk_full.js";
 import { diskUsageOf } from "./disk_usage.js";
 import type { KvService } from "./kv_service.js";
 import { type Logger, withFields } from "./log.js";
@@ -30,8 +37,9 @@ import { MetricsServer } from "./metrics_server.js";
 import { bracketedHost, parsePeerAddress } from "./peer_address.js";
 import { loadPeerSecurity } from "./peer_auth.js";
 import { PeerTransport } from "./peer_transport.js";
-import { RaftKvService } from "./raft_service.js";
+import { RaftKvService, type RaftServiceOptions } from "./raft_service.js";
 import { rateLimitedLogger } from "./rate_limited_log.js";
+import { ServiceSlot } from "./service_slot.js";
 import { loadClientTls } from "./tls_files.js";
 
 export interface RunningNode {
@@ -206,9 +214,21 @@ async function openNode(
   // Members added at runtime are not in --peers; their addresses were kept here, each
   // from a committed membership change (never from a hello).
   const knownPeers = mergePeers(config.peers, loadAddressBook(config.dataDir));
+  // What the service was told of addresses, told again to a service reopened after the
+  // disk filled up (bounded by the members and the nodes being added).
+  const addresses = new Map<string, string>();
+  const clientUrls = new Map<string, string>();
+  const setAddress = (id: string, address: string) => {
+    addresses.set(id, address);
+    service?.setAddress(id, address);
+  };
+  const setClientUrl = (id: string, url: string) => {
+    clientUrls.set(id, url);
+    service?.setClientUrl(id, url);
+  };
   const dialPeer = (peer: PeerAddress) => {
     peers?.addPeer(peer);
-    service?.setAddress(peer.id, `${peer.host}:${peer.port}`);
+    setAddress(peer.id, `${peer.host}:${peer.port}`);
   };
   const recordMember = (peer: PeerAddress) => {
     const configured = config.peers.find((p) => p.id === peer.id);
@@ -222,6 +242,10 @@ async function openNode(
     dialPeer(peer);
   };
   const onFatal = (err: unknown) => {
+    if (isDiskFull(err) && stopFn !== undefined && !fatal) {
+      haltUntilRoom(err);
+      return;
+    }
     log.error("fatal error, stopping", { error: String(err) });
     fatal = true;
     if (stopFn) void stopFn("fatal error");
@@ -234,23 +258,24 @@ async function openNode(
     () => service.forwarding(),
     { replica: () => service.replicaView(), diskUsage: diskUsageOf(config.dataDir) },
   );
+  const serviceOptions: RaftServiceOptions = {
+    id: config.id,
+    dataDir: config.dataDir,
+    peers: config.peers,
+    join: config.join,
+    clusterId: config.clusterId,
+    onPeerAddress: dialPeer,
+    onMemberAddress: recordMember,
+    log,
+    send: (to, data) => peers?.send(to, data),
+    sendForward: (to, frame) => peers?.sendForward(to, frame) ?? false,
+    snapshotEntries: config.snapshotEntries,
+    limits: { maxBuckets: config.maxBuckets, maxStoredBytes: config.maxStoredBytes },
+    observer: metrics.observer,
+    onFatal,
+  };
   try {
-    service = await RaftKvService.open({
-      id: config.id,
-      dataDir: config.dataDir,
-      peers: config.peers,
-      join: config.join,
-      clusterId: config.clusterId,
-      onPeerAddress: dialPeer,
-      onMemberAddress: recordMember,
-      log,
-      send: (to, data) => peers?.send(to, data),
-      sendForward: (to, frame) => peers?.sendForward(to, frame) ?? false,
-      snapshotEntries: config.snapshotEntries,
-      limits: { maxBuckets: config.maxBuckets, maxStoredBytes: config.maxStoredBytes },
-      observer: metrics.observer,
-      onFatal,
-    });
+    service = await RaftKvService.open(serviceOptions);
   } catch (err) {
     // classic-level: LEVEL_DATABASE_NOT_OPEN caused by LEVEL_LOCKED (another process).
     const e = err as Error & { code?: unknown; cause?: Error & { code?: unknown } };
@@ -262,12 +287,14 @@ async function openNode(
     }
     throw err;
   }
-  for (const p of knownPeers) service.setAddress(p.id, `${p.host}:${p.port}`);
+  for (const p of knownPeers) setAddress(p.id, `${p.host}:${p.port}`);
+  // What the ports hold for the life of the process: the service, or DISK_FULL while halted.
+  const slot = new ServiceSlot(service);
   // The ports strangers reach: their warnings (refusals, bad frames, timeouts) are rate
   // limited, so a flood of bad sockets cannot fill the disk with log lines.
   const edgeLog = rateLimitedLogger(log, systemClock);
   const client = new ClientServer({
-    service,
+    service: slot,
     serverId: config.id,
     maxFrameBytes: config.maxFrameBytes,
     auth,
@@ -292,7 +319,7 @@ async function openNode(
   const ops =
     config.metricsListen === ""
       ? undefined
-      : new MetricsServer({ service, metrics, log }, () => client.connectionCount);
+      : new MetricsServer({ service: slot, metrics, log }, () => client.connectionCount);
   peers = new PeerTransport({
     id: config.id,
     clusterId: config.clusterId,
@@ -306,7 +333,7 @@ async function openNode(
     ...(security.tls ? { tls: security.tls } : {}),
     isMember: (id) => service.isPeerMember(id),
     clientUrl: () => ownClientUrl,
-    onPeerClientUrl: (id, url) => service.setClientUrl(id, url),
+    onPeerClientUrl: setClientUrl,
     onMessage: (from, data) => service.receive(from, data),
     onForward: (from, frame) => service.receiveForward(from, frame),
   });
@@ -316,7 +343,7 @@ async function openNode(
   try {
     clientPort = await client.listen();
     ownClientUrl = advertisedClientUrl(config, clientPort, clientTls !== undefined);
-    service.setClientUrl(config.id, ownClientUrl);
+    setClientUrl(config.id, ownClientUrl);
     peerPort = await peers.listen();
     if (ops) {
       // parseServerConfig checked it with the same rule.
@@ -331,7 +358,7 @@ async function openNode(
         );
       }
     }
-    service.setAddress(config.id, `${config.host}:${peerPort}`);
+    setAddress(config.id, `${config.host}:${peerPort}`);
   } catch (err) {
     client.stopAccepting();
     attempt.holdsData = holdsData(service.status(), config.peers.length);
@@ -352,11 +379,15 @@ async function openNode(
       const left = await client.inFlight.drain(config.shutdownTimeoutMs);
       if (left > 0) log.warn("in-flight requests did not finish before shutdown", { left });
       client.closeSessions("SHUTTING_DOWN", `node ${config.id} is shutting down`);
-      try {
-        const to = await service.transferLeadershipAway(2000);
-        if (to) log.info("leadership transferred", { to });
-      } catch (err) {
-        log.warn("leadership transfer failed", { error: String(err) });
+      wakeHalted();
+      await halting;
+      if (!slot.halted) {
+        try {
+          const to = await service.transferLeadershipAway(2000);
+          if (to) log.info("leadership transferred", { to });
+        } catch (err) {
+          log.warn("leadership transfer failed", { error: String(err) });
+        }
       }
       await ops?.close();
       await peers?.close();
@@ -367,6 +398,100 @@ async function openNode(
     return stopping;
   };
   stopFn = stop;
+
+  // A full data directory halts the node instead of stopping it (disk_full.ts): every
+  // request answers DISK_FULL, the stores close, and they open again once there is room.
+  let halting: Promise<void> | undefined;
+  let filledWhileHalted = false;
+  let wakeHalted = () => {};
+  const haltUntilRoom = (err: unknown) => {
+    if (halting) {
+      filledWhileHalted = true;
+      return;
+    }
+    if (stopping) {
+      log.warn("the data directory filled up while stopping", { error: String(err) });
+      return;
+    }
+    const error = diskFullError(config.id);
+    log.error("data directory full: stopped serving until space is freed", {
+      dataDir: config.dataDir,
+      error: withCauses(err),
+    });
+    slot.haltWith(error);
+    metrics.diskFull.set(1);
+    halting = (async () => {
+      await service
+        .close()
+        .catch((e: unknown) =>
+          log.warn("closing the stores of a full disk failed", { error: String(e) }),
+        );
+      // Clients reconnect: to another node if they know one; here, to DISK_FULL answers.
+      client.closeSessions("DISK_FULL", error.message);
+      try {
+        await reopenWhenRoom();
+      } catch (e) {
+        // Not a full disk: the stores cannot be opened, as at a start that fails.
+        fatal = true;
+        log.error("fatal error, stopping", { error: String(e) });
+        void stop("fatal error");
+      }
+    })().finally(() => {
+      halting = undefined;
+    });
+  };
+  const reopenWhenRoom = async () => {
+    let waitMs = 1000;
+    let lastNotice = 0;
+    for (;;) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        wakeHalted = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      if (stopping) return;
+      let room = 0;
+      let needed = 0;
+      try {
+        room = availableBytes(config.dataDir);
+        needed = resumeThresholdBytes(config.dataDir);
+      } catch (err) {
+        log.warn("cannot measure the data directory's room", { error: String(err) });
+      }
+      if (room < needed) {
+        if (Date.now() - lastNotice >= 60_000) {
+          lastNotice = Date.now();
+          log.warn("data directory still full", { availableBytes: room, neededBytes: needed });
+        }
+        continue;
+      }
+      filledWhileHalted = false;
+      let reopened: RaftKvService;
+      try {
+        reopened = await RaftKvService.open(serviceOptions);
+      } catch (err) {
+        if (!isDiskFull(err)) throw err;
+        log.warn("reopening the stores failed: no room yet", { error: String(err) });
+        waitMs = Math.min(waitMs * 2, 30_000);
+        continue;
+      }
+      if (stopping || filledWhileHalted) {
+        await reopened.close().catch(() => {});
+        if (stopping) return;
+        waitMs = Math.min(waitMs * 2, 30_000);
+        continue;
+      }
+      for (const [id, address] of addresses) reopened.setAddress(id, address);
+      for (const [id, url] of clientUrls) reopened.setClientUrl(id, url);
+      service = reopened;
+      slot.resume(reopened);
+      metrics.diskFull.set(0);
+      log.info("space freed: serving again", { availableBytes: room });
+      return;
+    }
+  };
 
   log.info("started", {
     clientPort,
@@ -412,5 +537,5 @@ async function openNode(
     client.reauthenticateSessions();
     log.info("tokens reloaded", { tokens: auth.tokenCount });
   };
-  return { clientPort, peerPort, service, stop, stopped, reloadCredentials };
+  return { clientPort, peerPort, service: slot, stop, stopped, reloadCredentials };
 }

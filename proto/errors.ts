@@ -42,6 +42,8 @@ export const ERROR_CODES = [
   "MALFORMED_FRAME",
   "UNKNOWN_MESSAGE",
   "SHUTTING_DOWN",
+  // the node's data directory is full: it stopped serving until space is freed
+  "DISK_FULL",
   // the client refused to send a credential in clear text (never sent by a server)
   "INSECURE_TRANSPORT",
   // stream log
