@@ -3,6 +3,7 @@
  * reconnect after a peer restarts, bounded queues, and bad input refused without
  * disturbing other peers.
  */
+import { createServer, Socket as NetSocket, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { peerSchema as descriptor, messageType } from "../proto/index.js";
@@ -41,7 +42,7 @@ interface Node {
 async function node(
   id: string,
   peers: PeerAddress[],
-  options: { maxQueued?: number; secret?: Buffer } = {},
+  options: { maxQueued?: number; secret?: Buffer; liveness?: boolean } = {},
 ): Promise<Node> {
   const self = peers.find((p) => p.id === id)!;
   const received: Node["received"] = [];
@@ -59,6 +60,7 @@ async function node(
     reconnectDelayMaxMs: 100,
     ...(options.maxQueued === undefined ? {} : { maxQueuedMessages: options.maxQueued }),
     ...(options.secret === undefined ? {} : { secret: options.secret }),
+    ...(options.liveness ? { pingIntervalMs: 50, linkTimeoutMs: 300, dialTimeoutMs: 300 } : {}),
   });
   await transport.listen();
   open.push(transport);
@@ -69,6 +71,55 @@ async function cluster(ids: string[]): Promise<PeerAddress[]> {
   const peers: PeerAddress[] = [];
   for (const id of ids) peers.push({ id, host: "127.0.0.1", port: await freePort() });
   return peers;
+}
+
+/**
+ * A TCP relay to `port` that can turn into a black hole: a cut network that drops every
+ * packet and closes nothing. Sockets relayed before the cut stay dead after it heals
+ * (their bytes are gone, as TCP's would be until its retransmissions got through);
+ * connections made while cut are accepted and never relayed.
+ */
+async function blackHoleRelay(port: number) {
+  let cut = false;
+  const pairs: { down: Socket; up: Socket; dead: boolean }[] = [];
+  const server: Server = createServer((down) => {
+    const up = new NetSocket();
+    const pair = { down, up, dead: cut };
+    pairs.push(pair);
+    up.connect(port, "127.0.0.1");
+    down.on("data", (b) => {
+      if (!pair.dead) up.write(b);
+    });
+    up.on("data", (b) => {
+      if (!pair.dead) down.write(b);
+    });
+    const end = () => {
+      down.destroy();
+      up.destroy();
+    };
+    down.on("error", end).on("close", end);
+    up.on("error", end).on("close", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    cut() {
+      cut = true;
+      for (const p of pairs) p.dead = true;
+    },
+    heal() {
+      cut = false;
+    },
+    /** Relayed sockets whose far side (the acceptor) closed them. */
+    closedByAcceptor: () => pairs.filter((p) => p.dead && p.up.destroyed).length,
+    async close() {
+      for (const p of pairs) {
+        p.down.destroy();
+        p.up.destroy();
+      }
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 describe("peer transport", () => {
@@ -89,6 +140,50 @@ describe("peer transport", () => {
     );
     expect(a!.received).toEqual([{ from: "b", data: [7] }]);
     expect(a!.transport.send("nobody", new Uint8Array([1]))).toBe(false);
+  });
+
+  it("a link into a silent cut is dropped and dialed again: it carries again soon after the cut heals", async () => {
+    const peers = await cluster(["a", "b"]);
+    const b = await node("b", peers, { liveness: true });
+    const relay = await blackHoleRelay(peers[1]!.port);
+    try {
+      // a reaches b only through the relay.
+      const viaRelay = peers.map((p) => (p.id === "b" ? { ...p, port: relay.port } : p));
+      const a = await node("a", viaRelay, { liveness: true });
+      let n = 0;
+      const delivered = async (what: string) => {
+        const mark = 1 + (n++ % 200);
+        await waitFor(
+          () => {
+            a.transport.send("b", new Uint8Array([mark]));
+            return b.received.some((m) => m.data[0] === mark);
+          },
+          5000,
+          what,
+          20,
+        );
+      };
+      await delivered("the first delivery");
+      relay.cut();
+      // Frames into the cut: TCP would retransmit them at doubling intervals, forever dead here.
+      for (let i = 0; i < 20; i++) a.transport.send("b", new Uint8Array([0]));
+      await waitFor(
+        () => a.transport.status()[0]?.connected === false,
+        3000,
+        "a to drop the silent link",
+      );
+      // b drops its end of the dead socket too (a pinging dialer gone silent).
+      await waitFor(() => relay.closedByAcceptor() >= 1, 3000, "b to drop the dead inbound socket");
+      relay.heal();
+      const healedAt = Date.now();
+      await delivered("a delivery after the cut healed");
+      const afterMs = Date.now() - healedAt;
+      console.log(`peer link carried again ${afterMs} ms after the cut healed`);
+      // One dial timeout plus one backoff, with room for a loaded machine.
+      expect(afterMs).toBeLessThan(2000);
+    } finally {
+      await relay.close();
+    }
   });
 
   it("queues while a peer is down, bounded, and reconnects when it is back", async () => {

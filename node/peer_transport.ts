@@ -97,7 +97,24 @@ export interface PeerTransportOptions {
   /** Socket bytes buffered per peer beyond which messages are dropped (default 16 MiB). */
   maxBufferedBytes?: number;
   reconnectDelayMs?: number;
+  /** Longest wait between dials of an unreachable peer (default 1 s). */
   reconnectDelayMaxMs?: number;
+  /**
+   * A dialed link whose TCP connect and WebSocket upgrade take longer is dropped and
+   * dialed again (default 2 s): a connect into a cut network would otherwise wait for
+   * the kernel's SYN retransmissions, seconds apart, long after the cut healed.
+   */
+  dialTimeoutMs?: number;
+  /** How often the dialer pings an open link (default 500 ms). */
+  pingIntervalMs?: number;
+  /**
+   * An open link that brought nothing back (no pong, no frame) for this long is dead:
+   * dropped and dialed again (default 3 s). Without it, a link through a network that
+   * silently dropped packets waits for TCP's retransmission backoff, which doubles for
+   * as long as the cut lasts, before it carries anything again. The acceptor drops an
+   * inbound link of a pinging peer that is silent for twice as long.
+   */
+  linkTimeoutMs?: number;
 }
 
 interface Outbound {
@@ -108,6 +125,8 @@ interface Outbound {
   queue: Uint8Array[];
   attempt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** Pings an open link and drops it when silent (see `linkTimeoutMs`). */
+  liveness: ReturnType<typeof setInterval> | undefined;
   /** When an open link closed and has not come back yet (logged once each way). */
   lostAtMs: number | undefined;
 }
@@ -142,8 +161,14 @@ export class PeerTransport {
   private readonly helloTimeoutMs: number;
   private readonly maxInbound: number;
   private readonly maxPending: number;
+  private readonly dialTimeoutMs: number;
+  private readonly pingIntervalMs: number;
+  private readonly linkTimeoutMs: number;
 
   constructor(private readonly opts: PeerTransportOptions) {
+    this.dialTimeoutMs = opts.dialTimeoutMs ?? 2000;
+    this.pingIntervalMs = opts.pingIntervalMs ?? 500;
+    this.linkTimeoutMs = opts.linkTimeoutMs ?? 3000;
     this.maxQueued = opts.maxQueuedMessages ?? 1024;
     this.maxBuffered = opts.maxBufferedBytes ?? 16 * 1024 * 1024;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? 5000;
@@ -212,6 +237,7 @@ export class PeerTransport {
       queue: [],
       attempt: 0,
       timer: undefined,
+      liveness: undefined,
       lostAtMs: undefined,
     };
     this.outbound.set(peer.id, fresh);
@@ -293,6 +319,7 @@ export class PeerTransport {
     this.closed = true;
     for (const o of this.outbound.values()) {
       clearTimeout(o.timer);
+      clearInterval(o.liveness);
       o.ws?.terminate();
       o.queue = [];
     }
@@ -404,8 +431,17 @@ export class PeerTransport {
       ws.terminate();
     }, this.helloTimeoutMs);
     let connected = false;
+    const dialTimer = setTimeout(() => {
+      this.opts.log.debug("peer dial timed out", { peer: o.peer.id });
+      ws.terminate();
+    }, this.dialTimeoutMs);
+    let lastHeard = Date.now();
+    ws.on("pong", () => {
+      lastHeard = Date.now();
+    });
     ws.on("open", () => {
       connected = true;
+      clearTimeout(dialTimer);
       this.opts.metrics.peerConnections.inc();
       ws.send(
         PeerFrame.encode({
@@ -421,6 +457,7 @@ export class PeerTransport {
       );
     });
     ws.on("message", (data, isBinary) => {
+      lastHeard = Date.now();
       if (!isBinary) return;
       let frame: {
         body?: string;
@@ -477,6 +514,22 @@ export class PeerTransport {
       clearTimeout(helloTimer);
       o.open = true;
       o.attempt = 0;
+      lastHeard = Date.now();
+      let lastBuffered = ws.bufferedAmount;
+      o.liveness = setInterval(() => {
+        // A link busy sending (a snapshot over a slow network) is alive while its
+        // buffer drains, even if a pong waits behind the data.
+        const buffered = ws.bufferedAmount;
+        if (buffered < lastBuffered) lastHeard = Date.now();
+        lastBuffered = buffered;
+        const silentMs = Date.now() - lastHeard;
+        if (silentMs > this.linkTimeoutMs) {
+          this.opts.log.info("peer link silent, dialing again", { peer: o.peer.id, silentMs });
+          ws.terminate();
+          return;
+        }
+        if (ws.readyState === ws.OPEN) ws.ping();
+      }, this.pingIntervalMs);
       // Once per transition, not per retry: the failed dials in between stay at debug.
       const address = `${o.peer.host}:${o.peer.port}`;
       if (o.lostAtMs === undefined) {
@@ -495,6 +548,9 @@ export class PeerTransport {
     });
     ws.on("close", () => {
       clearTimeout(helloTimer);
+      clearTimeout(dialTimer);
+      clearInterval(o.liveness);
+      o.liveness = undefined;
       if (connected) this.opts.metrics.peerConnections.dec();
       if (o.open && !this.closed) {
         o.lostAtMs = Date.now();
@@ -509,7 +565,7 @@ export class PeerTransport {
       o.attempt++;
       this.opts.metrics.peerReconnects.inc();
       const base = this.opts.reconnectDelayMs ?? 100;
-      const max = this.opts.reconnectDelayMaxMs ?? 2000;
+      const max = this.opts.reconnectDelayMaxMs ?? 1000;
       o.timer = setTimeout(() => this.dial(o), backoffDelayMs(o.attempt, base, max));
     });
   }
@@ -523,7 +579,25 @@ export class PeerTransport {
     /** The client URL the hello announced, taken once the handshake completed. */
     let announcedUrl = "";
     this.opts.metrics.peerConnections.inc();
-    ws.on("close", () => this.opts.metrics.peerConnections.dec());
+    // A dialer that pings (every streamkv since pings were added) and then falls silent
+    // is gone: its socket is dropped instead of held until TCP gives up, which for a
+    // socket this side never writes to is never. Dialers that never pinged are left be.
+    let lastHeard = Date.now();
+    let pinged = false;
+    ws.on("ping", () => {
+      pinged = true;
+    });
+    // Bytes, not whole frames: a large frame arriving slowly is not silence.
+    socket.on("data", () => {
+      lastHeard = Date.now();
+    });
+    const liveness = setInterval(() => {
+      if (pinged && Date.now() - lastHeard > 2 * this.linkTimeoutMs) ws.terminate();
+    }, this.pingIntervalMs);
+    ws.on("close", () => {
+      clearInterval(liveness);
+      this.opts.metrics.peerConnections.dec();
+    });
     ws.on("error", (err) =>
       this.opts.log.debug("peer socket error", { remote, error: err.message }),
     );
