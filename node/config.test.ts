@@ -104,6 +104,24 @@ describe("server config", () => {
     const flags = flagLines.map((l) => l.trim().split(/\s/)[0]);
     expect(new Set(flags).size, "each flag on one line").toBe(flags.length);
   });
+
+  it("takes a test fault from STREAMKV_UNSAFE_TEST_FAULT only, rejects unknown ones, hides it from --help", () => {
+    expect(parse([]).unsafeTestFault).toBeUndefined();
+    expect(parse([], { STREAMKV_UNSAFE_TEST_FAULT: "" }).unsafeTestFault).toBeUndefined();
+    expect(parse([], { STREAMKV_UNSAFE_TEST_FAULT: "cas-at-proposer" }).unsafeTestFault).toBe(
+      "cas-at-proposer",
+    );
+    expect(parse([], { STREAMKV_UNSAFE_TEST_FAULT: "skip-dedupe" }).unsafeTestFault).toBe(
+      "skip-dedupe",
+    );
+    expect(errorOf(() => parse([], { STREAMKV_UNSAFE_TEST_FAULT: "fsync-off" }))).toBe(
+      'STREAMKV_UNSAFE_TEST_FAULT "fsync-off": not a test fault (cas-at-proposer, skip-dedupe); unset it: it exists only for the test suites',
+    );
+    expect(errorOf(() => parse(["--unsafe-test-fault", "cas-at-proposer"]))).toMatch(
+      /unknown argument/,
+    );
+    expect(serverUsage()).not.toMatch(/UNSAFE|unsafe/);
+  });
 });
 
 // TLS files are read and checked at start (node/tls_files.ts), made by openssl here.

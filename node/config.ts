@@ -104,6 +104,38 @@ export interface ServerConfig {
   maxBuckets: number;
   /** Value bytes every bucket together may hold (decided at apply, with the leader's value). */
   maxStoredBytes: number;
+  /**
+   * A deliberately broken build, for the test suites that show their checkers catch one
+   * (`STREAMKV_UNSAFE_TEST_FAULT`, no flag, not in --help); undefined in every real use.
+   */
+  unsafeTestFault?: UnsafeTestFault;
+}
+
+/**
+ * The planted bugs of node/replica.ts a test may switch on in a real server process
+ * (env `STREAMKV_UNSAFE_TEST_FAULT`): never set outside a test.
+ */
+export const UNSAFE_TEST_FAULTS = {
+  /** create/update decided on the leader before proposing, then proposed as a plain put. */
+  "cas-at-proposer": { casAtProposer: true },
+  /** kvapi applies a retried request id again. */
+  "skip-dedupe": { skipDedupe: true },
+} as const;
+
+export type UnsafeTestFault = keyof typeof UNSAFE_TEST_FAULTS;
+
+export const UNSAFE_TEST_FAULT_ENV = "STREAMKV_UNSAFE_TEST_FAULT";
+
+/** The test fault `env` asks for (absent or "" = none); an unknown name is a ConfigError. */
+function unsafeTestFaultOf(
+  env: Readonly<Record<string, string | undefined>>,
+): UnsafeTestFault | undefined {
+  const v = env[UNSAFE_TEST_FAULT_ENV];
+  if (v === undefined || v === "") return undefined;
+  if (Object.hasOwn(UNSAFE_TEST_FAULTS, v)) return v as UnsafeTestFault;
+  throw new ConfigError(
+    `${UNSAFE_TEST_FAULT_ENV} ${JSON.stringify(v)}: not a test fault (${Object.keys(UNSAFE_TEST_FAULTS).join(", ")}); unset it: it exists only for the test suites`,
+  );
 }
 
 /** The shared token in `path` (one line; surrounding whitespace ignored). */
@@ -587,6 +619,8 @@ export function parseServerConfig(
       `--cluster-id ${JSON.stringify(c.clusterId)}: use 1..64 of a-z A-Z 0-9 _ . -`,
     );
   }
+  const fault = unsafeTestFaultOf(env);
+  if (fault !== undefined) c.unsafeTestFault = fault;
   c.dataDir = resolve(c.dataDir);
   const created = checkDataDir(c.dataDir);
   if (created !== undefined) c.createdDataDir = created;

@@ -94,7 +94,7 @@ export interface RaftServiceStoreOptions {
   prng?: Prng;
   /** Raft core tuning (the simulator varies it). */
   core?: ReplicaOptions["core"];
-  /** Deliberately broken behaviour: only the KV simulator's checker tests set it. */
+  /** Deliberately broken behaviour: only checker tests set it (the KV simulator; STREAMKV_UNSAFE_TEST_FAULT). */
   unsafe?: ReplicaOptions["unsafe"];
   /** Told persist/apply durations, snapshot transfers and leader changes (metrics). */
   observer?: ReplicaObserver;

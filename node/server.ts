@@ -21,7 +21,7 @@ import { Authenticator } from "./auth.js";
 import { ClientServer } from "./client_server.js";
 import { systemClock } from "./clock.js";
 import type { PeerAddress, ServerConfig } from "./config.js";
-import { ConfigError } from "./config.js";
+import { ConfigError, UNSAFE_TEST_FAULT_ENV, UNSAFE_TEST_FAULTS } from "./config.js";
 import {
   availableBytes,
   diskFullError,
@@ -258,8 +258,16 @@ async function openNode(
     () => service.forwarding(),
     { replica: () => service.replicaView(), diskUsage: diskUsageOf(config.dataDir) },
   );
+  const fault = config.unsafeTestFault;
+  if (fault !== undefined) {
+    log.error(
+      `this node runs a deliberately broken build for tests (${UNSAFE_TEST_FAULT_ENV}=${fault}): it can lose or corrupt data; never use it for anything but a checker test`,
+      { unsafeTestFault: fault },
+    );
+  }
   const serviceOptions: RaftServiceOptions = {
     id: config.id,
+    ...(fault === undefined ? {} : { unsafe: { ...UNSAFE_TEST_FAULTS[fault] } }),
     dataDir: config.dataDir,
     peers: config.peers,
     join: config.join,

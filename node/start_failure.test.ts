@@ -50,6 +50,22 @@ describe("a failed start", () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
+  it("refuses an unknown STREAMKV_UNSAFE_TEST_FAULT at once, exit 2, naming the known ones", async () => {
+    const r = await runCommand(
+      process.execPath,
+      [binPath, "server", "--data", join(root, "fault"), "--client-port", "0", "--peer-port", "0"],
+      {
+        env: { STREAMKV_LOG_LEVEL: "warn", STREAMKV_UNSAFE_TEST_FAULT: "no-fsync" },
+        timeoutMs: 15_000,
+      },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      'streamkv server: STREAMKV_UNSAFE_TEST_FAULT "no-fsync": not a test fault (cas-at-proposer, skip-dedupe); unset it: it exists only for the test suites',
+    );
+    expect(existsSync(join(root, "fault"))).toBe(false);
+  });
+
   it("on a busy client port removes the data dir it created, parents included", async () => {
     const dir = join(root, "fresh", "a", "data");
     const r = await server(["--data", dir, "--client-port", String(busyPort), "--peer-port", "0"]);

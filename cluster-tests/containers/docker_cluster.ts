@@ -7,7 +7,8 @@
  *
  * Nemeses: kill -9 (`docker kill -s KILL`) and `docker start`; partitions by iptables
  * inside a container's network namespace (nsenter from the host, root), dropping
- * traffic with the other containers' addresses on the run's network.
+ * traffic with the other containers' addresses on the run's network; with `fakeClock`,
+ * a node's wall clock stepped or skewed at run time (fake_clock.ts, libfaketime).
  */
 import {
   GenericContainer,
@@ -21,6 +22,7 @@ import { freePorts, waitFor } from "../../test_support/index.js";
 import type { ChaosCluster } from "../harness/chaos.js";
 import { IptablesCut, prefixExec } from "../nemesis/iptables.js";
 import { docker, IMAGE } from "./docker.js";
+import { type ClockSetting, FakeClockFiles } from "./fake_clock.js";
 
 const CLIENT_PORT = 7420;
 const PEER_PORT = 7421;
@@ -36,6 +38,7 @@ export class DockerCluster implements ChaosCluster {
     private readonly network: StartedNetwork,
     private readonly containers: StartedTestContainer[],
     private readonly hostPorts: number[],
+    private readonly clocks: FakeClockFiles | undefined,
   ) {
     this.ids = containers.map((_, i) => `n${i + 1}`);
     this.urls = hostPorts.map((p) => `ws://127.0.0.1:${p}`);
@@ -50,19 +53,23 @@ export class DockerCluster implements ChaosCluster {
   /**
    * `dataTmpfsMb`: each node's /data a tmpfs of that size instead of a volume (a disk
    * that fills up; its contents die with the container, so no restart of those).
+   * `fakeClock`: every node under libfaketime, its clock at real time until `setClock`.
    */
   static async start(
     size = 3,
     env: Record<string, string> = {},
     dataTmpfsMb?: number,
+    fakeClock = false,
   ): Promise<DockerCluster> {
-    const network = await new Network().start();
     const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
+    const clocks = fakeClock ? new FakeClockFiles(ids) : undefined;
+    const network = await new Network().start();
     const peers = ids.map((id) => `${id}=${id}:${PEER_PORT}`).join(",");
     const ports = await freePorts(size);
     const started = await Promise.allSettled(
       ids.map((id, i) =>
         new GenericContainer(IMAGE)
+          .withBindMounts(clocks?.containerOptions(id).bindMounts ?? [])
           .withNetwork(network)
           .withNetworkAliases(id)
           .withHostname(id)
@@ -71,6 +78,7 @@ export class DockerCluster implements ChaosCluster {
             STREAMKV_PEERS: peers,
             STREAMKV_ADVERTISE_CLIENT_URL: `ws://127.0.0.1:${ports[i]}`,
             STREAMKV_LOG_LEVEL: "warn",
+            ...clocks?.containerOptions(id).env,
             ...env,
           })
           .withExposedPorts({ container: CLIENT_PORT, host: ports[i]! })
@@ -91,9 +99,10 @@ export class DockerCluster implements ChaosCluster {
     if (failed) {
       await Promise.all(containers.map((c) => c.stop({ removeVolumes: true })));
       await network.stop();
+      clocks?.remove();
       throw (failed as PromiseRejectedResult).reason;
     }
-    return new DockerCluster(network, containers, ports);
+    return new DockerCluster(network, containers, ports, clocks);
   }
 
   containerId(i: number): string {
@@ -173,6 +182,45 @@ export class DockerCluster implements ChaosCluster {
     this.down.delete(i);
   }
 
+  /**
+   * Sets node `i`'s wall clock (a cluster started with `fakeClock`), returning once the
+   * node's HTTP Date header shows it (libfaketime reads its file at most once a second).
+   */
+  async setClock(i: number, setting: ClockSetting): Promise<void> {
+    if (this.clocks === undefined)
+      throw new Error("start the cluster with fakeClock to set clocks");
+    const before = await this.clockOffsetMs(i);
+    this.clocks.write(this.ids[i]!, setting);
+    const rate = setting.rate ?? 1;
+    const wantMs = setting.offsetS * 1000;
+    await waitFor(
+      async () => {
+        const at = await this.clockOffsetMs(i).catch(() => undefined);
+        if (at === undefined) return false;
+        // The header has whole seconds; the request itself takes some.
+        if (rate === 1) return Math.abs(at - wantMs) <= 3000;
+        // A rate steps the clock by (rate - 1) x uptime first (fake_clock.ts).
+        return (rate - 1) * (at - wantMs) > 1500 && Math.abs(at - before) > 1500;
+      },
+      15_000,
+      `${this.ids[i]}'s clock at ${JSON.stringify(setting)}`,
+      200,
+    );
+  }
+
+  /** Node `i`'s wall clock minus the host's, from its HTTP Date header (whole seconds). */
+  async clockOffsetMs(i: number): Promise<number> {
+    const sentMs = Date.now();
+    const res = await fetch(`http://127.0.0.1:${this.hostPorts[i]}/healthz`, {
+      signal: AbortSignal.timeout(2000),
+    });
+    await res.arrayBuffer();
+    const date = res.headers.get("date");
+    const nodeMs = date === null ? Number.NaN : Date.parse(date);
+    if (!Number.isFinite(nodeMs)) throw new Error(`${this.ids[i]} sent no Date header`);
+    return nodeMs + 500 - (sentMs + Date.now()) / 2;
+  }
+
   async status(i: number): Promise<NodeStatus | undefined> {
     if (this.down.has(i)) return undefined;
     try {
@@ -193,5 +241,6 @@ export class DockerCluster implements ChaosCluster {
       this.containers.map((c) => c.stop({ timeout: 1000, removeVolumes: true })),
     );
     await this.network.stop().catch(() => undefined);
+    this.clocks?.remove();
   }
 }

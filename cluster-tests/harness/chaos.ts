@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { connect } from "../../client/index.js";
 import { repoRoot, seededRandom, waitFor } from "../../test_support/index.js";
 import { type StatusSource, waitForLeaderAmong } from "./leader.js";
+import { checkTtlProbe, startTtlProbe, type TtlProbe } from "./ttl_probe.js";
 import { checkWatchRun, type RecordingWatcher, startRecordingWatcher } from "./watch_chaos.js";
 import {
   checkCounters,
@@ -55,6 +56,12 @@ export interface ChaosCluster extends StatusSource {
   pause?(i: number): Promise<void>;
   /** Lets a paused node `i` run again. */
   unpause?(i: number): Promise<void>;
+  /**
+   * Sets node `i`'s wall clock to real time + `offsetS`, running `rate` times as fast,
+   * returning once the node shows it; `{ offsetS: 0 }` heals. Its monotonic clock (timers,
+   * Raft's ticks) stays real.
+   */
+  setClock?(i: number, setting: { offsetS: number; rate?: number }): Promise<void>;
 }
 
 function need<T>(f: T | undefined, what: string): T {
@@ -95,6 +102,29 @@ const FLAPS = [
 
 /** A fault's shape in time (a nemesis' choice, not a wait for a condition). */
 const hold = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Clock faults, in order, on one node: an hour ahead, a day ahead, then straight to an
+ * hour behind (a step back of 25 h), then running three times as fast (libfaketime
+ * counts a rate from the process start, so that is first a step ahead of twice the
+ * uptime), held for the fault. After each step the cluster must commit more entries.
+ */
+const CLOCK_STEPS = [
+  { offsetS: 3600 },
+  { offsetS: 86_400 },
+  { offsetS: -3600 },
+  { offsetS: 0, rate: 3 },
+];
+
+/** Until some node's commit index moved `entries` past the highest now (bounded). */
+async function waitForCommits(c: ChaosCluster, entries: number, what: string): Promise<void> {
+  const commit = async () =>
+    Math.max(
+      ...(await Promise.all(c.ids.map((_, i) => c.status(i)))).map((s) => s?.commitIndex ?? 0),
+    );
+  const base = await commit();
+  await waitFor(async () => (await commit()) >= base + entries, 15_000, what, 100);
+}
 
 const NEMESES = {
   /** The leader cut off from its peers both ways (a 2|1 split, leader in the minority). */
@@ -159,11 +189,29 @@ const NEMESES = {
     },
     heal: (c) => c.heal(),
   },
+  /**
+   * One node's wall clock stepped ahead, back and skewed (CLOCK_STEPS): the leader in
+   * even cycles, a follower in odd ones. Nobody must lose the lead for it (Raft runs on
+   * the monotonic clock); any node that leads meanwhile will do.
+   */
+  "clock-jumps": {
+    target: (leader, cycle, size) => (cycle % 2 === 0 ? leader : (leader + 1) % size),
+    strike: async (c, i) => {
+      const setClock = need(c.setClock, "set a node's clock");
+      for (const step of CLOCK_STEPS) {
+        await setClock.call(c, i, step);
+        await waitForCommits(c, 10, `commits with ${c.ids[i]}'s clock at ${JSON.stringify(step)}`);
+      }
+      return Date.now();
+    },
+    heal: (c, i) => need(c.setClock, "set a node's clock").call(c, i, { offsetS: 0 }),
+    during: (_target, size) => Array.from({ length: size }, (_, k) => k),
+  },
 } satisfies Record<string, NemesisPlan>;
 
 /** Nemeses after which the target must not lead while the fault holds. */
 export function targetLosesLead(n: Nemesis, targetLed: boolean): boolean {
-  if (n === "bridge-partition") return false;
+  if (n === "bridge-partition" || n === "clock-jumps") return false;
   if (n === "kill-random" || n === "rolling-restart") return targetLed;
   return true;
 }
@@ -200,6 +248,14 @@ export interface ChaosOptions {
    * `checkWatchRun` (default 0).
    */
   watchers?: number;
+  /** Counter keys of the CAS increments, and their share of ops (default: 1 per 32 increments, 10 %). */
+  counters?: number;
+  counterShare?: number;
+  /**
+   * A TTL bucket beside the workload (harness/ttl_probe.ts): a key put every 200 ms, a
+   * watcher; checked by `checkTtlProbe`, its log compared across nodes.
+   */
+  ttlMs?: number;
 }
 
 export interface FaultRecord {
@@ -228,6 +284,16 @@ export interface ChaosReport {
   errors: Record<string, number>;
   /** Per watcher: entries delivered, announced catch-ups, failovers of its connection. */
   watchers: { name: string; delivered: number; catchUps: number; failovers: number }[];
+  /** With `ttlMs`: puts acked, expired (and how many before their TTL by real time). */
+  ttl?: {
+    acked: number;
+    expired: number;
+    expiredEarlyRealTime: number;
+    unmatched: number;
+    unseen: number;
+  };
+  /** The last entry's created time minus the host's time when the log was read. */
+  createdAheadMs?: number;
   /** Empty on a passing run. */
   anomalies: string[];
   resultsDir: string;
@@ -296,6 +362,10 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
   let result: WorkloadResult | undefined;
   let committed = 0;
   const watchers: RecordingWatcher[] = [];
+  let ttlProbe: TtlProbe | undefined;
+  let ttlReport: ChaosReport["ttl"];
+  let createdAheadMs: number | undefined;
+  const ttlBucket = `${bucket}-ttl`;
   try {
     // History 64 and enough keys that none gets near 64 writes (about 32 on average at
     // the op bound), so the final log holds every write and a missing one is lost.
@@ -303,6 +373,9 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
     for (let i = 0; i < (o.watchers ?? 0); i++) {
       const servers = c.urls.map((_, k) => c.urls[(i + k) % c.urls.length]!);
       watchers.push(await startRecordingWatcher(`w${i + 1}`, connect, servers, bucket));
+    }
+    if (o.ttlMs !== undefined) {
+      ttlProbe = await startTtlProbe(connect, [...c.urls], ttlBucket, o.ttlMs);
     }
     const clients = o.clients ?? 3;
     const maxOps = o.maxOpsPerClient ?? 2000;
@@ -317,8 +390,8 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
       timeoutMs: 3000,
       seed: o.seed ?? 1,
       deleteShare: 0.05,
-      counters: Math.max(4, Math.ceil((clients * maxOps * 0.1) / 32)),
-      counterShare: 0.1,
+      counters: o.counters ?? Math.max(4, Math.ceil((clients * maxOps * 0.1) / 32)),
+      counterShare: o.counterShare ?? 0.1,
       stop,
     });
     let workDone = false;
@@ -377,6 +450,8 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
       stop.requested = true;
       result = await work;
     }
+    const ttlFacts = await ttlProbe?.stop();
+    ttlProbe = undefined;
 
     // A write of the final leader's term commits everything before it; then each node
     // must have applied through that commit index before its log is read.
@@ -394,14 +469,53 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
         ),
       ),
     );
-    const logs = await Promise.all(c.urls.map((u) => readCommitted(u, bucket)));
+    const logs = await Promise.all(
+      c.urls.map((u) => readCommitted(u, bucket, 10_000, { created: true })),
+    );
+    const readAtMs = Date.now();
     const log = logs[0]!;
     committed = log.length;
+    // Created times are replicated (the leader's stamp, applied alike): compared too.
     logs.forEach((other, i) => {
       if (JSON.stringify(other) !== JSON.stringify(log)) {
         anomalies.push(`${c.ids[i]}'s log differs from ${c.ids[0]}'s`);
       }
     });
+    // The replicated clock never goes back (kvapi applies max(clock, the leader's stamp);
+    // log/batch.ts's expiry relies on it), whatever any node's clock did.
+    for (let k = 1; k < log.length; k++) {
+      const [a, b] = [log[k - 1]!.createdMs!, log[k]!.createdMs!];
+      if (b < a) {
+        anomalies.push(
+          `created time went back ${a - b} ms from revision ${log[k - 1]!.revision} to ${log[k]!.revision}`,
+        );
+      }
+    }
+    if (log.length > 0) createdAheadMs = log.at(-1)!.createdMs! - readAtMs;
+    if (ttlFacts !== undefined) {
+      const v = checkTtlProbe(ttlFacts);
+      for (const line of v.anomalies) anomalies.push(line);
+      const { anomalies: _a, ...counts } = v;
+      ttlReport = { acked: ttlFacts.acked.size, ...counts };
+      // Expiry is a replicated step: every node removed the same entries. The leader may
+      // expire more between two nodes' reads, so read again until they agree (bounded).
+      let differ: string[] = [];
+      await waitFor(
+        async () => {
+          const ttlLogs = await Promise.all(
+            c.urls.map((u) => readCommitted(u, ttlBucket, 10_000, { created: true })),
+          );
+          const first = JSON.stringify(ttlLogs[0]);
+          differ = c.ids.filter((_, i) => JSON.stringify(ttlLogs[i]) !== first);
+          return differ.length === 0;
+        },
+        20_000,
+        `the same log of ${ttlBucket} on every node`,
+        200,
+      ).catch(() =>
+        anomalies.push(`${differ.join(", ")}'s log of ${ttlBucket} differs from ${c.ids[0]}'s`),
+      );
+    }
     const perKey = new Map<string, number>();
     for (const e of log) perKey.set(e.key, (perKey.get(e.key) ?? 0) + 1);
     for (const [key, n] of perKey) {
@@ -439,6 +553,7 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
     anomalies.push(`run failed: ${(err as Error).stack ?? String(err)}`);
   } finally {
     for (const w of watchers) await w.stop().catch(() => undefined);
+    await ttlProbe?.stop().catch(() => undefined);
     await admin.close();
   }
   const counts = result ? summarize(result) : { ok: 0, failed: 0, indeterminate: 0 };
@@ -457,6 +572,8 @@ export async function runChaos(c: ChaosCluster, o: ChaosOptions): Promise<ChaosR
       catchUps: w.record.catchUps.length,
       failovers: w.record.failovers,
     })),
+    ...(ttlReport === undefined ? {} : { ttl: ttlReport }),
+    ...(createdAheadMs === undefined ? {} : { createdAheadMs }),
     anomalies,
     resultsDir,
     wallMs: Date.now() - startedAt,
@@ -491,5 +608,12 @@ export function describeReport(r: ChaosReport): string {
         `${w.name} ${w.delivered} delivered, ${w.catchUps} catch-ups, ${w.failovers} failovers`,
     )
     .join("; ");
-  return `${r.name}: ${r.ops} ops (${r.ok} ok, ${r.failed} failed, ${r.indeterminate} indeterminate), ${r.acked} acked, ${r.committed} committed, anomalies ${r.anomalies.length}; ${faults}; ${watchers || "no watchers"}; ${r.wallMs} ms`;
+  const ttl = r.ttl
+    ? `; ttl: ${r.ttl.acked} put, ${r.ttl.expired} expired (${r.ttl.expiredEarlyRealTime} before their ttl by real time)`
+    : "";
+  const ahead =
+    r.createdAheadMs === undefined
+      ? ""
+      : `; last created ${r.createdAheadMs} ms ahead of real time`;
+  return `${r.name}: ${r.ops} ops (${r.ok} ok, ${r.failed} failed, ${r.indeterminate} indeterminate), ${r.acked} acked, ${r.committed} committed, anomalies ${r.anomalies.length}; ${faults}; ${watchers || "no watchers"}${ttl}${ahead}; ${r.wallMs} ms`;
 }

@@ -292,16 +292,20 @@ export async function runKvWorkload(o: WorkloadOptions): Promise<WorkloadResult>
 
 export interface CommittedEntry extends CommittedKvEntry {
   operation: string;
+  /** The entry's created time (epoch ms), with `readCommitted`'s `created` option. */
+  createdMs?: number;
 }
 
 /**
  * The bucket's retained log as node `url` has applied it: every entry (history
- * included) up to the initial-done marker, in revision order.
+ * included) up to the initial-done marker, in revision order; `created` adds each
+ * entry's created time (replicated, so the same on every node).
  */
 export async function readCommitted(
   url: string,
   bucket: string,
   timeoutMs = 10_000,
+  options: { created?: boolean } = {},
 ): Promise<CommittedEntry[]> {
   const nc = await connect({ servers: url, timeoutMs });
   try {
@@ -317,6 +321,7 @@ export async function readCommitted(
           revision: e.revision,
           value: e.operation === "PUT" ? dec.decode(e.value) : null,
           operation: e.operation,
+          ...(options.created ? { createdMs: e.created.getTime() } : {}),
         });
         if (Date.now() > deadline) throw new Error(`reading ${bucket} from ${url} took too long`);
       }
