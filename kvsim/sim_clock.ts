@@ -29,6 +29,11 @@ export class EventClock implements Clock {
     return SIM_EPOCH_MS + this.events.nowMs + this.skewMs;
   }
 
+  /** Skew is the wall clock's error: elapsed time has none. */
+  elapsedMs(): number {
+    return this.events.nowMs;
+  }
+
   after(ms: number, fn: () => void): Cancel {
     let cancelled = false;
     this.schedule(Math.max(0, ms), () => {

@@ -9,8 +9,14 @@ import { KvError } from "../proto/index.js";
 export type Cancel = () => void;
 
 export interface Clock {
-  /** Epoch milliseconds (virtual in the simulator). */
+  /** Epoch milliseconds (virtual in the simulator): the wall clock, which may jump. */
   now(): number;
+  /**
+   * Milliseconds of a clock that only moves forward, at the pace of real time, whatever
+   * the wall clock does (CLOCK_MONOTONIC; virtual in the simulator). Its zero is
+   * arbitrary: for how long something took, never for a time of day.
+   */
+  elapsedMs(): number;
   /** Calls `fn` once after `ms`, unless cancelled first. */
   after(ms: number, fn: () => void): Cancel;
   /** Calls `fn` every `ms` until cancelled. */
@@ -94,6 +100,7 @@ export function timeoutAt<T>(
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  elapsedMs: () => performance.now(),
   after(ms, fn) {
     const t = setTimeout(fn, ms);
     t.unref();
@@ -117,6 +124,10 @@ export class ManualClock implements Clock {
   constructor(private nowMs = 0) {}
 
   now(): number {
+    return this.nowMs;
+  }
+
+  elapsedMs(): number {
     return this.nowMs;
   }
 

@@ -6,7 +6,9 @@
  * is partitioned, or behind a leader it cannot reach), so it ends them and its clients
  * move to another node (etcd's WithRequireLeader, always on here).
  *
- * Pure: the caller passes the time and the Raft role; no timers of its own.
+ * Pure: the caller passes the time and the Raft role; no timers of its own. The time is
+ * elapsed time (`Clock.elapsedMs`), never the wall clock: a wall clock stepped back would
+ * stretch "in touch" by the step, and one stepped forward would end watches for nothing.
  */
 export interface ContactView {
   role: string;

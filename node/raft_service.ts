@@ -185,7 +185,8 @@ export class RaftKvService implements KvService {
     this.contact = new LeaderContact(
       opts.id,
       opts.watchLeaderTimeoutMs ?? 2 * (opts.electionTimeoutTicks ?? 10) * tickMs,
-      this.clock.now(),
+      // Elapsed time, not the wall clock: a clock stepped back must not stretch "in touch".
+      this.clock.elapsedMs(),
     );
     this.addresses = new Map(opts.peers.map((p) => [p.id, `${p.host}:${p.port}`]));
     this.membership = new Membership({
@@ -306,7 +307,7 @@ export class RaftKvService implements KvService {
       });
       return;
     }
-    this.contact.heard(from, this.clock.now());
+    this.contact.heard(from, this.clock.elapsedMs());
     const before = this.driver.violationCount();
     this.driver.receive(m);
     if (this.driver.violationCount() > before) {
@@ -481,14 +482,14 @@ export class RaftKvService implements KvService {
     if (this.closing || this.kv.watcherCount() === 0) return;
     const status = this.driver.status();
     const view = this.contactView(status);
-    if (this.contact.inTouch(view, this.clock.now())) return;
+    if (this.contact.inTouch(view, this.clock.elapsedMs())) return;
     this.contact.forgetAllBut([...status.conf.voters, ...status.conf.learners]);
     this.kv.endWatches(this.outOfTouchError(view));
   }
 
   /** NO_LEADER naming how long this node has been out of touch (`view`: contactView()). */
   private outOfTouchError(view: ContactView): KvError {
-    const ms = this.contact.outOfTouchMs(view, this.clock.now());
+    const ms = this.contact.outOfTouchMs(view, this.clock.elapsedMs());
     return new KvError(
       "NO_LEADER",
       `node ${this.opts.id} has not been in touch with a leader for ${ms} ms (limit ${this.contact.timeoutMs} ms); watch from another node`,
@@ -498,7 +499,7 @@ export class RaftKvService implements KvService {
   async watch(bucket: string, filter: string, opts: WatchOptions): Promise<ServiceWatch> {
     // A node cut off from the leader could only serve an old state: the client moves on.
     const view = this.contactView();
-    if (!this.contact.inTouch(view, this.clock.now())) throw this.outOfTouchError(view);
+    if (!this.contact.inTouch(view, this.clock.elapsedMs())) throw this.outOfTouchError(view);
     // Caught up with the leader's commit first (ReadIndex), so a watch started after an
     // acknowledged write has it among its initial values on every node, as a read would.
     await this.read({ stale: false });

@@ -138,7 +138,19 @@ export class DockerCluster implements ChaosCluster {
 
   /** `docker pause` (the cgroup freezer): the process stops, its sockets stay open. */
   async pause(i: number): Promise<void> {
-    await docker(["pause", this.containerId(i)]);
+    // The freezer can time out on a loaded machine ("unable to freeze"); the engine leaves
+    // the container running then, so asking again is safe. At most three times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await docker(["pause", this.containerId(i)]);
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/unable to freeze/i.test(String(err))) throw err;
+        const state = await docker(["inspect", "-f", "{{.State.Status}}", this.containerId(i)]);
+        if (state === "paused") break;
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
+    }
     this.paused.add(i);
   }
 
