@@ -20,6 +20,8 @@ export interface KvLog {
   state(name: string): StreamState;
   subjectInfo(stream: string, subject: string): SubjectInfo | undefined;
   subjects(stream: string, filter?: string): SubjectInfo[] | AsyncIterable<SubjectInfo>;
+  /** Matching subjects > `after`, sorted, lazily (StreamLog.subjectsAfter). */
+  subjectsAfter(stream: string, filter: string, after: string): Iterable<SubjectInfo>;
   seqsOfSubject(stream: string, subject: string): number[];
   /** Payload bytes of a stored message without reading it (undefined: not stored). */
   payloadSize(stream: string, seq: number): number | undefined;

@@ -3,7 +3,7 @@
  * read must first wait for a ReadIndex is the node layer's decision; these
  * only look at what this replica has applied.
  */
-import type { StoredMessage, SubjectInfo } from "../log/index.js";
+import type { StoredMessage } from "../log/index.js";
 import type { KvLog } from "./log_port.js";
 import { isLiteralFilter, streamOf } from "./names.js";
 import type { BucketConfig, BucketStatus, Entry } from "./types.js";
@@ -53,33 +53,10 @@ export async function* listKeys(
   startAfter = "",
 ): AsyncGenerator<string> {
   const stream = streamOf(bucket);
-  if (isLiteralFilter(filter)) {
-    if (filter > startAfter && log.subjectInfo(stream, filter)?.operation === "PUT") yield filter;
-    return;
+  // Resumes after `startAfter` with a binary search in the log's ordered subjects.
+  for (const info of log.subjectsAfter(stream, filter, startAfter)) {
+    if (info.operation === "PUT") yield info.subject;
   }
-  const subjects = log.subjects(stream, filter);
-  if (Array.isArray(subjects)) {
-    for (let i = firstAfter(subjects, startAfter); i < subjects.length; i++) {
-      const info = subjects[i]!;
-      if (info.operation === "PUT") yield info.subject;
-    }
-    return;
-  }
-  for await (const info of subjects) {
-    if (info.subject > startAfter && info.operation === "PUT") yield info.subject;
-  }
-}
-
-/** Index of the first subject > `after` in a sorted list (its length if none). */
-function firstAfter(sorted: readonly SubjectInfo[], after: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]!.subject <= after) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Retained entries of the matching keys, oldest first, markers included. */

@@ -9,7 +9,9 @@
  * live. Appends only ever add the highest sequence, so the array stays sorted,
  * seeks are binary searches, and removal is O(1) amortized.
  */
+
 import { assert } from "./assert.js";
+import { SortedNames } from "./sorted_names.js";
 import type { Operation, StreamConfig, StreamState } from "./types.js";
 
 export interface MessageMeta {
@@ -40,6 +42,8 @@ export class StreamIndex {
   readonly messages = new Map<number, MessageMeta>();
   /** Subject -> its stored seqs, ascending. */
   readonly subjects = new Map<string, number[]>();
+  /** The keys of `subjects`, in order (key listing). */
+  readonly names = new SortedNames();
   bytes = 0;
   /**
    * The largest payload added since the index was built (open, snapshot install): an
@@ -84,6 +88,7 @@ export class StreamIndex {
     if (seqs === undefined) {
       seqs = [];
       this.subjects.set(meta.subject, seqs);
+      this.names.add(meta.subject);
     }
     seqs.push(seq);
     this.bytes += meta.size;
@@ -100,7 +105,10 @@ export class StreamIndex {
     const seqs = this.subjects.get(meta.subject)!;
     if (seqs[0] === seq) seqs.shift();
     else seqs.splice(lowerBound(seqs, 0, seq), 1);
-    if (seqs.length === 0) this.subjects.delete(meta.subject);
+    if (seqs.length === 0) {
+      this.subjects.delete(meta.subject);
+      this.names.remove(meta.subject);
+    }
     if (this.removedHigh >= 0 && seq > this.removedHigh) this.removedHigh = seq;
     this.dead++;
     if (this.messages.size === 0) this.clear();
@@ -123,6 +131,7 @@ export class StreamIndex {
     if (this.messages.size > 0) this.removedHigh = this.lastSeq;
     this.messages.clear();
     this.subjects.clear();
+    this.names.clear();
     this.bytes = 0;
     this.order = [];
     this.head = 0;

@@ -261,6 +261,12 @@ async function compare(log: StreamLog, model: Model): Promise<void> {
         return { subject, lastSeq: last.seq, operation: last.operation, messages: mine.length };
       });
       expect(log.subjects(name, filter)).toEqual(subjects);
+      // A listing resumed after any subject (present or not) is the rest of that list.
+      for (const after of ["", ...SUBJECTS, "a.", "zz"]) {
+        expect([...log.subjectsAfter(name, filter, after)]).toEqual(
+          subjects.filter((i) => i.subject > after),
+        );
+      }
     }
   }
 }

@@ -29,8 +29,15 @@ import {
   FORMAT_VERSION,
 } from "./records.js";
 import { recover, scanRange } from "./recover.js";
+import { firstIndexAfter } from "./sorted_names.js";
 import { lowerBound, type StreamIndex } from "./stream_index.js";
-import { compileFilter, isLiteralSubject, validateFilter, validateSubject } from "./subjects.js";
+import {
+  compileFilter,
+  isLiteralSubject,
+  literalPrefix,
+  validateFilter,
+  validateSubject,
+} from "./subjects.js";
 import type {
   AppendInput,
   ExpiredMessage,
@@ -214,15 +221,23 @@ export class StreamLog {
 
   /** Subjects with stored messages matching `filter` (default all), sorted by subject. */
   subjects(stream: string, filter = ">"): SubjectInfo[] {
+    return [...this.subjectsAfter(stream, filter, "")];
+  }
+
+  /**
+   * `subjects`, lazily, only those > `after` ("" = from the first): a page of a listing
+   * costs a binary search to its start (and to the filter's literal prefix) plus the
+   * page, not the stream. Subjects removed while the caller holds the iterator are
+   * skipped; ones added meanwhile may be missed. Throws on a bad filter at once.
+   */
+  subjectsAfter(stream: string, filter: string, after: string): Iterable<SubjectInfo> {
     const index = this.mem.requireStream(stream);
     validateFilter(filter);
-    const names = isLiteralSubject(filter)
-      ? index.subjects.has(filter)
-        ? [filter]
-        : []
-      : [...index.subjects.keys()].filter(compileFilter(filter));
-    names.sort();
-    return names.map((name) => infoOf(index, name)!);
+    if (isLiteralSubject(filter)) {
+      const info = filter > after ? infoOf(index, filter) : undefined;
+      return info === undefined ? [] : [info];
+    }
+    return matchingSubjects(index, filter, after);
   }
 
   seqsOfSubject(stream: string, subject: string): number[] {
@@ -545,6 +560,24 @@ export class StreamLog {
         this.db.clear({ ...range, keyEncoding: "view" }).catch(() => undefined),
       );
     }
+  }
+}
+
+function* matchingSubjects(
+  index: StreamIndex,
+  filter: string,
+  after: string,
+): Generator<SubjectInfo> {
+  const names = index.names.view();
+  const prefix = literalPrefix(filter);
+  const match = compileFilter(filter);
+  const from = Math.max(firstIndexAfter(names, prefix, true), firstIndexAfter(names, after));
+  for (let i = from; i < names.length; i++) {
+    const name = names[i]!;
+    if (!name.startsWith(prefix)) return;
+    if (!match(name)) continue;
+    const info = infoOf(index, name);
+    if (info !== undefined) yield info;
   }
 }
 

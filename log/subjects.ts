@@ -100,6 +100,21 @@ export function compileFilter(filter: string): (subject: string) => boolean {
   };
 }
 
+/**
+ * What every subject matching a valid wildcard `filter` starts with: its tokens before
+ * the first wildcard, each followed by "." ("a.b.>" -> "a.b.", "a.*.c" -> "a.", ">" ->
+ * ""). Matching subjects are therefore contiguous in sorted order, from this prefix on.
+ */
+export function literalPrefix(filter: string): string {
+  const tokens = filter.split(".");
+  let prefix = "";
+  for (const t of tokens) {
+    if (t === "*" || t === ">") break;
+    prefix += `${t}.`;
+  }
+  return prefix;
+}
+
 /** True if the literal `subject` matches `filter` (both assumed valid). */
 export function matchSubject(filter: string, subject: string): boolean {
   return compileFilter(filter)(subject);
