@@ -9,42 +9,17 @@
  * `cluster add`; it catches up from the others and holds every acknowledged write.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { KeyValue } from "../client/index.js";
 import { runCli, waitFor } from "../test_support/index.js";
+import { flipInside } from "./harness/bitflip.js";
 import type { LocalCluster } from "./harness/cluster.js";
 import { clusterFixture } from "./harness/fixture.js";
 import { readCommitted } from "./harness/workload.js";
 
 const fx = clusterFixture();
-
-/** Flips one bit of the first copy of `needle` in the files of `dir` matching `name`. */
-function flipInside(
-  dir: string,
-  name: RegExp,
-  needle: Uint8Array,
-): { file: string; undo: () => void } {
-  for (const f of readdirSync(dir).filter((n) => name.test(n))) {
-    const path = join(dir, f);
-    const bytes = readFileSync(path);
-    const at = bytes.indexOf(needle);
-    if (at < 0) continue;
-    const offset = at + (needle.length >> 1);
-    bytes[offset]! ^= 0x08;
-    writeFileSync(path, bytes);
-    return {
-      file: path,
-      undo: () => {
-        const again = readFileSync(path);
-        again[offset]! ^= 0x08;
-        writeFileSync(path, again);
-      },
-    };
-  }
-  throw new Error(`no ${name} file in ${dir} holds the value`);
-}
 
 async function putAll(kv: KeyValue, prefix: string, count: number, acked: Map<string, Buffer>) {
   for (let i = 0; i < count; i++) {
