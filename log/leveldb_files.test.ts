@@ -7,7 +7,7 @@
  * acknowledged writes from the middle of it.
  */
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { afterEach, describe, expect, it } from "vitest";
@@ -177,6 +177,44 @@ describe("LevelDB file checks", () => {
     const keys = await level.keys().all();
     await level.close();
     expect(keys).toEqual([...db.values.keys()].slice(0, 9));
+  });
+
+  it("check the files the MANIFEST holds, and leave alone those LevelDB no longer uses", async () => {
+    const db = await makeDb(30, 5);
+    const table = readFileSync(db.table);
+    // A table a compaction cut short at close (or a crash), never in the MANIFEST: LevelDB
+    // deletes it at the next open. An older log it does not replay, damaged.
+    writeFileSync(join(db.path, "999990.ldb"), table.subarray(0, table.length >> 1));
+    writeFileSync(join(db.path, "000001.log"), flip(readFileSync(db.wal), 100));
+    await verifyLevelDbFiles(db.path);
+    // A live table cut short, or gone.
+    writeFileSync(db.table, table.subarray(0, table.length - 1));
+    await expect(verifyLevelDbFiles(db.path)).rejects.toMatchObject({
+      message: expect.stringContaining(
+        `${table.length - 1} bytes where the MANIFEST recorded ${table.length}`,
+      ),
+    });
+    rmSync(db.table);
+    await expect(verifyLevelDbFiles(db.path)).rejects.toMatchObject({
+      code: "CORRUPT_RECORD",
+      message: expect.stringMatching(/MANIFEST-\d+: names table \d+, which does not exist/),
+    });
+  });
+
+  it("pass many tables with compactions under way at close", async () => {
+    const dir = tempDir("streamkv-ldbfiles-");
+    dirs.push(dir);
+    for (let round = 0; round < 3; round++) {
+      const level = await open(dir.path);
+      for (let b = 0; b < 20; b++) {
+        const batch = level.batch();
+        for (let i = 0; i < 200; i++) batch.put(`k${b}-${i}`, randomBytes(1000));
+        await batch.write();
+      }
+      await level.close();
+      const report = await verifyLevelDbFiles(dir.path);
+      expect(report.files).toBeGreaterThan(3);
+    }
   });
 
   it("refuse a CURRENT that names no MANIFEST", async () => {
