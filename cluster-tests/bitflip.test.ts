@@ -1,20 +1,20 @@
 /**
  * A flipped bit in a follower's data files (issue 13), with real processes and real
  * LevelDB: a follower is stopped, one bit of its files is flipped (inside a stored
- * value in a table file; inside the write-ahead log that holds its last writes), and
- * it must refuse to start (exit 1, "CORRUPT_RECORD: corrupt LevelDB file <path>"),
- * so it serves and replicates nothing while the others serve reads and writes with
- * their logs unchanged. Then the operator's reset from the README ("A member with
+ * value in a table file; inside LevelDB's MANIFEST; inside the write-ahead log that
+ * holds its last writes), and it must refuse to start (exit 1, "CORRUPT_RECORD:
+ * corrupt LevelDB file <path>"), so it serves and replicates nothing while the
+ * others serve reads and writes with their logs unchanged. Then the operator's reset from the README ("A member with
  * corrupted data"): `cluster remove`, wipe the data dir, start with --join,
  * `cluster add`; it catches up from the others and holds every acknowledged write.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { KeyValue } from "../client/index.js";
 import { runCli, waitFor } from "../test_support/index.js";
-import { flipInside } from "./harness/bitflip.js";
+import { type Flipped, flipAt, flipInside } from "./harness/bitflip.js";
 import type { LocalCluster } from "./harness/cluster.js";
 import { clusterFixture } from "./harness/fixture.js";
 import { readCommitted } from "./harness/workload.js";
@@ -70,12 +70,16 @@ describe("a flipped bit in a follower's data files", () => {
     expect(await c.kill(f, "SIGTERM")).toBe(0);
     const before = await sameLogs(c, others);
 
-    // A bit inside a stored value in a table, then inside the log's last writes.
-    for (const [name, spot] of [
-      [/\.ldb$/, acked.get("early.7")!],
-      [/\.log$/, acked.get("late.19")!],
-    ] as const) {
-      const damage = flipInside(db, name, spot);
+    // A bit inside a stored value in a table, inside LevelDB's MANIFEST (which tables
+    // hold the data), then inside the log's last writes (kept flipped for the reset).
+    const manifest = readdirSync(db).find((n) => n.startsWith("MANIFEST-"))!;
+    const spots: Array<[string, () => Flipped]> = [
+      ["ldb", () => flipInside(db, /\.ldb$/, acked.get("early.7")!)],
+      ["manifest", () => flipAt(join(db, manifest), statSync(join(db, manifest)).size >> 1)],
+      ["log", () => flipInside(db, /\.log$/, acked.get("late.19")!)],
+    ];
+    for (const [name, flip] of spots) {
+      const damage = flip();
       const err = await c.startNode(f).then(
         () => new Error("started on damaged data"),
         (e: Error) => e,
@@ -86,8 +90,8 @@ describe("a flipped bit in a follower's data files", () => {
       );
       expect(follower.proc).toBeUndefined();
       // Meanwhile the others serve writes and reads, with nothing of the damaged node's.
-      await putAll(kv, `while.${name.source.replace(/\W/g, "")}`, 5, acked);
-      if (name.source.includes("ldb")) damage.undo();
+      await putAll(kv, `while.${name}`, 5, acked);
+      if (name !== "log") damage.undo();
     }
     // Nothing listens where the damaged node would serve.
     await expect(
@@ -97,7 +101,7 @@ describe("a flipped bit in a follower's data files", () => {
     ).rejects.toThrow();
     const after = await sameLogs(c, others);
     expect(after.slice(0, before.length)).toEqual(before);
-    expect(after).toHaveLength(before.length + 10);
+    expect(after).toHaveLength(before.length + 15);
     for (const i of others) await checkHolds(c, i, acked);
 
     // The reset: remove the member (its votes and acks must no longer count), wipe its

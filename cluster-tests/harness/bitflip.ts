@@ -13,6 +13,17 @@ export interface Flipped {
   undo(): void;
 }
 
+/** Flips one bit of `file` at `offset`. */
+export function flipAt(file: string, offset: number): Flipped {
+  const toggle = () => {
+    const now = readFileSync(file);
+    now[offset]! ^= 0x08;
+    writeFileSync(file, now);
+  };
+  toggle();
+  return { file, offset, undo: toggle };
+}
+
 /** Flips one bit in the middle of the first copy of `needle` in the files of `dir` named like `name`. */
 export function flipInside(dir: string, name: RegExp, needle: Uint8Array): Flipped {
   for (const f of readdirSync(dir).filter((n) => name.test(n))) {
@@ -20,14 +31,7 @@ export function flipInside(dir: string, name: RegExp, needle: Uint8Array): Flipp
     const bytes = readFileSync(file);
     const at = bytes.indexOf(needle);
     if (at < 0) continue;
-    const offset = at + (needle.length >> 1);
-    const toggle = () => {
-      const now = readFileSync(file);
-      now[offset]! ^= 0x08;
-      writeFileSync(file, now);
-    };
-    toggle();
-    return { file, offset, undo: toggle };
+    return flipAt(file, at + (needle.length >> 1));
   }
   throw new Error(`no ${name} file in ${dir} holds the value`);
 }
