@@ -27,4 +27,11 @@ describe("crc32c", () => {
       }
     }
   });
+
+  it("extends a previous CRC as if over the concatenation", () => {
+    const data = new Uint8Array(64).map((_, i) => (i * 37 + 11) & 0xff);
+    for (let cut = 0; cut <= data.length; cut++) {
+      expect(crc32c(data, cut, data.length, crc32c(data, 0, cut))).toBe(crc32c(data));
+    }
+  });
 });

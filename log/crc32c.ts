@@ -35,9 +35,12 @@ const [T0, T1, T2, T3, T4, T5, T6, T7] = tables as [
   Uint32Array,
 ];
 
-/** CRC32C of `bytes[start, end)`, as an unsigned 32-bit number. */
-export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let crc = 0xffffffff;
+/**
+ * CRC32C of `bytes[start, end)`, as an unsigned 32-bit number; with `previous`, the
+ * CRC32C of the bytes `previous` was computed over followed by these.
+ */
+export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length, previous = 0): number {
+  let crc = (previous ^ 0xffffffff) >>> 0;
   let i = start;
   while (end - i >= 8) {
     const a =

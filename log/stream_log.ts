@@ -18,6 +18,7 @@ import {
   STREAMS_RANGE,
   streamNameOfKey,
 } from "./keys.js";
+import { verifyLevelDbFiles } from "./leveldb_files.js";
 import { DEFAULT_MAX_MESSAGE_SIZE_BYTES, type LogState, pendingKey } from "./log_state.js";
 import {
   decodeMessage,
@@ -92,7 +93,8 @@ export class StreamLog {
   /**
    * Opens (creating if absent) a LevelDB at `location`, or uses an already open
    * abstract-level db (ClassicLevel in production, memory-level in tests) (the log's keys all start with `log/`, so other record kinds can
-   * share the db). Rebuilds the in-memory indexes, verifying every record.
+   * share the db). Rebuilds the in-memory indexes, verifying every record; a db at a
+   * path has LevelDB's own checksums verified first (leveldb_files.ts).
    */
   static async open(
     location: string | LevelDb,
@@ -103,6 +105,8 @@ export class StreamLog {
       throw new KvError("INVALID_CONFIG", `maxMessageSizeBytes must be >= 0`);
     }
     const ownsDb = typeof location === "string";
+    // A db opened by the caller was verified by the caller (node/raft_service.ts).
+    if (ownsDb) await verifyLevelDbFiles(location);
     const db: LevelDb = ownsDb
       ? new ClassicLevel<Uint8Array | string, Uint8Array>(location, VIEW)
       : location;

@@ -4,6 +4,7 @@
  * it), and stops gracefully on SIGTERM/SIGINT: exit 0 within the shutdown timeout.
  */
 
+import { isKvError } from "../proto/index.js";
 import { ConfigError, parseServerConfig, serverUsage } from "./config.js";
 import type { Io } from "./io.js";
 import { jsonLogger } from "./log.js";
@@ -33,7 +34,12 @@ export async function runServer(argv: readonly string[], io: Io): Promise<number
       io.stderr.write(`streamkv server: ${err.message}\n`);
       return 2;
     }
-    io.stderr.write(`streamkv server: cannot start: ${(err as Error).message ?? String(err)}\n`);
+    // The code first (CORRUPT_RECORD: a damaged data dir, README "A member with
+    // corrupted data"), so an operator or a script can tell the kinds apart.
+    const code = isKvError(err) ? `${err.code}: ` : "";
+    io.stderr.write(
+      `streamkv server: cannot start: ${code}${(err as Error).message ?? String(err)}\n`,
+    );
     return 1;
   }
   io.stdout.write(`streamkv listening client=${node.clientPort} peer=${node.peerPort}\n`);

@@ -22,7 +22,7 @@ import {
   validateKey,
   valueLimitBytes,
 } from "../kvapi/index.js";
-import { LOG_SNAPSHOT_FORMAT, StreamLog } from "../log/index.js";
+import { LOG_SNAPSHOT_FORMAT, StreamLog, verifyLevelDbFiles } from "../log/index.js";
 import { KvError, type SnapshotHeader } from "../proto/index.js";
 import {
   decodeMessage,
@@ -203,7 +203,12 @@ export class RaftKvService implements KvService {
 
   /** Opens the node's LevelDB under `dataDir` (Raft log and stream log) and starts on it. */
   static async open(opts: RaftServiceOptions): Promise<RaftKvService> {
-    const db = new ClassicLevel<Uint8Array | string, Uint8Array>(join(opts.dataDir, "db"), {
+    const dbDir = join(opts.dataDir, "db");
+    // Before LevelDB opens it: its recovery would drop a damaged WAL record silently
+    // (log/leveldb_files.ts). A damaged file stops the start with CORRUPT_RECORD.
+    const verified = await verifyLevelDbFiles(dbDir);
+    opts.log.info("LevelDB files verified", { files: verified.files, bytes: verified.bytes });
+    const db = new ClassicLevel<Uint8Array | string, Uint8Array>(dbDir, {
       keyEncoding: "view",
       valueEncoding: "view",
     });

@@ -24,6 +24,16 @@ import { IptablesCut, prefixExec } from "../nemesis/iptables.js";
 import { docker, IMAGE } from "./docker.js";
 import { type ClockSetting, FakeClockFiles } from "./fake_clock.js";
 
+/** How the nodes' containers are made (again, for `replace`). */
+interface ContainerSpec {
+  network: StartedNetwork;
+  size: number;
+  ports: number[];
+  env: Record<string, string>;
+  dataTmpfsMb: number | undefined;
+  clocks: FakeClockFiles | undefined;
+}
+
 const CLIENT_PORT = 7420;
 const PEER_PORT = 7421;
 
@@ -38,7 +48,7 @@ export class DockerCluster implements ChaosCluster {
     private readonly network: StartedNetwork,
     private readonly containers: StartedTestContainer[],
     private readonly hostPorts: number[],
-    private readonly clocks: FakeClockFiles | undefined,
+    private readonly spec: ContainerSpec,
   ) {
     this.ids = containers.map((_, i) => `n${i + 1}`);
     this.urls = hostPorts.map((p) => `ws://127.0.0.1:${p}`);
@@ -64,35 +74,10 @@ export class DockerCluster implements ChaosCluster {
     const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
     const clocks = fakeClock ? new FakeClockFiles(ids) : undefined;
     const network = await new Network().start();
-    const peers = ids.map((id) => `${id}=${id}:${PEER_PORT}`).join(",");
     const ports = await freePorts(size);
+    const spec = { network, size, ports, env, dataTmpfsMb, clocks };
     const started = await Promise.allSettled(
-      ids.map((id, i) =>
-        new GenericContainer(IMAGE)
-          .withBindMounts(clocks?.containerOptions(id).bindMounts ?? [])
-          .withNetwork(network)
-          .withNetworkAliases(id)
-          .withHostname(id)
-          .withEnvironment({
-            STREAMKV_ID: id,
-            STREAMKV_PEERS: peers,
-            STREAMKV_ADVERTISE_CLIENT_URL: `ws://127.0.0.1:${ports[i]}`,
-            STREAMKV_LOG_LEVEL: "warn",
-            ...clocks?.containerOptions(id).env,
-            ...env,
-          })
-          .withExposedPorts({ container: CLIENT_PORT, host: ports[i]! })
-          .withTmpFs(
-            dataTmpfsMb === undefined
-              ? {}
-              : { "/data": `rw,size=${dataTmpfsMb}m,uid=10001,gid=10001,mode=0700` },
-          )
-          // A log line, not a port probe: testcontainers' port check runs a shell
-          // inside the container, and the local base image has none.
-          .withWaitStrategy(Wait.forLogMessage(/streamkv listening/))
-          .withStartupTimeout(30_000)
-          .start(),
-      ),
+      Array.from({ length: size }, (_, i) => DockerCluster.startContainer(spec, i)),
     );
     const containers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
     const failed = started.find((s) => s.status === "rejected");
@@ -102,7 +87,67 @@ export class DockerCluster implements ChaosCluster {
       clocks?.remove();
       throw (failed as PromiseRejectedResult).reason;
     }
-    return new DockerCluster(network, containers, ports, clocks);
+    return new DockerCluster(network, containers, ports, spec);
+  }
+
+  private static startContainer(spec: ContainerSpec, i: number): Promise<StartedTestContainer> {
+    const ids = Array.from({ length: spec.size }, (_, k) => `n${k + 1}`);
+    const peers = ids.map((id) => `${id}=${id}:${PEER_PORT}`).join(",");
+    const id = ids[i]!;
+    return (
+      new GenericContainer(IMAGE)
+        .withBindMounts(spec.clocks?.containerOptions(id).bindMounts ?? [])
+        .withNetwork(spec.network)
+        .withNetworkAliases(id)
+        .withHostname(id)
+        .withEnvironment({
+          STREAMKV_ID: id,
+          STREAMKV_PEERS: peers,
+          STREAMKV_ADVERTISE_CLIENT_URL: `ws://127.0.0.1:${spec.ports[i]}`,
+          STREAMKV_LOG_LEVEL: "warn",
+          ...spec.clocks?.containerOptions(id).env,
+          ...spec.env,
+        })
+        .withExposedPorts({ container: CLIENT_PORT, host: spec.ports[i]! })
+        .withTmpFs(
+          spec.dataTmpfsMb === undefined
+            ? {}
+            : { "/data": `rw,size=${spec.dataTmpfsMb}m,uid=10001,gid=10001,mode=0700` },
+        )
+        // A log line, not a port probe: testcontainers' port check runs a shell
+        // inside the container, and the local base image has none.
+        .withWaitStrategy(Wait.forLogMessage(/streamkv listening/))
+        .withStartupTimeout(30_000)
+        .start()
+    );
+  }
+
+  /**
+   * Replaces node `i`'s container by a new one with an empty /data (the old one is
+   * removed with its volume: a wiped member), the same name, address and ports, and
+   * `env` added (e.g. STREAMKV_JOIN); resolves once it listens.
+   */
+  async replace(i: number, env: Record<string, string>): Promise<void> {
+    await docker(["rm", "--force", "--volumes", this.containerId(i)], 30_000);
+    this.down.add(i);
+    this.cuts[i]!.reset();
+    this.containers[i] = await DockerCluster.startContainer(
+      { ...this.spec, env: { ...this.spec.env, ...env } },
+      i,
+    );
+    this.down.delete(i);
+  }
+
+  /** The host path of node `i`'s /data volume (root reads and writes it while the node is stopped). */
+  async dataPath(i: number): Promise<string> {
+    const path = await docker([
+      "inspect",
+      "-f",
+      '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Source}}{{end}}{{end}}',
+      this.containerId(i),
+    ]);
+    if (path === "") throw new Error(`${this.ids[i]} has no /data volume`);
+    return path;
   }
 
   containerId(i: number): string {
@@ -199,10 +244,10 @@ export class DockerCluster implements ChaosCluster {
    * node's HTTP Date header shows it (libfaketime reads its file at most once a second).
    */
   async setClock(i: number, setting: ClockSetting): Promise<void> {
-    if (this.clocks === undefined)
+    if (this.spec.clocks === undefined)
       throw new Error("start the cluster with fakeClock to set clocks");
     const before = await this.clockOffsetMs(i);
-    this.clocks.write(this.ids[i]!, setting);
+    this.spec.clocks.write(this.ids[i]!, setting);
     const rate = setting.rate ?? 1;
     const wantMs = setting.offsetS * 1000;
     await waitFor(
@@ -253,6 +298,6 @@ export class DockerCluster implements ChaosCluster {
       this.containers.map((c) => c.stop({ timeout: 1000, removeVolumes: true })),
     );
     await this.network.stop().catch(() => undefined);
-    this.clocks?.remove();
+    this.spec.clocks?.remove();
   }
 }
