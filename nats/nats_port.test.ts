@@ -6,6 +6,7 @@
  * connection with `-ERR` while the node keeps serving others.
  */
 import { type Socket, connect as tcpConnect } from "node:net";
+import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   freePort,
@@ -231,6 +232,192 @@ describe("the NATS port (no tokens)", () => {
     await stillServes(server.natsPort);
     expect(publisher.closed, server.stderr()).toBe(false);
   }, 60_000);
+});
+
+describe("the JetStream API on the NATS port, raw", () => {
+  let server: ServerProcess;
+  let nc: NatsConnection;
+  const json = (m: Msg) => m.json<Record<string, unknown>>();
+  const api = async (subject: string, body?: unknown) =>
+    json(
+      await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 5000 }),
+    );
+
+  beforeAll(async () => {
+    server = await startServer({
+      natsPort: await freePort(),
+      args: [
+        "--max-frame-bytes",
+        String(MAX_PAYLOAD),
+        "--client-max-buffered-bytes",
+        String(MAX_OUTBOUND),
+      ],
+    });
+    nc = await connect({ servers: `127.0.0.1:${server.natsPort}` });
+    const created = await api("$JS.API.STREAM.CREATE.KV_raw", {
+      name: "KV_raw",
+      subjects: ["$KV.raw.>"],
+      max_msgs_per_subject: 3,
+      max_age: 0,
+      discard: "new",
+      num_replicas: 1,
+    });
+    expect(created.error).toBeUndefined();
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+    if (server) removeDir(server.dataDir);
+  });
+
+  it("answers a PubAck, or the JetStream error of a failed compare-and-set", async () => {
+    expect(json(await nc.request("$KV.raw.k", "v1"))).toEqual({ stream: "KV_raw", seq: 1 });
+    const h = headers();
+    h.set("Nats-Expected-Last-Subject-Sequence", "7");
+    expect(json(await nc.request("$KV.raw.k", "v2", { headers: h, timeout: 5000 }))).toEqual({
+      error: { code: 400, err_code: 10071, description: "wrong last sequence: 1" },
+    });
+    const ttl = headers();
+    ttl.set("Nats-TTL", "10s");
+    expect(
+      (
+        json(await nc.request("$KV.raw.k", "v3", { headers: ttl, timeout: 5000 })).error as {
+          err_code: number;
+        }
+      ).err_code,
+    ).toBe(10166);
+  });
+
+  it("applies a write retried with the same Nats-Msg-Id once", async () => {
+    const h = headers();
+    h.set("Nats-Msg-Id", "once-1");
+    const first = json(await nc.request("$KV.raw.once", "x", { headers: h, timeout: 5000 }));
+    const again = json(await nc.request("$KV.raw.once", "x", { headers: h, timeout: 5000 }));
+    expect(again.seq).toBe(first.seq);
+  });
+
+  it("DIRECT.GET: the message with its Nats-* headers, 404 when missing", async () => {
+    const m = await nc.request("$JS.API.DIRECT.GET.KV_raw.$KV.raw.k", "");
+    expect(m.headers?.get("Nats-Stream")).toBe("KV_raw");
+    expect(m.headers?.get("Nats-Subject")).toBe("$KV.raw.k");
+    expect(m.headers?.get("Nats-Sequence")).toBe("1");
+    expect(Number.isNaN(Date.parse(m.headers?.get("Nats-Time-Stamp") ?? ""))).toBe(false);
+    expect(m.string()).toBe("v1");
+    const bySeq = await nc.request("$JS.API.DIRECT.GET.KV_raw", JSON.stringify({ seq: 1 }));
+    expect(bySeq.string()).toBe("v1");
+    const missing = await nc.request("$JS.API.DIRECT.GET.KV_raw.$KV.raw.nope", "");
+    expect(missing.headers?.code).toBe(404);
+    const bad = await nc.request(
+      "$JS.API.DIRECT.GET.KV_raw",
+      JSON.stringify({ multi_last: ["x"] }),
+    );
+    expect(bad.headers?.code).toBe(408);
+  });
+
+  it("STREAM.MSG.GET: base64 data, 10037 when missing", async () => {
+    const got = await api("$JS.API.STREAM.MSG.GET.KV_raw", { last_by_subj: "$KV.raw.k" });
+    const message = got.message as { data: string; seq: number; subject: string };
+    expect(Buffer.from(message.data, "base64").toString()).toBe("v1");
+    expect(message.subject).toBe("$KV.raw.k");
+    const missing = await api("$JS.API.STREAM.MSG.GET.KV_raw", { seq: 999 });
+    expect((missing.error as { err_code: number }).err_code).toBe(10037);
+  });
+
+  it("refuses stream settings streamkv has no equivalent for, by name", async () => {
+    const r = await api("$JS.API.STREAM.CREATE.KV_mirror", {
+      name: "KV_mirror",
+      subjects: ["$KV.mirror.>"],
+      mirror: { name: "KV_other" },
+      compression: "s2",
+    });
+    expect(r.error).toMatchObject({ err_code: 10052 });
+    expect(String((r.error as { description: string }).description)).toMatch(/mirror, compression/);
+    const missing = await api("$JS.API.STREAM.INFO.KV_absent");
+    expect(missing.error).toEqual({ code: 404, err_code: 10059, description: "stream not found" });
+  });
+
+  it("CONSUMER.CREATE / INFO / DELETE of an ephemeral push consumer", async () => {
+    const created = await api("$JS.API.CONSUMER.CREATE.KV_raw", {
+      stream_name: "KV_raw",
+      config: {
+        deliver_subject: "_INBOX.c1",
+        deliver_policy: "last_per_subject",
+        ack_policy: "none",
+      },
+    });
+    expect(created.num_pending).toBe(2);
+    const name = created.name as string;
+    const info = await api(`$JS.API.CONSUMER.INFO.KV_raw.${name}`);
+    expect(info.num_pending).toBe(2);
+    expect(await api(`$JS.API.CONSUMER.DELETE.KV_raw.${name}`)).toMatchObject({ success: true });
+    const gone = await api(`$JS.API.CONSUMER.INFO.KV_raw.${name}`);
+    expect((gone.error as { err_code: number }).err_code).toBe(10014);
+    const durable = await api("$JS.API.CONSUMER.CREATE.KV_raw", {
+      config: { durable_name: "d", deliver_subject: "_INBOX.c2" },
+    });
+    expect((durable.error as { err_code: number }).err_code).toBe(10012);
+  });
+
+  it("bounds the initial values a consumer holds to count them (bytes)", async () => {
+    // Three values of 60 KiB: more than the 128 KiB the node allows one consumer.
+    for (const k of ["big.1", "big.2", "big.3"]) {
+      expect(json(await nc.request(`$KV.raw.${k}`, "x".repeat(60 * 1024))).seq).toBeGreaterThan(0);
+    }
+    const r = await api("$JS.API.CONSUMER.CREATE.KV_raw", {
+      config: {
+        deliver_subject: "_INBOX.big",
+        deliver_policy: "all",
+        filter_subject: "$KV.raw.big.>",
+      },
+    });
+    expect(r.error).toMatchObject({ err_code: 10012 });
+    expect(String((r.error as { description: string }).description)).toMatch(/headers_only/);
+    // Without the values (what keys() asks for) the same consumer fits.
+    const meta = await api("$JS.API.CONSUMER.CREATE.KV_raw", {
+      config: {
+        deliver_subject: "_INBOX.big2",
+        deliver_policy: "all",
+        filter_subject: "$KV.raw.big.>",
+        headers_only: true,
+      },
+    });
+    expect(meta.num_pending).toBe(3);
+  });
+
+  it("bounds the consumers of one connection", async () => {
+    const own = await connect({ servers: `127.0.0.1:${server.natsPort}` });
+    try {
+      const create = async (i: number) =>
+        (
+          await own.request(
+            "$JS.API.CONSUMER.CREATE.KV_raw",
+            JSON.stringify({
+              config: { deliver_subject: `_INBOX.many.${i}`, deliver_policy: "new" },
+            }),
+          )
+        ).json<Record<string, unknown>>();
+      for (let i = 0; i < 64; i++) expect((await create(i)).error).toBeUndefined();
+      expect((await create(64)).error).toMatchObject({ err_code: 10026 });
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("serves a pipeline of writes beyond the in-flight bound, in order", async () => {
+    const r = await connected(server.natsPort);
+    const n = 300;
+    r.send(
+      `SUB _INBOX.p.* 1\r\n${Array.from({ length: n }, (_, i) => `PUB $KV.raw.p _INBOX.p.${i} ${String(i).length}\r\n${i}\r\n`).join("")}`,
+    );
+    await waitFor(() => r.count('"stream":"KV_raw"') === n, 20_000, `${n} PubAcks`);
+    const seqs = [
+      ...r.data.matchAll(/MSG _INBOX\.p\.(\d+) 1 \d+\r\n\{"stream":"KV_raw","seq":(\d+)\}/g),
+    ].map((m) => [Number(m[1]), Number(m[2])]);
+    // Written in the order sent: a higher request number has a higher revision.
+    const byRequest = [...seqs].sort((a, b) => a[0]! - b[0]!).map((x) => x[1]!);
+    expect(byRequest).toEqual([...byRequest].sort((a, b) => a - b));
+    r.close();
+  });
 });
 
 describe("the NATS port with tokens", () => {
