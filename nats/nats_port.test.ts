@@ -5,7 +5,10 @@
  * subscriptions, a client that never reads, no CONNECT in time), each ending that
  * connection with `-ERR` while the node keeps serving others.
  */
+import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { type Socket, connect as tcpConnect } from "node:net";
+import { join } from "node:path";
 import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -13,6 +16,7 @@ import {
   removeDir,
   type ServerProcess,
   startServer,
+  tempDir,
   waitFor,
 } from "../test_support/index.js";
 
@@ -447,6 +451,52 @@ describe("the NATS port with tokens", () => {
 
   it("serves a CONNECT with the token", async () => {
     const r = await connected(server.natsPort, { auth_token: "s3cret" });
+    r.close();
+  });
+});
+
+describe("the NATS port with a tokens file: permissions as on the client port", () => {
+  let server: ServerProcess;
+  const dir = tempDir();
+  const sha = (t: string) => createHash("sha256").update(t).digest("hex");
+  beforeAll(async () => {
+    const tokensFile = join(dir, "tokens.json");
+    const tokens = [
+      { name: "root", sha256: sha("root-token"), admin: true, read: ["*"], write: ["*"] },
+      { name: "reader", sha256: sha("reader-token"), read: ["*"] },
+    ];
+    writeFileSync(tokensFile, JSON.stringify({ tokens }), { mode: 0o600 });
+    server = await startServer({ natsPort: await freePort(), args: ["--tokens-file", tokensFile] });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (server) removeDir(server.dataDir);
+    removeDir(dir);
+  });
+
+  it("refuses a write of a read-only token with a permissions violation, serves its reads", async () => {
+    const root = await connect({ servers: `127.0.0.1:${server.natsPort}`, token: "root-token" });
+    try {
+      const created = (
+        await root.request(
+          "$JS.API.STREAM.CREATE.KV_perm",
+          JSON.stringify({ name: "KV_perm", subjects: ["$KV.perm.>"] }),
+          { timeout: 5000 },
+        )
+      ).json<Record<string, unknown>>();
+      expect(created.error).toBeUndefined();
+      await root.request("$KV.perm.k", "v", { timeout: 5000 });
+    } finally {
+      await root.close();
+    }
+    const r = await connected(server.natsPort, { auth_token: "reader-token" });
+    r.send("SUB _INBOX.q.* 1\r\nPUB $KV.perm.k _INBOX.q.1 1\r\nx\r\n");
+    await r.until(/-ERR 'Permissions Violation for Publish to "\$KV\.perm\.k"'\r\n/);
+    r.send("PUB $JS.API.DIRECT.GET.KV_perm.$KV.perm.k _INBOX.q.2 0\r\n\r\n");
+    await r.until(/HMSG _INBOX\.q\.2 1 \d+ \d+\r\nNATS\/1\.0\r\n[\s\S]*Nats-Sequence: 1\r\n/);
+    r.send("PUB $JS.API.STREAM.DELETE.KV_perm _INBOX.q.3 0\r\n\r\n");
+    await r.until(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.DELETE\.KV_perm"/);
+    expect(r.closed).toBe(false);
     r.close();
   });
 });
