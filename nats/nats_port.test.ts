@@ -362,6 +362,42 @@ describe("the JetStream API on the NATS port, raw", () => {
     expect((durable.error as { err_code: number }).err_code).toBe(10012);
   });
 
+  it("delivers to the deliver subject once subscribed, with $JS.ACK replies and idle heartbeats", async () => {
+    const seq = json(await nc.request("$KV.raw.hb", "v1", { timeout: 5000 })).seq as number;
+    const created = await api("$JS.API.CONSUMER.CREATE.KV_raw", {
+      config: {
+        deliver_subject: "_INBOX.hb",
+        deliver_policy: "all",
+        filter_subject: "$KV.raw.hb",
+        idle_heartbeat: 300_000_000,
+      },
+    });
+    expect(created.num_pending).toBe(1);
+    const got: Msg[] = [];
+    const sub = nc.subscribe("_INBOX.hb", {
+      callback: (_err, m) => {
+        got.push(m);
+      },
+    });
+    try {
+      await waitFor(() => got.some((m) => m.headers?.code === 100), 10_000, "an idle heartbeat");
+      const data = got[0]!;
+      expect(data.subject).toBe("$KV.raw.hb");
+      expect(data.string()).toBe("v1");
+      // $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>
+      const ack = data.reply!.split(".");
+      expect(ack.slice(0, 4)).toEqual(["$JS", "ACK", "KV_raw", created.name]);
+      expect(ack.slice(4, 7)).toEqual(["1", String(seq), "1"]);
+      expect(ack[8]).toBe("0");
+      const hb = got.find((m) => m.headers?.code === 100)!;
+      expect(hb.headers?.description).toBe("Idle Heartbeat");
+      expect(hb.headers?.get("Nats-Last-Stream")).toBe(String(seq));
+      expect(hb.headers?.get("Nats-Last-Consumer")).toBe("1");
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it("bounds the initial values a consumer holds to count them (bytes)", async () => {
     // Three values of 60 KiB: more than the 128 KiB the node allows one consumer.
     for (const k of ["big.1", "big.2", "big.3"]) {
