@@ -208,6 +208,20 @@ function conformance(conns: () => { w: NatsConnection; r: NatsConnection }, pref
     expect(r1).toBeLessThan(r2);
   });
 
+  it("applies one connection's pipelined publishes in the order sent", async () => {
+    for (const nc of [conns().w, conns().r]) {
+      const acks = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          nc.request(`$KV.${bucket}.pipe`, String(i), { timeout: 10_000 }),
+        ),
+      );
+      const seqs = acks.map((m) => m.json<{ seq: number }>().seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      const h = await drain(await ro.history({ key: "pipe" }));
+      expect(text(h[h.length - 1]!)).toBe("99");
+    }
+  });
+
   it("lists the bucket, destroys it", async () => {
     const kvm = new Kvm(conns().r);
     const names = (await drain(kvm.list())).map((s) => s.bucket);

@@ -54,6 +54,12 @@ export class NatsServer implements NatsRouter {
   private nextClientId = 1;
   private queueTurn = 0;
   private lowWater = new Map<NatsConnection, (() => void)[]>();
+  /**
+   * Per connection, its last KV write: the next waits for it, so one connection's
+   * publishes are applied in the order sent (as nats-server stores them), also when a
+   * follower forwards them and a leader change makes one retry.
+   */
+  private readonly lastWrite = new Map<NatsConnection, Promise<void>>();
 
   constructor(private readonly opts: NatsServerOptions) {
     this.limits = {
@@ -121,7 +127,15 @@ export class NatsServer implements NatsRouter {
 
   async publish(from: NatsConnection, msg: RoutedMessage): Promise<void> {
     if (msg.subject.startsWith("$JS.API.")) return await this.js.api(from, msg);
-    if (msg.subject.startsWith("$KV.")) return await this.js.kvPublish(from, msg);
+    if (msg.subject.startsWith("$KV.")) {
+      const previous = this.lastWrite.get(from) ?? Promise.resolve();
+      const write = previous.then(() => this.js.kvPublish(from, msg));
+      const settled = write.catch(() => {});
+      this.lastWrite.set(from, settled);
+      await write;
+      if (this.lastWrite.get(from) === settled) this.lastWrite.delete(from);
+      return;
+    }
     const reached = this.send(msg.subject, msg, from.echo ? undefined : from);
     if (reached === 0 && msg.reply !== undefined) this.noResponders(from, msg.reply);
   }
@@ -136,6 +150,7 @@ export class NatsServer implements NatsRouter {
 
   closed(client: NatsConnection): void {
     this.clients.delete(client);
+    this.lastWrite.delete(client);
     this.js.closed(client);
     for (const wake of this.lowWater.get(client) ?? []) wake();
     this.lowWater.delete(client);
