@@ -52,7 +52,6 @@ export class PushConsumer {
   private lastStreamSeq = 0;
   private stopped = false;
   private hadInterest = false;
-  private wake: (() => void) | undefined;
   private lastSentAt = Date.now();
   private heartbeat: NodeJS.Timeout | undefined;
   private noInterestTimer: NodeJS.Timeout | undefined;
@@ -95,7 +94,6 @@ export class PushConsumer {
         clearTimeout(this.noInterestTimer);
         void this.pump();
       }
-      this.wake?.();
     } else if (this.hadInterest) {
       this.stop();
     }
@@ -106,8 +104,8 @@ export class PushConsumer {
     this.stopped = true;
     clearTimeout(this.noInterestTimer);
     clearInterval(this.heartbeat);
+    // Ends the pump's pending next() too.
     this.watch.stop();
-    this.wake?.();
     this.onStop(this);
   }
 

@@ -30,7 +30,6 @@ import {
   bucketOfStreamName,
   entryHeaders,
   KV_STREAM_PREFIX,
-  streamConfigOf,
   streamInfoOf,
 } from "./streams.js";
 import type { NatsAuth, NatsKvBackend, NatsLogger, NatsPrincipal } from "./types.js";
@@ -776,5 +775,3 @@ function sameConfig(b: BucketInfo, c: ReturnType<typeof bucketConfigOf>): boolea
     b.description === (c.description ?? "")
   );
 }
-
-export { streamConfigOf };
