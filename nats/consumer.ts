@@ -61,6 +61,8 @@ export class PushConsumer {
     private readonly watch: NatsWatch,
     /** The initial values, oldest first (consumed as they are delivered). */
     private readonly initial: Entry[],
+    /** Whether a live entry's key is one the consumer delivers (several filters). */
+    private readonly accept: (key: string) => boolean,
     private readonly out: ConsumerOutput,
     private readonly onStop: (c: PushConsumer) => void,
   ) {
@@ -141,7 +143,7 @@ export class PushConsumer {
           const next = await this.watch.next();
           if (next.done) break;
           entry = next.value;
-          if (entry === null) continue;
+          if (entry === null || !this.accept(entry.key)) continue;
           pending = entry.delta;
         }
         if (this.stopped) return;

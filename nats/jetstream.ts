@@ -13,7 +13,7 @@
 import { randomUUID } from "node:crypto";
 import type { Entry, WatchOptions } from "../kvapi/index.js";
 import { isValidBucketName } from "../kvapi/index.js";
-import { isLiteralSubject, matchSubject } from "../log/index.js";
+import { compileFilter, isLiteralSubject, isValidFilter, matchSubject } from "../log/index.js";
 import {
   type BucketInfo,
   type ClientRequest,
@@ -61,6 +61,8 @@ const decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 const API_PREFIX = "$JS.API.";
 const NAMES_PAGE = 1024;
+/** Filter subjects one consumer may have (each live entry is matched against them all). */
+const MAX_FILTER_SUBJECTS = 256;
 const LIST_PAGE = 256;
 const UNSUPPORTED_PUB_HEADERS = [
   "Nats-Expected-Last-Sequence",
@@ -593,15 +595,22 @@ export class JetStreamApi {
     else if (typeof cfg.filter_subject === "string" && cfg.filter_subject !== "") {
       filters = [cfg.filter_subject];
     } else if (path.length > 4) filters = [path.slice(4).join(".")];
-    if (filters.length > 1) {
-      throw refuse("streamkv consumers take one filter subject (filter_subjects has several)");
+    if (filters.length === 0) filters = [">"];
+    if (filters.length > MAX_FILTER_SUBJECTS) {
+      throw refuse(`at most ${MAX_FILTER_SUBJECTS} filter subjects per consumer`);
     }
     const prefix = `$KV.${bucket}.`;
-    const filterSubject = filters[0] ?? ">";
-    let filter: string;
-    if (filterSubject === ">") filter = ">";
-    else if (filterSubject.startsWith(prefix)) filter = filterSubject.slice(prefix.length);
-    else throw refuse(`filter subject ${filterSubject} is not under ${prefix}>`);
+    const keyFilters = filters.map((f) => {
+      if (f === ">") return ">";
+      if (f.startsWith(prefix) && isValidFilter(f)) return f.slice(prefix.length);
+      throw refuse(`filter subject ${f} is not under ${prefix}>`);
+    });
+    // Several filters: one watch of the whole bucket, its entries kept when any matches.
+    const filter = keyFilters.length === 1 ? keyFilters[0]! : ">";
+    const matchers = keyFilters.map((f) => compileFilter(f));
+    const accept =
+      keyFilters.length === 1 ? () => true : (key: string) => matchers.some((m) => m(key));
+    const filterSubject = filters.length === 1 ? filters[0]! : undefined;
     const name =
       typeof cfg.name === "string" && cfg.name !== ""
         ? cfg.name
@@ -671,6 +680,7 @@ export class JetStreamApi {
       for (;;) {
         const next = await watch.next();
         if (next.done || next.value === null) break;
+        if (!accept(next.value.key)) continue;
         initial.push(next.value);
         bytes += next.value.value.length;
         if (initial.length > this.d.maxInitialEntries || bytes > this.d.maxInitialBytes) {
@@ -690,7 +700,9 @@ export class JetStreamApi {
       deliver_subject: deliverSubject,
       deliver_policy: cfg.deliver_policy ?? "all",
       ack_policy: "none",
-      filter_subject: filterSubject,
+      ...(filterSubject === undefined
+        ? { filter_subjects: filters }
+        : { filter_subject: filterSubject }),
       headers_only: headersOnly,
       max_deliver: 1,
       replay_policy: "instant",
@@ -710,6 +722,7 @@ export class JetStreamApi {
       },
       watch,
       initial,
+      accept,
       this.d.out,
       (c) => this.consumers.get(stream)?.delete(c.spec.name),
     );

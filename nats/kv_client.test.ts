@@ -153,6 +153,19 @@ function conformance(conns: () => { w: NatsConnection; r: NatsConnection }, pref
     expect(all).not.toContain("k.3");
   });
 
+  it("keys and watch over several filters at once", async () => {
+    for (const k of ["f.a", "f.b", "g.a", "h.a"]) await kv.put(k, k);
+    expect((await drain(await ro.keys(["f.*", "h.a"]))).sort()).toEqual(["f.a", "f.b", "h.a"]);
+    const w = await ro.watch({ key: ["f.b", "g.*"] });
+    const live = await kv.put("g.b", "new");
+    await kv.put("h.b", "not watched");
+    const last = await kv.put("f.b", "again");
+    const got = await take(w, 4);
+    w.stop();
+    expect(got.map((e) => e.key)).toEqual(["f.b", "g.a", "g.b", "f.b"]);
+    expect(got.slice(2).map((e) => e.revision)).toEqual([live, last]);
+  });
+
   it("history of a key, oldest first, at most `history` entries", async () => {
     const revs: number[] = [];
     for (let i = 0; i < 7; i++) revs.push(await kv.put("h", `v${i}`));

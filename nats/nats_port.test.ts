@@ -424,6 +424,19 @@ describe("the JetStream API on the NATS port, raw", () => {
     expect(meta.num_pending).toBe(3);
   });
 
+  it("bounds the filter subjects of one consumer", async () => {
+    const filters = (n: number) => Array.from({ length: n }, (_, i) => `$KV.raw.f${i}`);
+    const ok = await api("$JS.API.CONSUMER.CREATE.KV_raw", {
+      config: { deliver_subject: "_INBOX.f1", filter_subjects: filters(256) },
+    });
+    expect(ok.error).toBeUndefined();
+    const tooMany = await api("$JS.API.CONSUMER.CREATE.KV_raw", {
+      config: { deliver_subject: "_INBOX.f2", filter_subjects: filters(257) },
+    });
+    expect(tooMany.error).toMatchObject({ err_code: 10012 });
+    await api(`$JS.API.CONSUMER.DELETE.KV_raw.${ok.name as string}`);
+  });
+
   it("bounds the consumers of one connection", async () => {
     const own = await connect({ servers: `127.0.0.1:${server.natsPort}` });
     try {
