@@ -64,7 +64,7 @@ fi
 npm run --silent build:cli
 app="$stage/ctx/app"
 mkdir -p "$app" "$stage/ctx/data"
-git ls-files -z bin cli client node kvapi log raft raftstore proto package.json package-lock.json |
+git ls-files -z bin cli client node nats kvapi log raft raftstore proto package.json package-lock.json |
   grep -zv '\.test\.ts$' |
   xargs -0 cp -p --parents -t "$app"
 cp -rp dist "$app/dist"

@@ -41,6 +41,18 @@ describe("server config", () => {
     expect(c).toMatchObject({ clientPort: 9000, peerPort: 8001, id: "x" });
   });
 
+  it("has the NATS port off by default, on with --nats-port or its env var, never on another port of the node", () => {
+    expect(parse([]).natsPort).toBe(0);
+    expect(parse(["--nats-port", "4222"]).natsPort).toBe(4222);
+    expect(parse([], { STREAMKV_NATS_PORT: "4223" }).natsPort).toBe(4223);
+    expect(errorOf(() => parse(["--nats-port", "99999"]))).toMatch(/--nats-port 99999: a port/);
+    expect(
+      errorOf(() => parse(["--nats-port", "7000", "--client-port", "7000", "--peer-port", "7001"])),
+    ).toMatch(/--nats-port 7000 is also the client port/);
+    expect(errorOf(() => parse(["--nats-port", "7421"]))).toMatch(/also the peer port/);
+    expect(serverUsage()).toContain("--nats-port <n>");
+  });
+
   it("parses peers and requires the node's id among them", () => {
     expect(parsePeers("a=10.0.0.1:7421, b=host-b:7421")).toEqual([
       { id: "a", host: "10.0.0.1", port: 7421 },

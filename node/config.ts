@@ -36,6 +36,8 @@ export interface ServerConfig {
   /** 0 = let the OS choose (tests). */
   clientPort: number;
   peerPort: number;
+  /** The NATS client protocol port (nats/); 0 = off (the default). */
+  natsPort: number;
   /** The initial cluster; just this node when `--peers` is omitted. */
   peers: PeerAddress[];
   /**
@@ -293,6 +295,14 @@ export const SERVER_OPTIONS: readonly Option[] = [
     kind: "port",
     defaultValue: "7421",
     help: "peer WebSocket port (0 = any free port)",
+  },
+  {
+    flag: "--nats-port",
+    env: "STREAMKV_NATS_PORT",
+    key: "natsPort",
+    kind: "port",
+    defaultValue: "0",
+    help: 'NATS client protocol port for existing NATS KV clients (README "NATS port"; 0 = off, 4222 in the examples)',
   },
   {
     flag: "--peers",
@@ -595,6 +605,11 @@ export function parseServerConfig(
   }
   if (c.clientPort !== 0 && c.clientPort === c.peerPort) {
     throw new ConfigError(`--client-port and --peer-port are both ${c.clientPort}: use two ports`);
+  }
+  if (c.natsPort !== 0 && (c.natsPort === c.clientPort || c.natsPort === c.peerPort)) {
+    throw new ConfigError(
+      `--nats-port ${c.natsPort} is also the ${c.natsPort === c.clientPort ? "client" : "peer"} port: use another port`,
+    );
   }
   if (c.peers.length === 0) {
     c.peers = [{ id: c.id, host: c.host, port: c.peerPort }];

@@ -1,6 +1,6 @@
 /**
  * `streamkv server`: parses the config, starts the node, prints
- * `streamkv listening client=<port> peer=<port>` on stdout (tests and scripts read
+ * `streamkv listening client=<port> peer=<port>[ nats=<port>]` on stdout (tests and scripts read
  * it), and stops gracefully on SIGTERM/SIGINT: exit 0 within the shutdown timeout.
  */
 
@@ -42,7 +42,8 @@ export async function runServer(argv: readonly string[], io: Io): Promise<number
     );
     return 1;
   }
-  io.stdout.write(`streamkv listening client=${node.clientPort} peer=${node.peerPort}\n`);
+  const nats = node.natsPort === 0 ? "" : ` nats=${node.natsPort}`;
+  io.stdout.write(`streamkv listening client=${node.clientPort} peer=${node.peerPort}${nats}\n`);
   let signals = 0;
   const onSignal = (signal: string) => {
     signals++;

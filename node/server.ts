@@ -15,9 +15,17 @@ import {
 } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { type NatsAuth, NatsServer } from "../nats/index.js";
 import { isLoopbackHost, KvError, type NodeStatus } from "../proto/index.js";
 import { loadAddressBook, mergePeers, rememberPeer } from "./address_book.js";
-import { Authenticator } from "./auth.js";
+import {
+  Authenticator,
+  authorize,
+  mayRead,
+  mayWrite,
+  type Principal,
+  scopedRequestId,
+} from "./auth.js";
 import { ClientServer } from "./client_server.js";
 import { systemClock } from "./clock.js";
 import type { PeerAddress, ServerConfig } from "./config.js";
@@ -41,10 +49,13 @@ import { RaftKvService, type RaftServiceOptions } from "./raft_service.js";
 import { rateLimitedLogger } from "./rate_limited_log.js";
 import { ServiceSlot } from "./service_slot.js";
 import { loadClientTls } from "./tls_files.js";
+import { STREAMKV_VERSION } from "./version.js";
 
 export interface RunningNode {
   readonly clientPort: number;
   readonly peerPort: number;
+  /** The NATS port (`--nats-port`); 0 when it is off. */
+  readonly natsPort: number;
   readonly service: KvService;
   /** Stops accepting, finishes in-flight requests, closes the database. Idempotent. */
   stop(reason: string): Promise<void>;
@@ -130,6 +141,17 @@ function authenticatorOf(config: ServerConfig): Authenticator {
     if (err instanceof KvError) throw new ConfigError(err.message);
     throw err;
   }
+}
+
+/** The node's token checks as the NATS port asks for them (CONNECT's auth_token). */
+function natsAuthOf(auth: Authenticator): NatsAuth {
+  return {
+    required: !auth.open,
+    authenticate: (token) => auth.authenticate(token),
+    authorize: (p, request) => authorize(p as Principal, request),
+    scopeRequestId: (p, id) => scopedRequestId(p as Principal, id),
+    mayList: (p, bucket) => mayRead(p as Principal, bucket) || mayWrite(p as Principal, bucket),
+  };
 }
 
 /** `--advertise-client-url`, or ws(s):// of --host (the host name for a wildcard) and the port. */
@@ -324,6 +346,23 @@ async function openNode(
     ...(clientTls ? { tls: clientTls } : {}),
     onFatal,
   });
+  const nats =
+    config.natsPort === 0
+      ? undefined
+      : new NatsServer({
+          backend: slot,
+          auth: natsAuthOf(auth),
+          log: edgeLog,
+          serverId: config.id,
+          streamkvVersion: STREAMKV_VERSION,
+          host: config.host,
+          port: config.natsPort,
+          // One NATS message (headers and payload) travels in one frame of the client port.
+          maxPayloadBytes: config.maxFrameBytes,
+          maxOutboundBytes: config.clientMaxBufferedBytes,
+          maxConnections: config.maxConnections,
+          watchMaxPending: config.watchMaxPending,
+        });
   const ops =
     config.metricsListen === ""
       ? undefined
@@ -347,12 +386,14 @@ async function openNode(
   });
   let clientPort: number;
   let peerPort: number;
+  let natsPort = 0;
   let ownClientUrl = "";
   try {
     clientPort = await client.listen();
     ownClientUrl = advertisedClientUrl(config, clientPort, clientTls !== undefined);
     setClientUrl(config.id, ownClientUrl);
     peerPort = await peers.listen();
+    if (nats) natsPort = await nats.listen();
     if (ops) {
       // parseServerConfig checked it with the same rule.
       const at = parsePeerAddress(config.metricsListen) as { host: string; port: number };
@@ -370,6 +411,7 @@ async function openNode(
   } catch (err) {
     client.stopAccepting();
     attempt.holdsData = holdsData(service.status(), config.peers.length);
+    await nats?.close();
     await ops?.close();
     await peers?.close();
     await service.close();
@@ -387,6 +429,7 @@ async function openNode(
       const left = await client.inFlight.drain(config.shutdownTimeoutMs);
       if (left > 0) log.warn("in-flight requests did not finish before shutdown", { left });
       client.closeSessions("SHUTTING_DOWN", `node ${config.id} is shutting down`);
+      await nats?.close();
       wakeHalted();
       await halting;
       if (!slot.halted) {
@@ -504,6 +547,7 @@ async function openNode(
   log.info("started", {
     clientPort,
     peerPort,
+    ...(nats ? { natsPort } : {}),
     dataDir: config.dataDir,
     peers: config.peers.map((p) => p.id),
     clusterId: config.clusterId,
@@ -545,5 +589,5 @@ async function openNode(
     client.reauthenticateSessions();
     log.info("tokens reloaded", { tokens: auth.tokenCount });
   };
-  return { clientPort, peerPort, service: slot, stop, stopped, reloadCredentials };
+  return { clientPort, peerPort, natsPort, service: slot, stop, stopped, reloadCredentials };
 }

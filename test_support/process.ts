@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "./ports.js";
+import { freePort, freePorts } from "./ports.js";
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const binPath = join(repoRoot, "bin", "streamkv.js");
@@ -87,6 +87,8 @@ export interface ServerProcess {
   proc: ChildProcess;
   clientPort: number;
   peerPort: number;
+  /** The NATS port (`--nats-port`), 0 when the server runs without one. */
+  natsPort: number;
   url: string;
   dataDir: string;
   stdout(): string;
@@ -103,6 +105,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   clientPort?: number;
   peerPort?: number;
+  /** Passed as `--nats-port` (default: none, the port is off). */
+  natsPort?: number;
   cwd?: string;
   /** A command that runs the server, e.g. ["ip", "netns", "exec", ns] (default none). */
   wrap?: string[];
@@ -122,6 +126,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
         String(options.clientPort ?? 0),
         "--peer-port",
         String(options.peerPort ?? 0),
+        ...(options.natsPort === undefined ? [] : ["--nats-port", String(options.natsPort)]),
       ];
   const argv = [process.execPath, binPath, "server", ...args, ...(options.args ?? [])];
   const [command, ...rest] = [...(options.wrap ?? []), ...argv];
@@ -133,24 +138,28 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const output = collectOutput(proc);
   const exited = exitOf(proc);
   const timeoutMs = options.startTimeoutMs ?? 20_000;
-  const ports = await new Promise<{ client: number; peer: number }>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill("SIGKILL");
-      reject(new Error(`server did not start within ${timeoutMs} ms: ${output.stderr()}`));
-    }, timeoutMs);
-    const check = () => {
-      const m = /streamkv listening client=(\d+) peer=(\d+)/.exec(output.stdout());
-      if (m) {
+  const ports = await new Promise<{ client: number; peer: number; nats: number }>(
+    (resolve, reject) => {
+      const timer = setTimeout(() => {
+        proc.kill("SIGKILL");
+        reject(new Error(`server did not start within ${timeoutMs} ms: ${output.stderr()}`));
+      }, timeoutMs);
+      const check = () => {
+        const m = /streamkv listening client=(\d+) peer=(\d+)(?: nats=(\d+))?/.exec(
+          output.stdout(),
+        );
+        if (m) {
+          clearTimeout(timer);
+          resolve({ client: Number(m[1]), peer: Number(m[2]), nats: Number(m[3] ?? 0) });
+        }
+      };
+      proc.stdout!.on("data", check);
+      exited.then((code) => {
         clearTimeout(timer);
-        resolve({ client: Number(m[1]), peer: Number(m[2]) });
-      }
-    };
-    proc.stdout!.on("data", check);
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${code}) before listening: ${output.stderr()}`));
-    });
-  });
+        reject(new Error(`server exited (${code}) before listening: ${output.stderr()}`));
+      });
+    },
+  );
   const stop = async (signal: NodeJS.Signals = "SIGTERM", stopTimeoutMs = 10_000) => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
     const timer = setTimeout(() => proc.kill("SIGKILL"), stopTimeoutMs);
@@ -162,6 +171,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     proc,
     clientPort: ports.client,
     peerPort: ports.peer,
+    natsPort: ports.nats,
     url: `ws://127.0.0.1:${ports.client}`,
     dataDir,
     stdout: output.stdout,
@@ -199,8 +209,14 @@ export interface TestCluster {
   peers: string;
 }
 
-/** Starts one `streamkv server` per id on loopback, each with every other as a peer. */
-export async function startCluster(ids: readonly string[]): Promise<TestCluster> {
+/**
+ * Starts one `streamkv server` per id on loopback, each with every other as a peer;
+ * with `nats`, each also with a NATS port (`natsPort` of each node).
+ */
+export async function startCluster(
+  ids: readonly string[],
+  options: { nats?: boolean } = {},
+): Promise<TestCluster> {
   // The peer ports are probed free first (every node must know them all before any
   // starts); another process may take one in between (they are ephemeral-range ports).
   // Then the whole cluster starts again on fresh ports, its started nodes stopped.
@@ -208,11 +224,13 @@ export async function startCluster(ids: readonly string[]): Promise<TestCluster>
     const peerPorts = await Promise.all(ids.map(() => freePort()));
     const peers = ids.map((id, i) => `${id}=127.0.0.1:${peerPorts[i]}`).join(",");
     const dataDirs = ids.map(() => tempDir());
+    const natsPorts = options.nats ? await freePorts(ids.length) : [];
     const started = await Promise.allSettled(
       ids.map((id, i) =>
         startServer({
           dataDir: dataDirs[i]!,
           peerPort: peerPorts[i]!,
+          ...(options.nats ? { natsPort: natsPorts[i]! } : {}),
           args: ["--id", id, "--peers", peers],
         }),
       ),
