@@ -6,35 +6,33 @@
  * write refused for lack of space left everything before it intact (LevelDB refuses
  * every later write until it is reopened, which is what the reopen is for).
  */
-import { statfsSync } from "node:fs";
 import { KvError } from "../proto/index.js";
 
 const NO_SPACE_CODES: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT"]);
 /** How LevelDB (through classic-level) and libuv word it in a message. */
 const NO_SPACE_TEXT = /no space left on device|disk quota exceeded|\bENOSPC\b|\bEDQUOT\b/i;
 
+/** `err` and the errors it was caused by, outermost first (at most 8: a cycle ends there). */
+function* causes(err: unknown): Generator<{ code?: unknown; message?: unknown }> {
+  let e: unknown = err;
+  for (let depth = 0; depth < 8 && e !== undefined && e !== null; depth++) {
+    yield e as { code?: unknown; message?: unknown };
+    e = (e as { cause?: unknown }).cause;
+  }
+}
+
 /** Whether `err`, or an error it was caused by, says the file system is full. */
 export function isDiskFull(err: unknown): boolean {
-  let e: unknown = err;
-  // A cause chain is short; the bound only guards against a cycle.
-  for (let depth = 0; depth < 8 && e !== undefined && e !== null; depth++) {
-    const { code, message, cause } = e as { code?: unknown; message?: unknown; cause?: unknown };
+  for (const { code, message } of causes(err)) {
     if (typeof code === "string" && NO_SPACE_CODES.has(code)) return true;
     if (typeof message === "string" && NO_SPACE_TEXT.test(message)) return true;
-    e = cause;
   }
   return false;
 }
 
 /** `err`'s message and its causes', outermost first: the full disk's own words are last. */
 export function withCauses(err: unknown): string {
-  const parts: string[] = [];
-  let e: unknown = err;
-  for (let depth = 0; depth < 8 && e !== undefined && e !== null; depth++) {
-    parts.push(e instanceof Error ? e.message : String(e));
-    e = (e as { cause?: unknown }).cause;
-  }
-  return parts.join(": ");
+  return [...causes(err)].map((e) => (e instanceof Error ? e.message : String(e))).join(": ");
 }
 
 export function diskFullError(nodeId: string): KvError {
@@ -44,20 +42,12 @@ export function diskFullError(nodeId: string): KvError {
   );
 }
 
-/** Bytes an unprivileged process can still write in `dir`'s file system. */
-export function availableBytes(dir: string): number {
-  const fs = statfsSync(dir);
-  return fs.bavail * fs.bsize;
-}
-
 /**
- * Room the file system must have before the node opens its stores again: enough for
- * LevelDB's recovery (it rewrites its log into a table) and some writes, so freeing a
- * few bytes does not make it fill up again at once. 5% of the file system, at least
- * 1 MiB, at most 64 MiB.
+ * Room a file system of `sizeBytes` must have before the node opens its stores again:
+ * enough for LevelDB's recovery (it rewrites its log into a table) and some writes, so
+ * freeing a few bytes does not make it fill up again at once. 5% of the file system, at
+ * least 1 MiB, at most 64 MiB.
  */
-export function resumeThresholdBytes(dir: string): number {
-  const fs = statfsSync(dir);
-  const size = fs.blocks * fs.bsize;
-  return Math.min(64 * 1024 * 1024, Math.max(1024 * 1024, Math.floor(size * 0.05)));
+export function resumeThresholdBytes(sizeBytes: number): number {
+  return Math.min(64 * 1024 * 1024, Math.max(1024 * 1024, Math.floor(sizeBytes * 0.05)));
 }

@@ -55,6 +55,12 @@ export function directoryBytes(
   return { bytes, complete: true };
 }
 
+/** `dir`'s file system: its size and what an unprivileged writer may still use (bytes). */
+export function fileSystemRoom(dir: string): { sizeBytes: number; availableBytes: number } {
+  const fs = statfsSync(dir);
+  return { sizeBytes: fs.blocks * fs.bsize, availableBytes: fs.bavail * fs.bsize };
+}
+
 /** A cached reader of `dir`'s usage. */
 export function diskUsageOf(dir: string, opts: DiskUsageOptions = {}): () => DiskUsage {
   const maxEntries = opts.maxEntries ?? 100_000;
@@ -68,9 +74,7 @@ export function diskUsageOf(dir: string, opts: DiskUsageOptions = {}): () => Dis
     let fsSizeBytes = 0;
     let fsAvailableBytes = 0;
     try {
-      const fs = statfsSync(dir);
-      fsSizeBytes = fs.blocks * fs.bsize;
-      fsAvailableBytes = fs.bavail * fs.bsize;
+      ({ sizeBytes: fsSizeBytes, availableBytes: fsAvailableBytes } = fileSystemRoom(dir));
     } catch {
       // The scrape must still answer; 0 of 0 reads as "unknown", never as "full".
     }

@@ -30,14 +30,8 @@ import { ClientServer } from "./client_server.js";
 import { systemClock } from "./clock.js";
 import type { PeerAddress, ServerConfig } from "./config.js";
 import { ConfigError, UNSAFE_TEST_FAULT_ENV, UNSAFE_TEST_FAULTS } from "./config.js";
-import {
-  availableBytes,
-  diskFullError,
-  isDiskFull,
-  resumeThresholdBytes,
-  withCauses,
-} from "./disk_full.js";
-import { diskUsageOf } from "./disk_usage.js";
+import { diskFullError, isDiskFull, resumeThresholdBytes, withCauses } from "./disk_full.js";
+import { diskUsageOf, fileSystemRoom } from "./disk_usage.js";
 import type { KvService } from "./kv_service.js";
 import { type Logger, withFields } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
@@ -483,9 +477,7 @@ async function openNode(
         await reopenWhenRoom();
       } catch (e) {
         // Not a full disk: the stores cannot be opened, as at a start that fails.
-        fatal = true;
-        log.error("fatal error, stopping", { error: String(e) });
-        void stop("fatal error");
+        onFatal(e);
       }
     })().finally(() => {
       halting = undefined;
@@ -506,8 +498,9 @@ async function openNode(
       let room = 0;
       let needed = 0;
       try {
-        room = availableBytes(config.dataDir);
-        needed = resumeThresholdBytes(config.dataDir);
+        const fs = fileSystemRoom(config.dataDir);
+        room = fs.availableBytes;
+        needed = resumeThresholdBytes(fs.sizeBytes);
       } catch (err) {
         log.warn("cannot measure the data directory's room", { error: String(err) });
       }

@@ -120,13 +120,13 @@ export class ServiceSlot implements KvService {
   }
   openSnapshot() {
     return this.call(async (s) => {
-      if (!s.openSnapshot) return Promise.reject(this.unsupported());
+      if (!s.openSnapshot) throw this.unsupported();
       return s.openSnapshot();
     });
   }
   readSnapshot(id: number, offset: number, maxBytes: number): Promise<ImageChunk> {
     return this.call(async (s) => {
-      if (!s.readSnapshot) return Promise.reject(this.unsupported());
+      if (!s.readSnapshot) throw this.unsupported();
       return s.readSnapshot(id, offset, maxBytes);
     });
   }
