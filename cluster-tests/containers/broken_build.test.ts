@@ -34,12 +34,15 @@ describe("a broken build in containers", () => {
       nemesis: "kill-leader",
       cycles: 1,
       clients: 6,
-      // Half the ops increment one of 8 counters: increments of a counter overlap all the
+      // Half the ops increment one of 12 counters: increments of a counter overlap all the
       // time (a first run with 2 counters lost half of them), while no counter gets near
-      // the history limit of 64 writes (which would void the lost-write check).
-      counters: 8,
+      // the history limit of 64 writes (which would void the lost-write check): at most
+      // 6 x 150 x 0.5 = 450 increments, about 38 per counter. (8 counters and 200 ops
+      // each, about 75 per counter, reached the limit once the machine was idle enough
+      // to run every op.)
+      counters: 12,
       counterShare: 0.5,
-      maxOpsPerClient: 200,
+      maxOpsPerClient: 150,
       durationMs: 90_000,
       seed: 41,
     });
