@@ -60,6 +60,8 @@ describe("streamkv kv", () => {
     await kv(["put", "ops", "a.x", "1"]);
     await kv(["put", "ops", "a.y", "2"]);
     expect((await kv(["keys", "ops"])).stdout).toBe("a.x\na.y\nk\n");
+    expect((await kv(["keys", "ops", "--json"])).stdout).toBe('["a.x","a.y","k"]\n');
+    expect((await kv(["keys", "ops", "zz.>", "--json"])).stdout).toBe("[]\n");
     expect((await kv(["del", "ops", "a.x", "-f"])).code).toBe(0);
     const missing = await kv(["get", "ops", "a.x"]);
     expect(missing.code).toBe(1);

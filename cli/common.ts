@@ -235,3 +235,31 @@ function hasControlCharacters(text: string): boolean {
   }
   return false;
 }
+
+/** Bytes of output gathered before one write (a million keys are not a million writes). */
+const OUTPUT_CHUNK_CHARS = 64 * 1024;
+
+/**
+ * Writes `pieces` to stdout in chunks, waiting for the stream to drain whenever it says
+ * its buffer is full: a listing of a million keys into a slow pipe holds one chunk in
+ * memory, not the whole listing.
+ */
+export async function writeStreamed(io: Io, pieces: AsyncIterable<string>): Promise<void> {
+  const out = io.stdout as Io["stdout"] & {
+    once?: (event: "drain", listener: () => void) => unknown;
+  };
+  let chunk = "";
+  const flush = async (): Promise<void> => {
+    if (chunk === "") return;
+    const ok = out.write(chunk);
+    chunk = "";
+    if (ok === false && typeof out.once === "function") {
+      await new Promise<void>((resolve) => out.once!("drain", resolve));
+    }
+  };
+  for await (const piece of pieces) {
+    chunk += piece;
+    if (chunk.length >= OUTPUT_CHUNK_CHARS) await flush();
+  }
+  await flush();
+}

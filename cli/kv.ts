@@ -12,6 +12,7 @@ import {
   readAll,
   shortValue,
   wantPositionals,
+  writeStreamed,
 } from "./common.js";
 
 interface Command {
@@ -219,11 +220,9 @@ const COMMANDS: Record<string, Command> = {
       await withConnection(parsed, async (nc) => {
         const kv = await nc.keyValue(bucket!);
         const stale = Boolean(parsed.flags.get("stale"));
-        if (parsed.flags.get("json")) {
-          io.stdout.write(`${JSON.stringify(await kv.keys(filter ?? ">", { stale }))}\n`);
-          return;
-        }
-        for await (const k of kv.listKeys(filter ?? ">", { stale })) io.stdout.write(`${k}\n`);
+        const keys = kv.listKeys(filter ?? ">", { stale });
+        // Streamed page by page in both forms: neither side holds the whole listing.
+        await writeStreamed(io, parsed.flags.get("json") ? jsonArray(keys) : lines(keys));
       });
     },
   },
@@ -497,4 +496,18 @@ function printStatus(parsed: Parsed, io: Io, s: KeyValueStatus): void {
     ["leader", s.leader || "-"],
   ];
   for (const [k, v] of rows) io.stdout.write(`${k.padEnd(16)} ${v}\n`);
+}
+
+async function* lines(items: AsyncIterable<string>): AsyncIterable<string> {
+  for await (const item of items) yield `${item}\n`;
+}
+
+/** The same text as `JSON.stringify([...items])` and a newline, produced item by item. */
+async function* jsonArray(items: AsyncIterable<string>): AsyncIterable<string> {
+  let first = true;
+  for await (const item of items) {
+    yield `${first ? "[" : ","}${JSON.stringify(item)}`;
+    first = false;
+  }
+  yield first ? "[]\n" : "]\n";
 }

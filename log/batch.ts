@@ -94,9 +94,10 @@ export class LogBatchImpl implements LogBatch {
     this.dirtyStreams.add(stream);
     // Tighter limits apply at once (as NATS does on update), oldest first.
     if (cfg.maxMsgsPerSubject > 0) {
-      for (const seqs of [...stream.subjects.values()]) {
-        const excess = seqs.length - cfg.maxMsgsPerSubject;
-        if (excess > 0) for (const seq of seqs.slice(0, excess)) this.removeSeq(stream, seq);
+      for (const subject of [...stream.subjectNames()]) {
+        const excess = stream.countOf(subject) - cfg.maxMsgsPerSubject;
+        if (excess <= 0) continue;
+        for (const seq of stream.seqsOf(subject).slice(0, excess)) this.removeSeq(stream, seq);
       }
     }
     this.dropOldestOverLimits(stream);
@@ -137,14 +138,12 @@ export class LogBatchImpl implements LogBatch {
 
     // The subject's oldest messages beyond the per-subject limit go in this batch;
     // the stream limits are judged on what remains after that.
-    const subjectSeqs = stream.subjects.get(input.subject) ?? [];
-    const trim =
-      cfg.maxMsgsPerSubject > 0
-        ? subjectSeqs.slice(0, Math.max(0, subjectSeqs.length + 1 - cfg.maxMsgsPerSubject))
-        : [];
+    const excess =
+      cfg.maxMsgsPerSubject > 0 ? stream.countOf(input.subject) + 1 - cfg.maxMsgsPerSubject : 0;
+    const trim = excess > 0 ? stream.seqsOf(input.subject).slice(0, excess) : [];
     let trimmedBytes = 0;
-    for (const seq of trim) trimmedBytes += stream.messages.get(seq)!.size;
-    const messagesAfter = stream.messages.size - trim.length + 1;
+    for (const seq of trim) trimmedBytes += stream.sizeOf(seq)!;
+    const messagesAfter = stream.messageCount - trim.length + 1;
     const bytesAfter = stream.bytes - trimmedBytes + size;
     const overMsgs = cfg.maxMsgs > 0 && messagesAfter > cfg.maxMsgs;
     const overBytes = cfg.maxBytes > 0 && bytesAfter > cfg.maxBytes;
@@ -190,7 +189,7 @@ export class LogBatchImpl implements LogBatch {
     if (options.subject !== undefined) validateFilter(options.subject);
 
     if (options.subject === undefined && keep === 0) {
-      const removed = stream.messages.size;
+      const removed = stream.messageCount;
       if (removed === 0) return 0;
       // Everything goes: retire the id (one small write) instead of one delete per message.
       this.retiredIds.push(stream.id);
@@ -202,14 +201,14 @@ export class LogBatchImpl implements LogBatch {
 
     const filter = options.subject ?? ">";
     const names = isLiteralSubject(filter)
-      ? stream.subjects.has(filter)
+      ? stream.hasSubject(filter)
         ? [filter]
         : []
-      : [...stream.subjects.keys()].filter(compileFilter(filter));
+      : [...stream.subjectNames()].filter(compileFilter(filter));
     const doomed: number[] = [];
     for (const name of names) {
-      const seqs = stream.subjects.get(name)!;
-      doomed.push(...seqs.slice(0, Math.max(0, seqs.length - keep)));
+      const excess = stream.countOf(name) - keep;
+      if (excess > 0) doomed.push(...stream.seqsOf(name).slice(0, excess));
     }
     for (const seq of doomed) this.removeSeq(stream, seq);
     return doomed.length;
@@ -224,14 +223,9 @@ export class LogBatchImpl implements LogBatch {
     const cutoffMs = nowMs - stream.config.maxAgeMs;
     const expired: ExpiredMessage[] = [];
     // While timestamps never went backwards, the expired messages are a prefix.
-    stream.forEachFrom(0, (seq, meta) => {
-      if (meta.timestampMs <= cutoffMs) {
-        expired.push({
-          seq,
-          subject: meta.subject,
-          operation: meta.operation,
-          timestampMs: meta.timestampMs,
-        });
+    stream.forEachFrom(0, (seq, subject, operation, timestampMs) => {
+      if (timestampMs <= cutoffMs) {
+        expired.push({ seq, subject, operation, timestampMs });
         return true;
       }
       return !stream.timestampsOrdered;
@@ -244,7 +238,7 @@ export class LogBatchImpl implements LogBatch {
     this.assertOpen();
     const stream = this.state.requireStream(streamName);
     if (!Number.isSafeInteger(seq)) throw invalidArgument(`seq must be an integer, got ${seq}`);
-    if (!stream.messages.has(seq)) return false;
+    if (!stream.has(seq)) return false;
     this.removeSeq(stream, seq);
     return true;
   }
@@ -267,7 +261,7 @@ export class LogBatchImpl implements LogBatch {
     this.committed = true;
     this.state.openBatch = null;
     for (const { stream, subject, seq } of this.emptied) {
-      if (stream.subjects.has(subject) || seq <= stream.vanishedHighSeq) continue;
+      if (stream.hasSubject(subject) || seq <= stream.vanishedHighSeq) continue;
       // Vanished: the stream record keeps the watch horizon across restarts.
       stream.vanishedHighSeq = seq;
       this.dirtyStreams.add(stream);
@@ -323,7 +317,7 @@ export class LogBatchImpl implements LogBatch {
     assert(meta !== undefined, `removing seq ${seq} that is not stored`);
     // The subject's last message went; whether it vanished is judged at commit, since a
     // write trims before it appends and an expiry appends a marker after it removes.
-    if (!stream.subjects.has(meta.subject)) {
+    if (!stream.hasSubject(meta.subject)) {
       this.emptied.push({ stream, subject: meta.subject, seq });
     }
     // The stream record is untouched: removals change neither lastSeq nor the config.
@@ -334,8 +328,8 @@ export class LogBatchImpl implements LogBatch {
   private dropOldestOverLimits(stream: StreamIndex): void {
     const cfg = stream.config;
     while (
-      stream.messages.size > 0 &&
-      ((cfg.maxMsgs > 0 && stream.messages.size > cfg.maxMsgs) ||
+      stream.messageCount > 0 &&
+      ((cfg.maxMsgs > 0 && stream.messageCount > cfg.maxMsgs) ||
         (cfg.maxBytes > 0 && stream.bytes > cfg.maxBytes))
     ) {
       this.removeSeq(stream, stream.firstSeq());

@@ -7,6 +7,8 @@
  *   log/s/<name>                        StreamRecord
  *   log/m/<stream id u64 BE><seq u64 BE> MessageRecord
  *   log/x/<meta key>                    MetaRecord
+ *   log/c/h, log/c/p/<part u32 BE>       index checkpoint (index_checkpoint.ts), only between
+ *                                       a clean close and the next open
  *
  * Messages are keyed by a stream *id*, not its name: deleting a stream or
  * purging it to empty retires the id in one small write instead of a batch with
@@ -41,6 +43,9 @@ export const HEADER_KEY = ascii("log/h");
 const STREAM_PREFIX = ascii("log/s/");
 const MESSAGE_PREFIX = ascii("log/m/");
 const META_PREFIX = ascii("log/x/");
+const CHECKPOINT_PREFIX = ascii("log/c/");
+export const CHECKPOINT_HEADER_KEY = ascii("log/c/h");
+const CHECKPOINT_PART_PREFIX = ascii("log/c/p/");
 
 export interface KeyRange {
   gte: Uint8Array;
@@ -51,6 +56,22 @@ export const ALL_RANGE: KeyRange = { gte: LOG_PREFIX, lt: prefixEnd(LOG_PREFIX) 
 export const STREAMS_RANGE: KeyRange = { gte: STREAM_PREFIX, lt: prefixEnd(STREAM_PREFIX) };
 export const MESSAGES_RANGE: KeyRange = { gte: MESSAGE_PREFIX, lt: prefixEnd(MESSAGE_PREFIX) };
 export const META_RANGE: KeyRange = { gte: META_PREFIX, lt: prefixEnd(META_PREFIX) };
+export const CHECKPOINT_RANGE: KeyRange = {
+  gte: CHECKPOINT_PREFIX,
+  lt: prefixEnd(CHECKPOINT_PREFIX),
+};
+export const CHECKPOINT_PARTS_RANGE: KeyRange = {
+  gte: CHECKPOINT_PART_PREFIX,
+  lt: prefixEnd(CHECKPOINT_PART_PREFIX),
+};
+
+export function checkpointPartKey(part: number): Uint8Array {
+  assert(Number.isInteger(part) && part >= 0 && part <= 0xffff_ffff, `part ${part}`);
+  const out = new Uint8Array(CHECKPOINT_PART_PREFIX.length + 4);
+  out.set(CHECKPOINT_PART_PREFIX, 0);
+  new DataView(out.buffer).setUint32(CHECKPOINT_PART_PREFIX.length, part);
+  return out;
+}
 
 function writeU64(out: Uint8Array, offset: number, value: number): void {
   assert(Number.isSafeInteger(value) && value >= 0, `key integer ${value} out of range`);

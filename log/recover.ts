@@ -10,6 +10,7 @@
  */
 import { KvError } from "../proto/index.js";
 import { validateConfig } from "./config.js";
+import { CheckpointRejected, readIndexCheckpoint } from "./index_checkpoint.js";
 import {
   HEADER_KEY,
   type KeyRange,
@@ -67,7 +68,11 @@ export interface Recovered {
   state: LogState;
   /** Stream ids whose message ranges are orphaned and can be cleared. */
   orphanIds: number[];
+  /** Where the message indexes came from (see index_checkpoint.ts). */
+  index: IndexSource;
 }
+
+export type IndexSource = { from: "checkpoint" } | { from: "scan"; rejectedCheckpoint?: string };
 
 export async function recover(db: LevelDb, maxMessageSizeBytes: number): Promise<Recovered> {
   const headerBytes = await db.get<Uint8Array, Uint8Array>(HEADER_KEY, VIEW);
@@ -108,6 +113,21 @@ export async function recover(db: LevelDb, maxMessageSizeBytes: number): Promise
     return undefined;
   });
 
+  let loaded: Map<string, StreamIndex> | undefined;
+  let rejectedCheckpoint: string | undefined;
+  try {
+    loaded = await readIndexCheckpoint(db, state.streams);
+  } catch (err) {
+    if (!(err instanceof CheckpointRejected)) throw err;
+    rejectedCheckpoint = err.message;
+  }
+  if (loaded !== undefined) {
+    for (const [name, index] of loaded) state.streams.set(name, index);
+    const orphanIds = await orphanRanges(db, new Set(byId.keys()));
+    await verifyMeta(db);
+    return { state, orphanIds, index: { from: "checkpoint" } };
+  }
+
   const orphanIds: number[] = [];
   await scanRange(db, MESSAGES_RANGE, (key, value) => {
     const parsed = parseMessageKey(key);
@@ -133,10 +153,37 @@ export async function recover(db: LevelDb, maxMessageSizeBytes: number): Promise
     return undefined;
   });
 
+  await verifyMeta(db);
+  return {
+    state,
+    orphanIds,
+    index:
+      rejectedCheckpoint === undefined ? { from: "scan" } : { from: "scan", rejectedCheckpoint },
+  };
+}
+
+/** Decodes (so verifies) every meta record: few, and read again on demand anyway. */
+async function verifyMeta(db: LevelDb): Promise<void> {
+  const decoder = new TextDecoder();
   await scanRange(db, META_RANGE, (key, value) => {
-    decodeMeta(value, new TextDecoder().decode(key.subarray(META_RANGE.gte.length)));
+    decodeMeta(value, decoder.decode(key.subarray(META_RANGE.gte.length)));
     return undefined;
   });
+}
 
-  return { state, orphanIds };
+/** The stream ids holding messages that no live stream owns: one seek per id, not per message. */
+async function orphanRanges(db: LevelDb, liveIds: ReadonlySet<number>): Promise<number[]> {
+  const orphanIds: number[] = [];
+  const it = db.keys<Uint8Array>({ ...MESSAGES_RANGE, keyEncoding: "view" });
+  try {
+    for (let key = await it.next(); key !== undefined; key = await it.next()) {
+      const parsed = parseMessageKey(key);
+      if (parsed === undefined) throw corrupt("message", "malformed key");
+      if (!liveIds.has(parsed.streamId)) orphanIds.push(parsed.streamId);
+      it.seek(messageKey(parsed.streamId + 1, 0));
+    }
+  } finally {
+    await it.close();
+  }
+  return orphanIds;
 }

@@ -436,7 +436,7 @@ export class LogSnapshotWriter {
         if (stream === undefined) throw corrupt(`message of unknown stream id ${parsed.streamId}`);
         if (this.current !== stream) {
           // Streams come by name, not id; what matters is that each one's messages are contiguous.
-          if (stream.index.messages.size > 0) throw corrupt("messages of a stream split apart");
+          if (stream.index.messageCount > 0) throw corrupt("messages of a stream split apart");
           this.current = stream;
           this.lastSeq = 0;
         }

@@ -26,6 +26,13 @@ export class SortedNames {
     if (!this.added.delete(name)) this.removed.add(name);
   }
 
+  /** Replaces every name with `sorted` (ascending, no repeats; the caller vouches). */
+  reset(sorted: string[]): void {
+    this.sorted = sorted;
+    this.added.clear();
+    this.removed.clear();
+  }
+
   clear(): void {
     this.sorted = [];
     this.added.clear();

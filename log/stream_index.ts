@@ -1,16 +1,20 @@
 /**
  * The in-memory index of one stream: which sequences are stored, each one's
  * subject/operation/size/timestamp, and each subject's sequences. It is rebuilt
- * by one scan at open and lets every mutation be validated and staged
- * synchronously; message bodies stay in LevelDB.
+ * at open and lets every mutation be validated and staged synchronously; message
+ * bodies stay in LevelDB.
  *
- * Stored sequences are kept in `order`, an ascending array with lazy deletion
- * (a removed seq stays until the array is compacted); `messages` says which are
- * live. Appends only ever add the highest sequence, so the array stays sorted,
- * seeks are binary searches, and removal is O(1) amortized.
+ * Laid out for memory (a million keys must fit in a few hundred MB):
+ * - the messages are columns in seq order (message_table.ts), about 29 bytes each;
+ * - each subject maps to its one seq as a plain number (history 1, the common case,
+ *   allocates nothing per key beyond the map entry), or to an ascending array of its
+ *   seqs when it holds several;
+ * - the subject names, sorted, for listing (sorted_names.ts), 8 bytes each.
+ * What it costs per key and message is measured by `npm run bench -- log-index`.
  */
 
 import { assert } from "./assert.js";
+import { MessageTable } from "./message_table.js";
 import { SortedNames } from "./sorted_names.js";
 import type { Operation, StreamConfig, StreamState } from "./types.js";
 
@@ -21,9 +25,6 @@ export interface MessageMeta {
   size: number;
   timestampMs: number;
 }
-
-/** Dead entries tolerated in `order` before compaction pays off. */
-const COMPACT_MIN_DEAD = 64;
 
 /** First position in `items[from..]` (ascending) whose value is >= `value`. */
 export function lowerBound(items: readonly number[], from: number, value: number): number {
@@ -37,12 +38,14 @@ export function lowerBound(items: readonly number[], from: number, value: number
   return lo;
 }
 
+/** A subject's seqs: the only one, or several ascending (length >= 2). */
+type SubjectSeqs = number | number[];
+
 export class StreamIndex {
-  /** Live messages by seq. */
-  readonly messages = new Map<number, MessageMeta>();
-  /** Subject -> its stored seqs, ascending. */
-  readonly subjects = new Map<string, number[]>();
-  /** The keys of `subjects`, in order (key listing). */
+  /** Subject -> its stored seqs. */
+  private readonly bySubject = new Map<string, SubjectSeqs>();
+  private readonly table = new MessageTable();
+  /** The keys of `bySubject`, in order (key listing). */
   readonly names = new SortedNames();
   bytes = 0;
   /**
@@ -64,9 +67,6 @@ export class StreamIndex {
   /** Highest seq ever removed; -1 until first asked after the index was built. */
   private removedHigh = -1;
   private maxTimestampMs = 0;
-  private order: number[] = [];
-  private head = 0;
-  private dead = 0;
 
   constructor(
     /** Names the key range of the messages (see keys.ts). */
@@ -79,65 +79,137 @@ export class StreamIndex {
     this.vanishedHighSeq = vanishedHighSeq;
   }
 
+  /** Stored messages. */
+  get messageCount(): number {
+    return this.table.size;
+  }
+
+  /** Subjects with at least one stored message. */
+  get subjectCount(): number {
+    return this.bySubject.size;
+  }
+
+  /** Makes room for `messages` more messages at once (a bulk load). */
+  reserve(messages: number): void {
+    this.table.reserve(messages);
+  }
+
   add(seq: number, meta: MessageMeta): void {
-    const last = this.order.length > 0 ? this.order[this.order.length - 1]! : 0;
-    assert(seq > last && seq <= this.lastSeq, `seq ${seq} added out of order`);
-    this.order.push(seq);
-    this.messages.set(seq, meta);
-    let seqs = this.subjects.get(meta.subject);
+    this.addMessage(seq, meta.subject, meta.operation, meta.size, meta.timestampMs);
+  }
+
+  addMessage(
+    seq: number,
+    subject: string,
+    operation: Operation,
+    size: number,
+    timestampMs: number,
+    /** False when the caller sets the names itself afterwards (names.reset). */
+    listName = true,
+  ): void {
+    assert(seq <= this.lastSeq, `seq ${seq} added beyond the last seq`);
+    this.table.push(seq, subject, operation, size, timestampMs);
+    const seqs = this.bySubject.get(subject);
     if (seqs === undefined) {
-      seqs = [];
-      this.subjects.set(meta.subject, seqs);
-      this.names.add(meta.subject);
+      this.bySubject.set(subject, seq);
+      if (listName) this.names.add(subject);
+    } else if (typeof seqs === "number") {
+      this.bySubject.set(subject, [seqs, seq]);
+    } else {
+      seqs.push(seq);
     }
-    seqs.push(seq);
-    this.bytes += meta.size;
-    if (meta.size > this.largestPayload) this.largestPayload = meta.size;
-    if (meta.timestampMs < this.maxTimestampMs) this.timestampsOrdered = false;
-    else this.maxTimestampMs = meta.timestampMs;
+    this.bytes += size;
+    if (size > this.largestPayload) this.largestPayload = size;
+    if (timestampMs < this.maxTimestampMs) this.timestampsOrdered = false;
+    else this.maxTimestampMs = timestampMs;
   }
 
   remove(seq: number): MessageMeta | undefined {
-    const meta = this.messages.get(seq);
-    if (meta === undefined) return undefined;
-    this.messages.delete(seq);
+    const slot = this.table.find(seq);
+    if (slot < 0) return undefined;
+    const meta = this.metaAt(slot);
+    this.table.kill(slot);
     this.bytes -= meta.size;
-    const seqs = this.subjects.get(meta.subject)!;
-    if (seqs[0] === seq) seqs.shift();
-    else seqs.splice(lowerBound(seqs, 0, seq), 1);
-    if (seqs.length === 0) {
-      this.subjects.delete(meta.subject);
+    const seqs = this.bySubject.get(meta.subject)!;
+    if (typeof seqs === "number") {
+      this.bySubject.delete(meta.subject);
       this.names.remove(meta.subject);
+    } else {
+      if (seqs[0] === seq) seqs.shift();
+      else seqs.splice(lowerBound(seqs, 0, seq), 1);
+      if (seqs.length === 1) this.bySubject.set(meta.subject, seqs[0]!);
     }
     if (this.removedHigh >= 0 && seq > this.removedHigh) this.removedHigh = seq;
-    this.dead++;
-    if (this.messages.size === 0) this.clear();
-    else if (this.dead >= COMPACT_MIN_DEAD && this.dead * 2 > this.order.length - this.head) {
-      this.order = this.order.slice(this.head).filter((s) => this.messages.has(s));
-      this.head = 0;
-      this.dead = 0;
-    }
+    if (this.table.size === 0) this.clear();
     return meta;
   }
 
   /** Forgets every message (the counters survive): every subject vanishes. */
   clear(): void {
-    for (let i = this.order.length - 1; i >= this.head; i--) {
-      const seq = this.order[i]!;
-      if (!this.messages.has(seq)) continue;
-      if (seq > this.vanishedHighSeq) this.vanishedHighSeq = seq;
-      break;
+    const last = this.table.lastSeq();
+    if (last !== undefined) {
+      if (last > this.vanishedHighSeq) this.vanishedHighSeq = last;
+      this.removedHigh = this.lastSeq;
     }
-    if (this.messages.size > 0) this.removedHigh = this.lastSeq;
-    this.messages.clear();
-    this.subjects.clear();
+    this.table.clear();
+    this.bySubject.clear();
     this.names.clear();
     this.bytes = 0;
-    this.order = [];
-    this.head = 0;
-    this.dead = 0;
     this.timestampsOrdered = true;
     this.maxTimestampMs = 0;
+  }
+
+  has(seq: number): boolean {
+    return this.table.find(seq) >= 0;
+  }
+
+  /** Subject, operation, size and timestamp of stored message `seq`. */
+  meta(seq: number): MessageMeta | undefined {
+    const slot = this.table.find(seq);
+    return slot < 0 ? undefined : this.metaAt(slot);
+  }
+
+  /** Payload bytes of stored message `seq`. */
+  sizeOf(seq: number): number | undefined {
+    const slot = this.table.find(seq);
+    return slot < 0 ? undefined : this.table.sizeAt(slot);
+  }
+
+  hasSubject(subject: string): boolean {
+    return this.bySubject.has(subject);
+  }
+
+  /** Every subject with a stored message, in no particular order. */
+  subjectNames(): IterableIterator<string> {
+    return this.bySubject.keys();
+  }
+
+  /** The subject's stored seqs, ascending (a fresh array; empty when it has none). */
+  seqsOf(subject: string): number[] {
+    const seqs = this.bySubject.get(subject);
+    if (seqs === undefined) return [];
+    return typeof seqs === "number" ? [seqs] : seqs.slice();
+  }
+
+  /** How many messages the subject holds (0 when none). */
+  countOf(subject: string): number {
+    const seqs = this.bySubject.get(subject);
+    if (seqs === undefined) return 0;
+    return typeof seqs === "number" ? 1 : seqs.length;
+  }
+
+  /** The subject's newest seq, or undefined when it has none. */
+  lastOf(subject: string): number | undefined {
+    const seqs = this.bySubject.get(subject);
+    if (seqs === undefined) return undefined;
+    return typeof seqs === "number" ? seqs : seqs[seqs.length - 1];
+  }
+
+  /** The operation of stored message `seq` (it must be stored). */
+  operationOf(seq: number): Operation {
+    const slot = this.table.find(seq);
+    assert(slot >= 0, `seq ${seq} is not stored`);
+    return this.table.operationAt(slot);
   }
 
   /**
@@ -149,49 +221,63 @@ export class StreamIndex {
   removedHighSeq(): number {
     if (this.removedHigh < 0) {
       let expected = this.lastSeq;
-      for (let i = this.order.length - 1; i >= this.head && expected > 0; i--) {
-        const seq = this.order[i]!;
-        if (!this.messages.has(seq)) continue;
-        if (seq !== expected) break;
+      this.table.forEachBackward((slot) => {
+        if (this.table.seqAt(slot) !== expected) return false;
         expected--;
-      }
+        return expected > 0;
+      });
       this.removedHigh = expected;
     }
     return this.removedHigh;
   }
 
   firstSeq(): number {
-    while (this.head < this.order.length && !this.messages.has(this.order[this.head]!)) {
-      this.head++;
-      this.dead--;
-    }
-    if (this.head >= this.order.length) return this.lastSeq + 1;
-    if (this.head > 1024 && this.head * 2 > this.order.length) {
-      this.order = this.order.slice(this.head);
-      this.head = 0;
-    }
-    return this.order[this.head]!;
+    return this.table.firstSeq() ?? this.lastSeq + 1;
   }
 
   /**
    * Visits stored seqs >= fromSeq in ascending order until `visit` returns
    * false. `visit` must not add or remove messages.
    */
-  forEachFrom(fromSeq: number, visit: (seq: number, meta: MessageMeta) => boolean): void {
-    for (let i = lowerBound(this.order, this.head, fromSeq); i < this.order.length; i++) {
-      const seq = this.order[i]!;
-      const meta = this.messages.get(seq);
-      if (meta !== undefined && !visit(seq, meta)) return;
-    }
+  forEachFrom(
+    fromSeq: number,
+    visit: (
+      seq: number,
+      subject: string,
+      operation: Operation,
+      timestampMs: number,
+      size: number,
+    ) => boolean,
+  ): void {
+    const table = this.table;
+    table.forEachFrom(fromSeq, (slot) =>
+      visit(
+        table.seqAt(slot),
+        table.subjectAt(slot),
+        table.operationAt(slot),
+        table.timestampAt(slot),
+        table.sizeAt(slot),
+      ),
+    );
   }
 
   state(): StreamState {
     return {
       firstSeq: this.firstSeq(),
       lastSeq: this.lastSeq,
-      messages: this.messages.size,
+      messages: this.table.size,
       bytes: this.bytes,
-      subjects: this.subjects.size,
+      subjects: this.bySubject.size,
+    };
+  }
+
+  private metaAt(slot: number): MessageMeta {
+    const table = this.table;
+    return {
+      subject: table.subjectAt(slot),
+      operation: table.operationAt(slot),
+      size: table.sizeAt(slot),
+      timestampMs: table.timestampAt(slot),
     };
   }
 }

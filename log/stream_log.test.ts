@@ -1,6 +1,7 @@
 import { ClassicLevel } from "classic-level";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KvError } from "../proto/index.js";
+import { deleteIndexCheckpoint } from "./index_checkpoint.js";
 import { messageKey, streamKey } from "./keys.js";
 import { StreamLog } from "./stream_log.js";
 import { bytes, collect, config, errorCode, tempDir, text } from "./test_helpers.js";
@@ -525,6 +526,8 @@ describe("durability and integrity", () => {
     log = await StreamLog.open(dir.path);
   });
 
+  const VIEW = { keyEncoding: "view", valueEncoding: "view" } as const;
+
   async function flipByte(key: Uint8Array, at: (length: number) => number): Promise<void> {
     const db = new ClassicLevel<Uint8Array, Uint8Array>(dir.path, {
       keyEncoding: "view",
@@ -554,16 +557,31 @@ describe("durability and integrity", () => {
     ["first byte", () => 0],
     ["checksum", (n: number) => n - 1],
     ["checksum tag", (n: number) => n - 5],
-  ])("detects a flipped message byte (%s) at open, naming stream and seq", async (_w, at) => {
-    await log.createStream(config("s"));
-    for (let i = 0; i < 3; i++) await log.append("s", put(`k${i}`, "payload-bytes"));
-    await log.close();
-    await flipByte(messageKey(1, 2), at);
-    const err = await openError();
-    expect(err.code).toBe("CORRUPT_RECORD");
-    expect(err.message).toContain('stream "s" seq 2');
-    log = { close: async () => undefined } as StreamLog;
-  });
+  ])(
+    "detects a flipped message byte (%s) on read, and at an open after a crash",
+    async (_w, at) => {
+      await log.createStream(config("s"));
+      for (let i = 0; i < 3; i++) await log.append("s", put(`k${i}`, "payload-bytes"));
+      await log.close();
+      await flipByte(messageKey(1, 2), at);
+      // After a clean close the indexes come from the checkpoint: the record is checked when read.
+      const opened = await StreamLog.open(dir.path);
+      expect(opened.opened.index.from).toBe("checkpoint");
+      const readError = await opened.getBySeq("s", 2).catch((err: unknown) => err as KvError);
+      expect(readError).toMatchObject({ code: "CORRUPT_RECORD" });
+      expect((readError as KvError).message).toContain('stream "s" seq 2');
+      expect((await opened.getBySeq("s", 3))?.subject).toBe("k2");
+      await opened.close();
+      // After a crash there is no checkpoint, and the open's full scan refuses the log.
+      const db = new ClassicLevel<Uint8Array, Uint8Array>(dir.path, VIEW);
+      expect(await deleteIndexCheckpoint(db as never)).toBe(true);
+      await db.close();
+      const err = await openError();
+      expect(err.code).toBe("CORRUPT_RECORD");
+      expect(err.message).toContain('stream "s" seq 2');
+      log = { close: async () => undefined } as StreamLog;
+    },
+  );
 
   it("detects a corrupted stream record at open", async () => {
     await log.createStream(config("s"));

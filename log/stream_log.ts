@@ -9,6 +9,7 @@ import { ClassicLevel } from "classic-level";
 import { KvError } from "../proto/index.js";
 import { assert } from "./assert.js";
 import { LogBatchImpl, validateMeta } from "./batch.js";
+import { deleteIndexCheckpoint, writeIndexCheckpoint } from "./index_checkpoint.js";
 import {
   HEADER_KEY,
   META_RANGE,
@@ -29,7 +30,7 @@ import {
   encodeStream,
   FORMAT_VERSION,
 } from "./records.js";
-import { recover, scanRange } from "./recover.js";
+import { type IndexSource, recover, scanRange } from "./recover.js";
 import { firstIndexAfter } from "./sorted_names.js";
 import { lowerBound, type StreamIndex } from "./stream_index.js";
 import {
@@ -79,6 +80,8 @@ function checkSeq(value: unknown, name: string): number {
 export class StreamLog {
   private readonly queue: WriteQueue;
   private cleanup: Promise<void> = Promise.resolve();
+  /** How the last open built the indexes, and how long it took (for the node's start log). */
+  opened: { index: IndexSource; ms: number } = { index: { from: "scan" }, ms: 0 };
   private closed = false;
 
   private constructor(
@@ -112,8 +115,12 @@ export class StreamLog {
       : location;
     await db.open();
     try {
-      const { state, orphanIds } = await recover(db, maxMessageSizeBytes);
+      const started = performance.now();
+      const { state, orphanIds, index } = await recover(db, maxMessageSizeBytes);
+      // Before anything can change the log: a checkpoint outliving this open would be stale.
+      await deleteIndexCheckpoint(db);
       const log = new StreamLog(db, ownsDb, state);
+      log.opened = { index, ms: Math.round(performance.now() - started) };
       log.retireRanges(orphanIds);
       return log;
     } catch (err) {
@@ -122,12 +129,20 @@ export class StreamLog {
     }
   }
 
-  /** Waits for pending writes and cleanup; closes the db only if open() opened it. */
+  /**
+   * Waits for pending writes and cleanup, writes the index checkpoint so the next open
+   * need not read every message (only when memory equals disk: no failed write, no
+   * batch left open), and closes the db only if open() opened it.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.queue.drain();
     await this.cleanup;
+    if (this.queue.failure === null && this.mem.openBatch === null) {
+      // A cache: if it cannot be written (a full disk), the next open scans instead.
+      await writeIndexCheckpoint(this.db, this.mem.streams.values()).catch(() => undefined);
+    }
     if (this.ownsDb) await this.db.close();
   }
 
@@ -247,7 +262,7 @@ export class StreamLog {
   seqsOfSubject(stream: string, subject: string): number[] {
     const index = this.mem.requireStream(stream);
     validateSubject(subject);
-    return [...(index.subjects.get(subject) ?? [])];
+    return index.seqsOf(subject);
   }
 
   /**
@@ -255,7 +270,7 @@ export class StreamLog {
    * undefined when it is not stored.
    */
   payloadSize(stream: string, seq: number): number | undefined {
-    return this.mem.requireStream(stream).messages.get(seq)?.size;
+    return this.mem.requireStream(stream).sizeOf(seq);
   }
 
   /** At least the largest payload stored in `stream` (see StreamIndex.largestPayload). */
@@ -291,9 +306,9 @@ export class StreamLog {
     validateSubject(subject);
     // The newest message may be removed while it is read; then the next newest is the answer.
     for (let attempt = 0; attempt < LAST_BY_SUBJECT_ATTEMPTS; attempt++) {
-      const seqs = index.subjects.get(subject);
-      if (seqs === undefined || this.mem.streams.get(stream) !== index) return null;
-      const [message] = await this.read(index, [seqs[seqs.length - 1]!]);
+      const last = index.lastOf(subject);
+      if (last === undefined || this.mem.streams.get(stream) !== index) return null;
+      const [message] = await this.read(index, [last]);
       if (message !== undefined) return message;
     }
     throw new KvError("INTERNAL", `subject ${JSON.stringify(subject)} kept changing while read`);
@@ -319,7 +334,7 @@ export class StreamLog {
       const seqs: number[] = [];
       let next = toSeq + 1;
       if (literal !== undefined) {
-        const all = index.subjects.get(literal) ?? [];
+        const all = index.seqsOf(literal);
         for (let i = lowerBound(all, 0, cursor); i < all.length; i++) {
           const seq = all[i]!;
           if (seq > toSeq) break;
@@ -329,19 +344,19 @@ export class StreamLog {
         if (seqs.length === ITERATE_CHUNK) next = seqs[seqs.length - 1]! + 1;
       } else {
         let scanned = 0;
-        index.forEachFrom(cursor, (seq, meta) => {
+        index.forEachFrom(cursor, (seq, subject) => {
           if (seq > toSeq) return false;
           if (++scanned > ITERATE_SCAN_MAX || seqs.length === ITERATE_CHUNK) {
             next = seq;
             return false;
           }
-          if (match(meta.subject)) seqs.push(seq);
+          if (match(subject)) seqs.push(seq);
           return true;
         });
       }
       for (const message of await this.read(index, seqs)) {
         // The consumer may remove messages between two yields; skip what is gone.
-        if (this.mem.streams.get(stream) !== index || !index.messages.has(message.seq)) continue;
+        if (this.mem.streams.get(stream) !== index || !index.has(message.seq)) continue;
         yield message;
       }
       if (next <= cursor) break;
@@ -408,9 +423,9 @@ export class StreamLog {
     const id = index.id;
     const name = index.config.name;
     const bodies: Array<Uint8Array | undefined> = seqs.map((seq) =>
-      index.messages.has(seq) ? this.mem.pendingMessages.get(pendingKey(id, seq)) : undefined,
+      index.has(seq) ? this.mem.pendingMessages.get(pendingKey(id, seq)) : undefined,
     );
-    const missing = seqs.filter((seq, i) => bodies[i] === undefined && index.messages.has(seq));
+    const missing = seqs.filter((seq, i) => bodies[i] === undefined && index.has(seq));
     if (missing.length > 0) {
       const fetched = await this.db.getMany<Uint8Array, Uint8Array>(
         missing.map((seq) => messageKey(id, seq)),
@@ -426,7 +441,7 @@ export class StreamLog {
       const seq = seqs[i]!;
       const body = bodies[i];
       // Judge liveness now, after the await: what was removed meanwhile is gone.
-      const meta = index.id === id ? index.messages.get(seq) : undefined;
+      const meta = index.id === id ? index.meta(seq) : undefined;
       if (meta === undefined || this.mem.streams.get(name) !== index) continue;
       if (body === undefined) {
         throw new KvError(
@@ -586,13 +601,12 @@ function* matchingSubjects(
 }
 
 function infoOf(index: StreamIndex, subject: string): SubjectInfo | undefined {
-  const seqs = index.subjects.get(subject);
-  if (seqs === undefined) return undefined;
-  const lastSeq = seqs[seqs.length - 1]!;
+  const lastSeq = index.lastOf(subject);
+  if (lastSeq === undefined) return undefined;
   return {
     subject,
     lastSeq,
-    operation: index.messages.get(lastSeq)!.operation,
-    messages: seqs.length,
+    operation: index.operationOf(lastSeq),
+    messages: index.countOf(subject),
   };
 }

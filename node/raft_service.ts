@@ -217,6 +217,16 @@ export class RaftKvService implements KvService {
     let storage: RaftStorage | undefined;
     try {
       streamLog = await StreamLog.open(db);
+      const { index, ms } = streamLog.opened;
+      // The checkpoint a clean stop writes spares the scan of every message (log/README.md).
+      if (index.from === "scan" && index.rejectedCheckpoint !== undefined) {
+        opts.log.warn("stream log index checkpoint not used; rebuilt by a full scan", {
+          reason: index.rejectedCheckpoint,
+          ms,
+        });
+      } else {
+        opts.log.info("stream log opened", { index: index.from, ms });
+      }
       // A joining node starts outside any group: the leader's log brings its membership.
       storage = await openNodeRaftStorage(db, {
         voters: opts.join ? [] : opts.peers.map((p) => p.id),

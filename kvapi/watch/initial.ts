@@ -9,7 +9,6 @@
  */
 import { KvError } from "../../proto/index.js";
 import type { KvLog } from "../log_port.js";
-import { isLiteralFilter } from "../names.js";
 import type { InitialSource, WatchEvent } from "./watcher.js";
 
 export type InitialMode =
@@ -57,15 +56,10 @@ function countAtOrBelow(seqs: readonly number[], fromSeq: number, boundary: numb
  */
 function expectedCount(scan: InitialScan): number {
   const { log, stream, filter, boundary, mode } = scan;
-  const subjects = isLiteralFilter(filter)
-    ? log.subjectInfo(stream, filter) === undefined
-      ? []
-      : [log.subjectInfo(stream, filter)!]
-    : log.subjects(stream, filter);
-  // The log may stream subjects asynchronously; then no estimate is made.
-  if (!Array.isArray(subjects)) return 0;
   let n = 0;
-  for (const info of subjects) {
+  // One subject at a time from the sorted index: a watch over a million keys builds no
+  // list of them (the cost is a pass over the matching keys, no memory).
+  for (const info of log.subjectsAfter(stream, filter, "")) {
     if (mode.kind === "latest") {
       const seq = latestAtOrBelow(log, stream, info.subject, boundary);
       if (seq === 0 || seq < (mode.fromSeq ?? 1)) continue;
