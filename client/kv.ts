@@ -105,21 +105,34 @@ export class KeyValue {
    * memory at once. Each page is a linearizable read of its own (unless `stale`).
    */
   async *listKeys(filter = ">", opts: ReadOptions = {}): AsyncIterable<string> {
-    let after = "";
-    while (true) {
-      const answer = await this.conn.call(
+    const page = async (after: string) =>
+      expectAnswer(
+        await this.conn.call(
+          "keys",
+          { bucket: this.bucket, filter, stale: staleOf(opts), after },
+          opts.timeoutMs,
+        ),
+        "keys_chunk",
         "keys",
-        { bucket: this.bucket, filter, stale: staleOf(opts), after },
-        opts.timeoutMs,
       );
-      const chunk = expectAnswer(answer, "keys_chunk", "keys");
+    let after = "";
+    let next = page(after);
+    while (true) {
+      const chunk = await next;
       const keys = chunk.keys;
+      const more = !chunk.done && keys.length > 0;
+      if (more) {
+        // One page ahead: the next read runs while the caller consumes this one, so at most
+        // two pages are held. A caller that stops early leaves it unawaited: not a failure.
+        next = page(keys[keys.length - 1]!);
+        next.catch(() => undefined);
+      }
       for (const k of keys) {
         if (after !== "" && k <= after) continue;
         after = k;
         yield k;
       }
-      if (chunk.done || keys.length === 0) return;
+      if (!more) return;
     }
   }
 

@@ -235,7 +235,8 @@ export class ClientSession {
     this.maxInFlight = opts.maxInFlight ?? 1024;
     this.maxWatches = opts.maxWatches ?? 4096;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 32 * 1024 * 1024;
-    this.keysPageSize = opts.keysPageSize ?? 1000;
+    // Pages are linearizable reads of their own: 1M keys in 100 reads, not 1000.
+    this.keysPageSize = opts.keysPageSize ?? 10_000;
     this.clock = opts.clock ?? systemClock;
     this.writeDeadlineMs = opts.writeDeadlineMs ?? 10_000;
     assert(this.maxInFlight >= 1 && this.maxWatches >= 0, "client session limits");

@@ -67,6 +67,21 @@ describe("RaftKvService", () => {
     expect(p).toEqual({ keys: ["k.04", "k.05"], done: false });
   });
 
+  it("ends a page of long keys at its byte bound, whatever the count limit", async () => {
+    const keys = Array.from(
+      { length: 300 },
+      (_, i) => `long.${String(i).padStart(3, "0")}.${"x".repeat(991)}`,
+    );
+    for (const k of keys) await put(k);
+    const first = await svc.keysPage("b", "long.>", "", 10_000, { stale: false });
+    // 256 KiB of keys of 1000 bytes: a page of 263 keys, far below the frame limit.
+    expect(first.done).toBe(false);
+    expect(first.keys.length).toBe(Math.ceil((256 * 1024) / keys[0]!.length));
+    const rest = await svc.keysPage("b", "long.>", first.keys.at(-1)!, 10_000, { stale: false });
+    expect([...first.keys, ...rest.keys]).toEqual(keys);
+    expect(rest.done).toBe(true);
+  });
+
   it("reports kvapi's boundary as the initial-done revision, also during writes", async () => {
     for (let i = 0; i < 5; i++) await put(`a${i}`);
     for (let round = 0; round < 5; round++) {

@@ -65,6 +65,12 @@ const DEFAULT_PURGE_DELETES_OLDER_THAN_MS = 30 * 60 * 1000;
 const READINESS_TIMEOUT_MS = 1000;
 
 /** The stores a node runs on, opened by the caller (see `RaftKvService.onStores`). */
+
+/**
+ * Key bytes in one page of `keysPage`: 10,000 keys of up to 1 KiB would not fit a client
+ * frame (DEFAULT_MAX_FRAME_BYTES), so a page also ends after this many bytes.
+ */
+const KEYS_PAGE_MAX_BYTES = 256 * 1024;
 export interface NodeStores {
   streamLog: StreamLog;
   /** The Raft log and hard state. */
@@ -462,10 +468,12 @@ export class RaftKvService implements KvService {
   ): Promise<KeysPage> {
     await this.read(opts);
     const keys: string[] = [];
+    let bytes = 0;
     // Resumes after the previous page's last key (a binary search in kvapi), not from the start.
     for await (const k of this.kv.listKeys(bucket, filter, { startAfter: after })) {
-      if (keys.length >= limit) return { keys, done: false };
+      if (keys.length >= limit || bytes >= KEYS_PAGE_MAX_BYTES) return { keys, done: false };
       keys.push(k);
+      bytes += Buffer.byteLength(k);
     }
     return { keys, done: true };
   }
