@@ -75,6 +75,8 @@ interface KvSimNode {
   service: RaftKvService | undefined;
   streamLog: StreamLog | undefined;
   incarnation: number;
+  /** Stops so far (crashes and clean stops): every other one is clean. */
+  stops: number;
   pausedUntilMs: number;
   skewMs: number;
 }
@@ -139,6 +141,7 @@ export class KvSimCluster {
         service: undefined,
         streamLog: undefined,
         incarnation: 0,
+        stops: 0,
         pausedUntilMs: 0,
         skewMs: skewed ? intBetween(this.prng, -this.swarm.skewMsMax, this.swarm.skewMsMax) : 0,
       };
@@ -172,6 +175,12 @@ export class KvSimCluster {
     const alive = () => node.incarnation === incarnation;
     const streamLog = await StreamLog.open(await node.levelDisk.open());
     if (!alive()) return;
+    // After a clean stop the index comes from its checkpoint; after a crash, from the scan.
+    const index = streamLog.opened.index;
+    if (index.from === "checkpoint") this.count("index_from_checkpoint");
+    if (index.from === "scan" && index.rejectedCheckpoint !== undefined) {
+      this.fail(`${node.id}: index checkpoint rejected: ${index.rejectedCheckpoint}`);
+    }
     const clock = new EventClock(
       this.events,
       { alive, pausedUntilMs: () => node.pausedUntilMs },
@@ -245,6 +254,27 @@ export class KvSimCluster {
     this.log(`${node.id} crashed`);
   }
 
+  /**
+   * A clean stop (SIGTERM): the service closes, so the stream log writes its index
+   * checkpoint and the next start loads it instead of scanning; the disks keep everything.
+   */
+  private async stopCleanly(node: KvSimNode): Promise<void> {
+    const service = node.service;
+    if (service === undefined) return;
+    this.checkNoRaftViolation(node);
+    this.snapshotsInstalled += service.status().snapshot?.installed ?? 0;
+    // The old incarnation sends nothing more while it closes.
+    node.incarnation++;
+    node.service = undefined;
+    node.streamLog = undefined;
+    this.log(`${node.id} stopping cleanly`);
+    try {
+      await service.close();
+    } catch (err) {
+      this.fail(`${node.id} did not stop cleanly: ${String((err as Error)?.stack ?? err)}`);
+    }
+  }
+
   private restartAfter(node: KvSimNode, ms: number): void {
     this.events.after(ms, () => {
       if (node.service === undefined) void this.startNode(node);
@@ -309,9 +339,17 @@ export class KvSimCluster {
     });
     const crashOne = (n: KvSimNode | undefined, what: string) => {
       if (!n?.service) return;
+      const downMs = intBetween(this.faultPrng, 5, 1500);
+      // Every other stop of a node is clean instead of a power loss (chosen by counting,
+      // not by the PRNG, so a seed's draws stay what they were).
+      if (n.stops++ % 2 === 1) {
+        this.count(`${what === "crash" ? "" : "leader_"}clean_stop`);
+        void this.stopCleanly(n).then(() => this.restartAfter(n, downMs));
+        return;
+      }
       this.count(what);
       this.crash(n);
-      this.restartAfter(n, intBetween(this.faultPrng, 5, 1500));
+      this.restartAfter(n, downMs);
     };
     every("crashes", s.crashEveryMs, () => crashOne(pick(this.faultPrng, all()), "crash"));
     every("leader_crashes", s.crashEveryMs, () => {

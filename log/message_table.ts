@@ -40,8 +40,10 @@ export class MessageTable {
     size: number,
     timestampMs: number,
   ): void {
-    assert(this.end === this.head || seq > this.seqs[this.end - 1]!, `seq ${seq} out of order`);
-    assert(size <= 0xffff_ffff, `payload of ${size} bytes`);
+    // Checked before the message is built: this runs for every message of a bulk load.
+    if (!(this.end === this.head || seq > this.seqs[this.end - 1]!) || size > 0xffff_ffff) {
+      assert(false, `seq ${seq} out of order, or a payload of ${size} bytes`);
+    }
     if (this.end === this.seqs.length) this.makeRoom();
     const slot = this.end++;
     this.seqs[slot] = seq;

@@ -107,7 +107,7 @@ export class StreamIndex {
     /** False when the caller sets the names itself afterwards (names.reset). */
     listName = true,
   ): void {
-    assert(seq <= this.lastSeq, `seq ${seq} added beyond the last seq`);
+    if (seq > this.lastSeq) assert(false, `seq ${seq} added beyond the last seq`);
     this.table.push(seq, subject, operation, size, timestampMs);
     const seqs = this.bySubject.get(subject);
     if (seqs === undefined) {
