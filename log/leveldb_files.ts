@@ -433,6 +433,8 @@ export interface LiveSet {
   files: number;
   /** Damage in CURRENT or the MANIFEST, a table it names that is missing, or the marker. */
   damage?: LevelDbDamage;
+  /** Tables a compaction deleted while the listing ran (a running database). */
+  skipped?: string[];
 }
 
 async function listing(dir: string): Promise<string[] | undefined> {
@@ -476,15 +478,45 @@ async function markerOf(dir: string, names: readonly string[]): Promise<string |
  * and lists what LevelDB will use: the live tables (each present under its number) and
  * the logs it replays. Files LevelDB no longer uses (an older log, a table a compaction
  * cut short at close or a crash) are left out, as LevelDB deletes them unread.
+ *
+ * Safe on a running database: a table the MANIFEST names but the directory lacks is read
+ * for again, and the MANIFEST once more; a table that edit deleted is left out (in
+ * `skipped`), one still named is damage.
  */
 export async function liveSetOf(dir: string): Promise<LiveSet> {
+  const first = await liveSetOnce(dir);
+  if (first.missing.length === 0) return first.set;
+  const again = await liveSetOnce(dir);
+  if (again.set.damage) return again.set;
+  const stillMissing = again.missing.find((m) => first.missing.includes(m));
+  if (stillMissing !== undefined) {
+    again.set.damage = {
+      file: join(dir, again.manifest),
+      offset: 0,
+      reason: `names table ${stillMissing}, which does not exist`,
+    };
+    return again.set;
+  }
+  // Named by the first read only: a compaction deleted them in between. Those named by
+  // the second read only are new (the second listing missed them): the next cycle has them.
+  const gone = [...first.missing, ...again.missing].map((n) => `${String(n).padStart(6, "0")}.ldb`);
+  again.set.skipped = [...(again.set.skipped ?? []), ...gone];
+  return again.set;
+}
+
+async function liveSetOnce(
+  dir: string,
+): Promise<{ set: LiveSet; missing: number[]; manifest: string }> {
   const set: LiveSet = { tables: [], logs: [], bytes: 0, files: 0 };
+  const missing: number[] = [];
+  let manifest = "";
+  const result = () => ({ set, missing, manifest });
   const names = await listing(dir);
-  if (names === undefined || !names.includes("CURRENT")) return set;
+  if (names === undefined || !names.includes("CURRENT")) return result();
   const marker = await markerOf(dir, names);
   if (marker !== undefined) {
     set.damage = { file: join(dir, CORRUPT_MARKER), offset: 0, reason: marker };
-    return set;
+    return result();
   }
   const read = async (name: string) => {
     const bytes = await readFile(join(dir, name));
@@ -493,29 +525,23 @@ export async function liveSetOf(dir: string): Promise<LiveSet> {
     return bytes;
   };
   const current = await read("CURRENT");
-  let manifest = "";
   set.damage = damageOf(join(dir, "CURRENT"), () => {
     manifest = checkCurrent(current, names);
   });
-  if (set.damage) return set;
+  if (set.damage) return result();
   const manifestBytes = await read(manifest);
   let live: LiveFiles | undefined;
   set.damage = damageOf(join(dir, manifest), () => {
     live = liveFiles(checkLogFile(manifestBytes));
   });
-  if (set.damage || live === undefined) return set;
+  if (set.damage || live === undefined) return result();
   for (const [number, sizeBytes] of live.tables) {
     const base = String(number).padStart(6, "0");
-    const name = [`${base}.ldb`, `${base}.sst`].find((n) => names.includes(n));
-    if (name === undefined) {
-      set.damage = {
-        file: join(dir, manifest),
-        offset: 0,
-        reason: `names table ${number}, which does not exist`,
-      };
-      return set;
-    }
-    set.tables.push({ number, name, sizeBytes });
+    let name = [`${base}.ldb`, `${base}.sst`].find((n) => names.includes(n));
+    // Written after the listing (a running database): there now?
+    if (name === undefined && (await exists(join(dir, `${base}.ldb`)))) name = `${base}.ldb`;
+    if (name === undefined) missing.push(number);
+    else set.tables.push({ number, name, sizeBytes });
   }
   set.tables.sort((x, y) => x.number - y.number);
   for (const name of names.filter((n) => /^\d+\.log$/.test(n))) {
@@ -524,7 +550,17 @@ export async function liveSetOf(dir: string): Promise<LiveSet> {
     if (number < live.logNumber && number !== live.prevLogNumber) continue;
     set.logs.push(name);
   }
-  return set;
+  return result();
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
 }
 
 /**
@@ -604,7 +640,7 @@ export async function verifyLevelDb(dir: string): Promise<LevelDbVerifyReport> {
     files: set.files,
     bytes: set.bytes,
     tables: 0,
-    skipped: [],
+    skipped: [...(set.skipped ?? [])],
     damage: [],
   };
   if (set.damage) {
