@@ -78,6 +78,7 @@ describe.skipIf(skip)("deploy/prometheus with promtool", () => {
       g.rules.map((r) => r.alert).filter((a) => a !== undefined),
     );
     expect(alerts.sort()).toEqual([
+      "StreamkvDataCorrupt",
       "StreamkvDiskFull",
       "StreamkvDiskNearlyFull",
       "StreamkvFollowerLagging",
