@@ -229,7 +229,7 @@ describe.skipIf(skip)("a real Prometheus scraping a three-node cluster", () => {
       groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }>;
     }>("/api/v1/rules");
     const rules = groups.groups.flatMap((g) => g.rules);
-    expect(rules).toHaveLength(9);
+    expect(rules).toHaveLength(10);
     await waitFor(
       async () =>
         (await api<typeof groups>("/api/v1/rules")).groups
