@@ -9,7 +9,7 @@
  * middle of it.
  */
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { afterEach, describe, expect, it } from "vitest";
@@ -290,6 +290,31 @@ describe("LevelDB file checks", () => {
     expect((await verifyLevelDb(dir.path)).damage).toEqual([
       { file: join(dir.path, CORRUPT_MARKER), offset: 0, reason: found },
     ]);
+  });
+
+  it("bound what they read of a hostile file: a huge marker, a huge file in a table's place", async () => {
+    const db = await makeDb(30, 0);
+    const marker = join(db.path, CORRUPT_MARKER);
+    // 8 MiB on one line: the refusal carries at most the first 4 KiB of it.
+    writeFileSync(marker, Buffer.alloc(8 * 1024 * 1024, "x"));
+    const err = await verifyLevelDbFiles(db.path).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err).toMatchObject({ code: "CORRUPT_RECORD" });
+    expect(err!.message.length).toBeLessThan(4096 + 512);
+    rmSync(marker);
+    // A 4 GiB sparse file where a table of a few KiB belongs: refused by its size, never
+    // read (a read of it would fail: more than a Buffer holds).
+    truncateSync(db.table, 4 * 1024 ** 3);
+    const started = performance.now();
+    await expect(verifyLevelDbFiles(db.path)).rejects.toMatchObject({
+      message: expect.stringContaining(`${4 * 1024 ** 3} bytes where the MANIFEST recorded`),
+    });
+    expect((await verifyLevelDb(db.path)).damage).toEqual([
+      { file: db.table, offset: 0, reason: expect.stringMatching(/^4294967296 bytes where/) },
+    ]);
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it("verify a database while it is written and compacted, skipping what is deleted meanwhile", async () => {

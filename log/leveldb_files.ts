@@ -33,7 +33,7 @@
  * which leaves the `CORRUPT` marker that every later start refuses on. Files are read
  * whole, one at a time (a table is about 2 MiB).
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { KvError } from "../proto/index.js";
 import { crc32c } from "./crc32c.js";
@@ -496,11 +496,23 @@ function damageOf(file: string, check: () => void): LevelDbDamage | undefined {
   }
 }
 
-/** The marker's text (first line, bounded), or undefined when there is none. */
+/** The marker's text (its first line, of its first MARKER_BYTES_MAX bytes), or undefined when there is none. */
 async function markerOf(dir: string, names: readonly string[]): Promise<string | undefined> {
   if (!names.includes(CORRUPT_MARKER)) return undefined;
-  const bytes = (await readIfPresent(join(dir, CORRUPT_MARKER))) ?? Buffer.alloc(0);
-  const text = bytes.subarray(0, MARKER_BYTES_MAX).toString("utf8").split("\n")[0]!.trim();
+  const bytes = Buffer.alloc(MARKER_BYTES_MAX);
+  let length = 0;
+  try {
+    const file = await open(join(dir, CORRUPT_MARKER), "r");
+    try {
+      length = (await file.read(bytes, 0, MARKER_BYTES_MAX, 0)).bytesRead;
+    } finally {
+      await file.close();
+    }
+  } catch (err) {
+    // Removed since the listing: an operator's reset under way. Still refuse this time.
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  const text = bytes.subarray(0, length).toString("utf8").split("\n")[0]!.trim();
   return text === "" ? "damage was found while the node ran (no reason recorded)" : text;
 }
 
@@ -605,9 +617,21 @@ export async function verifyTable(
   table: LiveTable,
   opts: { yieldEveryBytes?: number } = {},
 ): Promise<"gone" | { bytes: number; damage?: LevelDbDamage }> {
-  const bytes = await readIfPresent(join(dir, table.name));
-  if (bytes === undefined) return "gone";
   const file = join(dir, table.name);
+  // The size first: a file that is not the table the MANIFEST recorded is not read.
+  let sizeBytes: number;
+  try {
+    sizeBytes = (await stat(file)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "gone";
+    throw err;
+  }
+  if (sizeBytes !== table.sizeBytes) {
+    const reason = `${sizeBytes} bytes where the MANIFEST recorded ${table.sizeBytes}`;
+    return { bytes: 0, damage: { file, offset: 0, reason } };
+  }
+  const bytes = await readIfPresent(file);
+  if (bytes === undefined) return "gone";
   try {
     if (bytes.length !== table.sizeBytes) {
       throw new Damage(0, `${bytes.length} bytes where the MANIFEST recorded ${table.sizeBytes}`);
