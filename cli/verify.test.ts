@@ -35,7 +35,7 @@ beforeAll(async () => {
   expect(await server.stop("SIGTERM", 10_000)).toBe(0);
   server = await startServer({ dataDir });
   expect(await server.stop("SIGTERM", 10_000)).toBe(0);
-}, 60_000);
+}, 120_000);
 
 afterAll(() => removeDir(dataDir));
 
