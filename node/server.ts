@@ -486,9 +486,14 @@ async function openNode(
         // Not a full disk: the stores cannot be opened, as at a start that fails.
         onFatal(e);
       }
-    })().finally(() => {
-      halting = undefined;
-    });
+    })();
+    const halted = halting;
+    // A halt on damaged data may have chained itself behind this one meanwhile.
+    halted
+      .finally(() => {
+        if (halting === halted) halting = undefined;
+      })
+      .catch(() => {}); // a rejection reaches stop(), which awaits `halting`
   };
   const reopenWhenRoom = async () => {
     let waitMs = 1000;
@@ -567,9 +572,13 @@ async function openNode(
           log.warn("closing the stores of damaged data failed", { error: String(e) }),
         );
       client.closeSessions("CORRUPT_RECORD", err.message);
-    })().finally(() => {
-      halting = undefined;
-    });
+    })();
+    const halted = halting;
+    halted
+      .finally(() => {
+        if (halting === halted) halting = undefined;
+      })
+      .catch(() => {}); // a rejection reaches stop(), which awaits `halting`
   };
   if (config.scrubBytesPerSecond > 0) {
     scrubber = new Scrubber({
