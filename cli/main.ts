@@ -18,6 +18,7 @@ commands:
   cluster    cluster status [--all], transfer, add, remove
   snapshot   backups: save (through a node), status, restore (seed a new cluster)
   token      tokens with permissions for a server's --tokens-file
+  verify     check every checksum of a node's data files (--data DIR), tables included
   dev-cluster  a local cluster of three nodes on loopback (npm run cluster)
 
 streamkv <command> --help for details. Common flags: -s/--server ws://host:port
@@ -35,7 +36,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     switch (command) {
       case undefined:
         throw new UsageError(
-          "missing command: server, kv, cluster, snapshot, token, dev-cluster (see streamkv --help)",
+          "missing command: server, kv, cluster, snapshot, token, verify, dev-cluster (see streamkv --help)",
         );
       case "--help":
       case "-h":
@@ -65,6 +66,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case "snapshot": {
         const { runSnapshot } = await import("./snapshot.js");
         await runSnapshot(rest, io);
+        return 0;
+      }
+      case "verify": {
+        const { runVerify } = await import("./verify.js");
+        await runVerify(rest, io);
         return 0;
       }
       case "token": {

@@ -1,20 +1,24 @@
 /**
  * A flipped bit in a follower's data files (issue 13), with real processes and real
- * LevelDB: a follower is stopped, one bit of its files is flipped (inside a stored
- * value in a table file; inside LevelDB's MANIFEST; inside the write-ahead log that
- * holds its last writes), and it must refuse to start (exit 1, "CORRUPT_RECORD:
- * corrupt LevelDB file <path>"), so it serves and replicates nothing while the
- * others serve reads and writes with their logs unchanged. Then the operator's reset from the README ("A member with
- * corrupted data"): `cluster remove`, wipe the data dir, start with --join,
- * `cluster add`; it catches up from the others and holds every acknowledged write.
+ * LevelDB: a follower is stopped and one bit of its files is flipped, spot after spot.
+ * Inside LevelDB's MANIFEST (which tables hold the data) or the write-ahead log that
+ * holds its last writes, it must refuse to start (exit 1, "CORRUPT_RECORD: corrupt
+ * LevelDB file <path>"). Inside a table, which a start no longer reads (issue 10: restart
+ * time independent of history), it starts, and its background scrub (run fast here)
+ * finds the damage, halts it (it serves and votes no more) and leaves the marker every
+ * later start refuses on: shown with a bloom filter block, which no record checksum
+ * sees, and with a stored value. Meanwhile the others serve reads and writes with their
+ * logs unchanged. Then the operator's reset from the README ("A member with corrupted
+ * data"): `cluster remove`, wipe the data dir, start with --join, `cluster add`; it
+ * catches up from the others and holds every acknowledged write.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { KeyValue } from "../client/index.js";
 import { runCli, waitFor } from "../test_support/index.js";
-import { type Flipped, flipAt, flipInside } from "./harness/bitflip.js";
+import { type Flipped, flipAt, flipInFilter, flipInside } from "./harness/bitflip.js";
 import type { LocalCluster } from "./harness/cluster.js";
 import { clusterFixture } from "./harness/fixture.js";
 import { readCommitted } from "./harness/workload.js";
@@ -48,7 +52,7 @@ async function sameLogs(c: LocalCluster, nodes: number[]) {
 }
 
 describe("a flipped bit in a follower's data files", () => {
-  it("is refused at start, the others go on, and the reset member catches up", async () => {
+  it("is refused at start or halted by the scrub, the others go on, and the reset member catches up", async () => {
     const c = await fx.start();
     const leader = await c.waitForLeader();
     const f = (leader + 1) % 3;
@@ -70,28 +74,88 @@ describe("a flipped bit in a follower's data files", () => {
     expect(await c.kill(f, "SIGTERM")).toBe(0);
     const before = await sameLogs(c, others);
 
-    // A bit inside a stored value in a table, inside LevelDB's MANIFEST (which tables
-    // hold the data), then inside the log's last writes (kept flipped for the reset).
-    const manifest = readdirSync(db).find((n) => n.startsWith("MANIFEST-"))!;
-    const spots: Array<[string, () => Flipped]> = [
-      ["ldb", () => flipInside(db, /\.ldb$/, acked.get("early.7")!)],
-      ["manifest", () => flipAt(join(db, manifest), statSync(join(db, manifest)).size >> 1)],
-      ["log", () => flipInside(db, /\.log$/, acked.get("late.19")!)],
-    ];
-    for (const [name, flip] of spots) {
-      const damage = flip();
-      const err = await c.startNode(f).then(
+    // The scrub at 256 MiB/s: it verifies these few tables within milliseconds of a start.
+    const scrubFast = ["--scrub-bytes-per-second", String(256 * 1024 * 1024)];
+    const refusedAtStart = async (file: string) => {
+      const err = await c.startNode(f, scrubFast).then(
         () => new Error("started on damaged data"),
         (e: Error) => e,
       );
       expect(err.message).toContain("server exited (1) before listening");
-      expect(err.message).toContain(
-        `cannot start: CORRUPT_RECORD: corrupt LevelDB file ${damage.file}`,
+      expect(err.message).toContain(`cannot start: CORRUPT_RECORD: corrupt LevelDB file ${file}`);
+      expect(follower.proc).toBeUndefined();
+    };
+    // Started on a damaged table: the scrub halts it and marks its data dir.
+    const haltedByScrub = async (file: string) => {
+      const proc = follower.proc!;
+      const http = `http://127.0.0.1:${follower.clientPort}`;
+      const metrics = async () => (await fetch(`${http}/metrics`)).text();
+      await waitFor(
+        async () => /\nstreamkv_data_corrupt 1\n/.test(await metrics()),
+        15_000,
+        "the scrub to halt the damaged node",
       );
+      expect(await metrics()).toMatch(/\nstreamkv_scrub_corruptions_total 1\n/);
+      expect(proc.stderr()).toContain('"msg":"the scrub found damaged data: stopping this node"');
+      expect(proc.stderr()).toContain(`"file":"${file}","offset":`);
+      expect(existsSync(join(db, "CORRUPT"))).toBe(true);
+      // It serves nothing: not ready, every request answers CORRUPT_RECORD.
+      expect((await fetch(`${http}/readyz`)).status).toBe(503);
+      const direct = await fx.connect({ servers: follower.url, timeoutMs: 5000 });
+      const read = await (async () => {
+        const kv = await direct.keyValue("bits");
+        await kv.get("early.1", { stale: true });
+      })().then(
+        () => undefined,
+        (e: { code?: string }) => e.code,
+      );
+      expect(read).toBe("CORRUPT_RECORD");
+      await direct.close();
+      // Stopped, it exits 1; every start after it refuses, naming the damage.
+      expect(await c.kill(f, "SIGTERM")).toBe(1);
+      await refusedAtStart(file);
+      const verify = await runCli(["verify", "--data", follower.dataDir]);
+      expect(verify.code).toBe(1);
+      expect(verify.stdout).toContain(`corrupt LevelDB file ${file}: offset`);
+    };
+
+    // LevelDB's MANIFEST, then the log's last writes: refused at start (recovery reads
+    // them). Then a bloom filter block and a value of a table: the scrub's (the last one
+    // kept, marker and all, for the reset).
+    const manifest = readdirSync(db).find((n) => n.startsWith("MANIFEST-"))!;
+    const spots: Array<[string, () => Flipped]> = [
+      ["manifest", () => flipAt(join(db, manifest), statSync(join(db, manifest)).size >> 1)],
+      ["log", () => flipInside(db, /\.log$/, acked.get("late.19")!)],
+      ["value", () => flipInside(db, /\.ldb$/, acked.get("early.7")!)],
+      ["filter", () => flipInFilter(db, acked.get("early.11")!)],
+    ];
+    for (const [name, flip] of spots) {
+      const damage = flip();
+      if (name === "manifest" || name === "log") await refusedAtStart(damage.file);
+      else if (name === "filter") {
+        await c.startNode(f, scrubFast);
+        await haltedByScrub(damage.file);
+      } else {
+        // While the stream log's open scan reads every record, a start refuses a damaged
+        // value by its CRC32C ("corrupt record: stream ..."); an open that reads less
+        // starts, and the scrub halts it. Never served either way.
+        const started = await c.startNode(f, scrubFast).then(
+          () => true,
+          (e: Error) => {
+            expect(e.message).toContain("server exited (1) before listening");
+            expect(e.message).toContain("cannot start: CORRUPT_RECORD: corrupt record");
+            return false;
+          },
+        );
+        if (started) await haltedByScrub(damage.file);
+      }
       expect(follower.proc).toBeUndefined();
       // Meanwhile the others serve writes and reads, with nothing of the damaged node's.
       await putAll(kv, `while.${name}`, 5, acked);
-      if (name !== "log") damage.undo();
+      if (name !== "filter") {
+        damage.undo();
+        rmSync(join(db, "CORRUPT"), { force: true });
+      }
     }
     // Nothing listens where the damaged node would serve.
     await expect(
@@ -101,7 +165,7 @@ describe("a flipped bit in a follower's data files", () => {
     ).rejects.toThrow();
     const after = await sameLogs(c, others);
     expect(after.slice(0, before.length)).toEqual(before);
-    expect(after).toHaveLength(before.length + 15);
+    expect(after).toHaveLength(before.length + 20);
     for (const i of others) await checkHolds(c, i, acked);
 
     // The reset: remove the member (its votes and acks must no longer count), wipe its

@@ -88,6 +88,12 @@ describe("/metrics on a three-node cluster", () => {
         after[i]!.sum("streamkv_disk_available_bytes"),
       );
       expect(after[i]!.sum("streamkv_process_resident_memory_bytes")).toBeGreaterThan(0);
+      // The background scrub ran a cycle over the live tables (none, or a few), found nothing.
+      expect(after[i]!.sum("streamkv_scrub_last_cycle_completed_seconds")).toBeGreaterThan(
+        Date.now() / 1000 - 600,
+      );
+      expect(after[i]!.sum("streamkv_scrub_corruptions_total")).toBe(0);
+      expect(after[i]!.sum("streamkv_data_corrupt")).toBe(0);
     }
     // The bucket create and the puts, proposed by the leader; none failed.
     expect(delta(leader, "streamkv_raft_proposals_committed_total")).toBeGreaterThanOrEqual(

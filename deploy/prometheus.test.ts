@@ -78,6 +78,7 @@ describe.skipIf(skip)("deploy/prometheus with promtool", () => {
       g.rules.map((r) => r.alert).filter((a) => a !== undefined),
     );
     expect(alerts.sort()).toEqual([
+      "StreamkvDataCorrupt",
       "StreamkvDiskFull",
       "StreamkvDiskNearlyFull",
       "StreamkvFollowerLagging",
@@ -228,7 +229,7 @@ describe.skipIf(skip)("a real Prometheus scraping a three-node cluster", () => {
       groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }>;
     }>("/api/v1/rules");
     const rules = groups.groups.flatMap((g) => g.rules);
-    expect(rules).toHaveLength(9);
+    expect(rules).toHaveLength(10);
     await waitFor(
       async () =>
         (await api<typeof groups>("/api/v1/rules")).groups

@@ -5,7 +5,19 @@ export { isValidStreamName, MAX_MSGS_PER_SUBJECT } from "./config.js";
 export { crc32c } from "./crc32c.js";
 /** Every key the log owns lies in this range (`log/` prefix); other record kinds sharing the db must stay out of it. */
 export { ALL_RANGE as LOG_KEY_RANGE } from "./keys.js";
-export { type LevelDbFilesReport, verifyLevelDbFiles } from "./leveldb_files.js";
+export {
+  CORRUPT_MARKER,
+  damageError,
+  type LevelDbDamage,
+  type LevelDbFilesReport,
+  type LevelDbVerifyReport,
+  type LiveSet,
+  type LiveTable,
+  liveSetOf,
+  verifyLevelDb,
+  verifyLevelDbFiles,
+  verifyTable,
+} from "./leveldb_files.js";
 export { DEFAULT_MAX_MESSAGE_SIZE_BYTES } from "./log_state.js";
 export {
   DEFAULT_LOCAL_META_PREFIXES,

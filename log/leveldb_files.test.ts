@@ -1,17 +1,26 @@
 /**
- * LevelDB's own checksums, checked before it opens (leveldb_files.ts), on real
- * databases written by classic-level: every single-bit flip of a write-ahead log, a
- * table and a MANIFEST is found (a table's footer padding aside, which nothing
- * reads), while a log cut short at any byte (a crash before the sync) passes. It also
- * shows the hazard the check exists for: LevelDB alone opens a damaged log and drops
- * acknowledged writes from the middle of it.
+ * LevelDB's own checksums (leveldb_files.ts), on real databases written by
+ * classic-level: every single-bit flip of a write-ahead log, a table and a MANIFEST is
+ * found (a table's footer padding aside, which nothing reads), while a log cut short at
+ * any byte (a crash before the sync) passes. The start check reads the logs and the
+ * MANIFEST only; damage inside a table is found by the whole check (`verifyLevelDb`,
+ * also what the node's scrub runs per table). It also shows the hazard the start check
+ * exists for: LevelDB alone opens a damaged log and drops acknowledged writes from the
+ * middle of it.
  */
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkLogFile, checkTableFile, Damage, verifyLevelDbFiles } from "./leveldb_files.js";
+import {
+  CORRUPT_MARKER,
+  checkLogFile,
+  checkTableFile,
+  Damage,
+  verifyLevelDb,
+  verifyLevelDbFiles,
+} from "./leveldb_files.js";
 import { StreamLog } from "./stream_log.js";
 import { config, errorCode, tempDir } from "./test_helpers.js";
 
@@ -77,8 +86,11 @@ describe("LevelDB file checks", () => {
   it("pass a database with a table, a write-ahead log and a MANIFEST", async () => {
     const db = await makeDb(300, 20);
     const report = await verifyLevelDbFiles(db.path);
-    // CURRENT, the MANIFEST, the log, the table.
-    expect(report.files).toBe(4);
+    // At start CURRENT, the MANIFEST, the log; the table is only stat'ed.
+    expect(report.files).toBe(3);
+    const whole = await verifyLevelDb(db.path);
+    expect(whole).toMatchObject({ files: 4, tables: 1, skipped: [], damage: [] });
+    expect(whole.bytes).toBe(report.bytes + readFileSync(db.table).length);
     const layout = checkTableFile(readFileSync(db.table));
     expect(layout.data.length).toBeGreaterThan(5);
     expect(layout.filter).toHaveLength(1);
@@ -150,10 +162,13 @@ describe("LevelDB file checks", () => {
     };
     for (const [spot, at] of Object.entries(spots)) {
       writeFileSync(db.table, flip(table, at * 8));
-      await expect(verifyLevelDbFiles(db.path), spot).rejects.toMatchObject({
-        code: "CORRUPT_RECORD",
-        message: expect.stringContaining(`${db.table}: offset`),
-      });
+      // Not read at start; found by the whole check, with the file and the block's offset.
+      await verifyLevelDbFiles(db.path);
+      const { damage } = await verifyLevelDb(db.path);
+      expect(damage, spot).toEqual([
+        { file: db.table, offset: expect.any(Number), reason: expect.stringMatching(/block/) },
+      ]);
+      expect(damage[0]!.offset).toBeLessThanOrEqual(at);
     }
   });
 
@@ -197,13 +212,16 @@ describe("LevelDB file checks", () => {
     rmSync(db.table);
     await expect(verifyLevelDbFiles(db.path)).rejects.toMatchObject({
       code: "CORRUPT_RECORD",
-      message: expect.stringMatching(/MANIFEST-\d+: names table \d+, which does not exist/),
+      message: expect.stringMatching(
+        /MANIFEST-\d+: offset 0: names table \d+, which does not exist/,
+      ),
     });
   });
 
   it("pass many tables with compactions under way at close", async () => {
     const dir = tempDir("streamkv-ldbfiles-");
     dirs.push(dir);
+    let tables = 0;
     for (let round = 0; round < 3; round++) {
       const level = await open(dir.path);
       for (let b = 0; b < 20; b++) {
@@ -212,9 +230,12 @@ describe("LevelDB file checks", () => {
         await batch.write();
       }
       await level.close();
-      const report = await verifyLevelDbFiles(dir.path);
-      expect(report.files).toBeGreaterThan(3);
+      await verifyLevelDbFiles(dir.path);
+      const report = await verifyLevelDb(dir.path);
+      expect(report.damage).toEqual([]);
+      tables = report.tables;
     }
+    expect(tables).toBeGreaterThan(1);
   });
 
   it("refuse a CURRENT that names no MANIFEST", async () => {
@@ -231,7 +252,7 @@ describe("LevelDB file checks", () => {
     });
   });
 
-  it("let StreamLog.open refuse a log whose table holds a damaged record", async () => {
+  it("pass a damaged table at start, report it in the whole check, and refuse a start after the marker", async () => {
     const dir = tempDir("streamkv-ldbfiles-");
     dirs.push(dir);
     const payload = randomBytes(500);
@@ -248,10 +269,79 @@ describe("LevelDB file checks", () => {
     await log.close();
     const table = join(dir.path, readdirSync(dir.path).find((n) => n.endsWith(".ldb"))!);
     const bytes = readFileSync(table);
-    writeFileSync(table, flip(bytes, (Buffer.from(bytes).indexOf(payload) + 7) * 8));
+    const at = Buffer.from(bytes).indexOf(payload) + 7;
+    writeFileSync(table, flip(bytes, at * 8));
+    await verifyLevelDbFiles(dir.path);
+    const report = await verifyLevelDb(dir.path);
+    expect(report.damage).toEqual([
+      { file: table, offset: expect.any(Number), reason: "data block checksum mismatch" },
+    ]);
+    // What the node's scrub leaves when it finds it: every start refuses, with its words.
+    const found = `corrupt LevelDB file ${table}: offset ${report.damage[0]!.offset}: data block checksum mismatch`;
+    writeFileSync(join(dir.path, CORRUPT_MARKER), `${found}\n`);
     await expect(StreamLog.open(dir.path)).rejects.toMatchObject({
       code: "CORRUPT_RECORD",
-      message: expect.stringContaining("data block checksum mismatch"),
+      message: expect.stringMatching(
+        new RegExp(
+          `^${found.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(recorded in .*CORRUPT when it was found\\); this node must not start`,
+        ),
+      ),
     });
+    expect((await verifyLevelDb(dir.path)).damage).toEqual([
+      { file: join(dir.path, CORRUPT_MARKER), offset: 0, reason: found },
+    ]);
+  });
+
+  it("bound what they read of a hostile file: a huge marker, a huge file in a table's place", async () => {
+    const db = await makeDb(30, 0);
+    const marker = join(db.path, CORRUPT_MARKER);
+    // 8 MiB on one line: the refusal carries at most the first 4 KiB of it.
+    writeFileSync(marker, Buffer.alloc(8 * 1024 * 1024, "x"));
+    const err = await verifyLevelDbFiles(db.path).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err).toMatchObject({ code: "CORRUPT_RECORD" });
+    expect(err!.message.length).toBeLessThan(4096 + 512);
+    rmSync(marker);
+    // A 4 GiB sparse file where a table of a few KiB belongs: refused by its size, never
+    // read (a read of it would fail: more than a Buffer holds).
+    truncateSync(db.table, 4 * 1024 ** 3);
+    const started = performance.now();
+    await expect(verifyLevelDbFiles(db.path)).rejects.toMatchObject({
+      message: expect.stringContaining(`${4 * 1024 ** 3} bytes where the MANIFEST recorded`),
+    });
+    expect((await verifyLevelDb(db.path)).damage).toEqual([
+      { file: db.table, offset: 0, reason: expect.stringMatching(/^4294967296 bytes where/) },
+    ]);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it("verify a database while it is written and compacted, skipping what is deleted meanwhile", async () => {
+    const dir = tempDir("streamkv-ldbfiles-");
+    dirs.push(dir);
+    const level = await open(dir.path);
+    let writing = true;
+    const writer = (async () => {
+      // Bounded: at most 400 batches of 100 KB, or until the checks below are done.
+      for (let b = 0; b < 400 && writing; b++) {
+        const batch = level.batch();
+        for (let i = 0; i < 100; i++) batch.put(`k${b % 40}-${i}`, randomBytes(1000));
+        await batch.write();
+      }
+    })();
+    try {
+      let tables = 0;
+      for (let round = 0; round < 10; round++) {
+        const report = await verifyLevelDb(dir.path);
+        expect(report.damage).toEqual([]);
+        tables += report.tables;
+      }
+      expect(tables).toBeGreaterThan(0);
+    } finally {
+      writing = false;
+      await writer;
+      await level.close();
+    }
   });
 });

@@ -1,5 +1,6 @@
 /**
- * Checks every checksum LevelDB itself stores, before LevelDB opens the directory.
+ * Checks the checksums LevelDB itself stores: at start, before LevelDB opens the
+ * directory, and on demand or in the background for the tables.
  *
  * Why here and not in LevelDB: classic-level 2.0 exposes neither `paranoid_checks`
  * nor `verify_checksums`, so LevelDB (1.20) opens with both off, and then
@@ -12,8 +13,8 @@
  *   key, a bloom filter or an index block is served as if it were data (a key can
  *   move out of the range the log scans, a lookup can miss a stored record).
  * Our own records carry a CRC32C (records.ts, raftstore/), which catches a flipped
- * value, but not a record LevelDB dropped or hid. So the node runs this first and
- * refuses to start on any mismatch, naming the file and offset.
+ * value, but not a record LevelDB dropped or hid. So the node refuses to start, or
+ * stops, on any mismatch, naming the file and offset.
  *
  * Rules (those of LevelDB's paranoid checks, and of etcd's WAL): a record or block
  * whose CRC does not match is corruption wherever it is; a log that ends inside a
@@ -23,11 +24,16 @@
  * take for a torn tail and drop with every record after it). Only the files LevelDB
  * will use are checked: CURRENT, its MANIFEST, the tables that MANIFEST holds (each of
  * its recorded size) and the logs it replays; a table a compaction left half-written
- * at close or a crash is not in the MANIFEST, and LevelDB deletes it unread. Files are
- * read whole, one at a time: one read of the database per start (50 MB in 0.2-0.4 s),
- * like the log's verifying index rebuild (recover.ts).
+ * at close or a crash is not in the MANIFEST, and LevelDB deletes it unread.
+ *
+ * When: the start check (`verifyLevelDbFiles`) reads what recovery reads, CURRENT, the
+ * MANIFEST and the logs (bounded by the write buffer), and only stats the tables, so a
+ * restart does not grow with the data. Table blocks are read by `verifyLevelDb`
+ * (`streamkv verify`) and, in a running node, by its background scrub (node/scrub.ts),
+ * which leaves the `CORRUPT` marker that every later start refuses on. Files are read
+ * whole, one at a time (a table is about 2 MiB).
  */
-import { readdir, readFile } from "node:fs/promises";
+import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { KvError } from "../proto/index.js";
 import { crc32c } from "./crc32c.js";
@@ -343,6 +349,36 @@ export interface TableLayout {
  * tile the file. Returns where the blocks are (tests pick spots to damage from it).
  */
 export function checkTableFile(bytes: Uint8Array): TableLayout {
+  const steps = tableSteps(bytes);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * `checkTableFile` that lets other work run (a macrotask turn) after each
+ * `yieldEveryBytes` of blocks checked: a running node's scrub, whose event loop must not
+ * stall for a whole table (about 6 ms per MiB here).
+ */
+export async function checkTableFileYielding(
+  bytes: Uint8Array,
+  yieldEveryBytes: number,
+): Promise<TableLayout> {
+  const steps = tableSteps(bytes);
+  let yieldedAt = 0;
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (step.value - yieldedAt >= yieldEveryBytes) {
+      yieldedAt = step.value;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+}
+
+/** The table check, yielding the offset checked up to after each data block. */
+function* tableSteps(bytes: Uint8Array): Generator<number, TableLayout> {
   if (bytes.length < FOOTER_BYTES) throw new Damage(0, "shorter than a table footer");
   const footer = bytes.length - FOOTER_BYTES;
   const magicAt = bytes.length - 8;
@@ -357,6 +393,7 @@ export function checkTableFile(bytes: Uint8Array): TableLayout {
     const [h] = handleAt(value, 0, value.length);
     readBlock(bytes, h, footer, "data");
     layout.data.push(h);
+    yield h.offset + h.size;
   }
   const metaBlock = readBlock(bytes, metaindex, footer, "metaindex");
   for (const value of blockValues(metaBlock, metaindex.offset)) {
@@ -376,73 +413,323 @@ export function checkTableFile(bytes: Uint8Array): TableLayout {
   return layout;
 }
 
-function corruptFile(path: string, why: string): KvError {
+/**
+ * The marker a node leaves in its LevelDB directory when it finds damage while it runs
+ * (node/scrub.ts): its text is the damage, and every start after it refuses as the start
+ * check refuses a damaged file. LevelDB leaves a file of a name it does not know alone.
+ */
+export const CORRUPT_MARKER = "CORRUPT";
+/** A marker's text is read up to this (it is one line the node wrote). */
+const MARKER_BYTES_MAX = 4096;
+const RESET_HINT =
+  'this node must not start on this data: reset the member and let it catch up from the others (README, "A member with corrupted data")';
+
+/** What a check found wrong in one file, at a byte offset of it. */
+export interface LevelDbDamage {
+  file: string;
+  offset: number;
+  reason: string;
+}
+
+/** The error a start refuses a damaged file with. */
+export function damageError(d: LevelDbDamage): KvError {
   return new KvError(
     "CORRUPT_RECORD",
-    `corrupt LevelDB file ${path}: ${why}; this node must not start on this data: reset the member and let it catch up from the others (README, "A member with corrupted data")`,
+    `corrupt LevelDB file ${d.file}: offset ${d.offset}: ${d.reason}; ${RESET_HINT}`,
   );
 }
 
-/**
- * Verifies the LevelDB at `dir` (absent: nothing to verify): CURRENT, the MANIFEST it
- * names, every table that MANIFEST holds (present, of the recorded size, every block),
- * and every log LevelDB will replay. Files LevelDB no longer uses (an older log, a table
- * a compaction cut short at close or a crash) are left alone, as LevelDB does before it
- * deletes them. Throws KvError("CORRUPT_RECORD") naming the file and offset.
- */
-export async function verifyLevelDbFiles(dir: string): Promise<LevelDbFilesReport> {
-  let names: string[];
+export interface LevelDbVerifyReport extends LevelDbFilesReport {
+  /** Tables whose every block was verified. */
+  tables: number;
+  /** Files gone between the listing and their read (a compaction deleted a table): skipped. */
+  skipped: string[];
+  damage: LevelDbDamage[];
+}
+
+/** One table the MANIFEST holds: its file name and the size it recorded. */
+export interface LiveTable {
+  number: number;
+  name: string;
+  sizeBytes: number;
+}
+
+/** What the MANIFEST says LevelDB will use, and whether CURRENT and the MANIFEST check out. */
+export interface LiveSet {
+  tables: LiveTable[];
+  /** The write-ahead logs LevelDB replays at open. */
+  logs: string[];
+  /** CURRENT and MANIFEST bytes read. */
+  bytes: number;
+  files: number;
+  /** Damage in CURRENT or the MANIFEST, a table it names that is missing, or the marker. */
+  damage?: LevelDbDamage;
+  /** Tables a compaction deleted while the listing ran (a running database). */
+  skipped?: string[];
+}
+
+async function listing(dir: string): Promise<string[] | undefined> {
   try {
-    names = (await readdir(dir)).sort();
+    return (await readdir(dir)).sort();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { files: 0, bytes: 0 };
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
-  const report: LevelDbFilesReport = { files: 0, bytes: 0 };
-  if (!names.includes("CURRENT")) return report; // never opened, or nothing written yet
+}
+
+async function readIfPresent(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+function damageOf(file: string, check: () => void): LevelDbDamage | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (err) {
+    if (err instanceof Damage) return { file, offset: err.offset, reason: err.message };
+    throw err;
+  }
+}
+
+/** The marker's text (its first line, of its first MARKER_BYTES_MAX bytes), or undefined when there is none. */
+async function markerOf(dir: string, names: readonly string[]): Promise<string | undefined> {
+  if (!names.includes(CORRUPT_MARKER)) return undefined;
+  const bytes = Buffer.alloc(MARKER_BYTES_MAX);
+  let length = 0;
+  try {
+    const file = await open(join(dir, CORRUPT_MARKER), "r");
+    try {
+      length = (await file.read(bytes, 0, MARKER_BYTES_MAX, 0)).bytesRead;
+    } finally {
+      await file.close();
+    }
+  } catch (err) {
+    // Removed since the listing: an operator's reset under way. Still refuse this time.
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  const text = bytes.subarray(0, length).toString("utf8").split("\n")[0]!.trim();
+  return text === "" ? "damage was found while the node ran (no reason recorded)" : text;
+}
+
+/**
+ * Reads CURRENT and the MANIFEST at `dir` (absent, or never written: nothing to check)
+ * and lists what LevelDB will use: the live tables (each present under its number) and
+ * the logs it replays. Files LevelDB no longer uses (an older log, a table a compaction
+ * cut short at close or a crash) are left out, as LevelDB deletes them unread.
+ *
+ * Safe on a running database: a table the MANIFEST names but the directory lacks is read
+ * for again, and the MANIFEST once more; a table that edit deleted is left out (in
+ * `skipped`), one still named is damage.
+ */
+export async function liveSetOf(dir: string): Promise<LiveSet> {
+  const first = await liveSetOnce(dir);
+  if (first.missing.length === 0) return first.set;
+  const again = await liveSetOnce(dir);
+  if (again.set.damage) return again.set;
+  const stillMissing = again.missing.find((m) => first.missing.includes(m));
+  if (stillMissing !== undefined) {
+    again.set.damage = {
+      file: join(dir, again.manifest),
+      offset: 0,
+      reason: `names table ${stillMissing}, which does not exist`,
+    };
+    return again.set;
+  }
+  // Named by the first read only: a compaction deleted them in between. Those named by
+  // the second read only are new (the second listing missed them): the next cycle has them.
+  const gone = [...first.missing, ...again.missing].map((n) => `${String(n).padStart(6, "0")}.ldb`);
+  again.set.skipped = [...(again.set.skipped ?? []), ...gone];
+  return again.set;
+}
+
+async function liveSetOnce(
+  dir: string,
+): Promise<{ set: LiveSet; missing: number[]; manifest: string }> {
+  const set: LiveSet = { tables: [], logs: [], bytes: 0, files: 0 };
+  const missing: number[] = [];
+  let manifest = "";
+  const result = () => ({ set, missing, manifest });
+  const names = await listing(dir);
+  if (names === undefined || !names.includes("CURRENT")) return result();
+  const marker = await markerOf(dir, names);
+  if (marker !== undefined) {
+    set.damage = { file: join(dir, CORRUPT_MARKER), offset: 0, reason: marker };
+    return result();
+  }
   const read = async (name: string) => {
+    const bytes = await readFile(join(dir, name));
+    set.files++;
+    set.bytes += bytes.length;
+    return bytes;
+  };
+  const current = await read("CURRENT");
+  set.damage = damageOf(join(dir, "CURRENT"), () => {
+    manifest = checkCurrent(current, names);
+  });
+  if (set.damage) return result();
+  const manifestBytes = await read(manifest);
+  let live: LiveFiles | undefined;
+  set.damage = damageOf(join(dir, manifest), () => {
+    live = liveFiles(checkLogFile(manifestBytes));
+  });
+  if (set.damage || live === undefined) return result();
+  for (const [number, sizeBytes] of live.tables) {
+    const base = String(number).padStart(6, "0");
+    let name = [`${base}.ldb`, `${base}.sst`].find((n) => names.includes(n));
+    // Written after the listing (a running database): there now?
+    if (name === undefined && (await exists(join(dir, `${base}.ldb`)))) name = `${base}.ldb`;
+    if (name === undefined) missing.push(number);
+    else set.tables.push({ number, name, sizeBytes });
+  }
+  set.tables.sort((x, y) => x.number - y.number);
+  for (const name of names.filter((n) => /^\d+\.log$/.test(n))) {
+    const number = Number(/^(\d+)\./.exec(name)![1]);
+    // The logs LevelDB replays at open (db_impl.cc Recover); older ones it deletes.
+    if (number < live.logNumber && number !== live.prevLogNumber) continue;
+    set.logs.push(name);
+  }
+  return result();
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+/**
+ * Every block of one live table (of the size the MANIFEST recorded). "gone" when it no
+ * longer exists: a compaction deleted it after the listing (tables are immutable and
+ * their numbers never reused, so that is not damage). With `yieldEveryBytes`, other work
+ * runs between blocks (`checkTableFileYielding`).
+ */
+export async function verifyTable(
+  dir: string,
+  table: LiveTable,
+  opts: { yieldEveryBytes?: number } = {},
+): Promise<"gone" | { bytes: number; damage?: LevelDbDamage }> {
+  const file = join(dir, table.name);
+  // The size first: a file that is not the table the MANIFEST recorded is not read.
+  let sizeBytes: number;
+  try {
+    sizeBytes = (await stat(file)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "gone";
+    throw err;
+  }
+  if (sizeBytes !== table.sizeBytes) {
+    const reason = `${sizeBytes} bytes where the MANIFEST recorded ${table.sizeBytes}`;
+    return { bytes: 0, damage: { file, offset: 0, reason } };
+  }
+  const bytes = await readIfPresent(file);
+  if (bytes === undefined) return "gone";
+  try {
+    if (bytes.length !== table.sizeBytes) {
+      throw new Damage(0, `${bytes.length} bytes where the MANIFEST recorded ${table.sizeBytes}`);
+    }
+    if (opts.yieldEveryBytes === undefined) checkTableFile(bytes);
+    else await checkTableFileYielding(bytes, opts.yieldEveryBytes);
+    return { bytes: bytes.length };
+  } catch (err) {
+    if (!(err instanceof Damage)) throw err;
+    return { bytes: bytes.length, damage: { file, offset: err.offset, reason: err.message } };
+  }
+}
+
+/**
+ * The start check: what LevelDB's recovery reads and could get wrong without a word,
+ * before LevelDB opens `dir`: the marker of damage found while the node ran, CURRENT, the
+ * MANIFEST it names, every table that MANIFEST holds being there at its recorded size
+ * (a stat each), and every record of the logs LevelDB replays (bounded by its write
+ * buffer). Table blocks are not read (LevelDB reads them when asked for a key, and the
+ * records in them carry our CRC32C): `verifyLevelDb` and the node's scrub read them. So
+ * the time is independent of how much the database holds. Throws
+ * KvError("CORRUPT_RECORD") naming the file and offset.
+ */
+export async function verifyLevelDbFiles(dir: string): Promise<LevelDbFilesReport> {
+  const set = await liveSetOf(dir);
+  if (set.damage) throw startRefusal(set.damage);
+  const report: LevelDbFilesReport = { files: set.files, bytes: set.bytes };
+  for (const t of set.tables) {
+    const size = (await stat(join(dir, t.name))).size;
+    if (size !== t.sizeBytes) {
+      throw damageError({
+        file: join(dir, t.name),
+        offset: 0,
+        reason: `${size} bytes where the MANIFEST recorded ${t.sizeBytes}`,
+      });
+    }
+  }
+  for (const name of set.logs) {
     const bytes = await readFile(join(dir, name));
     report.files++;
     report.bytes += bytes.length;
-    return bytes;
-  };
-  const checked = <T>(name: string, check: () => T): T => {
-    try {
-      return check();
-    } catch (err) {
-      if (err instanceof Damage) {
-        throw corruptFile(join(dir, name), `offset ${err.offset}: ${err.message}`);
-      }
-      throw err;
-    }
-  };
-  const current = await read("CURRENT");
-  const manifest = checked("CURRENT", () => checkCurrent(current, names));
-  const manifestBytes = await read(manifest);
-  const live = checked(manifest, () => liveFiles(checkLogFile(manifestBytes)));
-  const numberOf = (name: string) => Number(/^(\d+)\./.exec(name)?.[1] ?? -1);
-  for (const [number, size] of live.tables) {
-    const name = [
-      `${String(number).padStart(6, "0")}.ldb`,
-      `${String(number).padStart(6, "0")}.sst`,
-    ].find((n) => names.includes(n));
-    if (name === undefined) {
-      throw corruptFile(join(dir, manifest), `names table ${number}, which does not exist`);
-    }
-    const bytes = await read(name);
-    checked(name, () => {
-      if (bytes.length !== size) {
-        throw new Damage(0, `${bytes.length} bytes where the MANIFEST recorded ${size}`);
-      }
-      checkTableFile(bytes);
-    });
+    const damage = damageOf(join(dir, name), () => void checkLogFile(bytes));
+    if (damage) throw damageError(damage);
   }
-  for (const name of names.filter((n) => /^\d+\.log$/.test(n))) {
-    const number = numberOf(name);
-    // The logs LevelDB replays at open (db_impl.cc Recover); older ones it deletes.
-    if (number < live.logNumber && number !== live.prevLogNumber) continue;
-    const bytes = await read(name);
-    checked(name, () => checkLogFile(bytes));
+  return report;
+}
+
+function startRefusal(d: LevelDbDamage): KvError {
+  if (d.file.endsWith(`/${CORRUPT_MARKER}`)) {
+    return new KvError(
+      "CORRUPT_RECORD",
+      `${d.reason} (recorded in ${d.file} when it was found); ${RESET_HINT}`,
+    );
+  }
+  return damageError(d);
+}
+
+/**
+ * The whole check (`streamkv verify`): what the start check reads, plus every block of
+ * every live table. It only reads, so it is safe on a running node's directory: a file
+ * deleted meanwhile (a table a compaction replaced, a log flushed) is skipped and listed
+ * in `skipped`. Damage is collected, not thrown: after damage in CURRENT or the MANIFEST
+ * nothing else can be located, so the check ends there.
+ */
+export async function verifyLevelDb(dir: string): Promise<LevelDbVerifyReport> {
+  const set = await liveSetOf(dir);
+  const report: LevelDbVerifyReport = {
+    files: set.files,
+    bytes: set.bytes,
+    tables: 0,
+    skipped: [...(set.skipped ?? [])],
+    damage: [],
+  };
+  if (set.damage) {
+    report.damage.push(set.damage);
+    return report;
+  }
+  for (const name of set.logs) {
+    const bytes = await readIfPresent(join(dir, name));
+    if (bytes === undefined) {
+      report.skipped.push(name);
+      continue;
+    }
+    report.files++;
+    report.bytes += bytes.length;
+    const damage = damageOf(join(dir, name), () => void checkLogFile(bytes));
+    if (damage) report.damage.push(damage);
+  }
+  for (const t of set.tables) {
+    const checked = await verifyTable(dir, t);
+    if (checked === "gone") {
+      report.skipped.push(t.name);
+      continue;
+    }
+    report.files++;
+    report.tables++;
+    report.bytes += checked.bytes;
+    if (checked.damage) report.damage.push(checked.damage);
   }
   return report;
 }

@@ -95,6 +95,19 @@ describe("server config", () => {
     );
   });
 
+  it("scrubs at 16 MiB/s by default, at --scrub-bytes-per-second or its env var, 0 = off", () => {
+    expect(parse([]).scrubBytesPerSecond).toBe(16 * 1024 * 1024);
+    expect(parse(["--scrub-bytes-per-second", "0"]).scrubBytesPerSecond).toBe(0);
+    expect(parse([], { STREAMKV_SCRUB_BYTES_PER_SECOND: "1048576" }).scrubBytesPerSecond).toBe(
+      1048576,
+    );
+    for (const bad of ["-1", "1.5", "16MiB", "9007199254740993"]) {
+      expect(errorOf(() => parse([`--scrub-bytes-per-second=${bad}`]))).toBe(
+        `--scrub-bytes-per-second ${JSON.stringify(bad)}: not a whole number`,
+      );
+    }
+  });
+
   it("rejects a data dir that is not a directory", () => {
     const file = join(dir, "file");
     writeFileSync(file, "x");

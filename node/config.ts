@@ -77,6 +77,8 @@ export interface ServerConfig {
   watchMaxPending: number;
   /** Applied entries between two compactions of the Raft log (half of it is kept as a tail). */
   snapshotEntries: number;
+  /** Bytes per second the background scrub reads of LevelDB's tables (node/scrub.ts); 0 = off. */
+  scrubBytesPerSecond: number;
   /** File holding the cluster secret peers prove in their hello ("" = none; peer_auth.ts). */
   peerSecretFile: string;
   /** Mutual TLS on the peer port: this node's certificate, key and the CA both sides trust. */
@@ -163,7 +165,8 @@ interface Option {
   flag: string;
   env: string;
   key: keyof ServerConfig;
-  kind: "string" | "port" | "int" | "peers" | "bool";
+  /** `int` is at least 1, `count` at least 0. */
+  kind: "string" | "port" | "int" | "count" | "peers" | "bool";
   defaultValue: string;
   help: string;
 }
@@ -441,6 +444,14 @@ export const SERVER_OPTIONS: readonly Option[] = [
     help: "compact the Raft log after this many applied entries, keeping half as a tail for slow followers (older ones get a snapshot)",
   },
   {
+    flag: "--scrub-bytes-per-second",
+    env: "STREAMKV_SCRUB_BYTES_PER_SECOND",
+    key: "scrubBytesPerSecond",
+    kind: "count",
+    defaultValue: String(16 * 1024 * 1024),
+    help: 'read rate of the background scrub, which verifies every block of every LevelDB table again and again and stops the node on damage (README "A member with corrupted data"; 0 = off)',
+  },
+  {
     flag: "--peer-secret-file",
     env: "STREAMKV_PEER_SECRET_FILE",
     key: "peerSecretFile",
@@ -549,6 +560,9 @@ export function parseServerConfig(
         break;
       case "int":
         out[o.key] = parsePositiveInt(value, o.flag);
+        break;
+      case "count":
+        out[o.key] = parseCount(value, o.flag);
         break;
       case "peers":
         out[o.key] = parsePeers(value);
@@ -674,6 +688,14 @@ function parsePositiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new ConfigError(`${flag} ${value}: not a positive integer`);
+  }
+  return n;
+}
+
+function parseCount(value: string, flag: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new ConfigError(`${flag} ${JSON.stringify(value)}: not a whole number`);
   }
   return n;
 }

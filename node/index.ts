@@ -34,3 +34,4 @@ export {
   type RaftServiceStoreOptions,
 } from "./raft_service.js";
 export { type RunningNode, startNode } from "./server.js";
+export { type DataDirVerifyReport, verifyDataDir } from "./verify_data.js";

@@ -42,8 +42,6 @@ export async function runServer(argv: readonly string[], io: Io): Promise<number
     );
     return 1;
   }
-  const nats = node.natsPort === 0 ? "" : ` nats=${node.natsPort}`;
-  io.stdout.write(`streamkv listening client=${node.clientPort} peer=${node.peerPort}${nats}\n`);
   let signals = 0;
   const onSignal = (signal: string) => {
     signals++;
@@ -62,6 +60,10 @@ export async function runServer(argv: readonly string[], io: Io): Promise<number
   process.on("SIGINT", () => onSignal("SIGINT"));
   // Re-read the tokens file (node/auth.ts): add or revoke tokens without a restart.
   process.on("SIGHUP", () => node.reloadCredentials());
+  // Only now: whoever reads this line may signal at once (a SIGTERM that came before the
+  // handlers would kill the node instead of stopping it).
+  const nats = node.natsPort === 0 ? "" : ` nats=${node.natsPort}`;
+  io.stdout.write(`streamkv listening client=${node.clientPort} peer=${node.peerPort}${nats}\n`);
   const clean = await node.stopped;
   return clean ? 0 : 1;
 }

@@ -9,6 +9,7 @@ import type { ForwardStats } from "./forwarding.js";
 import type { NodeStatus } from "./kv_service.js";
 import type { ProposalStats } from "./leader_proposer.js";
 import type { ReplicaObserver } from "./replica_observer.js";
+import type { ScrubStats } from "./scrub.js";
 import { STREAMKV_VERSION } from "./version.js";
 
 /** Replication as the leader sees it, proposals and watch queues (RaftKvService.replicaView). */
@@ -23,6 +24,8 @@ export interface ReplicaView {
 export interface MetricsSources {
   replica?: () => ReplicaView;
   diskUsage?: () => DiskUsage;
+  /** The background scrub's counts (node/scrub.ts); undefined while none runs. */
+  scrub?: () => ScrubStats | undefined;
   /** Distinct `bucket` label values before the rest are `_other` (default 100). */
   maxBucketLabels?: number;
 }
@@ -56,6 +59,8 @@ export class NodeMetrics {
   readonly watchers: Gauge;
   /** 1 while the node is halted because its data directory is full (node/disk_full.ts). */
   readonly diskFull: Gauge;
+  /** 1 once the node stopped serving and voting on damaged data (node/scrub.ts). */
+  readonly dataCorrupt: Gauge;
   readonly clientConnections: Gauge;
   readonly clientFrames: Counter<"direction">;
   readonly clientBytes: Counter<"direction">;
@@ -106,6 +111,12 @@ export class NodeMetrics {
       registers,
     });
     this.diskFull.set(0);
+    this.dataCorrupt = new Gauge({
+      name: "streamkv_data_corrupt",
+      help: "1 once the node found damage in its data files while it ran and stopped serving and voting (every request answers CORRUPT_RECORD, a restart refuses): reset the member",
+      registers,
+    });
+    this.dataCorrupt.set(0);
     const buffered = () => this.clientBufferedBytes();
     new Gauge({
       name: "streamkv_client_buffered_bytes",
@@ -298,6 +309,7 @@ export class NodeMetrics {
       });
     }
     if (sources.diskUsage) diskMetrics(registers, sources.diskUsage);
+    if (sources.scrub) scrubMetrics(registers, sources.scrub);
     new Gauge({
       name: "streamkv_buckets",
       help: "Buckets on this node",
@@ -457,4 +469,45 @@ function diskMetrics(registers: Registry[], usage: () => DiskUsage): void {
       },
     });
   }
+}
+
+function scrubMetrics(registers: Registry[], stats: () => ScrubStats | undefined): void {
+  const counters: Array<[string, string, (s: ScrubStats) => number]> = [
+    [
+      "streamkv_scrub_verified_bytes_total",
+      "Bytes of LevelDB tables the background scrub read and verified (every block's CRC)",
+      (s) => s.verifiedBytes,
+    ],
+    [
+      "streamkv_scrub_verified_tables_total",
+      "LevelDB tables the background scrub verified whole",
+      (s) => s.verifiedTables,
+    ],
+    [
+      "streamkv_scrub_corruptions_total",
+      "Damaged files the background scrub found (the node then stops serving and voting)",
+      (s) => s.corruptions,
+    ],
+  ];
+  for (const [name, help, read] of counters) {
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const s = stats();
+        this.reset();
+        if (s !== undefined && read(s) > 0) this.inc(read(s));
+      },
+    });
+  }
+  new Gauge({
+    name: "streamkv_scrub_last_cycle_completed_seconds",
+    help: "Unix time at which the background scrub last finished verifying every live table (0 before the first cycle, or with --scrub-bytes-per-second 0)",
+    registers,
+    collect() {
+      const at = stats()?.lastCycleCompletedMs;
+      this.set(at === undefined ? 0 : at / 1000);
+    },
+  });
 }

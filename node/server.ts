@@ -41,6 +41,7 @@ import { loadPeerSecurity } from "./peer_auth.js";
 import { PeerTransport } from "./peer_transport.js";
 import { RaftKvService, type RaftServiceOptions } from "./raft_service.js";
 import { rateLimitedLogger } from "./rate_limited_log.js";
+import { Scrubber } from "./scrub.js";
 import { ServiceSlot } from "./service_slot.js";
 import { loadClientTls } from "./tls_files.js";
 import { STREAMKV_VERSION } from "./version.js";
@@ -269,10 +270,15 @@ async function openNode(
   };
   // Built before the service, which reports to it as it works; the closures read the
   // service only at a scrape, once the ports listen.
+  let scrubber: Scrubber | undefined;
   const metrics = new NodeMetrics(
     () => service.status(),
     () => service.forwarding(),
-    { replica: () => service.replicaView(), diskUsage: diskUsageOf(config.dataDir) },
+    {
+      replica: () => service.replicaView(),
+      diskUsage: diskUsageOf(config.dataDir),
+      scrub: () => scrubber?.stats,
+    },
   );
   const fault = config.unsafeTestFault;
   if (fault !== undefined) {
@@ -419,6 +425,7 @@ async function openNode(
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       log.info("stopping", { reason });
+      await scrubber?.stop();
       client.stopAccepting();
       const left = await client.inFlight.drain(config.shutdownTimeoutMs);
       if (left > 0) log.warn("in-flight requests did not finish before shutdown", { left });
@@ -479,9 +486,14 @@ async function openNode(
         // Not a full disk: the stores cannot be opened, as at a start that fails.
         onFatal(e);
       }
-    })().finally(() => {
-      halting = undefined;
-    });
+    })();
+    const halted = halting;
+    // A halt on damaged data may have chained itself behind this one meanwhile.
+    halted
+      .finally(() => {
+        if (halting === halted) halting = undefined;
+      })
+      .catch(() => {}); // a rejection reaches stop(), which awaits `halting`
   };
   const reopenWhenRoom = async () => {
     let waitMs = 1000;
@@ -537,6 +549,46 @@ async function openNode(
     }
   };
 
+  // Damage found while running (node/scrub.ts, which wrote the CORRUPT marker a restart
+  // refuses on): Raft stops at once, so this node votes, acks and sends nothing more, and
+  // every request answers CORRUPT_RECORD. The process stays up, as with a full disk, so
+  // the metrics say why (a restart could not help); SIGTERM then exits 1.
+  const haltCorrupt = (err: KvError) => {
+    if (stopping || fatal) return;
+    fatal = true;
+    log.error(
+      'stored data is damaged: stopped serving and voting; reset this member (README, "A member with corrupted data")',
+      { error: err.message },
+    );
+    slot.haltWith(err);
+    metrics.dataCorrupt.set(1);
+    wakeHalted();
+    const closing = halting ?? Promise.resolve();
+    halting = (async () => {
+      await closing;
+      await service
+        .close()
+        .catch((e: unknown) =>
+          log.warn("closing the stores of damaged data failed", { error: String(e) }),
+        );
+      client.closeSessions("CORRUPT_RECORD", err.message);
+    })();
+    const halted = halting;
+    halted
+      .finally(() => {
+        if (halting === halted) halting = undefined;
+      })
+      .catch(() => {}); // a rejection reaches stop(), which awaits `halting`
+  };
+  if (config.scrubBytesPerSecond > 0) {
+    scrubber = new Scrubber({
+      dbDir: join(config.dataDir, "db"),
+      bytesPerSecond: config.scrubBytesPerSecond,
+      log,
+      onDamage: haltCorrupt,
+    });
+  }
+
   log.info("started", {
     clientPort,
     peerPort,
@@ -551,6 +603,7 @@ async function openNode(
         ? `tokens file (${auth.tokenCount} tokens)`
         : "shared token",
     clientTls: !clientTls ? "off" : clientTls.clientCa ? "mutual" : "on",
+    scrubBytesPerSecond: config.scrubBytesPerSecond,
   });
   if (auth.open && !isLoopbackHost(config.host)) {
     log.warn(

@@ -1,11 +1,14 @@
 /**
  * A flipped bit in a follower's data files, in containers (issue 13): the follower is
  * stopped (`docker stop`), one bit is flipped in its /data volume from the host (the
- * volume's directory under Docker's root; root reads it while the container is down):
- * inside a stored value in a table file, then inside the write-ahead log that holds
- * its last writes. Started again, it must exit 1 at once with "cannot start:
- * CORRUPT_RECORD: corrupt LevelDB file /data/db/<file>", serving and replicating
- * nothing, while the other two serve writes and reads with unchanged, identical logs.
+ * volume's directory under Docker's root; root reads it while the container is down).
+ * Inside the write-ahead log that holds its last writes: started again, it must exit 1
+ * at once with "cannot start: CORRUPT_RECORD: corrupt LevelDB file /data/db/<file>".
+ * Inside a table's bloom filter block, which a start no longer reads (issue 10): it
+ * starts, its background scrub (the default 16 MiB/s: these tables take milliseconds)
+ * finds the damage and halts it (streamkv_data_corrupt 1, nothing served), `docker stop`
+ * ends it with exit 1, and every start after exits 1 with the same line naming the
+ * table. Meanwhile the other two serve writes and reads with unchanged, identical logs.
  * Then the operator's reset (README, "A member with corrupted data"): `streamkv
  * cluster remove`, the container replaced by one with an empty volume and
  * STREAMKV_JOIN, `streamkv cluster add`; it catches up and holds every acked write.
@@ -17,7 +20,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { connect, type KeyValue } from "../../client/index.js";
 import { runCli, waitFor } from "../../test_support/index.js";
-import { flipInside } from "../harness/bitflip.js";
+import { type Flipped, flipInFilter, flipInside } from "../harness/bitflip.js";
 import { waitForLeaderAmong } from "../harness/leader.js";
 import { readCommitted } from "../harness/workload.js";
 import { docker } from "./docker.js";
@@ -65,7 +68,7 @@ async function sameLogs(c: DockerCluster, nodes: number[]) {
 describe("a flipped bit in a follower's data files (containers)", () => {
   const startCluster = dockerClusterPerTest();
 
-  it("is refused at start, the others go on, and the reset member catches up", async () => {
+  it("is refused at start or halted by the scrub, the others go on, and the reset member catches up", async () => {
     const started = Date.now();
     const c = await startCluster(3);
     const all = [0, 1, 2];
@@ -90,11 +93,7 @@ describe("a flipped bit in a follower's data files (containers)", () => {
       const before = await sameLogs(c, others);
       const db = join(await c.dataPath(f), "db");
 
-      for (const [name, spot] of [
-        [/\.ldb$/, acked.get("early.7")!],
-        [/\.log$/, acked.get("late.19")!],
-      ] as const) {
-        const damage = flipInside(db, name, spot);
+      const exitsOnStart = async (damage: Flipped) => {
         const since = Math.floor(Date.now() / 1000);
         await c.restart(f);
         await waitFor(
@@ -108,18 +107,45 @@ describe("a flipped bit in a follower's data files (containers)", () => {
         const logs = await run("docker", ["logs", "--since", String(since), id], {
           timeout: 30_000,
         });
-        const out = logs.stdout + logs.stderr;
         const file = `/data/db/${damage.file.split("/").pop()}`;
-        expect(out).toContain(`cannot start: CORRUPT_RECORD: corrupt LevelDB file ${file}: offset`);
-        // Nothing answers on its port; the others take writes meanwhile.
+        expect(logs.stdout + logs.stderr).toContain(
+          `cannot start: CORRUPT_RECORD: corrupt LevelDB file ${file}: offset`,
+        );
+        // Nothing answers on its port.
         await expect(
           fetch(`${c.urls[f]!.replace("ws:", "http:")}/healthz`, {
             signal: AbortSignal.timeout(2000),
           }),
         ).rejects.toThrow();
-        await putAll(kv, `while.${file.endsWith(".ldb") ? "ldb" : "log"}`, 5, acked);
-        if (file.endsWith(".ldb")) damage.undo();
-      }
+      };
+
+      // The log first (a start that opens LevelDB replays it into a table), undone.
+      const wal = flipInside(db, /\.log$/, acked.get("late.19")!);
+      await exitsOnStart(wal);
+      await putAll(kv, "while.log", 5, acked);
+      wal.undo();
+      // A table's bloom filter: the start passes it, the scrub halts the running node.
+      const filter = flipInFilter(db, acked.get("early.7")!);
+      await c.restart(f);
+      const metrics = `${c.urls[f]!.replace("ws:", "http:")}/metrics`;
+      await waitFor(
+        async () => {
+          const text = await fetch(metrics, { signal: AbortSignal.timeout(2000) }).then(
+            (r) => r.text(),
+            () => "",
+          );
+          return /\nstreamkv_data_corrupt 1\n/.test(text);
+        },
+        60_000,
+        "the scrub to halt the damaged node",
+        200,
+      );
+      const ready = await fetch(`${c.urls[f]!.replace("ws:", "http:")}/readyz`);
+      expect(ready.status).toBe(503);
+      await docker(["stop", "--time", "20", id], 40_000);
+      expect(await docker(["inspect", "-f", "{{.State.ExitCode}}", id])).toBe("1");
+      await exitsOnStart(filter);
+      await putAll(kv, "while.ldb", 5, acked);
       const after = await sameLogs(c, others);
       expect(after.slice(0, before.length)).toEqual(before);
       expect(after).toHaveLength(before.length + 10);
@@ -160,7 +186,7 @@ describe("a flipped bit in a follower's data files (containers)", () => {
         await direct.close();
       }
       console.log(
-        `bitflip (containers): ${c.ids[f]} refused 2 damaged starts; reset member caught up ${acked.size} values in ${catchUpMs} ms after cluster add; ${Date.now() - started} ms in all`,
+        `bitflip (containers): ${c.ids[f]} refused a damaged log at start, was halted by its scrub on a damaged table and refused it at start after; reset member caught up ${acked.size} values in ${catchUpMs} ms after cluster add; ${Date.now() - started} ms in all`,
       );
     } finally {
       await nc.close();

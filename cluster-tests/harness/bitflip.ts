@@ -1,10 +1,12 @@
 /**
  * Damage for the bit-flip tests (cluster-tests/bitflip.test.ts and its container
  * twin): one bit flipped inside a known stored value, found by its bytes in a node's
- * LevelDB files (values are random, so incompressible: LevelDB stores them as they are).
+ * LevelDB files (values are random, so incompressible: LevelDB stores them as they are),
+ * or inside the bloom filter block of the table that holds it.
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { checkTableFile } from "../../log/leveldb_files.js";
 
 export interface Flipped {
   file: string;
@@ -34,4 +36,21 @@ export function flipInside(dir: string, name: RegExp, needle: Uint8Array): Flipp
     return flipAt(file, at + (needle.length >> 1));
   }
   throw new Error(`no ${name} file in ${dir} holds the value`);
+}
+
+/**
+ * Flips one bit inside the bloom filter block of the table in `dir` holding `needle`:
+ * damage no record checksum sees (LevelDB reads a filter only to answer a lookup, and
+ * wrongly then), found by the table's block CRC.
+ */
+export function flipInFilter(dir: string, needle: Uint8Array): Flipped {
+  for (const f of readdirSync(dir).filter((n) => n.endsWith(".ldb"))) {
+    const file = join(dir, f);
+    const bytes = readFileSync(file);
+    if (bytes.indexOf(needle) < 0) continue;
+    const filter = checkTableFile(bytes).filter[0];
+    if (filter === undefined) throw new Error(`${file} has no filter block`);
+    return flipAt(file, filter.offset + (filter.size >> 1));
+  }
+  throw new Error(`no table in ${dir} holds the value`);
 }
