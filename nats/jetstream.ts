@@ -64,6 +64,11 @@ const NAMES_PAGE = 1024;
 /** Filter subjects one consumer may have (each live entry is matched against them all). */
 const MAX_FILTER_SUBJECTS = 256;
 const LIST_PAGE = 256;
+/**
+ * A purge with `keep: 0` removes the markers at least as old as the key's, less this:
+ * the leader stamped the marker and decides the age by its own clock.
+ */
+const PURGE_CLOCK_SLACK_MS = 1000;
 const UNSUPPORTED_PUB_HEADERS = [
   "Nats-Expected-Last-Sequence",
   "Nats-Expected-Last-Msg-Id",
@@ -196,11 +201,7 @@ export class JetStreamApi {
           case "DELETE":
             return await this.streamDelete(from, subjectStream);
           case "PURGE":
-            throw new ApiError(
-              JS_ERRORS.badRequest(
-                "streamkv does not purge streams through the NATS port yet (kv.purge(key) works; purgeDeletes and purgeBucket do not)",
-              ),
-            );
+            return await this.streamPurge(from, subjectStream, msg);
         }
       }
     }
@@ -323,6 +324,59 @@ export class JetStreamApi {
     );
     for (const c of [...(this.consumers.get(stream)?.values() ?? [])]) c.stop();
     return { success: true };
+  }
+
+  /**
+   * STREAM.PURGE as KV clients' purgeDeletes sends it: `filter` one key's subject, `keep`
+   * 0 or 1. streamkv removes markers only with its own purgeDeletes, bucket-wide, so the
+   * request becomes that with the threshold this key's marker implies: `keep: 0` removes
+   * every marker at least as old as this one (within the clock slack), `keep: 1` only
+   * the history before every marker. The client asks the same of every marker it saw,
+   * so the bucket ends as on nats-server. A key whose latest entry is a value is left
+   * alone (`purged: 0`): its history goes only with kv.purge(key).
+   */
+  private async streamPurge(from: NatsConnection, stream: string, msg: RoutedMessage) {
+    const bucket = this.bucketOf(stream);
+    const body = jsonBody(msg.payload);
+    for (const k of Object.keys(body)) {
+      if (k !== "filter" && k !== "keep" && k !== "seq") {
+        throw new ApiError(JS_ERRORS.badRequest(`unknown purge field ${k}`));
+      }
+    }
+    const { filter, keep, seq } = body;
+    if (seq !== undefined && keep !== undefined) {
+      throw new ApiError(JS_ERRORS.badRequest("seq and keep cannot both be set"));
+    }
+    const prefix = `$KV.${bucket}.`;
+    if (
+      typeof filter !== "string" ||
+      !filter.startsWith(prefix) ||
+      !isLiteralSubject(filter) ||
+      !(seq === undefined || seq === 0) ||
+      !(keep === undefined || keep === 0 || keep === 1)
+    ) {
+      throw new ApiError(
+        JS_ERRORS.badRequest(
+          "streamkv purges one deleted key at a time (filter: one key's subject, keep 0 or 1, as kv.purgeDeletes sends); kv.purge(key) for a live key",
+        ),
+      );
+    }
+    const key = filter.slice(prefix.length);
+    const who = this.check(from, { type: "purge_deletes", bucket, requestId: "" });
+    const history = await this.d.backend.history(bucket, key, { stale: false });
+    const latest = history[history.length - 1];
+    if (latest === undefined || latest.operation === "PUT") return { success: true, purged: 0 };
+    if (keep === 1 && history.length === 1) return { success: true, purged: 0 };
+    const olderThanMs =
+      keep === 1
+        ? Number.MAX_SAFE_INTEGER
+        : Math.max(0, Date.now() - latest.created.getTime() - PURGE_CLOCK_SLACK_MS);
+    const purged = await this.d.backend.purgeDeletes(
+      bucket,
+      olderThanMs,
+      this.d.auth.scopeRequestId(who, `nats-${randomUUID()}`),
+    );
+    return { success: true, purged };
   }
 
   private async streamNames(from: NatsConnection, msg: RoutedMessage, list: boolean) {
