@@ -7,7 +7,7 @@
  * (skipped without it, with the hint, unless CI is set), so a difference shows as a
  * check that passes there and fails here, or the reverse.
  */
-import { type KV, type KvEntry, Kvm, type KvWatchEntry } from "@nats-io/kv";
+import { type Bucket, type KV, type KvEntry, Kvm, type KvWatchEntry } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NATS_INSTALL_HINT, type NatsReference, startNats } from "../bench/reference/nats.js";
@@ -252,11 +252,12 @@ function conformance(conns: () => { w: NatsConnection; r: NatsConnection }, pref
     await kv.put("pd.old", "x");
     await kv.purge("pd.old");
     await kv.put("pd.live", "kept");
-    await kv.purgeDeletes();
+    // On Bucket, the class Kvm returns, not on the KV interface.
+    await (kv as Bucket).purgeDeletes();
     expect((await drain(await ro.history({ key: "pd.young" }))).map(short)).toEqual([
       expect.stringMatching(/^pd\.young@\d+:DEL$/),
     ]);
-    await kv.purgeDeletes(-1);
+    await (kv as Bucket).purgeDeletes(-1);
     expect(await drain(await ro.history({ key: "pd.young" }))).toEqual([]);
     expect(await drain(await ro.history({ key: "pd.old" }))).toEqual([]);
     expect(text(await ro.get("pd.live"))).toBe("kept");
