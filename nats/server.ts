@@ -110,7 +110,6 @@ export class NatsServer implements NatsRouter {
       },
     });
     this.server = createServer((socket) => this.accept(socket));
-    this.server.maxConnections = opts.maxConnections;
   }
 
   listen(): Promise<number> {
@@ -170,6 +169,13 @@ export class NatsServer implements NatsRouter {
   // --- delivery ---
 
   private accept(socket: Socket): void {
+    if (this.clients.size >= this.opts.maxConnections) {
+      // As nats-server: the client learns why instead of seeing a bare close.
+      socket.on("error", () => {});
+      socket.end("-ERR 'maximum connections exceeded'\r\n");
+      socket.setTimeout(1000, () => socket.destroy());
+      return;
+    }
     const id = this.nextClientId++;
     const client = new NatsConnection(socket, {
       ...this.limits,
