@@ -23,7 +23,7 @@ import {
 } from "../proto/index.js";
 import type { NatsConnection, RoutedMessage } from "./connection.js";
 import { type ConsumerOutput, PushConsumer } from "./consumer.js";
-import { type BatchLimits, readFrom, readMultiLast } from "./direct_batch.js";
+import { type BatchLimits, type BatchRead, readFrom, readMultiLast } from "./direct_batch.js";
 import { headerValue } from "./headers.js";
 import { JS_ERRORS, type JsApiError, jsErrorOf } from "./js_errors.js";
 import {
@@ -568,25 +568,19 @@ export class JetStreamApi {
     ) {
       return status(408, "Bad Request");
     }
+    const bound = this.d.directBatch;
+    const multi = body.multi_last !== undefined;
+    // Without batch or max_bytes a next_by_subj get is one message; a multi_last all keys.
+    const asked = batched ? Number(body.batch ?? bound.maxMessages) : multi ? bound.maxMessages : 1;
     const limits = {
-      ...this.d.directBatch,
-      maxMessages: batched
-        ? Math.min(
-            Number(body.batch ?? this.d.directBatch.maxMessages),
-            this.d.directBatch.maxMessages,
-          )
-        : body.multi_last !== undefined
-          ? this.d.directBatch.maxMessages
-          : 1,
-      maxBytes: Math.min(
-        Number(body.max_bytes ?? this.d.directBatch.maxBytes),
-        this.d.directBatch.maxBytes,
-      ),
+      ...bound,
+      maxMessages: Math.min(asked, bound.maxMessages),
+      maxBytes: Math.min(Number(body.max_bytes ?? bound.maxBytes), bound.maxBytes),
       watchMaxPending: this.d.watchMaxPending,
     };
-    let read: Awaited<ReturnType<typeof readFrom>> | "too many";
+    let read: BatchRead | "too many";
     try {
-      if (body.multi_last !== undefined) {
+      if (multi) {
         const list = body.multi_last;
         if (!Array.isArray(list) || list.length === 0 || list.length > limits.maxSubjects) {
           return status(408, "Bad Request");
@@ -615,7 +609,7 @@ export class JetStreamApi {
     }
     if (read === "too many") return status(413, "Too Many Results");
     if (read.entries.length === 0) return status(404, "Message Not Found");
-    const pendingHeaders = batched || body.multi_last !== undefined;
+    const pendingHeaders = batched || multi;
     let last = 0;
     for (const { entry, pending } of read.entries) {
       // Delivered at the pace the requester reads, like a consumer's messages.
