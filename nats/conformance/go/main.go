@@ -85,6 +85,26 @@ func initial(w nats.KeyWatcher) ([]nats.KeyValueEntry, error) {
 	return out, errors.New("more than 1000 initial values")
 }
 
+// puts writes the values to key, in order.
+func puts(kv nats.KeyValue, key string, values ...string) error {
+	for _, v := range values {
+		if _, err := kv.PutString(key, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// watched is the initial values of a new watcher (which it stops).
+func watched(kv nats.KeyValue, keys string, opts ...nats.WatchOpt) ([]nats.KeyValueEntry, error) {
+	w, err := kv.Watch(keys, opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	return initial(w)
+}
+
 func short(es []nats.KeyValueEntry) string {
 	parts := make([]string, 0, len(es))
 	for _, e := range es {
@@ -283,10 +303,8 @@ func run(wjs, rjs nats.JetStreamContext, name string) {
 	}())
 
 	check("Delete keeps the history, Purge leaves only its marker", func() error {
-		for _, v := range []string{"1", "2"} {
-			if _, err := kv.Put("d", []byte(v)); err != nil {
-				return err
-			}
+		if err := puts(kv, "d", "1", "2"); err != nil {
+			return err
 		}
 		if err := kv.Delete("d"); err != nil {
 			return err
@@ -391,12 +409,7 @@ func run(wjs, rjs nats.JetStreamContext, name string) {
 	}())
 
 	check("Watch of keys nobody wrote: the nil marker first", func() error {
-		w, err := ro.Watch("none.*")
-		if err != nil {
-			return err
-		}
-		defer w.Stop()
-		init, err := initial(w)
+		init, err := watched(ro, "none.*")
 		if err != nil || len(init) != 0 {
 			return fmt.Errorf("initial %s, %v", short(init), err)
 		}
@@ -404,10 +417,8 @@ func run(wjs, rjs nats.JetStreamContext, name string) {
 	}())
 
 	check("Watch options: IncludeHistory, IgnoreDeletes, MetaOnly", func() error {
-		for _, v := range []string{"1", "22"} {
-			if _, err := kv.PutString("o.x", v); err != nil {
-				return err
-			}
+		if err := puts(kv, "o.x", "1", "22"); err != nil {
+			return err
 		}
 		if err := kv.Delete("o.x"); err != nil {
 			return err
@@ -415,40 +426,25 @@ func run(wjs, rjs nats.JetStreamContext, name string) {
 		if _, err := kv.PutString("o.y", "333"); err != nil {
 			return err
 		}
-		w, err := ro.Watch("o.x", nats.IncludeHistory())
-		if err != nil {
-			return err
+		init, err := watched(ro, "o.x", nats.IncludeHistory())
+		if err == nil {
+			err = expectEntries(init, `o.x="1":PUT o.x="22":PUT o.x="":DEL`)
 		}
-		init, err := initial(w)
-		w.Stop()
 		if err != nil {
-			return err
-		}
-		if err := expectEntries(init, `o.x="1":PUT o.x="22":PUT o.x="":DEL`); err != nil {
 			return fmt.Errorf("IncludeHistory: %v", err)
 		}
-		w, err = ro.Watch("o.*", nats.IgnoreDeletes())
-		if err != nil {
-			return err
+		init, err = watched(ro, "o.*", nats.IgnoreDeletes())
+		if err == nil {
+			err = expectEntries(init, `o.y="333":PUT`)
 		}
-		init, err = initial(w)
-		w.Stop()
 		if err != nil {
-			return err
-		}
-		if err := expectEntries(init, `o.y="333":PUT`); err != nil {
 			return fmt.Errorf("IgnoreDeletes: %v", err)
 		}
-		w, err = ro.Watch("o.*", nats.MetaOnly(), nats.IncludeHistory())
-		if err != nil {
-			return err
+		init, err = watched(ro, "o.*", nats.MetaOnly(), nats.IncludeHistory())
+		if err == nil {
+			err = expectEntries(init, `o.x="":PUT o.x="":PUT o.x="":DEL o.y="":PUT`)
 		}
-		init, err = initial(w)
-		w.Stop()
 		if err != nil {
-			return err
-		}
-		if err := expectEntries(init, `o.x="":PUT o.x="":PUT o.x="":DEL o.y="":PUT`); err != nil {
 			return fmt.Errorf("MetaOnly: %v", err)
 		}
 		return nil
@@ -514,10 +510,8 @@ func run(wjs, rjs nats.JetStreamContext, name string) {
 	}())
 
 	check("PurgeDeletes keeps young markers alone, DeleteMarkersOlderThan(-1) removes them", func() error {
-		for _, v := range []string{"1", "2"} {
-			if _, err := kv.PutString("p", v); err != nil {
-				return err
-			}
+		if err := puts(kv, "p", "1", "2"); err != nil {
+			return err
 		}
 		if err := kv.Delete("p"); err != nil {
 			return err
@@ -585,10 +579,8 @@ func limits(wjs, rjs nats.JetStreamContext, name string) {
 	_, err = kv.Put("big", bytes.Repeat([]byte("x"), 2000))
 	check("Put beyond MaxValueSize is 10054", expectCode(err, 10054))
 	check("History 1 keeps the latest value only", func() error {
-		for _, v := range []string{"1", "2"} {
-			if _, err := kv.PutString("k", v); err != nil {
-				return err
-			}
+		if err := puts(kv, "k", "1", "2"); err != nil {
+			return err
 		}
 		h, err := kv.History("k")
 		if err != nil {
