@@ -8,6 +8,9 @@
 //
 //	GO111MODULE=off GOPATH=/usr/share/gocode go build -o conformance .
 //	./conformance -w 127.0.0.1:4222 -r 127.0.0.1:4222 -bucket go1
+//
+// With -watch <keys> it only watches -bucket through -r (which may list several
+// servers) and prints what it receives, for nats/leader_change.test.ts.
 package main
 
 import (
@@ -125,20 +128,73 @@ func main() {
 	wURL := flag.String("w", "127.0.0.1:4222", "server the writes go to")
 	rURL := flag.String("r", "", "server the reads go to (default: -w)")
 	bucket := flag.String("bucket", "gocfg", "bucket name prefix (three buckets are made)")
+	watchKeys := flag.String("watch", "", "instead of the checks: watch these keys of -bucket through -r, until stdin closes")
 	flag.Parse()
 	if *rURL == "" {
 		rURL = wURL
 	}
-	wjs := connect(*wURL)
-	rjs := connect(*rURL)
+	if *watchKeys != "" {
+		nc, js := connect(*rURL)
+		fmt.Printf("CONNECTED %s\n", nc.ConnectedUrl())
+		watchUntilEOF(js, *bucket, *watchKeys)
+		return
+	}
+	_, wjs := connect(*wURL)
+	_, rjs := connect(*rURL)
 	run(wjs, rjs, *bucket)
 	if failed {
 		os.Exit(1)
 	}
 }
 
-func connect(url string) nats.JetStreamContext {
-	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
+// watchUntilEOF prints "ENTRY <revision>" for each entry a watcher delivers, and
+// "READY" after the initial values, until stdin closes (a test drives it across a
+// leader change: the client reconnects and its ordered consumer recreates itself).
+func watchUntilEOF(js nats.JetStreamContext, bucket, keys string) {
+	kv, err := js.KeyValue(bucket)
+	if err != nil {
+		fmt.Printf("FAIL KeyValue: %v\n", err)
+		os.Exit(1)
+	}
+	w, err := kv.Watch(keys)
+	if err != nil {
+		fmt.Printf("FAIL Watch: %v\n", err)
+		os.Exit(1)
+	}
+	defer w.Stop()
+	eof := make(chan struct{})
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := os.Stdin.Read(buf); err != nil {
+				close(eof)
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				fmt.Println("FAIL the watcher's channel closed")
+				os.Exit(1)
+			}
+			if e == nil {
+				fmt.Println("READY")
+			} else {
+				fmt.Printf("ENTRY %d\n", e.Revision())
+			}
+		case <-eof:
+			return
+		}
+	}
+}
+
+func connect(url string) (*nats.Conn, nats.JetStreamContext) {
+	// url may list several servers (comma-separated): the client connects to the first
+	// and reconnects to the next.
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second), nats.DontRandomize(),
+		nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
 	if err != nil {
 		fmt.Printf("FAIL connect %s: %v\n", url, err)
 		os.Exit(1)
@@ -148,7 +204,7 @@ func connect(url string) nats.JetStreamContext {
 		fmt.Printf("FAIL jetstream %s: %v\n", url, err)
 		os.Exit(1)
 	}
-	return js
+	return nc, js
 }
 
 func run(wjs, rjs nats.JetStreamContext, name string) {
