@@ -545,6 +545,13 @@ describe("the NATS port with a tokens file: permissions as on the client port", 
     await r.until(/HMSG _INBOX\.q\.2 1 \d+ \d+\r\nNATS\/1\.0\r\n[\s\S]*Nats-Sequence: 1\r\n/);
     r.send("PUB $JS.API.STREAM.DELETE.KV_perm _INBOX.q.3 0\r\n\r\n");
     await r.until(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.DELETE\.KV_perm"/);
+    // A batched direct get is a read; a purge (purgeDeletes) needs admin, as on the client port.
+    const batch = JSON.stringify({ seq: 1, batch: 5 });
+    r.send(`PUB $JS.API.DIRECT.GET.KV_perm _INBOX.q.4 ${batch.length}\r\n${batch}\r\n`);
+    await r.until(/HMSG _INBOX\.q\.4 1 \d+ \d+\r\nNATS\/1\.0 204 EOB\r\n/);
+    const purge = JSON.stringify({ filter: "$KV.perm.k" });
+    r.send(`PUB $JS.API.STREAM.PURGE.KV_perm _INBOX.q.5 ${purge.length}\r\n${purge}\r\n`);
+    await r.until(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.PURGE\.KV_perm"/);
     expect(r.closed).toBe(false);
     r.close();
   });
