@@ -23,6 +23,7 @@ import {
 } from "../proto/index.js";
 import type { NatsConnection, RoutedMessage } from "./connection.js";
 import { type ConsumerOutput, PushConsumer } from "./consumer.js";
+import { type BatchLimits, type BatchRead, readFrom, readMultiLast } from "./direct_batch.js";
 import { headerValue } from "./headers.js";
 import { JS_ERRORS, type JsApiError, jsErrorOf } from "./js_errors.js";
 import {
@@ -44,6 +45,8 @@ export interface JetStreamLimits {
   consumerNoInterestTimeoutMs: number;
   /** Entries a watch behind a consumer may queue before SLOW_CONSUMER. */
   watchMaxPending: number | undefined;
+  /** Bounds of one batched DIRECT.GET (batch, multi_last). */
+  directBatch: Omit<BatchLimits, "watchMaxPending">;
 }
 
 export interface JetStreamDeps extends JetStreamLimits {
@@ -64,6 +67,22 @@ const NAMES_PAGE = 1024;
 /** Filter subjects one consumer may have (each live entry is matched against them all). */
 const MAX_FILTER_SUBJECTS = 256;
 const LIST_PAGE = 256;
+/**
+ * A purge with `keep: 0` removes the markers at least as old as the key's, less this:
+ * the leader stamped the marker and decides the age by its own clock.
+ */
+const PURGE_CLOCK_SLACK_MS = 1000;
+const DIRECT_GET_FIELDS = new Set([
+  "seq",
+  "last_by_subj",
+  "next_by_subj",
+  "batch",
+  "max_bytes",
+  "multi_last",
+  "up_to_seq",
+  "up_to_time",
+  "start_time",
+]);
 const UNSUPPORTED_PUB_HEADERS = [
   "Nats-Expected-Last-Sequence",
   "Nats-Expected-Last-Msg-Id",
@@ -196,11 +215,7 @@ export class JetStreamApi {
           case "DELETE":
             return await this.streamDelete(from, subjectStream);
           case "PURGE":
-            throw new ApiError(
-              JS_ERRORS.badRequest(
-                "streamkv does not purge streams through the NATS port yet (kv.purge(key) works; purgeDeletes and purgeBucket do not)",
-              ),
-            );
+            return await this.streamPurge(from, subjectStream, msg);
         }
       }
     }
@@ -325,6 +340,59 @@ export class JetStreamApi {
     return { success: true };
   }
 
+  /**
+   * STREAM.PURGE as KV clients' purgeDeletes sends it: `filter` one key's subject, `keep`
+   * 0 or 1. streamkv removes markers only with its own purgeDeletes, bucket-wide, so the
+   * request becomes that with the threshold this key's marker implies: `keep: 0` removes
+   * every marker at least as old as this one (within the clock slack), `keep: 1` only
+   * the history before every marker. The client asks the same of every marker it saw,
+   * so the bucket ends as on nats-server. A key whose latest entry is a value is left
+   * alone (`purged: 0`): its history goes only with kv.purge(key).
+   */
+  private async streamPurge(from: NatsConnection, stream: string, msg: RoutedMessage) {
+    const bucket = this.bucketOf(stream);
+    const body = jsonBody(msg.payload);
+    for (const k of Object.keys(body)) {
+      if (k !== "filter" && k !== "keep" && k !== "seq") {
+        throw new ApiError(JS_ERRORS.badRequest(`unknown purge field ${k}`));
+      }
+    }
+    const { filter, keep, seq } = body;
+    if (seq !== undefined && keep !== undefined) {
+      throw new ApiError(JS_ERRORS.badRequest("seq and keep cannot both be set"));
+    }
+    const prefix = `$KV.${bucket}.`;
+    if (
+      typeof filter !== "string" ||
+      !filter.startsWith(prefix) ||
+      !isLiteralSubject(filter) ||
+      !(seq === undefined || seq === 0) ||
+      !(keep === undefined || keep === 0 || keep === 1)
+    ) {
+      throw new ApiError(
+        JS_ERRORS.badRequest(
+          "streamkv purges one deleted key at a time (filter: one key's subject, keep 0 or 1, as kv.purgeDeletes sends); kv.purge(key) for a live key",
+        ),
+      );
+    }
+    const key = filter.slice(prefix.length);
+    const who = this.check(from, { type: "purge_deletes", bucket, requestId: "" });
+    const history = await this.d.backend.history(bucket, key, { stale: false });
+    const latest = history[history.length - 1];
+    if (latest === undefined || latest.operation === "PUT") return { success: true, purged: 0 };
+    if (keep === 1 && history.length === 1) return { success: true, purged: 0 };
+    const olderThanMs =
+      keep === 1
+        ? Number.MAX_SAFE_INTEGER
+        : Math.max(0, Date.now() - latest.created.getTime() - PURGE_CLOCK_SLACK_MS);
+    const purged = await this.d.backend.purgeDeletes(
+      bucket,
+      olderThanMs,
+      this.d.auth.scopeRequestId(who, `nats-${randomUUID()}`),
+    );
+    return { success: true, purged };
+  }
+
   private async streamNames(from: NatsConnection, msg: RoutedMessage, list: boolean) {
     const body = msg.payload.length === 0 ? {} : jsonBody(msg.payload);
     const offset = typeof body.offset === "number" && body.offset > 0 ? Math.floor(body.offset) : 0;
@@ -422,9 +490,20 @@ export class JetStreamApi {
       } catch {
         return status(408, "Bad Request");
       }
-      const keys = Object.keys(body);
-      const known = keys.every((k) => k === "seq" || k === "last_by_subj");
-      if (!known) return status(408, "Bad Request");
+      if (!Object.keys(body).every((k) => DIRECT_GET_FIELDS.has(k))) {
+        return status(408, "Bad Request");
+      }
+      if (body.start_time !== undefined || body.up_to_time !== undefined) {
+        return status(408, "streamkv does not serve start_time or up_to_time");
+      }
+      if (
+        body.multi_last !== undefined ||
+        body.batch !== undefined ||
+        body.max_bytes !== undefined ||
+        body.next_by_subj !== undefined
+      ) {
+        return await this.directBatch(from, stream, bucket, body, reply, status);
+      }
       if (typeof body.last_by_subj === "string") lastBySubject = body.last_by_subj;
       else if (isSeq(body.seq)) seq = body.seq;
       else return status(408, "Bad Request");
@@ -455,6 +534,125 @@ export class JetStreamApi {
       ],
       undefined,
       entry.value,
+    );
+  }
+
+  /**
+   * A DIRECT.GET with `batch`, `max_bytes`, `next_by_subj` or `multi_last` (ADR-31): one
+   * message per entry, then (for a batch) the end-of-batch status 204 with the pending
+   * count; 404 when nothing matches, 413 when a multi_last matches too many keys.
+   */
+  private async directBatch(
+    from: NatsConnection,
+    stream: string,
+    bucket: string,
+    body: Record<string, unknown>,
+    reply: string,
+    status: (code: number, description: string) => void,
+  ): Promise<void> {
+    const prefix = `$KV.${bucket}.`;
+    const keyFilterOf = (f: unknown): string | undefined =>
+      typeof f === "string" && f.startsWith(prefix) && isValidFilter(f)
+        ? f.slice(prefix.length)
+        : f === ">"
+          ? ">"
+          : undefined;
+    const batched = body.batch !== undefined || body.max_bytes !== undefined;
+    const positive = (v: unknown) => isSeq(v) && v > 0;
+    if (
+      (body.batch !== undefined && !positive(body.batch)) ||
+      (body.max_bytes !== undefined && !positive(body.max_bytes)) ||
+      (body.seq !== undefined && !isSeq(body.seq)) ||
+      (body.up_to_seq !== undefined && !isSeq(body.up_to_seq)) ||
+      body.last_by_subj !== undefined
+    ) {
+      return status(408, "Bad Request");
+    }
+    const bound = this.d.directBatch;
+    const multi = body.multi_last !== undefined;
+    // Without batch or max_bytes a next_by_subj get is one message; a multi_last all keys.
+    const asked = batched ? Number(body.batch ?? bound.maxMessages) : multi ? bound.maxMessages : 1;
+    const limits = {
+      ...bound,
+      maxMessages: Math.min(asked, bound.maxMessages),
+      maxBytes: Math.min(Number(body.max_bytes ?? bound.maxBytes), bound.maxBytes),
+      watchMaxPending: this.d.watchMaxPending,
+    };
+    let read: BatchRead | "too many";
+    try {
+      if (multi) {
+        const list = body.multi_last;
+        if (!Array.isArray(list) || list.length === 0 || list.length > limits.maxSubjects) {
+          return status(408, "Bad Request");
+        }
+        const keyFilters = list.map(keyFilterOf);
+        if (keyFilters.some((f) => f === undefined)) return status(408, "Bad Request");
+        this.check(from, { type: "get", bucket, key: ">", stale: false });
+        read = await readMultiLast(
+          this.d.backend,
+          bucket,
+          keyFilters as string[],
+          body.up_to_seq as number | undefined,
+          limits,
+        );
+      } else {
+        const keyFilter = body.next_by_subj === undefined ? ">" : keyFilterOf(body.next_by_subj);
+        if (keyFilter === undefined) return status(408, "Bad Request");
+        this.check(from, { type: "get", bucket, key: ">", stale: false });
+        read = await readFrom(this.d.backend, bucket, keyFilter, Number(body.seq ?? 1), limits);
+      }
+    } catch (err) {
+      if (err instanceof PermissionError) throw err;
+      if (isKvError(err, "BUCKET_NOT_FOUND")) return this.d.out.noResponders(from, reply);
+      const e = apiErrorOf(err, this.d.log);
+      return status(e.code === 503 ? 503 : 408, e.description);
+    }
+    if (read === "too many") return status(413, "Too Many Results");
+    if (read.entries.length === 0) return status(404, "Message Not Found");
+    const pendingHeaders = batched || multi;
+    let last = 0;
+    for (const { entry, pending } of read.entries) {
+      // Delivered at the pace the requester reads, like a consumer's messages.
+      await this.d.out.writable(from);
+      this.d.out.send(
+        reply,
+        reply,
+        undefined,
+        [
+          ["Nats-Stream", stream],
+          ["Nats-Subject", `${prefix}${entry.key}`],
+          ["Nats-Sequence", String(entry.revision)],
+          ["Nats-Time-Stamp", entry.created.toISOString()],
+          ...(pendingHeaders
+            ? ([
+                ["Nats-Num-Pending", String(pending)],
+                ["Nats-Last-Sequence", String(last)],
+              ] as [string, string][])
+            : []),
+          ...(read.upTo === undefined
+            ? []
+            : ([["Nats-UpTo-Sequence", String(read.upTo)]] as [string, string][])),
+          ...entryHeaders(entry),
+        ],
+        undefined,
+        entry.value,
+      );
+      last = entry.revision;
+    }
+    if (!pendingHeaders) return;
+    this.d.out.send(
+      reply,
+      reply,
+      undefined,
+      [
+        ["Nats-Num-Pending", String(read.pendingAfter)],
+        ["Nats-Last-Sequence", String(last)],
+        ...(read.upTo === undefined
+          ? []
+          : ([["Nats-UpTo-Sequence", String(read.upTo)]] as [string, string][])),
+      ],
+      { code: 204, description: "EOB" },
+      EMPTY,
     );
   }
 

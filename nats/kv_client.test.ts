@@ -3,11 +3,15 @@
  * unmodified) against real `streamkv server` processes on their NATS port: one node, and
  * a three-node cluster where the writes go through one node and the reads, keys,
  * histories and watches through another (so a follower forwards, and reads on another
- * node see every acknowledged write).
+ * node see every acknowledged write). The same checks run against Debian's nats-server
+ * (skipped without it, with the hint, unless CI is set), so a difference shows as a
+ * check that passes there and fails here, or the reverse.
  */
-import { type KV, type KvEntry, Kvm, type KvWatchEntry } from "@nats-io/kv";
+import { type Bucket, type KV, type KvEntry, Kvm, type KvWatchEntry } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NATS_INSTALL_HINT, type NatsReference, startNats } from "../bench/reference/nats.js";
+import { findBinary } from "../bench/reference/process.js";
 import {
   freePort,
   removeDir,
@@ -155,6 +159,13 @@ function conformance(conns: () => { w: NatsConnection; r: NatsConnection }, pref
 
   it("keys and watch over several filters at once", async () => {
     for (const k of ["f.a", "f.b", "g.a", "h.a"]) await kv.put(k, k);
+    // filter_subjects came with nats-server 2.10 (Debian's is 2.9): the client refuses
+    // before it sends anything.
+    const [major = 0, minor = 0] = (conns().r.info?.version ?? "0.0").split(".").map(Number);
+    if (major === 2 && minor < 10) {
+      expect(String(await errorOf(ro.keys(["f.*", "h.a"])))).toMatch(/requires server 2\.10/);
+      return;
+    }
     expect((await drain(await ro.keys(["f.*", "h.a"]))).sort()).toEqual(["f.a", "f.b", "h.a"]);
     const w = await ro.watch({ key: ["f.b", "g.*"] });
     const live = await kv.put("g.b", "new");
@@ -235,6 +246,23 @@ function conformance(conns: () => { w: NatsConnection; r: NatsConnection }, pref
     }
   });
 
+  it("purgeDeletes: young markers stay alone, old ones go with their keys", async () => {
+    for (const v of ["1", "2"]) await kv.put("pd.young", v);
+    await kv.delete("pd.young");
+    await kv.put("pd.old", "x");
+    await kv.purge("pd.old");
+    await kv.put("pd.live", "kept");
+    // On Bucket, the class Kvm returns, not on the KV interface.
+    await (kv as Bucket).purgeDeletes();
+    expect((await drain(await ro.history({ key: "pd.young" }))).map(short)).toEqual([
+      expect.stringMatching(/^pd\.young@\d+:DEL$/),
+    ]);
+    await (kv as Bucket).purgeDeletes(-1);
+    expect(await drain(await ro.history({ key: "pd.young" }))).toEqual([]);
+    expect(await drain(await ro.history({ key: "pd.old" }))).toEqual([]);
+    expect(text(await ro.get("pd.live"))).toBe("kept");
+  });
+
   it("lists the bucket, destroys it", async () => {
     const kvm = new Kvm(conns().r);
     const names = (await drain(kvm.list())).map((s) => s.bucket);
@@ -276,3 +304,27 @@ describe("@nats-io/kv against a three-node cluster, writes and reads on differen
   });
   conformance(() => ({ w, r }), "three");
 });
+
+const natsServer = findBinary("nats-server", "NATS_SERVER_BIN");
+const ciValue = process.env.CI ?? "";
+const inCi = ciValue !== "" && ciValue !== "0" && ciValue.toLowerCase() !== "false";
+if (natsServer === undefined && !inCi) {
+  console.warn(`nats/kv_client.test.ts: the nats-server checks skipped: ${NATS_INSTALL_HINT}`);
+}
+
+describe.skipIf(natsServer === undefined && !inCi)(
+  "the same checks with @nats-io/kv against nats-server",
+  () => {
+    let ref: NatsReference;
+    let nc: NatsConnection;
+    beforeAll(async () => {
+      ref = await startNats();
+      nc = await connect({ servers: ref.nodes[0]!.url });
+    });
+    afterAll(async () => {
+      await nc?.close();
+      await ref?.stop();
+    });
+    conformance(() => ({ w: nc, r: nc }), "ref");
+  },
+);

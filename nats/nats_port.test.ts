@@ -36,14 +36,14 @@ class Raw {
     });
     socket.on("error", () => {});
   }
-  static async open(port: number): Promise<Raw> {
+  static async open(port: number, expectInfo = true): Promise<Raw> {
     const socket = tcpConnect(port, "127.0.0.1");
     await new Promise<void>((resolve, reject) => {
       socket.once("connect", resolve);
       socket.once("error", reject);
     });
     const raw = new Raw(socket);
-    await raw.until(/^INFO .*\r\n/);
+    if (expectInfo) await raw.until(/^INFO .*\r\n/);
     return raw;
   }
   send(text: string | Buffer): void {
@@ -545,7 +545,51 @@ describe("the NATS port with a tokens file: permissions as on the client port", 
     await r.until(/HMSG _INBOX\.q\.2 1 \d+ \d+\r\nNATS\/1\.0\r\n[\s\S]*Nats-Sequence: 1\r\n/);
     r.send("PUB $JS.API.STREAM.DELETE.KV_perm _INBOX.q.3 0\r\n\r\n");
     await r.until(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.DELETE\.KV_perm"/);
+    // A batched direct get is a read; a purge (purgeDeletes) needs admin, as on the client port.
+    const batch = JSON.stringify({ seq: 1, batch: 5 });
+    r.send(`PUB $JS.API.DIRECT.GET.KV_perm _INBOX.q.4 ${batch.length}\r\n${batch}\r\n`);
+    await r.until(/HMSG _INBOX\.q\.4 1 \d+ \d+\r\nNATS\/1\.0 204 EOB\r\n/);
+    const purge = JSON.stringify({ filter: "$KV.perm.k" });
+    r.send(`PUB $JS.API.STREAM.PURGE.KV_perm _INBOX.q.5 ${purge.length}\r\n${purge}\r\n`);
+    await r.until(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.PURGE\.KV_perm"/);
     expect(r.closed).toBe(false);
     r.close();
+  });
+});
+
+describe("the NATS port at --max-connections", () => {
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServer({ natsPort: await freePort(), args: ["--max-connections", "3"] });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (server) removeDir(server.dataDir);
+  });
+
+  it("refuses one more with -ERR, serves the others, and takes a new one once one left", async () => {
+    const held = [
+      await connected(server.natsPort),
+      await connected(server.natsPort),
+      await connected(server.natsPort),
+    ];
+    const refused = await Raw.open(server.natsPort, false);
+    await refused.until(/^-ERR 'maximum connections exceeded'\r\n$/);
+    await refused.untilClosed();
+    held[0]!.send("PING\r\n");
+    await waitFor(() => held[0]!.count("PONG\r\n") === 2, 10_000, "a second PONG");
+    held[2]!.close();
+    await waitFor(
+      async () => {
+        const r = await Raw.open(server.natsPort, false);
+        await r.until(/^(INFO |-ERR )/);
+        r.close();
+        return r.data.startsWith("INFO ");
+      },
+      10_000,
+      "a connection to be taken again",
+      50,
+    );
+    for (const r of held) r.close();
   });
 });

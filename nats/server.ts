@@ -44,6 +44,10 @@ export const NATS_DEFAULTS = {
   maxConsumersPerConnection: 64,
   maxInitialEntries: 100_000,
   consumerNoInterestTimeoutMs: 30_000,
+  /** Entries one batched DIRECT.GET answer carries at most (the client asks again). */
+  directBatchMaxMessages: 1024,
+  /** Keys one multi_last may match, as nats-server (413 beyond). */
+  directMultiLastMaxSubjects: 1024,
 } as const;
 
 export class NatsServer implements NatsRouter {
@@ -81,6 +85,13 @@ export class NatsServer implements NatsRouter {
       consumerNoInterestTimeoutMs:
         opts.consumerNoInterestTimeoutMs ?? NATS_DEFAULTS.consumerNoInterestTimeoutMs,
       watchMaxPending: opts.watchMaxPending,
+      directBatch: {
+        maxMessages: NATS_DEFAULTS.directBatchMaxMessages,
+        // One answer's values fit in the connection's unsent-bytes budget.
+        maxBytes: opts.maxOutboundBytes,
+        maxScanned: opts.maxInitialEntries ?? NATS_DEFAULTS.maxInitialEntries,
+        maxSubjects: NATS_DEFAULTS.directMultiLastMaxSubjects,
+      },
       out: {
         send: (target, subject, reply, headers, status, payload) =>
           this.send(target, {
@@ -99,7 +110,6 @@ export class NatsServer implements NatsRouter {
       },
     });
     this.server = createServer((socket) => this.accept(socket));
-    this.server.maxConnections = opts.maxConnections;
   }
 
   listen(): Promise<number> {
@@ -159,6 +169,13 @@ export class NatsServer implements NatsRouter {
   // --- delivery ---
 
   private accept(socket: Socket): void {
+    if (this.clients.size >= this.opts.maxConnections) {
+      // As nats-server: the client learns why instead of seeing a bare close.
+      socket.on("error", () => {});
+      socket.end("-ERR 'maximum connections exceeded'\r\n");
+      socket.setTimeout(1000, () => socket.destroy());
+      return;
+    }
     const id = this.nextClientId++;
     const client = new NatsConnection(socket, {
       ...this.limits,

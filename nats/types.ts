@@ -27,6 +27,11 @@ export interface NatsKvBackend {
   ): Promise<Entry | null>;
   history(bucket: string, key: string, opts: { stale: boolean }): Promise<Entry[]>;
   watch(bucket: string, filter: string, opts: WatchOptions): Promise<NatsWatch>;
+  /**
+   * Removes the delete and purge markers at least `olderThanMs` old with their keys'
+   * history, and the history before every younger marker; returns the entries removed.
+   */
+  purgeDeletes(bucket: string, olderThanMs: number, requestId: string): Promise<number>;
 }
 
 /** Who a connection is (opaque here: the node's principal). */
