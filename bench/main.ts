@@ -26,7 +26,8 @@ async function main(): Promise<void> {
   const available = suites();
   const named = args.filter((a) => !a.startsWith("-"));
   const flags = args.filter((a) => a.startsWith("-"));
-  if (flags.includes("--help") || flags.includes("-h")) {
+  // With a suite named, --help goes to the suite (its own flags).
+  if (named.length === 0 && (flags.includes("--help") || flags.includes("-h"))) {
     console.log(`usage: npm run bench [-- <suite> ...]\nsuites: ${available.join(", ")}`);
     return;
   }
