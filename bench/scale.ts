@@ -15,7 +15,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { connect, type KeyValue, type KvConnection } from "../client/index.js";
@@ -66,7 +66,7 @@ export interface ScaleOptions {
   log: (line: string) => void;
 }
 
-export const SCALE_USAGE = `usage: npm run bench -- scale [flags]
+export const USAGE = `usage: npm run bench -- scale [flags]
 
 Loads N keys of 128-byte values into streamkv (one node, and three nodes on 127.0.0.1)
 and into etcd 3.4, and measures each (issue 10). Results: bench/results/scale-<date>.{json,md,svg}
@@ -85,6 +85,8 @@ and scale-latest.{md,svg}; the table is printed too, with the issue's targets ma
   --get-samples=N     gets timed one at a time (default 2000, at most 20 s)
   --phase-timeout=S   the timeout of every phase, seconds (default: by N, see README)
   --out=DIR           results directory (default bench/results); --no-write for none
+  --merge=A.json,B.json  measure nothing: one report (scale-merged-<date>.*, scale-latest.*)
+                      from several runs' JSON, e.g. a growth series measured in parts
   --help              this text
 
 The streamkv servers run from dist/ when its build is fresh (npm run build:cli), else
@@ -116,6 +118,7 @@ export function parseScaleArgs(args: string[]): ScaleOptions {
     "phase-timeout",
     "out",
     "no-write",
+    "merge",
     "help",
   ];
   for (const a of args) {
@@ -520,6 +523,8 @@ export interface ScaleResult {
   /** The whole configuration failed (start or load): why. */
   failed?: string;
   seconds: number;
+  /** The machine's 1-minute load average at the start and at the end (2 shared cores). */
+  loadAverage: [number, number];
 }
 
 async function figure<T>(
@@ -964,7 +969,14 @@ async function measureEtcd(opts: ScaleOptions, r: ScaleResult): Promise<void> {
 
 export interface ScaleReport {
   startedAt: string;
-  machine: { cpus: number; memTotalMb: number; serverBuild: string; etcdVersion?: string };
+  machine: {
+    cpus: number;
+    memTotalMb: number;
+    serverBuild: string;
+    etcdVersion?: string;
+    /** When the report merges runs: when each started. */
+    merged?: string[];
+  };
   options: Omit<ScaleOptions, "log">;
   results: ScaleResult[];
   targets: TargetRow[];
@@ -1040,6 +1052,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleReport> {
               figures: {},
               errors: {},
               seconds: 0,
+              loadAverage: [loadavg()[0]!, 0],
             };
             log(
               `-- ${system} ${topology === "single" ? "1 node" : "3 nodes"}, ${keys} keys, history ${plan.history}, ${plan.writesPerKey} write(s) per key --`,
@@ -1054,6 +1067,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleReport> {
             }
             r.figures.restBytesPerKey = perKeyBytes(r.figures, keys);
             r.seconds = (performance.now() - t) / 1000;
+            r.loadAverage[1] = loadavg()[0]!;
             report.results.push(r);
             save();
           }
@@ -1275,6 +1289,15 @@ const FIGURE_ROWS: FigureRow[] = [
   { label: "data dir, MB (du, max node)", pick: (f) => f.dataDirMb, better: "lower" },
 ];
 
+/** Rows about the run, not the system: shown under the figures. */
+const RUN_ROWS: { label: string; pick: (r: ScaleResult) => string }[] = [
+  {
+    label: "machine load average, start / end",
+    pick: (r) => r.loadAverage.map((v) => v.toFixed(1)).join(" / "),
+  },
+  { label: "configuration took, s", pick: (r) => r.seconds.toFixed(0) },
+];
+
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return "?";
   const a = Math.abs(v);
@@ -1346,6 +1369,14 @@ export function renderMarkdown(report: ScaleReport): string {
     for (const row of FIGURE_ROWS) {
       const cells = colSizes.map((c) => cell(c.r(c.n), row));
       if (cells.every((c) => c === "n/a" || c === "")) continue;
+      out.push(`| ${row.label} | ${cells.join(" | ")} |`);
+    }
+    for (const row of RUN_ROWS) {
+      const cells = colSizes.map((c) => {
+        const r = c.r(c.n);
+        return r?.loadAverage ? row.pick(r) : "";
+      });
+      if (cells.every((c) => c === "")) continue;
       out.push(`| ${row.label} | ${cells.join(" | ")} |`);
     }
   }
@@ -1464,18 +1495,18 @@ export function renderSvg(report: ScaleReport): string {
     );
   });
   const totalH = H + 18 + series.length * 16;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${totalH}" viewBox="0 0 ${2 * W} ${totalH}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="#fff"/>\n${parts.join("\n")}\n</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${totalH}" viewBox="0 0 ${2 * W} ${totalH}" font-family="sans-serif">\n<title>streamkv scale bench ${report.startedAt}: RSS at rest and keys() time against N</title>\n<rect width="100%" height="100%" fill="#fff"/>\n${parts.join("\n")}\n</svg>\n`;
 }
 
-function writeResults(report: ScaleReport, dir: string): string[] {
+function writeResults(report: ScaleReport, dir: string, name = "scale"): string[] {
   mkdirSync(dir, { recursive: true });
-  const stamp = report.startedAt.replace(/:\d\d\.\d+Z$/, "Z").replace(/:/g, "");
+  const stamp = `${name}-${report.startedAt.replace(/:\d\d\.\d+Z$/, "Z").replace(/:/g, "")}`;
   const md = renderMarkdown(report);
   const svg = renderSvg(report);
   const files = [
-    join(dir, `scale-${stamp}.json`),
-    join(dir, `scale-${stamp}.md`),
-    join(dir, `scale-${stamp}.svg`),
+    join(dir, `${stamp}.json`),
+    join(dir, `${stamp}.md`),
+    join(dir, `${stamp}.svg`),
     join(dir, "scale-latest.md"),
     join(dir, "scale-latest.svg"),
   ];
@@ -1488,9 +1519,48 @@ function writeResults(report: ScaleReport, dir: string): string[] {
   return files;
 }
 
+/**
+ * One report from the JSON of several runs (`--merge=a.json,b.json`): a growth series
+ * measured in parts. A configuration measured twice keeps the later file's result.
+ */
+export function mergeReports(reports: ScaleReport[]): ScaleReport {
+  const byConfig = new Map<string, ScaleResult>();
+  for (const rep of reports)
+    for (const r of rep.results)
+      byConfig.set(`${r.system}/${r.topology}/${r.history}/${r.writesPerKey}/${r.keys}`, r);
+  const results = [...byConfig.values()].sort(
+    (a, b) =>
+      (a.topology === b.topology ? 0 : a.topology === "single" ? -1 : 1) ||
+      a.history - b.history ||
+      a.keys - b.keys,
+  );
+  const last = reports[reports.length - 1]!;
+  return {
+    ...last,
+    startedAt: new Date().toISOString(),
+    machine: { ...last.machine, merged: reports.map((r) => r.startedAt) },
+    results,
+    targets: evaluateTargets(results),
+    files: [],
+    seconds: reports.reduce((a, r) => a + r.seconds, 0),
+  };
+}
+
 export async function run(args: string[]): Promise<void> {
   if (args.includes("--help") || args.includes("-h")) {
-    console.log(SCALE_USAGE);
+    console.log(USAGE);
+    return;
+  }
+  const merge = args.find((a) => a.startsWith("--merge="));
+  if (merge !== undefined) {
+    const inputs = merge.slice("--merge=".length).split(",");
+    const report = mergeReports(
+      inputs.map((f) => JSON.parse(readFileSync(f, "utf8")) as ScaleReport),
+    );
+    const out = flagValue(args, "out") ?? join(repoRoot, "bench", "results");
+    report.files = writeResults(report, out, "scale-merged");
+    console.log(renderMarkdown(report));
+    for (const f of report.files) console.log(`wrote ${f}`);
     return;
   }
   const opts = parseScaleArgs(args);
