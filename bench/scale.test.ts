@@ -9,7 +9,16 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { removeDir, tempDir } from "../test_support/index.js";
-import { parseScaleArgs, renderSvg, runScale, startedPids } from "./scale.js";
+import {
+  mergeReports,
+  parseScaleArgs,
+  renderMarkdown,
+  renderSvg,
+  runScale,
+  type ScaleReport,
+  type ScaleResult,
+  startedPids,
+} from "./scale.js";
 
 function alive(pid: number): boolean {
   try {
@@ -53,6 +62,48 @@ describe("bench scale", () => {
     expect(() => parseScaleArgs(["--kyes=5"])).toThrow(/unknown flag/);
     expect(() => parseScaleArgs(["--keys=0"])).toThrow(/positive integer/);
     expect(() => parseScaleArgs(["--topologies=ring"])).toThrow(/unknown ring/);
+  });
+
+  it("merges runs: a configuration measured twice keeps the later result; targets at the largest N", () => {
+    const result = (keys: number, keysMs: number, system: "streamkv" | "etcd" = "streamkv") =>
+      ({
+        system,
+        topology: "single",
+        history: 1,
+        writesPerKey: 1,
+        keys,
+        figures: { keysMs, rssRestMb: 100 },
+        errors: {},
+        seconds: 1,
+        loadAverage: [1, 1],
+      }) satisfies ScaleResult;
+    const report = (startedAt: string, results: ScaleResult[]) =>
+      ({
+        startedAt,
+        machine: { cpus: 2, memTotalMb: 1, serverBuild: "x" },
+        options: parseScaleArgs(["--no-write"]),
+        results,
+        targets: [],
+        files: [],
+        seconds: 60,
+      }) as ScaleReport;
+    const merged = mergeReports([
+      report("a", [result(300_000, 9000), result(100_000, 500), result(100_000, 800, "etcd")]),
+      report("b", [result(1_000_000, 2500), result(300_000, 4000)]),
+    ]);
+    expect(merged.results.map((r) => [r.system, r.keys, r.figures.keysMs])).toEqual([
+      ["streamkv", 100_000, 500],
+      ["etcd", 100_000, 800],
+      ["streamkv", 300_000, 4000],
+      ["streamkv", 1_000_000, 2500],
+    ]);
+    const keysTarget = merged.targets.find((t) => t.target === "keys() of all keys <= 3 s")!;
+    expect([keysTarget.measured, keysTarget.pass]).toEqual(["2.50 s", true]);
+    expect(merged.targets.find((t) => t.target.includes("etcd"))).toMatchObject({ pass: true });
+    const md = renderMarkdown(merged);
+    expect(md).toContain("| figure | streamkv 100k | etcd 100k | streamkv 300k | streamkv 1M |");
+    expect(md).toMatch(/\| keys\(\) all, s .*\| 0\.50 \| 0\.80 \| 4\.00 \| 2\.50 \|/);
+    expect(renderSvg(merged)).toMatch(/^<svg [^>]*>\n<title>/);
   });
 
   it("runs one node at 2,000 keys, writes its results and leaves nothing behind", async () => {
