@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { removeDir, tempDir } from "../test_support/index.js";
+import { isAlive as alive, removeDir, tempDir } from "../test_support/index.js";
 import {
   mergeReports,
   parseScaleArgs,
@@ -19,15 +19,6 @@ import {
   type ScaleResult,
   startedPids,
 } from "./scale.js";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("bench scale", () => {
   it("parses its flags: defaults, --quick, --full, lists; refuses unknown flags", () => {
