@@ -214,7 +214,9 @@ const valueAt = (j: number) => {
 function timeouts(opts: ScaleOptions, keys: number, writesPerKey: number) {
   const fixed = opts.phaseTimeoutS === undefined ? undefined : opts.phaseTimeoutS * 1000;
   return {
-    loadMs: fixed ?? 60_000 + keys * writesPerKey, // 1000 ops/s at worst
+    // 250 puts/s at worst (a cluster on 2 cores shared with other work); a load that
+    // stalls (no put acknowledged for a minute) fails sooner, in runOps.
+    loadMs: fixed ?? 60_000 + 4 * keys * writesPerKey,
     phaseMs: fixed ?? 30_000 + keys / 5, // 230 s at 1M
   };
 }
@@ -244,9 +246,12 @@ async function within<T>(
   }
 }
 
+/** A load in which no op completes for this long has hung. */
+const STALL_MS = 60_000;
+
 /**
- * Runs op(0..total-1) with `concurrency` in flight; stops at the first error (thrown) or
- * at `deadline` (performance.now() ms). Prints progress every 15 s.
+ * Runs op(0..total-1) with `concurrency` in flight; stops at the first error (thrown),
+ * after `timeoutMs`, or when no op completed for STALL_MS. Prints progress every 15 s.
  */
 async function runOps(
   total: number,
@@ -261,13 +266,17 @@ async function runOps(
   let failure: unknown;
   const started = performance.now();
   const deadline = started + timeoutMs;
-  const progress = setInterval(
-    () =>
-      log(
-        `  ${what}: ${done}/${total} after ${((performance.now() - started) / 1000).toFixed(0)} s`,
-      ),
-    15_000,
-  );
+  let lastDoneAt = started;
+  let lastLogAt = started;
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    if (now - lastDoneAt > STALL_MS)
+      failure ??= new PhaseTimeout(`${what}: no op completed for ${STALL_MS / 1000} s`);
+    if (now - lastLogAt >= 15_000) {
+      lastLogAt = now;
+      log(`  ${what}: ${done}/${total} after ${((now - started) / 1000).toFixed(0)} s`);
+    }
+  }, 1000);
   try {
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -276,6 +285,7 @@ async function runOps(
           try {
             await op(j);
             done++;
+            lastDoneAt = performance.now();
           } catch (err) {
             failure ??= err;
           }
@@ -283,7 +293,7 @@ async function runOps(
       }),
     );
   } finally {
-    clearInterval(progress);
+    clearInterval(watchdog);
   }
   if (failure !== undefined) throw failure;
   const seconds = (performance.now() - started) / 1000;
