@@ -1128,10 +1128,15 @@ export function evaluateTargets(results: ScaleResult[]): TargetRow[] {
   const rows: TargetRow[] = [];
   const sk = results.filter((r) => r.system === "streamkv");
   if (sk.length === 0) return rows;
-  const n = Math.max(...sk.map((r) => r.keys));
-  const at = n === 1_000_000 ? "" : ` (targets are for 1M keys; measured at ${n})`;
-  const where = (topology: Topology, history = 1) =>
-    `${topology === "single" ? "1 node" : "3 nodes"}, h${history}, ${n} keys${at}`;
+  // Each topology at the largest N it was measured at (a run may hold 1M keys on one
+  // node and fewer in a cluster).
+  const largest = (topology: Topology) =>
+    Math.max(0, ...sk.filter((r) => r.topology === topology && !r.failed).map((r) => r.keys));
+  const where = (topology: Topology, history = 1) => {
+    const n = largest(topology);
+    const at = n === 1_000_000 ? "" : ` (targets are for 1M keys; measured at ${n})`;
+    return `${topology === "single" ? "1 node" : "3 nodes"}, h${history}, ${n} keys${at}`;
+  };
   const check = (
     target: string,
     topology: Topology,
@@ -1140,7 +1145,7 @@ export function evaluateTargets(results: ScaleResult[]): TargetRow[] {
     unit: string,
     history = 1,
   ) => {
-    const r = find(results, "streamkv", topology, history, n);
+    const r = find(results, "streamkv", topology, history, largest(topology));
     if (!r) return;
     const v = pick(r.figures);
     rows.push({
@@ -1162,8 +1167,8 @@ export function evaluateTargets(results: ScaleResult[]): TargetRow[] {
     check("watchAll initial values <= 5 s", t, (f) => msToS(f.watchInitialMs), 5, "s");
     check("restart to ready <= 5 s", t, (f) => msToS(f.restartReadyMs), 5, "s");
     check("restart to ready <= 5 s, history 16", t, (f) => msToS(f.restartReadyMs), 5, "s", 16);
-    const h1 = find(results, "streamkv", t, 1, n);
-    const h16 = find(results, "streamkv", t, 16, n);
+    const h1 = find(results, "streamkv", t, 1, largest(t));
+    const h16 = find(results, "streamkv", t, 16, largest(t));
     const a = h1?.figures.restBytesPerKey;
     const b = h16?.figures.restBytesPerKey;
     if (a !== undefined && b !== undefined) {
