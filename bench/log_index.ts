@@ -18,8 +18,7 @@ import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { ClassicLevel } from "classic-level";
-import { StreamLog } from "../log/index.js";
-import { deleteIndexCheckpoint } from "../log/index_checkpoint.js";
+import { deleteIndexCheckpoint, StreamLog } from "../log/index.js";
 
 const VIEW = { keyEncoding: "view", valueEncoding: "view" } as const;
 const BATCH = 1000;

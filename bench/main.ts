@@ -26,8 +26,10 @@ async function main(): Promise<void> {
   const available = suites();
   const named = args.filter((a) => !a.startsWith("-"));
   const flags = args.filter((a) => a.startsWith("-"));
-  if (flags.includes("--help") || flags.includes("-h")) {
-    console.log(`usage: npm run bench [-- <suite> ...]\nsuites: ${available.join(", ")}`);
+  const help = flags.includes("--help") || flags.includes("-h");
+  const usage = `usage: npm run bench [-- <suite> ...]\nsuites: ${available.join(", ")}`;
+  if (help && named.length === 0) {
+    console.log(usage);
     return;
   }
   const unknown = named.filter((n) => !available.includes(n));
@@ -43,7 +45,13 @@ async function main(): Promise<void> {
       pathToFileURL(`${benchDir}/${name.replaceAll("-", "_")}.ts`).href
     )) as {
       run(args: string[]): Promise<void>;
+      /** A suite with flags of its own explains them for `--help`. */
+      USAGE?: string;
     };
+    if (help) {
+      console.log(mod.USAGE ?? usage);
+      continue;
+    }
     await mod.run(flags);
   }
 }

@@ -1,7 +1,7 @@
 /** cli/common.ts: output that waits for a slow reader instead of buffering everything. */
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
-import type { Io } from "../node/io.js";
+import type { Io } from "../node/index.js";
 import { writeStreamed } from "./common.js";
 
 /** A stdout whose buffer is "full" after every write until the test lets it drain. */

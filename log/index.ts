@@ -3,6 +3,8 @@
 export { isValidStreamName, MAX_MSGS_PER_SUBJECT } from "./config.js";
 /** The checksum of every stored record (backup files use it for their header too). */
 export { crc32c } from "./crc32c.js";
+/** Drops the index checkpoint as a crash leaves none (benches and tests of the scan path). */
+export { deleteIndexCheckpoint } from "./index_checkpoint.js";
 /** Every key the log owns lies in this range (`log/` prefix); other record kinds sharing the db must stay out of it. */
 export { ALL_RANGE as LOG_KEY_RANGE } from "./keys.js";
 export {

@@ -25,6 +25,7 @@ export {
   type CommandResult,
   collectOutput,
   exitOf,
+  isAlive,
   type Output,
   removeDir,
   repoRoot,

@@ -39,6 +39,16 @@ export function collectOutput(proc: ChildProcess): Output {
   return { stdout: () => out, stderr: () => err };
 }
 
+/** Whether a process with this PID exists (signal 0: nothing is sent). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Resolves with the exit code, or the signal name when a signal ended the child. */
 export function exitOf(proc: ChildProcess): Promise<number | string> {
   if (proc.exitCode !== null || proc.signalCode !== null) {

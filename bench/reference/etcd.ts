@@ -25,7 +25,8 @@ export interface EtcdNode {
   readonly peerPort: number;
   /** `http://127.0.0.1:<clientPort>`, as the etcd3 client takes it. */
   readonly url: string;
-  readonly proc: RefProcess;
+  /** The running process; replaced by `restart`. */
+  proc: RefProcess;
 }
 
 export interface EtcdReference {
@@ -34,6 +35,11 @@ export interface EtcdReference {
   readonly dataDir: string;
   /** Index of the node that is the Raft leader now (asks each node's status). */
   leaderIndex(): Promise<number>;
+  /**
+   * Stops node `i` (SIGTERM, then SIGKILL) and starts it again with the same flags and
+   * data dir; resolves once its `/health` is true again.
+   */
+  restart(i: number, timeoutMs?: number): Promise<void>;
   /** Stops every server (SIGTERM, then SIGKILL) and removes the data dir. */
   stop(): Promise<void>;
 }
@@ -127,6 +133,7 @@ export async function startEtcd(options: EtcdStartOptions = {}): Promise<EtcdRef
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
   const dataDir = tempDir("streamkv-bench-etcd-");
   const nodes: EtcdNode[] = [];
+  const argsOf: string[][] = [];
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.proc.stop()));
     removeDir(dataDir);
@@ -149,6 +156,7 @@ export async function startEtcd(options: EtcdStartOptions = {}): Promise<EtcdRef
         initialCluster,
         clusterToken,
       });
+      argsOf.push(args);
       const proc = spawnTracked(names[i]!, binary, args);
       nodes.push({
         index: i,
@@ -181,8 +189,18 @@ export async function startEtcd(options: EtcdStartOptions = {}): Promise<EtcdRef
       );
       return found;
     };
+    const restart = async (i: number, timeoutMs = startTimeoutMs) => {
+      const n = nodes[i]!;
+      await n.proc.stop();
+      // etcd ignores the --initial-cluster flags once its data dir holds a member.
+      n.proc = spawnTracked(n.name, binary, argsOf[i]!);
+      await Promise.race([
+        waitFor(() => healthy(n.clientPort), timeoutMs, `${n.name} /health after restart`, 20),
+        failOnExit(n.proc),
+      ]);
+    };
     const version = (await memberStatus(nodes[0]!.clientPort))?.version ?? "unknown";
-    return { version, nodes, dataDir, leaderIndex, stop };
+    return { version, nodes, dataDir, leaderIndex, restart, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,17 +1,9 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { isAlive as alive } from "../../test_support/index.js";
 import { etcdArgs, startEtcd } from "./etcd.js";
 import { natsConfig, startNats } from "./nats.js";
 import { findBinary, ReferenceMissingError } from "./process.js";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("reference server configs", () => {
   it("nats listens on loopback only and routes to every node", () => {
@@ -80,7 +72,7 @@ describe("reference servers", () => {
     expect(existsSync(ref.dataDir)).toBe(false);
   });
 
-  it("starts and stops one etcd and finds its leader", async () => {
+  it("starts, restarts and stops one etcd and finds its leader", async () => {
     if (!findBinary("etcd", "ETCD_BIN")) {
       await expect(startEtcd()).rejects.toBeInstanceOf(ReferenceMissingError);
       return;
@@ -89,6 +81,12 @@ describe("reference servers", () => {
     const node = ref.nodes[0]!;
     expect(await ref.leaderIndex()).toBe(0);
     expect(alive(node.proc.pid)).toBe(true);
+    // restart: a new process on the same data dir, healthy again, the old one gone.
+    const first = node.proc.pid;
+    await ref.restart(0);
+    expect(node.proc.pid).not.toBe(first);
+    expect(alive(first)).toBe(false);
+    expect(await ref.leaderIndex()).toBe(0);
     await ref.stop();
     expect(alive(node.proc.pid)).toBe(false);
     expect(existsSync(ref.dataDir)).toBe(false);
