@@ -4,6 +4,11 @@
  */
 import { readFileSync } from "node:fs";
 
+/** The text after `--name=`, or undefined when the flag is absent. */
+export function stringFlag(args: string[], name: string): string | undefined {
+  return args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
 /** `--name=N`, a positive integer, else `fallback`. */
 export function intFlag(args: string[], name: string, fallback: number): number {
   const hit = args.find((a) => a.startsWith(`--${name}=`));

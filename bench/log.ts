@@ -23,14 +23,10 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StreamLog } from "../log/index.js";
+import { stringFlag } from "./_measure.js";
 
 const PAYLOAD_BYTES = 100;
 const SUBJECTS = 1000;
-
-function flag(flags: string[], name: string): string | undefined {
-  const hit = flags.find((f) => f.startsWith(`--${name}=`));
-  return hit?.slice(name.length + 3);
-}
 
 /** Appends 128 B + fdatasync to a probe file: what LevelDB's log does on a synced write. */
 class SyncProbe {
@@ -132,8 +128,8 @@ async function timed(seconds: number, step: () => Promise<number>): Promise<numb
 const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
 
 export async function run(flags: string[]): Promise<void> {
-  const seconds = Number(flag(flags, "seconds") ?? "2");
-  const dir = mkdtempSync(join(flag(flags, "dir") ?? tmpdir(), "streamkv-bench-log-"));
+  const seconds = Number(stringFlag(flags, "seconds") ?? "2");
+  const dir = mkdtempSync(join(stringFlag(flags, "dir") ?? tmpdir(), "streamkv-bench-log-"));
   const payload = new Uint8Array(PAYLOAD_BYTES).fill(42);
   let seq = 0;
   const append = (b: ReturnType<StreamLog["batch"]>) =>

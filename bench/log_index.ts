@@ -19,13 +19,10 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { ClassicLevel } from "classic-level";
 import { deleteIndexCheckpoint, StreamLog } from "../log/index.js";
+import { stringFlag } from "./_measure.js";
 
 const VIEW = { keyEncoding: "view", valueEncoding: "view" } as const;
 const BATCH = 1000;
-
-function flag(flags: string[], name: string): string | undefined {
-  return flags.find((f) => f.startsWith(`--${name}=`))?.slice(name.length + 3);
-}
 
 /** A full GC (the bench runs without --expose-gc, so it asks V8 for the hook). */
 function heapAfterGc(): number {
@@ -113,9 +110,9 @@ export async function run(flags: string[]): Promise<void> {
     console.log("usage: npm run bench -- log-index [--keys=N (default 200000)] [--dir=PATH]");
     return;
   }
-  const keys = Number(flag(flags, "keys") ?? 200_000);
+  const keys = Number(stringFlag(flags, "keys") ?? 200_000);
   if (!Number.isSafeInteger(keys) || keys < 1000) throw new Error("--keys must be >= 1000");
-  const root = flag(flags, "dir") ?? tmpdir();
+  const root = stringFlag(flags, "dir") ?? tmpdir();
   const rows: Figures[] = [];
   rows.push(await measure(root, keys, 1, 1));
   rows.push(await measure(root, Math.max(1000, Math.floor(keys / 4)), 16, 8));

@@ -15,15 +15,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { verifyLevelDb, verifyLevelDbFiles } from "../log/index.js";
+import { stringFlag } from "./_measure.js";
 
 const VALUE_BYTES = 1024;
 const BATCH_VALUES = 1024;
 const DEFAULT_SCRUB_BYTES_PER_SECOND = 16 * 1024 * 1024;
-
-function flag(flags: string[], name: string): string | undefined {
-  const hit = flags.find((f) => f.startsWith(`--${name}=`));
-  return hit?.slice(name.length + 3);
-}
 
 async function load(dir: string, mib: number): Promise<void> {
   let db = new ClassicLevel<string, Uint8Array>(dir, { valueEncoding: "view" });
@@ -59,11 +55,11 @@ async function median<T>(runs: number, fn: () => Promise<T>): Promise<{ ms: numb
 }
 
 export async function run(flags: string[]): Promise<void> {
-  const mib = Number(flag(flags, "mib") ?? 300);
+  const mib = Number(stringFlag(flags, "mib") ?? 300);
   if (!Number.isSafeInteger(mib) || mib < 1 || mib > 100_000) {
     throw new Error(`--mib=${mib}: a whole number of MiB from 1 to 100000`);
   }
-  const base = flag(flags, "dir") ?? tmpdir();
+  const base = stringFlag(flags, "dir") ?? tmpdir();
   const dir = mkdtempSync(join(base, "streamkv-bench-verify-"));
   try {
     const loadStart = performance.now();

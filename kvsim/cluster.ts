@@ -241,14 +241,24 @@ export class KvSimCluster {
     return { debug() {}, info: line("info"), warn: line("warn"), error: line("error") };
   }
 
-  /** Power loss: the process is gone; each disk keeps what was synced (or a torn prefix). */
-  private crash(node: KvSimNode): void {
-    if (node.service === undefined) return;
+  /**
+   * Ends the node's incarnation (nothing it sends counts from now on) and returns the
+   * service it ran, or undefined when it was down.
+   */
+  private takeDown(node: KvSimNode): RaftKvService | undefined {
+    const service = node.service;
+    if (service === undefined) return undefined;
     this.checkNoRaftViolation(node);
-    this.snapshotsInstalled += node.service.status().snapshot?.installed ?? 0;
+    this.snapshotsInstalled += service.status().snapshot?.installed ?? 0;
     node.incarnation++;
     node.service = undefined;
     node.streamLog = undefined;
+    return service;
+  }
+
+  /** Power loss: the process is gone; each disk keeps what was synced (or a torn prefix). */
+  private crash(node: KvSimNode): void {
+    if (this.takeDown(node) === undefined) return;
     node.raftDisk.crash();
     node.levelDisk.crash();
     this.log(`${node.id} crashed`);
@@ -259,14 +269,9 @@ export class KvSimCluster {
    * checkpoint and the next start loads it instead of scanning; the disks keep everything.
    */
   private async stopCleanly(node: KvSimNode): Promise<void> {
-    const service = node.service;
-    if (service === undefined) return;
-    this.checkNoRaftViolation(node);
-    this.snapshotsInstalled += service.status().snapshot?.installed ?? 0;
     // The old incarnation sends nothing more while it closes.
-    node.incarnation++;
-    node.service = undefined;
-    node.streamLog = undefined;
+    const service = this.takeDown(node);
+    if (service === undefined) return;
     this.log(`${node.id} stopping cleanly`);
     try {
       await service.close();

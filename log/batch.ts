@@ -97,7 +97,7 @@ export class LogBatchImpl implements LogBatch {
       for (const subject of [...stream.subjectNames()]) {
         const excess = stream.countOf(subject) - cfg.maxMsgsPerSubject;
         if (excess <= 0) continue;
-        for (const seq of stream.seqsOf(subject).slice(0, excess)) this.removeSeq(stream, seq);
+        for (const seq of stream.oldestOf(subject, excess)) this.removeSeq(stream, seq);
       }
     }
     this.dropOldestOverLimits(stream);
@@ -140,7 +140,7 @@ export class LogBatchImpl implements LogBatch {
     // the stream limits are judged on what remains after that.
     const excess =
       cfg.maxMsgsPerSubject > 0 ? stream.countOf(input.subject) + 1 - cfg.maxMsgsPerSubject : 0;
-    const trim = excess > 0 ? stream.seqsOf(input.subject).slice(0, excess) : [];
+    const trim = stream.oldestOf(input.subject, excess);
     let trimmedBytes = 0;
     for (const seq of trim) trimmedBytes += stream.sizeOf(seq)!;
     const messagesAfter = stream.messageCount - trim.length + 1;
@@ -208,7 +208,7 @@ export class LogBatchImpl implements LogBatch {
     const doomed: number[] = [];
     for (const name of names) {
       const excess = stream.countOf(name) - keep;
-      if (excess > 0) doomed.push(...stream.seqsOf(name).slice(0, excess));
+      doomed.push(...stream.oldestOf(name, excess));
     }
     for (const seq of doomed) this.removeSeq(stream, seq);
     return doomed.length;

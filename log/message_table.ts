@@ -9,6 +9,23 @@
 import { assert } from "./assert.js";
 import type { Operation } from "./types.js";
 
+/** First position in `items[from..to)` (ascending) whose value is >= `value`. */
+export function lowerBound(
+  items: ArrayLike<number>,
+  from: number,
+  value: number,
+  to = items.length,
+): number {
+  let lo = from;
+  let hi = to;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (items[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 const OPERATIONS: readonly Operation[] = ["PUT", "DEL", "PURGE"];
 const OPERATION_CODES: Readonly<Record<Operation, number>> = { PUT: 0, DEL: 1, PURGE: 2 };
 const DEAD = 255;
@@ -55,20 +72,8 @@ export class MessageTable {
 
   /** The slot of live message `seq`, or -1. Slots are valid until the next push or removal. */
   find(seq: number): number {
-    const slot = this.lowerBound(seq);
+    const slot = lowerBound(this.seqs, this.head, seq, this.end);
     return slot < this.end && this.seqs[slot] === seq && this.ops[slot] !== DEAD ? slot : -1;
-  }
-
-  /** First slot whose seq is >= `seq` (live or dead), or `end`. */
-  private lowerBound(seq: number): number {
-    let lo = this.head;
-    let hi = this.end;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.seqs[mid]! < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   seqAt(slot: number): number {
@@ -119,7 +124,7 @@ export class MessageTable {
    * false. `visit` must not push or remove.
    */
   forEachFrom(fromSeq: number, visit: (slot: number) => boolean): void {
-    for (let slot = this.lowerBound(fromSeq); slot < this.end; slot++) {
+    for (let slot = lowerBound(this.seqs, this.head, fromSeq, this.end); slot < this.end; slot++) {
       if (this.ops[slot] !== DEAD && !visit(slot)) return;
     }
   }

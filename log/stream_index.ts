@@ -14,7 +14,7 @@
  */
 
 import { assert } from "./assert.js";
-import { MessageTable } from "./message_table.js";
+import { lowerBound, MessageTable } from "./message_table.js";
 import { SortedNames } from "./sorted_names.js";
 import type { Operation, StreamConfig, StreamState } from "./types.js";
 
@@ -24,18 +24,6 @@ export interface MessageMeta {
   /** Payload bytes. */
   size: number;
   timestampMs: number;
-}
-
-/** First position in `items[from..]` (ascending) whose value is >= `value`. */
-export function lowerBound(items: readonly number[], from: number, value: number): number {
-  let lo = from;
-  let hi = items.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (items[mid]! < value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** A subject's seqs: the only one, or several ascending (length >= 2). */
@@ -189,6 +177,13 @@ export class StreamIndex {
     const seqs = this.bySubject.get(subject);
     if (seqs === undefined) return [];
     return typeof seqs === "number" ? [seqs] : seqs.slice();
+  }
+
+  /** The subject's `n` oldest seqs, ascending (a fresh array; fewer if it holds fewer). */
+  oldestOf(subject: string, n: number): number[] {
+    const seqs = this.bySubject.get(subject);
+    if (seqs === undefined || n <= 0) return [];
+    return typeof seqs === "number" ? [seqs] : seqs.slice(0, n);
   }
 
   /** How many messages the subject holds (0 when none). */

@@ -21,6 +21,7 @@ import {
 } from "./keys.js";
 import { verifyLevelDbFiles } from "./leveldb_files.js";
 import { DEFAULT_MAX_MESSAGE_SIZE_BYTES, type LogState, pendingKey } from "./log_state.js";
+import { lowerBound } from "./message_table.js";
 import {
   decodeMessage,
   decodeMeta,
@@ -32,7 +33,7 @@ import {
 } from "./records.js";
 import { type IndexSource, recover, scanRange } from "./recover.js";
 import { firstIndexAfter } from "./sorted_names.js";
-import { lowerBound, type StreamIndex } from "./stream_index.js";
+import type { StreamIndex } from "./stream_index.js";
 import {
   compileFilter,
   isLiteralSubject,
@@ -422,10 +423,11 @@ export class StreamLog {
   private async read(index: StreamIndex, seqs: number[]): Promise<StoredMessage[]> {
     const id = index.id;
     const name = index.config.name;
-    const bodies: Array<Uint8Array | undefined> = seqs.map((seq) =>
-      index.has(seq) ? this.mem.pendingMessages.get(pendingKey(id, seq)) : undefined,
+    const stored = seqs.map((seq) => index.has(seq));
+    const bodies: Array<Uint8Array | undefined> = seqs.map((seq, i) =>
+      stored[i] ? this.mem.pendingMessages.get(pendingKey(id, seq)) : undefined,
     );
-    const missing = seqs.filter((seq, i) => bodies[i] === undefined && index.has(seq));
+    const missing = seqs.filter((_, i) => bodies[i] === undefined && stored[i]);
     if (missing.length > 0) {
       const fetched = await this.db.getMany<Uint8Array, Uint8Array>(
         missing.map((seq) => messageKey(id, seq)),
