@@ -213,3 +213,52 @@ describe("client handler, get reservations", () => {
     expect(ok).toBeLessThan(32);
   });
 });
+
+/**
+ * A node halted by a full disk or damaged data ends its sessions but stays up for its
+ * probes and metrics: an HTTP request in flight at that moment is answered, not cut. The
+ * fake's readiness check is held open to make "in flight" deterministic.
+ */
+describe("client handler, halting", () => {
+  it("closeSessions ends the sessions and lets an HTTP request in flight finish", async () => {
+    let release: (() => void) | undefined;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let asked = 0;
+    server = new ClientServer({
+      service: {
+        ...fakeService(),
+        readiness: async () => {
+          asked++;
+          await held;
+          return { ready: false, reason: "halted" };
+        },
+      },
+      serverId: "n1",
+      maxFrameBytes: 1024 * 1024,
+      auth: Authenticator.openAccess(),
+      metrics: new NodeMetrics(() => status),
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+      onFatal: () => {},
+      host: "127.0.0.1",
+      port: 0,
+      maxConnections: 10,
+    });
+    const port = await server.listen();
+    const client = await rawClient(port);
+    ws = client.ws;
+    const closed = new Promise<number>((r) => client.ws.once("close", (code) => r(code)));
+    const probe = fetch(`http://127.0.0.1:${port}/readyz`);
+    await waitFor(() => asked > 0, 5000, "the probe to reach the readiness check");
+    server.closeSessions("CORRUPT_RECORD", "damaged");
+    release!();
+    const answer = await probe;
+    expect(answer.status).toBe(503);
+    expect(await answer.text()).toContain("halted");
+    await closed;
+    expect(client.messages.at(-1)?.answer).toMatchObject({ type: "error" });
+    // The probe's connection is still served afterwards.
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  });
+});

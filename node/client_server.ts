@@ -177,12 +177,21 @@ export class ClientServer {
     for (const s of this.sessions) s.reauthenticate();
   }
 
-  /** Ends every session (watches end with `code`, so clients resume elsewhere). */
+  /**
+   * Ends every session (watches end with `code`, so clients resume elsewhere). HTTP
+   * requests in flight finish: a node halted by a full disk or damaged data stays up to
+   * answer /metrics and /readyz, and a scrape racing the halt must not lose its answer.
+   */
   closeSessions(code: ErrorCode, message: string): void {
     // Each session sends the error and a close frame; sockets that do not finish the
     // close handshake are terminated by the session after a grace period.
     for (const s of this.sessions) s.shutdown(code, message);
     this.sessions.clear();
+    this.http.closeIdleConnections();
+  }
+
+  /** At shutdown, after closeSessions: every HTTP connection left, busy or not. */
+  closeAllConnections(): void {
     this.http.closeAllConnections();
   }
 

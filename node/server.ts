@@ -430,6 +430,7 @@ async function openNode(
       const left = await client.inFlight.drain(config.shutdownTimeoutMs);
       if (left > 0) log.warn("in-flight requests did not finish before shutdown", { left });
       client.closeSessions("SHUTTING_DOWN", `node ${config.id} is shutting down`);
+      client.closeAllConnections();
       await nats?.close();
       wakeHalted();
       await halting;
