@@ -50,6 +50,9 @@ export function validateMeta(key: unknown, value: unknown): void {
   }
 }
 
+/** The write-queue slot of a stream's record (write_queue.ts withoutOverwritten). */
+const streamSlot = (name: string) => `s${name}`;
+
 /** Called after a batch's write succeeded, with the message ranges it retired. */
 export type RetireRanges = (streamIds: number[]) => void;
 
@@ -109,7 +112,7 @@ export class LogBatchImpl implements LogBatch {
     const stream = this.state.requireStream(name);
     this.state.streams.delete(name);
     this.dirtyStreams.delete(stream);
-    this.ops.push({ type: "del", key: streamKey(name) });
+    this.ops.push({ type: "del", key: streamKey(name), slot: streamSlot(name) });
     this.retiredIds.push(stream.id);
   }
 
@@ -251,8 +254,8 @@ export class LogBatchImpl implements LogBatch {
     this.stagedMeta.set(key, slot);
     this.ops.push(
       slot.value === null
-        ? { type: "del", key: metaKey(key) }
-        : { type: "put", key: metaKey(key), value: encodeMeta(key, slot.value) },
+        ? { type: "del", key: metaKey(key), slot: `m${key}` }
+        : { type: "put", key: metaKey(key), value: encodeMeta(key, slot.value), slot: `m${key}` },
     );
   }
 
@@ -270,6 +273,7 @@ export class LogBatchImpl implements LogBatch {
       this.ops.push({
         type: "put",
         key: HEADER_KEY,
+        slot: "h",
         value: encodeHeader({
           formatVersion: FORMAT_VERSION,
           nextStreamId: this.state.nextStreamId,
@@ -282,6 +286,7 @@ export class LogBatchImpl implements LogBatch {
       this.ops.push({
         type: "put",
         key: streamKey(stream.config.name),
+        slot: streamSlot(stream.config.name),
         value: encodeStream({
           id: stream.id,
           config: stream.config,

@@ -17,8 +17,29 @@
 import type { AbstractLevel } from "abstract-level";
 
 export type WriteOp =
-  | { type: "put"; key: Uint8Array; value: Uint8Array }
-  | { type: "del"; key: Uint8Array };
+  | { type: "put"; key: Uint8Array; value: Uint8Array; slot?: string }
+  | { type: "del"; key: Uint8Array; slot?: string };
+
+/**
+ * The ops of a merged group, without those a later op of the same `slot` overwrites.
+ * A slot names one LevelDB key whose every op sets its whole value (a stream's record,
+ * a meta key, the header): pipelined applies rewrite the same few of them once per
+ * entry, and LevelDB applies a write's ops in order, so only each slot's last op can
+ * be seen once the (atomic) write is done. Untagged ops are all kept, in order.
+ */
+export function withoutOverwritten(ops: WriteOp[]): WriteOp[] {
+  const seen = new Set<string>();
+  const kept: WriteOp[] = [];
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const op = ops[i]!;
+    if (op.slot !== undefined) {
+      if (seen.has(op.slot)) continue;
+      seen.add(op.slot);
+    }
+    kept.push(op);
+  }
+  return kept.reverse();
+}
 
 /**
  * Any abstract-level database: classic-level (LevelDB) in production, memory-level
@@ -73,7 +94,8 @@ export class WriteQueue {
         return;
       }
       const group = this.queue.splice(0);
-      const ops = group.length === 1 ? group[0]!.ops : group.flatMap((p) => p.ops);
+      const ops =
+        group.length === 1 ? group[0]!.ops : withoutOverwritten(group.flatMap((p) => p.ops));
       const sync = group.some((p) => p.sync);
       try {
         // An empty group has nothing to make durable; LevelDB would still sync.

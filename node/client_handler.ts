@@ -39,6 +39,7 @@ import { type Cancel, type Clock, systemClock } from "./clock.js";
 import type { CallOptions, KvService, ServiceWatch, WatchOptions } from "./kv_service.js";
 import type { Logger } from "./log.js";
 import type { NodeMetrics } from "./metrics.js";
+import { sendInTurn } from "./turn_cork.js";
 
 export interface ClientHandlerOptions {
   service: KvService;
@@ -428,7 +429,7 @@ export class ClientSession {
     this.opts.metrics.clientBytes.inc({ direction: "out" }, n);
     this.outBytes += n;
     this.opts.nodeBudget?.add(n);
-    this.ws.send(bytes, { binary: true }, () => {
+    sendInTurn(this.ws, bytes, () => {
       // After a close, releaseAll already gave back everything this connection held.
       if (!this.closed || this.outBytes > 0) {
         this.outBytes -= n;

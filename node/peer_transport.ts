@@ -49,6 +49,7 @@ import {
   proofMatches,
 } from "./peer_auth.js";
 import { TLS_MIN_VERSION } from "./tls_files.js";
+import { sendInTurn } from "./turn_cork.js";
 
 const PeerFrame = messageType(descriptor, "streamkv.peer.PeerFrame");
 
@@ -339,7 +340,7 @@ export class PeerTransport {
   private transmit(ws: WebSocket, frame: Uint8Array): void {
     this.opts.metrics.peerMessages.inc({ direction: "out", result: "sent" });
     this.opts.metrics.peerBytes.inc({ direction: "out" }, frame.length);
-    ws.send(frame);
+    sendInTurn(ws, frame);
   }
 
   /** A new inbound TCP socket: refused over the caps, closed at the hello timeout. */

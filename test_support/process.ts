@@ -122,6 +122,8 @@ export interface StartOptions {
   wrap?: string[];
   /** Pass no --data/--client-port/--peer-port at all (embedded defaults). */
   bare?: boolean;
+  /** Node's own flags, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
   startTimeoutMs?: number;
 }
 
@@ -138,7 +140,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
         String(options.peerPort ?? 0),
         ...(options.natsPort === undefined ? [] : ["--nats-port", String(options.natsPort)]),
       ];
-  const argv = [process.execPath, binPath, "server", ...args, ...(options.args ?? [])];
+  const argv = [process.execPath, ...(options.nodeArgs ?? []), binPath, "server", ...args, ...(options.args ?? [])];
   const [command, ...rest] = [...(options.wrap ?? []), ...argv];
   const proc = spawn(command!, rest, {
     cwd: options.cwd ?? repoRoot,

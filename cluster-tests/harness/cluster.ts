@@ -36,6 +36,8 @@ export interface ClusterOptions {
   /** Extra `streamkv server` flags for every node. */
   args?: string[];
   env?: Record<string, string>;
+  /** Node's own flags for every node (test_support StartOptions.nodeArgs). */
+  nodeArgs?: string[];
   /** Sent as `Authorization: Bearer` on every HTTP call (nodes run with a tokens file). */
   adminToken?: string;
   /**
@@ -101,6 +103,7 @@ export class LocalCluster {
       peerPort: n.peerPort,
       args: ["--id", n.id, "--peers", this.peersFlag, ...(this.options.args ?? []), ...extraArgs],
       ...(this.options.env ? { env: this.options.env } : {}),
+      ...(this.options.nodeArgs ? { nodeArgs: this.options.nodeArgs } : {}),
     });
     n.paused = false;
     return n.proc;
