@@ -10,7 +10,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StreamLog } from "../log/index.js";
-import { encodeCommand, KvStateMachine, normalizeBucketConfig } from "./index.js";
+import { type ApplyResult, encodeCommand, KvStateMachine, normalizeBucketConfig } from "./index.js";
 import { bytes } from "./test_support.js";
 import type { Command, CommandOp } from "./types.js";
 
@@ -78,18 +78,38 @@ function script(ops: Array<{ op: CommandOp; elapsedMs: number; retry: boolean }>
 async function replica(
   name: string,
   entries: Uint8Array[],
-  pipelined: boolean,
-): Promise<{ digest: string; log: StreamLog; kv: KvStateMachine; dir: string }> {
+  grouping: "one by one" | "pipelined" | "batched",
+): Promise<{
+  digest: string;
+  log: StreamLog;
+  kv: KvStateMachine;
+  dir: string;
+  results: ApplyResult[];
+}> {
   const dir = join(root, name);
   const log = await StreamLog.open(dir);
   const kv = await KvStateMachine.open(log, { dedupeWindow: 16 });
-  if (pipelined) {
-    await Promise.all(entries.map((data, i) => kv.apply(i + 1, data, { sync: false })));
+  let results: ApplyResult[] = [];
+  if (grouping === "pipelined") {
+    results = await Promise.all(entries.map((data, i) => kv.apply(i + 1, data, { sync: false })));
+  } else if (grouping === "batched") {
+    // Runs of 1..9 entries per applyBatch (as Raft rounds hand them over), pipelined too.
+    const calls: Promise<ApplyResult[]>[] = [];
+    const decided: ApplyResult[] = [];
+    for (let i = 0; i < entries.length; ) {
+      const n = 1 + ((i * 7) % 9);
+      const run = entries.slice(i, i + n).map((data, j) => ({ index: i + j + 1, data }));
+      calls.push(kv.applyBatch(run, { sync: false, onDecided: (r) => decided.push(r) }));
+      i += n;
+    }
+    results = (await Promise.all(calls)).flat();
+    // Each result was heard before its write, in index order, and is the one returned.
+    expect(decided).toEqual(results);
   } else {
     for (let i = 0; i < entries.length; i++)
-      await kv.apply(i + 1, entries[i]!, { sync: i % 7 === 0 });
+      results.push(await kv.apply(i + 1, entries[i]!, { sync: i % 7 === 0 }));
   }
-  return { digest: await log.digest(), log, kv, dir };
+  return { digest: await log.digest(), log, kv, dir, results };
 }
 
 describe("determinism", () => {
@@ -104,15 +124,19 @@ describe("determinism", () => {
         }),
         async (ops) => {
           const entries = script(ops);
-          const a = await replica(`a${run}`, entries, false);
-          const b = await replica(`b${run}`, entries, true);
+          const a = await replica(`a${run}`, entries, "one by one");
+          const b = await replica(`b${run}`, entries, "pipelined");
+          const c = await replica(`c${run}`, entries, "batched");
           run++;
           try {
             expect(a.digest).toBe(b.digest);
-            expect(a.kv.appliedIndex()).toBe(entries.length);
-            expect(b.kv.appliedIndex()).toBe(entries.length);
+            expect(c.digest).toBe(a.digest);
+            expect(c.results).toEqual(a.results);
+            expect(b.results).toEqual(a.results);
+            for (const r of [a, b, c])
+              expect([r.dir, r.kv.appliedIndex()]).toEqual([r.dir, entries.length]);
           } finally {
-            for (const r of [a, b]) {
+            for (const r of [a, b, c]) {
               r.kv.close();
               await r.log.close();
               rmSync(r.dir, { recursive: true, force: true });
@@ -120,7 +144,7 @@ describe("determinism", () => {
           }
         },
       ),
-      { numRuns: 15 },
+      { numRuns: 40 },
     );
   }, 60_000);
 
@@ -132,7 +156,7 @@ describe("determinism", () => {
         retry: i % 4 === 0,
       })),
     );
-    const whole = await replica("whole", entries, false);
+    const whole = await replica("whole", entries, "one by one");
     const dir = join(root, "crash");
     let log = await StreamLog.open(dir);
     let kv = await KvStateMachine.open(log, { dedupeWindow: 16 });

@@ -93,6 +93,17 @@ export class KvStateMachine {
     return this.machine.apply(index, data, options);
   }
 
+  /** Committed entries in index order as one batch (state_machine.ts applyBatch). */
+  applyBatch(
+    entries: readonly { index: number; data: Uint8Array }[],
+    options: { sync?: boolean; onDecided?: (result: ApplyResult) => void } = {},
+  ): Promise<ApplyResult[]> {
+    if (this.closed) {
+      return Promise.reject(new KvError("SHUTTING_DOWN", "the KV state machine is closed"));
+    }
+    return this.machine.applyBatch(entries, options);
+  }
+
   appliedIndex(): number {
     return this.machine.appliedIndex();
   }

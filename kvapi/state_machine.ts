@@ -1,7 +1,7 @@
 /**
- * The KV state machine: applies the commands Raft commits, one entry as one
- * LogBatch (the data, the applied index and the request-window record
- * together), deterministically. Every compare-and-set is decided here from the
+ * The KV state machine: applies the commands Raft commits, a group of entries as one
+ * LogBatch (their data and request-window records, and the applied index, together:
+ * all or none of the group is on disk), deterministically. Every compare-and-set is decided here from the
  * stream's per-subject last sequence, and every time-dependent step uses the
  * time the leader put in the command, so replicas fed the same entries end
  * byte-identical.
@@ -133,6 +133,8 @@ export class StateMachine {
   /** Highest written revision per bucket: the watch boundary B. */
   readonly committedRevision = new Map<string, number>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** The last staged call's publishing (durable state, watch boundary, onCommit). */
+  private publishTail: Promise<void> = Promise.resolve();
   private fatal: unknown;
   private readonly onCommit: (effects: ApplyEffects) => void;
 
@@ -209,23 +211,44 @@ export class StateMachine {
   }
 
   /**
-   * Applies the committed entry at `index`. Entries must come in index order
-   * (gaps are fine: Raft's own entries never reach here). Calls may overlap:
-   * each entry is decided and staged as soon as the previous one is staged, and
-   * its batch commit joins the log's group commit, so pipelined applies share
-   * fsyncs; results resolve in index order once their batch is written. A
-   * failed write is fatal: this and every later call rejects, and the node
-   * must restart from disk.
+   * Applies the committed entry at `index` (applyBatch of one). Entries must come in
+   * index order (gaps are fine: Raft's own entries never reach here). Calls may
+   * overlap: each call is decided and staged as soon as the previous one is staged, and
+   * its batch commit joins the log's group commit, so pipelined applies share writes;
+   * results resolve in index order once their batch is written. A failed write is
+   * fatal: this and every later call rejects, and the node must restart from disk.
    */
   apply(index: number, data: Uint8Array, options: { sync?: boolean } = {}): Promise<ApplyResult> {
-    assert(
-      Number.isSafeInteger(index) && index >= 1,
-      `apply index ${index} is not a positive integer`,
-    );
-    assert(data instanceof Uint8Array, "apply data must be a Uint8Array");
+    return this.applyBatch([{ index, data }], options).then((results) => results[0]!);
+  }
+
+  /**
+   * Applies committed entries, in index order, as one LogBatch: each entry is decided
+   * against what the ones before it staged, and the batch carries their data and
+   * request-window records with the applied state written once, so a Raft round of
+   * many entries costs one batch, not one per entry. (A command that must read the log
+   * before it is decided, purgeDeletes, ends the batch and starts another after it.)
+   *
+   * `onDecided` hears each entry's result as soon as it is decided and staged, before
+   * the write: the entry is committed (durable on a majority in the Raft log, which
+   * replays it after a crash and decides it the same way), so its answer may go out.
+   * What reads the applied state (appliedIndex, the watch boundary, watchers) waits
+   * for the write, as the returned promise does.
+   */
+  applyBatch(
+    entries: readonly { index: number; data: Uint8Array }[],
+    options: { sync?: boolean; onDecided?: (result: ApplyResult) => void } = {},
+  ): Promise<ApplyResult[]> {
+    for (const { index, data } of entries) {
+      assert(
+        Number.isSafeInteger(index) && index >= 1,
+        `apply index ${index} is not a positive integer`,
+      );
+      assert(data instanceof Uint8Array, "apply data must be a Uint8Array");
+    }
     const staged = this.queue.then(() => {
       if (this.fatal !== undefined) throw this.fatal;
-      return this.stageOne(index, data, options.sync ?? true);
+      return this.stageMany(entries, options.sync ?? true, options.onDecided);
     });
     this.queue = staged.catch((err: unknown) => {
       this.fatal ??= err;
@@ -233,111 +256,153 @@ export class StateMachine {
     return staged.then((done) => done());
   }
 
-  /** Decides and stages one entry; returns a function to call once its write has resolved. */
-  private async stageOne(
-    index: number,
-    data: Uint8Array,
-    sync: boolean,
-  ): Promise<() => Promise<ApplyResult>> {
-    if (index <= this.staged.index) {
-      const record = this.window.forIndex(index);
-      const result: ApplyResult =
-        record !== undefined
-          ? { ...record.result, index, disposition: "replay" }
-          : {
-              ok: false,
-              error: new KvError(
-                "INTERNAL",
-                `entry ${index} was applied before and its result is no longer remembered`,
-              ),
-              index,
-              disposition: "forgotten",
-            };
-      return async () => result;
-    }
+  /** An entry staged before (a replay after a restart or a snapshot): its first result. */
+  private replayed(index: number): ApplyResult {
+    const record = this.window.forIndex(index);
+    return record !== undefined
+      ? { ...record.result, index, disposition: "replay" }
+      : {
+          ok: false,
+          error: new KvError(
+            "INTERNAL",
+            `entry ${index} was applied before and its result is no longer remembered`,
+          ),
+          index,
+          disposition: "forgotten",
+        };
+  }
 
-    let command: Command | undefined;
-    let result: CommandResult | undefined;
-    let stage: Stage | undefined;
-    let disposition: ApplyResult["disposition"] = "applied";
-    let reqKey = "";
-    let clockMs = this.staged.clockMs;
-    try {
-      command = decodeCommand(data);
-    } catch (err) {
-      if (!(err instanceof KvError)) throw err;
-      result = failed(err);
-    }
-    if (command !== undefined) {
-      // Time only moves forward, so expiry never runs backwards on a leader change.
-      clockMs = Math.max(clockMs, command.timestampMs);
-      if (command.request !== undefined) reqKey = requestKey(command.request);
-      const first =
-        reqKey === "" || this.unsafeSkipDedupe ? undefined : this.window.forRequest(reqKey);
-      if (first !== undefined) {
-        result = first.result;
-        disposition = "duplicate";
-      } else {
+  /** Decides and stages entries; returns a function to call once their writes have resolved. */
+  private async stageMany(
+    entries: readonly { index: number; data: Uint8Array }[],
+    sync: boolean,
+    onDecided: ((result: ApplyResult) => void) | undefined,
+  ): Promise<() => Promise<ApplyResult[]>> {
+    const results: ApplyResult[] = [];
+    const commits: Array<{ written: Promise<void>; state: AppliedState; effects: ApplyEffects[] }> =
+      [];
+    let open: { batch: LogBatch; effects: ApplyEffects[] } | undefined;
+    const close = () => {
+      if (open === undefined) return;
+      open.batch.putMeta(APPLIED_KEY, encodeAppliedState(this.staged));
+      commits.push({
+        written: open.batch.commit({ sync }),
+        state: this.staged,
+        effects: open.effects,
+      });
+      open = undefined;
+    };
+
+    for (const { index, data } of entries) {
+      if (index <= this.staged.index) {
+        const result = this.replayed(index);
+        results.push(result);
+        onDecided?.(result);
+        continue;
+      }
+      let command: Command | undefined;
+      let result: CommandResult | undefined;
+      let stage: Stage | undefined;
+      let disposition: ApplyResult["disposition"] = "applied";
+      let reqKey = "";
+      let clockMs = this.staged.clockMs;
+      try {
+        command = decodeCommand(data);
+      } catch (err) {
+        if (!(err instanceof KvError)) throw err;
+        result = failed(err);
+      }
+      if (command !== undefined) {
+        // Time only moves forward, so expiry never runs backwards on a leader change.
+        clockMs = Math.max(clockMs, command.timestampMs);
+        if (command.request !== undefined) reqKey = requestKey(command.request);
+        const first =
+          reqKey === "" || this.unsafeSkipDedupe ? undefined : this.window.forRequest(reqKey);
+        if (first !== undefined) {
+          result = first.result;
+          disposition = "duplicate";
+        } else {
+          try {
+            const prepared = this.prepare(command, clockMs);
+            if (prepared instanceof Promise) {
+              // It reads the log: nothing may be open meanwhile (the log has one open batch).
+              close();
+              stage = await prepared;
+            } else {
+              stage = prepared;
+            }
+          } catch (err) {
+            if (!(err instanceof KvError)) throw err;
+            result = failed(kvErrorOf(err, bucketOfCommand(command)));
+          }
+        }
+      }
+
+      const effects: ApplyEffects = {
+        events: new Map(),
+        createdBuckets: [],
+        updatedBuckets: [],
+        deletedBuckets: [],
+      };
+      open ??= { batch: this.log.batch(), effects: [] };
+      if (stage !== undefined) {
         try {
-          stage = await this.prepare(command, clockMs);
+          result = stage(open.batch, effects);
         } catch (err) {
-          if (!(err instanceof KvError)) throw err;
+          if (!(err instanceof KvError) || command === undefined) throw err;
+          // Stages do their checks before their first mutation, and a log call
+          // that throws changes nothing, so the batch holds no part of this command.
+          assert(effects.events.size === 0, "command failed after it appended");
           result = failed(kvErrorOf(err, bucketOfCommand(command)));
         }
       }
-    }
+      assert(result !== undefined, "command without a result");
+      open.batch.endOfCommand();
+      const record: DedupeRecord = { index, requestKey: reqKey, result };
+      open.batch.putMeta(ringKey(this.window.nextSlot()), encodeDedupeRecord(record));
+      open.effects.push(effects);
 
-    const effects: ApplyEffects = {
-      events: new Map(),
-      createdBuckets: [],
-      updatedBuckets: [],
-      deletedBuckets: [],
-    };
-    const batch = this.log.batch();
-    if (stage !== undefined) {
-      try {
-        result = stage(batch, effects);
-      } catch (err) {
-        if (!(err instanceof KvError) || command === undefined) throw err;
-        // Stages do their checks before their first mutation, and a log call
-        // that throws changes nothing, so the batch holds no part of this command.
-        assert(effects.events.size === 0, "command failed after it appended");
-        result = failed(kvErrorOf(err, bucketOfCommand(command)));
+      // The next entry is decided against this one's staged state (the log's
+      // indexes already show it), so the in-memory mirror moves on now too.
+      this.staged = {
+        index,
+        clockMs,
+        records: this.window.records + 1,
+        window: this.window.window,
+      };
+      this.window.add(record);
+      for (const config of [...effects.createdBuckets, ...effects.updatedBuckets]) {
+        this.buckets.set(config.bucket, config);
       }
+      for (const bucket of effects.deletedBuckets) this.buckets.delete(bucket);
+      const final: ApplyResult = { ...result, index, disposition };
+      results.push(final);
+      onDecided?.(final);
     }
-    assert(result !== undefined, "command without a result");
-    const record: DedupeRecord = { index, requestKey: reqKey, result };
-    const next: AppliedState = {
-      index,
-      clockMs,
-      records: this.window.records + 1,
-      window: this.window.window,
-    };
-    batch.putMeta(ringKey(this.window.nextSlot()), encodeDedupeRecord(record));
-    batch.putMeta(APPLIED_KEY, encodeAppliedState(next));
-    const written = batch.commit({ sync });
+    close();
 
-    // The next entry is decided against this one's staged state (the log's
-    // indexes already show it), so the in-memory mirror moves on now too.
-    this.staged = next;
-    this.window.add(record);
-    for (const config of [...effects.createdBuckets, ...effects.updatedBuckets]) {
-      this.buckets.set(config.bucket, config);
-    }
-    for (const bucket of effects.deletedBuckets) this.buckets.delete(bucket);
-    const final: ApplyResult = { ...result, index, disposition };
-    return async () => {
-      await written;
-      // Watchers and the watch boundary only ever see written entries.
-      this.durable = next;
-      for (const config of effects.createdBuckets) this.committedRevision.set(config.bucket, 0);
-      for (const bucket of effects.deletedBuckets) this.committedRevision.delete(bucket);
-      for (const [bucket, events] of effects.events) {
-        if (events.length > 0) this.committedRevision.set(bucket, events[events.length - 1]!.seq);
+    // Published in staging order, one call after another: a call's later batch (after a
+    // purgeDeletes) may be written in the same LevelDB write as the next call's batch,
+    // and its effects must still reach the watchers first.
+    const published = this.publishTail.then(async () => {
+      for (const { written, state, effects } of commits) {
+        await written;
+        // Watchers and the watch boundary only ever see written entries.
+        this.durable = state;
+        for (const e of effects) {
+          for (const config of e.createdBuckets) this.committedRevision.set(config.bucket, 0);
+          for (const bucket of e.deletedBuckets) this.committedRevision.delete(bucket);
+          for (const [bucket, events] of e.events) {
+            if (events.length > 0) {
+              this.committedRevision.set(bucket, events[events.length - 1]!.seq);
+            }
+          }
+          this.onCommit(e);
+        }
       }
-      this.onCommit(effects);
-      return final;
-    };
+    });
+    this.publishTail = published.catch(() => {}); // a failed write rejects its own call
+    return () => published.then(() => results);
   }
 
   private requireBucket(bucket: string): BucketConfig {
@@ -365,7 +430,8 @@ export class StateMachine {
   }
 
   /** Validates a command and decides it; the returned stage only mutates. */
-  private async prepare(command: Command, clockMs: number): Promise<Stage> {
+  /** A Promise only for a command that must read the log first (purgeDeletes). */
+  private prepare(command: Command, clockMs: number): Stage | Promise<Stage> {
     switch (command.type) {
       case "createBucket":
         return this.prepareCreateBucket(command.config, command.limits);
@@ -441,10 +507,10 @@ export class StateMachine {
     };
   }
 
-  private async prepareWrite(
+  private prepareWrite(
     command: Extract<Command, { type: "put" | "create" | "update" }>,
     clockMs: number,
-  ): Promise<Stage> {
+  ): Stage {
     const { bucket, key, value } = command;
     validateBucketName(bucket);
     validateKey(key);

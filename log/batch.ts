@@ -261,14 +261,9 @@ export class LogBatchImpl implements LogBatch {
 
   commit(options: { sync?: boolean } = {}): Promise<void> {
     this.assertOpen();
+    this.endOfCommand();
     this.committed = true;
     this.state.openBatch = null;
-    for (const { stream, subject, seq } of this.emptied) {
-      if (stream.hasSubject(subject) || seq <= stream.vanishedHighSeq) continue;
-      // Vanished: the stream record keeps the watch horizon across restarts.
-      stream.vanishedHighSeq = seq;
-      this.dirtyStreams.add(stream);
-    }
     if (this.headerDirty) {
       this.ops.push({
         type: "put",
@@ -296,6 +291,17 @@ export class LogBatchImpl implements LogBatch {
       });
     }
     return this.queue.enqueue(this.ops, options.sync === true, () => this.written());
+  }
+
+  endOfCommand(): void {
+    this.assertOpen();
+    for (const { stream, subject, seq } of this.emptied) {
+      if (stream.hasSubject(subject) || seq <= stream.vanishedHighSeq) continue;
+      // Vanished: the stream record keeps the watch horizon across restarts.
+      stream.vanishedHighSeq = seq;
+      this.dirtyStreams.add(stream);
+    }
+    this.emptied.length = 0;
   }
 
   private written(): void {

@@ -136,6 +136,13 @@ export interface LogBatch {
   /** Removes one message by sequence; false if it was not stored. */
   removeMessage(stream: string, seq: number): boolean;
   putMeta(key: string, value: Uint8Array | null): void;
+  /**
+   * Ends one command of a batch that carries several: what only a whole command shows
+   * (a subject that vanished: all its messages removed, none appended after) is judged
+   * here, as `commit` does for the last one, so a log holds the same bytes however its
+   * commands were grouped into batches.
+   */
+  endOfCommand(): void;
   commit(options?: { sync?: boolean }): Promise<void>;
 }
 

@@ -49,15 +49,13 @@ export class KvRaftStateMachine implements RaftStateMachine<KvApplyResult> {
   }
 
   async apply(entries: Entry[]): Promise<KvApplyResult[]> {
-    const results = await Promise.all(
-      entries.map((e) =>
-        e.type === EntryType.Normal
-          ? // Not synced: the entry is already durable in the Raft log, which
-            // replays it after a crash (kvapi dedupes by index and request id).
-            this.kv.apply(e.index, e.data, { sync: false })
-          : Promise.resolve(undefined),
-      ),
-    );
+    // The normal entries of a round go to kvapi as one batch. Not synced: they are
+    // already durable in the Raft log, which replays them after a crash (kvapi dedupes
+    // by index and request id).
+    const normal = entries.filter((e) => e.type === EntryType.Normal);
+    const applied = normal.length > 0 ? await this.kv.applyBatch(normal, { sync: false }) : [];
+    let next = 0;
+    const results = entries.map((e) => (e.type === EntryType.Normal ? applied[next++] : undefined));
     for (const e of entries) {
       if (e.type !== EntryType.ConfChange) continue;
       const cc = decodeConfChange(e.data);
