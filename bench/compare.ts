@@ -900,7 +900,7 @@ function cellText(c: Spread | undefined, digits: number, state: string | undefin
   if (state) return state;
   if (!c) return "n/a";
   const v = (x: number) => x.toFixed(digits);
-  return c.n > 1 ? `${v(c.median)} (${v(c.min)}-${v(c.max)})` : v(c.median);
+  return c.n > 1 ? `${v(c.median)} (${v(c.min)}–${v(c.max)})` : v(c.median);
 }
 
 function ratioText(m: MetricKey, ours: Spread | undefined, theirs: Spread | undefined): string {
@@ -1091,7 +1091,7 @@ export async function run(args: string[]): Promise<void> {
     "CPU: utime+stime of all the system's server processes over the phase (/proc/<pid>/stat), per op; cores = CPU s / wall s",
     "watch: event arrival at each of the watchers minus the arrival of the put's ack (negative: the event came first)",
     "ratio = streamkv / reference (of the medians): latency > 1x means streamkv slower; throughput < 1x means slower",
-    `cells: ${p.repeat > 1 ? `median (min-max) of ${p.repeat} runs` : "one run"}; ${valueBytes}-byte values, ${keyCount} keys, ` +
+    `cells: ${p.repeat > 1 ? `median (min–max) of ${p.repeat} runs` : "one run"}; ${valueBytes}-byte values, ${keyCount} keys, ` +
       `${concurrency} in flight on one connection per system, clients on the leader; each figure capped at ${p.seconds} s; ` +
       `suite ${suiteSeconds.toFixed(0)} s`,
   ];
