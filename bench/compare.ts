@@ -244,6 +244,12 @@ const metrics = {
     better: "lower",
     ratio: false,
   },
+  watchSendP99Ms: {
+    label: "watch x100: p99 ms after the put's send",
+    workload: "watch",
+    digits: 2,
+    better: "lower",
+  },
   watchMissing: { label: "watch x100: events missing", workload: "watch", digits: 0, ratio: false },
   rssPeakMiB: { label: "peak RSS MiB, largest node", digits: 0, better: "lower" },
   clientPut64Pct: {
@@ -267,6 +273,18 @@ const metrics = {
   clientMixedPct: {
     label: "bench client CPU %, mixed",
     workload: "mixed",
+    digits: 0,
+    ratio: false,
+  },
+  clientContentionPct: {
+    label: "bench client CPU %, contention",
+    workload: "contention",
+    digits: 0,
+    ratio: false,
+  },
+  clientWatchPct: {
+    label: "bench client CPU %, watch puts",
+    workload: "watch",
     digits: 0,
     ratio: false,
   },
@@ -363,6 +381,7 @@ async function contention(d: Driver, p: Params, run: string) {
 async function watchLatency(d: Driver, p: Params) {
   const arrivals: number[][] = Array.from({ length: p.watchPuts }, () => []);
   const ackAt: number[] = [];
+  const sentAt: number[] = [];
   let ready = 0;
   const stops: (() => void)[] = [];
   try {
@@ -383,17 +402,30 @@ async function watchLatency(d: Driver, p: Params) {
     await d.put("w.ready", encoder.encode("-1"));
     if (!(await until(() => ready === p.watchers, 15_000)))
       throw new Error(`watch: only ${ready} of ${p.watchers} watchers live after 15 s`);
-    const deadline = performance.now() + p.seconds * 1000;
+    const clientBefore = process.cpuUsage();
+    const started = performance.now();
+    const deadline = started + p.seconds * 1000;
     for (let i = 0; i < p.watchPuts && performance.now() < deadline; i++) {
+      sentAt.push(performance.now());
       await d.put(`w.${i % 10}`, encoder.encode(String(i)));
       ackAt.push(performance.now());
     }
     const puts = ackAt.length;
     await until(() => arrivals.slice(0, puts).every((a) => a.length >= p.watchers), 5000);
+    // This process's CPU from the first put until every event arrived (or 5 s passed).
+    const client = process.cpuUsage(clientBefore);
+    const clientPct = (100 * (client.user + client.system)) / 1000 / (performance.now() - started);
     const lat: number[] = [];
-    for (let i = 0; i < puts; i++) for (const t of arrivals[i]!) lat.push(t - ackAt[i]!);
+    const fromSend: number[] = [];
+    for (let i = 0; i < puts; i++) {
+      for (const t of arrivals[i]!) {
+        lat.push(t - ackAt[i]!);
+        fromSend.push(t - sentAt[i]!);
+      }
+    }
     lat.sort((a, b) => a - b);
-    return { puts, lat, missing: puts * p.watchers - lat.length };
+    fromSend.sort((a, b) => a - b);
+    return { puts, lat, fromSend, missing: puts * p.watchers - lat.length, clientPct };
   } finally {
     for (const stop of stops) stop();
   }
@@ -483,7 +515,10 @@ async function measure(
       f.casPerSec = 2 * pairs;
     }
     if (want("contention")) {
-      const r = await contention(d, p, run);
+      const r = await withCpu(running.pids, () =>
+        contention(d, p, run).then((c) => ({ ...c, ops: c.ok + c.conflicts })),
+      );
+      f.clientContentionPct = r.clientPct;
       f.contentionOkPerSec = r.ok / r.seconds;
       f.contentionConflictsPerSec = r.conflicts / r.seconds;
       f.contentionLost = r.lost;
@@ -496,9 +531,11 @@ async function measure(
     }
     if (want("watch")) {
       const r = await watchLatency(d, p);
+      f.clientWatchPct = r.clientPct;
       if (r.lat.length > 0) {
         f.watchP50Ms = percentile(r.lat, 50);
         f.watchP99Ms = percentile(r.lat, 99);
+        f.watchSendP99Ms = percentile(r.fromSend, 99);
       }
       f.watchMissing = r.missing;
       Object.assign(detail, {
@@ -831,9 +868,11 @@ function evaluateTargets(summary: Summary, size: number): Target[] {
       const ours = at("streamkv", p.m);
       const refM = p.refM ?? p.m;
       const theirs = at(p.ref, refM);
-      details.push(
-        `streamkv ${fmt(ours, p.m)} vs ${p.factor === 1 ? "" : `${p.factor}x `}${p.ref} ${fmt(theirs, refM)}`,
-      );
+      const needs =
+        p.factor === 1 || theirs === undefined
+          ? ""
+          : ` (needs ${p.cmp === "ge" ? ">=" : "<="} ${fmt(p.factor * theirs, refM)})`;
+      details.push(`streamkv ${fmt(ours, p.m)} vs ${p.ref} ${fmt(theirs, refM)}${needs}`);
       if (ours === undefined || theirs === undefined) met = met === false ? false : undefined;
       else if (p.cmp === "ge" ? ours < p.factor * theirs : ours > p.factor * theirs) met = false;
     }
