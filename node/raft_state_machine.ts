@@ -5,6 +5,7 @@
  * driver and ReadIndex see every committed entry applied.
  */
 import type { ApplyResult, KvStateMachine } from "../kvapi/index.js";
+import { assert } from "../proto/index.js";
 import {
   ConfChangeType,
   decodeConfChange,
@@ -48,12 +49,27 @@ export class KvRaftStateMachine implements RaftStateMachine<KvApplyResult> {
     return this.snapshots.restoredMeta();
   }
 
-  async apply(entries: Entry[]): Promise<KvApplyResult[]> {
+  async apply(
+    entries: Entry[],
+    decided?: (entry: Entry, result: KvApplyResult) => void,
+  ): Promise<KvApplyResult[]> {
     // The normal entries of a round go to kvapi as one batch. Not synced: they are
     // already durable in the Raft log, which replays them after a crash (kvapi dedupes
-    // by index and request id).
+    // by index and request id). Each result is passed on as soon as kvapi decided it, so
+    // a write is answered without waiting for the apply's LevelDB write (issue 11).
     const normal = entries.filter((e) => e.type === EntryType.Normal);
-    const applied = normal.length > 0 ? await this.kv.applyBatch(normal, { sync: false }) : [];
+    let heard = 0;
+    const onDecided =
+      decided &&
+      ((r: ApplyResult) => {
+        const entry = normal[heard++]!;
+        assert(entry.index === r.index, `decided entry ${r.index}, expected ${entry.index}`);
+        decided(entry, r);
+      });
+    const applied =
+      normal.length > 0
+        ? await this.kv.applyBatch(normal, { sync: false, ...(onDecided ? { onDecided } : {}) })
+        : [];
     let next = 0;
     const results = entries.map((e) => (e.type === EntryType.Normal ? applied[next++] : undefined));
     for (const e of entries) {

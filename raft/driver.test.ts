@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isKvError } from "../proto/index.js";
 import { applyConfChange } from "./core.js";
-import { FailPoints, InjectedCrash, RaftDriver } from "./driver.js";
+import { FailPoints, InjectedCrash, RaftDriver, type RaftStateMachine } from "./driver.js";
 import { MemoryRaftStorage } from "./memory_storage.js";
 import { Sfc32 } from "./prng.js";
 import { SimStateMachine } from "./sim/sim_state_machine.js";
@@ -184,5 +184,39 @@ describe("RaftDriver", () => {
     await c.tickUntil(() => c.leader()?.id === to, 30);
     await done;
     expect(c.leader()!.id).toBe(to);
+  });
+
+  it("answers a proposal when the state machine decided it; reads wait for the apply", async () => {
+    const c = cluster(["a"]);
+    expect(await c.tickUntil(() => c.leader() !== undefined)).toBe(true);
+    const leader = c.leader()!;
+    const sm = c.sms.get(leader.id)!;
+    // The state machine decides at once and holds its "write" until released.
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const plain = sm.apply.bind(sm);
+    const heldApply: RaftStateMachine<number>["apply"] = (entries, decided) => {
+      const results = plain(entries);
+      for (let i = 0; i < entries.length; i++) decided?.(entries[i]!, results[i]!);
+      return held.then(() => results);
+    };
+    (sm as RaftStateMachine<number>).apply = heldApply;
+    const proposed = leader.propose(bytes("x"));
+    let answered = false;
+    void proposed.then(() => {
+      answered = true;
+    });
+    expect(await c.tickUntil(() => answered, 20)).toBe(true);
+    await expect(proposed).resolves.toEqual({ index: 2, result: 1 });
+    // A read point at or after the entry waits until its apply is done.
+    let read = false;
+    void leader.readIndex().then(() => {
+      read = true;
+    });
+    expect(await c.tickUntil(() => read, 10)).toBe(false);
+    release();
+    expect(await c.tickUntil(() => read, 20)).toBe(true);
   });
 });

@@ -65,8 +65,14 @@ export interface RaftStateMachine<R> {
   appliedIndex(): number;
   /** Meta of the last snapshot `restore`d (index 0 if none). */
   restoredMeta(): SnapshotMeta;
-  /** Applies committed entries in order; one result per entry (undefined for no-ops/conf). */
-  apply(entries: Entry[]): R[] | Promise<R[]>;
+  /**
+   * Applies committed entries in order; one result per entry (undefined for no-ops/conf).
+   * It may call `decided` with an entry's result as soon as that is known, before the
+   * apply's own write: the driver answers the entry's proposal then, since the entry is
+   * committed and a restart replays it to the same result. Reads, and everything else
+   * that needs the applied state, still wait for `appliedIndex`.
+   */
+  apply(entries: Entry[], decided?: (entry: Entry, result: R) => void): R[] | Promise<R[]>;
   /**
    * Streaming snapshots (raft/snapshot.ts): the leader reads an image in chunks, a
    * follower stores chunks as they come. State machines without it give their whole
@@ -517,7 +523,10 @@ export class RaftDriver<R = unknown> {
     if (rd.committed.length > 0) {
       this.failPoints.trigger("apply_before_commit_batch");
       const todo = rd.committed.filter((e) => e.index > this.sm.appliedIndex());
-      const results = todo.length > 0 ? await this.sm.apply(todo) : [];
+      const results =
+        todo.length > 0
+          ? await this.sm.apply(todo, (entry, result) => this.pending.decided(entry, result))
+          : [];
       if (this.stopped) return;
       assert(results.length === todo.length, "state machine returned a result count mismatch");
       for (let i = 0; i < todo.length; i++) this.pending.applied(todo[i]!, results[i]!);

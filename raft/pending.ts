@@ -144,6 +144,11 @@ export class PendingRequests<R> {
     this.settleConfChange(entry);
   }
 
+  /** The entry's result is known before its apply is written: its proposal is answered. */
+  decided(entry: Entry, result: R): void {
+    this.settleProposal(entry, result);
+  }
+
   private settleProposal(entry: Entry, result: R): void {
     const p = this.proposals.get(entry.index);
     if (!p) return;
