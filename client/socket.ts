@@ -41,6 +41,30 @@ function socketConstructor(tls: TlsOptions | undefined): Promise<SocketConstruct
 /** Failures of openSocket where nothing listened at the address (TCP refused). */
 const refusals = new WeakSet<KvError>();
 
+/** The TCP socket `ws` keeps under a WebSocket in Node (a browser's has none). */
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+const held = new WeakSet<Corkable>();
+
+/**
+ * Under `ws`, the frames a turn sends leave in one write: the socket is corked at the
+ * first and uncorked once the turn is over (setImmediate), as the server does
+ * (node/turn_cork.ts). A pipelining caller sends dozens per turn, each otherwise its
+ * own syscall. A browser's WebSocket batches by itself and has no `_socket`.
+ */
+function holdForTurn(raw: StandardSocket): void {
+  const tcp = (raw as unknown as { _socket?: Corkable })._socket;
+  if (tcp === undefined || held.has(tcp) || typeof setImmediate !== "function") return;
+  held.add(tcp);
+  tcp.cork();
+  setImmediate(() => {
+    held.delete(tcp);
+    tcp.uncork();
+  });
+}
+
 /** Whether `err` is openSocket's failure for a refused TCP connection. */
 export function isConnectionRefused(err: unknown): boolean {
   return err instanceof KvError && refusals.has(err);
@@ -90,7 +114,10 @@ export async function openSocket(
       get bufferedAmount() {
         return raw.bufferedAmount;
       },
-      send: (data) => raw.send(data),
+      send: (data) => {
+        holdForTurn(raw);
+        raw.send(data);
+      },
       close: (code, reason) => {
         try {
           raw.close(code, reason);
