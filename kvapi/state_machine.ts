@@ -1,14 +1,14 @@
 /**
  * The KV state machine: applies the commands Raft commits, a group of entries as one
  * LogBatch (their data and request-window records, and the applied index, together:
- * all or none of the group is on disk), deterministically. Every compare-and-set is decided here from the
- * stream's per-subject last sequence, and every time-dependent step uses the
- * time the leader put in the command, so replicas fed the same entries end
- * byte-identical.
+ * all or none of the group is on disk), deterministically. Every compare-and-set is
+ * decided here from the stream's per-subject last sequence, and every time-dependent
+ * step uses the time the leader put in the command, so replicas fed the same entries
+ * end byte-identical, however the entries were grouped.
  *
- * Apply is serialized (the log allows one open batch); async reads a command
- * needs (sizes of entries a history trim will drop, marker timestamps) happen
- * before its batch is opened, and nothing else writes meanwhile.
+ * Apply is serialized (the log allows one open batch); the async reads a command needs
+ * (marker timestamps for purgeDeletes) happen with no batch open, and nothing else
+ * writes meanwhile.
  */
 import type { ExpiredMessage, LogBatch, StreamConfig } from "../log/index.js";
 import { KvError } from "../proto/index.js";
