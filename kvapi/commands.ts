@@ -217,8 +217,10 @@ export function decodeCommand(data: Uint8Array): Command {
   }
   const name = obj.op;
   if (typeof name !== "string") throw malformed("no operation");
-  const op = opFromProto(name, sub(obj, name));
-  const command: Command = { ...op, timestampMs: num(obj, "timestamp_ms") };
+  // The op object becomes the command (a spread into a new object was a third of the
+  // decode, which every replica runs for every entry).
+  const command = opFromProto(name, sub(obj, name)) as Command;
+  command.timestampMs = num(obj, "timestamp_ms");
   const limits = obj.limits as Plain | null | undefined;
   if (limits) {
     command.limits = {
@@ -244,7 +246,11 @@ export function stampCommand(
   timestampMs: number,
   limits?: NodeLimits,
 ): Command {
-  return limits === undefined ? { ...command, timestampMs } : { ...command, timestampMs, limits };
+  // Object.assign, not a spread: V8 clones a spread of these (many-shaped) commands on
+  // its slow path, about 1 us per command on this machine against 0.1 us.
+  return limits === undefined
+    ? Object.assign({}, command, { timestampMs })
+    : Object.assign({}, command, { timestampMs, limits });
 }
 
 /** A requested command on the wire (a follower's forward): the Command message without a time. */

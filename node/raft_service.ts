@@ -375,7 +375,10 @@ export class RaftKvService implements KvService {
 
   /** `command` with the client's request id, when it has one. */
   private withRequest<C extends UnstampedCommand>(command: C, requestId: string | undefined): C {
-    return requestId === undefined ? command : { ...command, request: { id: requestId } };
+    // Object.assign, not a spread: a spread of many-shaped commands is V8's slow clone.
+    return requestId === undefined
+      ? command
+      : Object.assign({}, command, { request: { id: requestId } });
   }
 
   /** Linearizable unless stale: waits until this node applied the leader's commit index. */
