@@ -32,7 +32,6 @@ import {
   FORMAT_VERSION,
 } from "./records.js";
 import { type IndexSource, recover, scanRange } from "./recover.js";
-import { firstIndexAfter } from "./sorted_names.js";
 import type { StreamIndex } from "./stream_index.js";
 import {
   compileFilter,
@@ -589,12 +588,10 @@ function* matchingSubjects(
   filter: string,
   after: string,
 ): Generator<SubjectInfo> {
-  const names = index.names.view();
   const prefix = literalPrefix(filter);
   const match = compileFilter(filter);
-  const from = Math.max(firstIndexAfter(names, prefix, true), firstIndexAfter(names, after));
-  for (let i = from; i < names.length; i++) {
-    const name = names[i]!;
+  const names = after >= prefix ? index.names.from(after) : index.names.from(prefix, true);
+  for (const name of names) {
     if (!name.startsWith(prefix)) return;
     if (!match(name)) continue;
     const info = infoOf(index, name);
