@@ -21,7 +21,6 @@ import {
 } from "./keys.js";
 import { verifyLevelDbFiles } from "./leveldb_files.js";
 import { DEFAULT_MAX_MESSAGE_SIZE_BYTES, type LogState, pendingKey } from "./log_state.js";
-import { lowerBound } from "./message_table.js";
 import {
   decodeMessage,
   decodeMeta,
@@ -45,6 +44,7 @@ import type {
   ExpiredMessage,
   IterateOptions,
   LogBatch,
+  Operation,
   PurgeOptions,
   StoredMessage,
   StreamConfig,
@@ -315,42 +315,36 @@ export class StreamLog {
   }
 
   /**
-   * Messages in ascending seq order from `fromSeq` to `toSeq` matching `filter`.
-   * It reads in chunks; messages appended while it runs may or may not be
-   * visited (pass `toSeq` for a fixed view); messages removed meanwhile are
-   * skipped; it ends if the stream is deleted.
+   * Messages in ascending seq order from `fromSeq` to `toSeq` matching `filter`
+   * (and `lastPerSubject`, `putsOnly`). It reads in chunks; messages appended while it
+   * runs may or may not be visited (pass `toSeq` for a fixed view); messages removed
+   * meanwhile are skipped; it ends if the stream is deleted.
    */
   async *iterate(stream: string, options: IterateOptions = {}): AsyncIterable<StoredMessage> {
     const index = this.mem.requireStream(stream);
-    const fromSeq = options.fromSeq === undefined ? 1 : checkSeq(options.fromSeq, "fromSeq");
-    const toSeq =
-      options.toSeq === undefined ? Number.MAX_SAFE_INTEGER : checkSeq(options.toSeq, "toSeq");
-    const filter = options.filter ?? ">";
-    validateFilter(filter);
-    const literal = isLiteralSubject(filter) ? filter : undefined;
-    const match = compileFilter(filter);
+    const { fromSeq, toSeq, literal, accept } = selection(index, options);
     let cursor = Math.max(fromSeq, 1);
     while (cursor <= toSeq && this.mem.streams.get(stream) === index) {
       const seqs: number[] = [];
       let next = toSeq + 1;
       if (literal !== undefined) {
-        const all = index.seqsOf(literal);
-        for (let i = lowerBound(all, 0, cursor); i < all.length; i++) {
-          const seq = all[i]!;
-          if (seq > toSeq) break;
-          seqs.push(seq);
-          if (seqs.length === ITERATE_CHUNK) break;
-        }
-        if (seqs.length === ITERATE_CHUNK) next = seqs[seqs.length - 1]! + 1;
+        index.forEachSeqOf(literal, cursor, toSeq, (seq) => {
+          if (seqs.length === ITERATE_CHUNK) {
+            next = seq;
+            return false;
+          }
+          if (accept(seq, literal, index.operationOf(seq))) seqs.push(seq);
+          return true;
+        });
       } else {
         let scanned = 0;
-        index.forEachFrom(cursor, (seq, subject) => {
+        index.forEachFrom(cursor, (seq, subject, operation) => {
           if (seq > toSeq) return false;
           if (++scanned > ITERATE_SCAN_MAX || seqs.length === ITERATE_CHUNK) {
             next = seq;
             return false;
           }
-          if (match(subject)) seqs.push(seq);
+          if (accept(seq, subject, operation)) seqs.push(seq);
           return true;
         });
       }
@@ -362,6 +356,42 @@ export class StreamLog {
       if (next <= cursor) break;
       cursor = next;
     }
+  }
+
+  /**
+   * How many messages `iterate(stream, options)` would yield if nothing changed meanwhile,
+   * from the index alone: with `lastPerSubject` a pass over the matching subjects (from
+   * the filter's literal prefix), else over their seqs in the range.
+   */
+  count(stream: string, options: IterateOptions = {}): number {
+    const index = this.mem.requireStream(stream);
+    const { fromSeq, toSeq, literal, accept } = selection(index, options);
+    const filter = options.filter ?? ">";
+    const prefix = literal === undefined ? literalPrefix(filter) : "";
+    const match = compileFilter(filter);
+    const subjects =
+      literal !== undefined
+        ? [literal]
+        : prefix === ""
+          ? index.subjectNames()
+          : index.names.from(prefix, true);
+    let n = 0;
+    for (const subject of subjects) {
+      if (!subject.startsWith(prefix)) break;
+      if (!match(subject)) continue;
+      if (options.lastPerSubject === true) {
+        const seq = index.lastAtOrBelow(subject, toSeq);
+        if (seq !== undefined && seq >= fromSeq && accept(seq, subject, index.operationOf(seq))) {
+          n++;
+        }
+        continue;
+      }
+      index.forEachSeqOf(subject, fromSeq, toSeq, (seq) => {
+        if (options.putsOnly !== true || index.operationOf(seq) === "PUT") n++;
+        return true;
+      });
+    }
+    return n;
   }
 
   async getMeta(key: string): Promise<Uint8Array | null> {
@@ -581,6 +611,36 @@ export class StreamLog {
       );
     }
   }
+}
+
+/** What `iterate` and `count` visit: the seq range, and which of its messages they take. */
+function selection(
+  index: StreamIndex,
+  options: IterateOptions,
+): {
+  fromSeq: number;
+  toSeq: number;
+  /** The filter when it names one subject: only its seqs are visited. */
+  literal: string | undefined;
+  accept: (seq: number, subject: string, operation: Operation) => boolean;
+} {
+  const fromSeq = options.fromSeq === undefined ? 1 : checkSeq(options.fromSeq, "fromSeq");
+  const toSeq =
+    options.toSeq === undefined ? Number.MAX_SAFE_INTEGER : checkSeq(options.toSeq, "toSeq");
+  const filter = options.filter ?? ">";
+  validateFilter(filter);
+  const match = compileFilter(filter);
+  const last = options.lastPerSubject === true;
+  const putsOnly = options.putsOnly === true;
+  return {
+    fromSeq,
+    toSeq,
+    literal: isLiteralSubject(filter) ? filter : undefined,
+    accept: (seq, subject, operation) =>
+      match(subject) &&
+      (!last || index.isLastAtOrBelow(subject, seq, toSeq)) &&
+      (!putsOnly || operation === "PUT"),
+  };
 }
 
 function* matchingSubjects(
