@@ -61,8 +61,14 @@ export interface StreamLogOptions {
 }
 
 const VIEW = { keyEncoding: "view", valueEncoding: "view" } as const;
-/** Messages an iterator reads from LevelDB per round trip. */
-const ITERATE_CHUNK = 128;
+/**
+ * Messages an iterator reads from LevelDB per round trip, and their payload bytes (at
+ * least one message): each round trip ends a turn of the consumer (a watch sends what
+ * it got as one write), so 1024 small messages per trip, not 128, while big payloads
+ * stay bounded by bytes, not by count.
+ */
+const ITERATE_CHUNK = 1024;
+const ITERATE_CHUNK_BYTES = 1024 * 1024;
 /** Index entries an iterator inspects per step, so a sparse filter cannot stall the event loop. */
 const ITERATE_SCAN_MAX = 16_384;
 /** Reads of a subject's newest message before giving up while writers keep removing it. */
@@ -326,25 +332,33 @@ export class StreamLog {
     let cursor = Math.max(fromSeq, 1);
     while (cursor <= toSeq && this.mem.streams.get(stream) === index) {
       const seqs: number[] = [];
+      let bytes = 0;
       let next = toSeq + 1;
+      const full = () => seqs.length === ITERATE_CHUNK || bytes >= ITERATE_CHUNK_BYTES;
       if (literal !== undefined) {
         index.forEachSeqOf(literal, cursor, toSeq, (seq) => {
-          if (seqs.length === ITERATE_CHUNK) {
+          if (full()) {
             next = seq;
             return false;
           }
-          if (accept(seq, literal, index.operationOf(seq))) seqs.push(seq);
+          if (accept(seq, literal, index.operationOf(seq))) {
+            seqs.push(seq);
+            bytes += index.sizeOf(seq)!;
+          }
           return true;
         });
       } else {
         let scanned = 0;
-        index.forEachFrom(cursor, (seq, subject, operation) => {
+        index.forEachFrom(cursor, (seq, subject, operation, _timestampMs, size) => {
           if (seq > toSeq) return false;
-          if (++scanned > ITERATE_SCAN_MAX || seqs.length === ITERATE_CHUNK) {
+          if (++scanned > ITERATE_SCAN_MAX || full()) {
             next = seq;
             return false;
           }
-          if (accept(seq, subject, operation)) seqs.push(seq);
+          if (accept(seq, subject, operation)) {
+            seqs.push(seq);
+            bytes += size;
+          }
           return true;
         });
       }
