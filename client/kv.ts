@@ -20,6 +20,12 @@ import { KvWatcher } from "./watch.js";
 import { expectAnswer, statusOf, type WireObject, WriteOp } from "./wire.js";
 
 const encoder = new TextEncoder();
+/**
+ * Keys in the first page of a listing; later pages are the server's full ones (10,000).
+ * A short first read puts the first keys in the caller's hands sooner (a page of
+ * 10,000 took 30 to 70 ms end to end, whatever the bucket's size), for one more round trip.
+ */
+const FIRST_PAGE_KEYS = 1000;
 
 /**
  * A watch: iterate it with `for await`; `stop()` ends it. Yields `Entry | null`, or
@@ -105,18 +111,24 @@ export class KeyValue {
    * memory at once. Each page is a linearizable read of its own (unless `stale`).
    */
   async *listKeys(filter = ">", opts: ReadOptions = {}): AsyncIterable<string> {
-    const page = async (after: string) =>
+    const page = async (after: string, limit?: number) =>
       expectAnswer(
         await this.conn.call(
           "keys",
-          { bucket: this.bucket, filter, stale: staleOf(opts), after },
+          {
+            bucket: this.bucket,
+            filter,
+            stale: staleOf(opts),
+            after,
+            ...(limit === undefined ? {} : { limit }),
+          },
           opts.timeoutMs,
         ),
         "keys_chunk",
         "keys",
       );
     let after = "";
-    let next = page(after);
+    let next = page(after, FIRST_PAGE_KEYS);
     while (true) {
       const chunk = await next;
       const keys = chunk.keys;

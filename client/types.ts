@@ -38,7 +38,10 @@ export interface WatchOptions {
    * are no longer retained, a catch-up comes instead (see `catchUp`).
    */
   resumeFromRevision?: number;
-  /** Events the server may send ahead of the application (default 256). */
+  /**
+   * Events the server may send ahead of the application. Default: 256, growing while
+   * events are small up to 1 MiB of them (at most 4096 events; credit_window.ts).
+   */
   bufferSize?: number;
   /** Timeout of the subscribe request in ms (default: the connection's timeoutMs). */
   timeoutMs?: number;

@@ -1,7 +1,7 @@
 /**
  * A watch as an AsyncIterable<Entry | null> (with `notices`, of WatchItem). The server
- * sends at most `bufferSize` events ahead of the application (credit-based flow
- * control), so neither side buffers without limit. When the stream is lost (connection
+ * sends at most a window of events ahead of the application (credit-based flow
+ * control, credit_window.ts), so neither side buffers without limit. When the stream is lost (connection
  * loss, a node shutting down or out of touch with its leader, SLOW_CONSUMER, or a
  * stream silent past its progress interval) the watcher resubscribes from the revision
  * after the last one it received, on another server where the node cannot serve,
@@ -11,11 +11,11 @@
  */
 import { KvError, shownValue } from "../proto/index.js";
 import type { Connection } from "./connection.js";
+import { CreditWindow } from "./credit_window.js";
 import { checkFlag, checkTimeoutMs } from "./options.js";
 import type { Entry, WatchItem, WatchNotice, WatchOptions } from "./types.js";
 import type { ServerAnswer, WireObject } from "./wire.js";
 
-const DEFAULT_BUFFER_SIZE = 256;
 const DEFAULT_PROGRESS_INTERVAL_MS = 250;
 /** Silence after which a stream counts as stalled: this many progress intervals... */
 const STALL_INTERVALS = 3;
@@ -41,7 +41,7 @@ const RETRY_START: ReadonlySet<string> = new Set(["NO_LEADER", "DISK_FULL"]);
 
 export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncIterable<T> {
   private readonly queue: WatchItem[] = [];
-  private readonly bufferSize: number;
+  private readonly window: CreditWindow;
   private readonly progressMs: number;
   private readonly stallMs: number;
   private wake: (() => void) | undefined;
@@ -63,7 +63,6 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
   private generation = 0;
   private lastFrameAt = 0;
   private stallTimer: ReturnType<typeof setTimeout> | undefined;
-  private consumedSinceCredit = 0;
   private started: { resolve(): void; reject(err: KvError): void } | undefined;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private resumeAttempt = 0;
@@ -76,14 +75,14 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
     readonly filter: string,
     private readonly options: WatchOptions,
   ) {
-    const size = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
-    if (!Number.isSafeInteger(size) || size < 1 || size > 1_000_000) {
+    const size = options.bufferSize;
+    if (size !== undefined && (!Number.isSafeInteger(size) || size < 1 || size > 1_000_000)) {
       throw new KvError(
         "INVALID_OPTION",
         `watch: bufferSize must be an integer 1..1000000, got ${shownValue(size)}`,
       );
     }
-    this.bufferSize = size;
+    this.window = new CreditWindow(size);
     checkTimeoutMs(options.timeoutMs, "watch: timeoutMs");
     for (const flag of [
       "includeHistory",
@@ -161,7 +160,7 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
 
   private request(): WireObject {
     const o = this.options;
-    const credit = Math.max(1, this.bufferSize - this.queue.length);
+    const credit = this.window.subscribe(this.queue.length);
     const common: WireObject = {
       catch_up: o.catchUp !== false,
       // A reset can only be told to an application that reads notices.
@@ -195,7 +194,6 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
 
   private subscribe(): void {
     if (this.ended) return;
-    this.consumedSinceCredit = 0;
     this.catchingUp = undefined;
     this.generation = this.conn.socketGeneration;
     const id = this.conn.openStream("watch", this.request(), {
@@ -240,6 +238,7 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
         return;
       case "watch_entry": {
         const entry = answer.entry;
+        this.window.received(entry.value.length, entry.key.length);
         if (this.catchingUp?.reset) {
           // A re-list: every matching key comes, also ones this watcher saw long ago.
           if (entry.revision > this.seen) this.seen = entry.revision;
@@ -395,14 +394,8 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
 
   private consumed(): void {
     if (this.ended) return;
-    this.consumedSinceCredit++;
-    if (this.consumedSinceCredit >= Math.max(1, Math.floor(this.bufferSize / 2))) {
-      this.conn.notify("watch_credit", {
-        watch_id: this.streamId,
-        credit: this.consumedSinceCredit,
-      });
-      this.consumedSinceCredit = 0;
-    }
+    const credit = this.window.consumed();
+    if (credit > 0) this.conn.notify("watch_credit", { watch_id: this.streamId, credit });
   }
 
   private end(err: KvError | undefined): void {

@@ -121,9 +121,8 @@ export function encodeIndexCheckpoint(streams: Iterable<StreamIndex>): Uint8Arra
       return true;
     });
     // The listing order, so the next open need not sort the names again.
-    const sorted = index.names.view();
-    assert(sorted.length === numbers.size, "sorted names differ from the subjects");
-    for (const name of sorted) {
+    assert(index.names.size === numbers.size, "sorted names differ from the subjects");
+    for (const name of index.names.from("")) {
       out.room(4);
       out.u32(numbers.get(name)!);
     }

@@ -73,13 +73,22 @@ export function checkpointPartKey(part: number): Uint8Array {
   return out;
 }
 
+/** Big-endian, byte by byte: no DataView per key. */
 function writeU64(out: Uint8Array, offset: number, value: number): void {
-  assert(Number.isSafeInteger(value) && value >= 0, `key integer ${value} out of range`);
+  // The message is built only on failure: this runs for every message read or written.
+  if (!(Number.isSafeInteger(value) && value >= 0)) {
+    assert(false, `key integer ${value} out of range`);
+  }
   const high = Math.floor(value / 0x1_0000_0000);
   const low = value >>> 0;
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(offset, high);
-  view.setUint32(offset + 4, low);
+  out[offset] = high >>> 24;
+  out[offset + 1] = (high >>> 16) & 0xff;
+  out[offset + 2] = (high >>> 8) & 0xff;
+  out[offset + 3] = high & 0xff;
+  out[offset + 4] = low >>> 24;
+  out[offset + 5] = (low >>> 16) & 0xff;
+  out[offset + 6] = (low >>> 8) & 0xff;
+  out[offset + 7] = low & 0xff;
 }
 
 function readU64(bytes: Uint8Array, offset: number): number {

@@ -82,9 +82,10 @@ function safeInt(value: unknown, what: string, field: string): number {
   if (value === undefined || value === null) n = 0;
   else if (typeof value === "number") n = value;
   else if (typeof value === "object" && "toNumber" in value) {
-    const long = value as { toNumber(): number; toString(): string };
-    n = long.toNumber();
-    if (String(n) !== long.toString()) throw corrupt(what, `${field} is not a safe integer`);
+    // Exact below 2^53 in magnitude; at or beyond it the double rounds (monotonically) to
+    // a magnitude of at least 2^53, which the safe-integer check below refuses, so no
+    // string comparison per field (a third of a message's decode time).
+    n = (value as { toNumber(): number }).toNumber();
   } else throw corrupt(what, `${field} has type ${typeof value}`);
   if (!Number.isSafeInteger(n)) throw corrupt(what, `${field} is not a safe integer`);
   return n;

@@ -9,7 +9,7 @@
  * - each subject maps to its one seq as a plain number (history 1, the common case,
  *   allocates nothing per key beyond the map entry), or to an ascending array of its
  *   seqs when it holds several;
- * - the subject names, sorted, for listing (sorted_names.ts), 8 bytes each.
+ * - the subject names, sorted, for listing (sorted_names.ts), 8 to 16 bytes each.
  * What it costs per key and message is measured by `npm run bench -- log-index`.
  */
 
@@ -200,10 +200,51 @@ export class StreamIndex {
     return typeof seqs === "number" ? seqs : seqs[seqs.length - 1];
   }
 
+  /** The subject's newest seq at or below `toSeq`, or undefined when it has none there. */
+  lastAtOrBelow(subject: string, toSeq: number): number | undefined {
+    const seqs = this.bySubject.get(subject);
+    if (seqs === undefined) return undefined;
+    if (typeof seqs === "number") return seqs <= toSeq ? seqs : undefined;
+    const last = seqs[seqs.length - 1]!;
+    if (last <= toSeq) return last;
+    const i = lowerBound(seqs, 0, toSeq + 1);
+    return i === 0 ? undefined : seqs[i - 1];
+  }
+
+  /** Whether stored `seq` of `subject` is the subject's newest at or below `toSeq`. */
+  isLastAtOrBelow(subject: string, seq: number, toSeq: number): boolean {
+    const seqs = this.bySubject.get(subject);
+    if (seqs === undefined) return false;
+    if (typeof seqs === "number") return seqs === seq;
+    const last = seqs[seqs.length - 1]!;
+    if (last <= toSeq) return last === seq;
+    const i = lowerBound(seqs, 0, seq);
+    return seqs[i] === seq && (i + 1 === seqs.length || seqs[i + 1]! > toSeq);
+  }
+
+  /** Visits the subject's stored seqs in [fromSeq, toSeq], ascending, without a copy. */
+  forEachSeqOf(
+    subject: string,
+    fromSeq: number,
+    toSeq: number,
+    visit: (seq: number) => boolean,
+  ): void {
+    const seqs = this.bySubject.get(subject);
+    if (seqs === undefined) return;
+    if (typeof seqs === "number") {
+      if (seqs >= fromSeq && seqs <= toSeq) visit(seqs);
+      return;
+    }
+    for (let i = lowerBound(seqs, 0, fromSeq); i < seqs.length && seqs[i]! <= toSeq; i++) {
+      if (!visit(seqs[i]!)) return;
+    }
+  }
+
   /** The operation of stored message `seq` (it must be stored). */
   operationOf(seq: number): Operation {
     const slot = this.table.find(seq);
-    assert(slot >= 0, `seq ${seq} is not stored`);
+    // The message is built only on failure: listings call this once per key.
+    if (slot < 0) assert(false, `seq ${seq} is not stored`);
     return this.table.operationAt(slot);
   }
 

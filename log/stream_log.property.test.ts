@@ -261,6 +261,25 @@ async function compare(log: StreamLog, model: Model): Promise<void> {
       expect(
         await collect(log.iterate(name, { filter, fromSeq: from, toSeq: s.lastSeq - 1 })),
       ).toEqual(want.filter((m) => m.seq >= from && m.seq <= s.lastSeq - 1));
+      // Last per subject as of a boundary below the end (the watch's initial values), with
+      // and without markers, and count agreeing with iterate.
+      for (const toSeq of [s.lastSeq, Math.max(1, s.lastSeq - 2)]) {
+        for (const putsOnly of [false, true]) {
+          const inRange = want.filter((m) => m.seq >= from - 2 && m.seq <= toSeq);
+          const atOrBelow = want.filter((m) => m.seq <= toSeq);
+          const last = inRange.filter(
+            (m) =>
+              !atOrBelow.some((o) => o.subject === m.subject && o.seq > m.seq) &&
+              (!putsOnly || m.operation === "PUT"),
+          );
+          const opts = { filter, fromSeq: Math.max(1, from - 2), toSeq, putsOnly };
+          expect(await collect(log.iterate(name, { ...opts, lastPerSubject: true }))).toEqual(last);
+          expect(log.count(name, { ...opts, lastPerSubject: true })).toBe(last.length);
+          const every = inRange.filter((m) => !putsOnly || m.operation === "PUT");
+          expect(await collect(log.iterate(name, opts))).toEqual(every);
+          expect(log.count(name, opts)).toBe(every.length);
+        }
+      }
       const subjects = [...new Set(want.map((m) => m.subject))].sort().map((subject) => {
         const mine = want.filter((m) => m.subject === subject);
         const last = mine[mine.length - 1]!;

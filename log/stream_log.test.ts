@@ -5,6 +5,7 @@ import { deleteIndexCheckpoint } from "./index_checkpoint.js";
 import { messageKey, streamKey } from "./keys.js";
 import { StreamLog } from "./stream_log.js";
 import { bytes, collect, config, errorCode, tempDir, text } from "./test_helpers.js";
+import type { IterateOptions, Operation } from "./types.js";
 
 let dir: ReturnType<typeof tempDir>;
 let log: StreamLog;
@@ -205,6 +206,34 @@ describe("append and reads", () => {
     const literal = await collect(log.iterate("s", { fromSeq: 3, filter: "a.y" }));
     expect(literal.map((m) => m.seq)).toEqual([5]);
     expect((await collect(log.iterate("s", { fromSeq: 7 }))).length).toBe(0);
+  });
+
+  it("iterates and counts the last message per subject as of toSeq, markers optional", async () => {
+    // a: 1 3 6(DEL) 8; b: 2 5; c.x: 4 7(PURGE)
+    const subjects = ["a", "b", "a", "c.x", "b", "a", "c.x", "a"];
+    for (const [i, s] of subjects.entries()) {
+      const operation: Operation = i === 5 ? "DEL" : i === 6 ? "PURGE" : "PUT";
+      await log.append("s", { ...put(s), operation });
+    }
+    const last = async (o: IterateOptions) => {
+      const seqs = (await collect(log.iterate("s", { ...o, lastPerSubject: true }))).map(
+        (m) => m.seq,
+      );
+      expect(log.count("s", { ...o, lastPerSubject: true })).toBe(seqs.length);
+      return seqs;
+    };
+    expect(await last({})).toEqual([5, 7, 8]);
+    expect(await last({ toSeq: 7 })).toEqual([5, 6, 7]);
+    expect(await last({ toSeq: 7, putsOnly: true })).toEqual([5]);
+    expect(await last({ toSeq: 4 })).toEqual([2, 3, 4]);
+    expect(await last({ toSeq: 4, fromSeq: 3 })).toEqual([3, 4]);
+    expect(await last({ toSeq: 5, filter: "a" })).toEqual([3]);
+    expect(await last({ toSeq: 7, filter: "a" })).toEqual([6]);
+    expect(await last({ toSeq: 7, filter: "c.>" })).toEqual([7]);
+    expect(await last({ toSeq: 7, filter: "*" })).toEqual([5, 6]);
+    expect(log.count("s", { toSeq: 7, filter: "a" })).toBe(3);
+    expect(log.count("s", { toSeq: 7, filter: "a", putsOnly: true })).toBe(2);
+    expect(log.count("s", { fromSeq: 3, filter: ">" })).toBe(6);
   });
 
   it("iterates across chunks and sparse seqs", async () => {

@@ -21,7 +21,6 @@ import {
 } from "./keys.js";
 import { verifyLevelDbFiles } from "./leveldb_files.js";
 import { DEFAULT_MAX_MESSAGE_SIZE_BYTES, type LogState, pendingKey } from "./log_state.js";
-import { lowerBound } from "./message_table.js";
 import {
   decodeMessage,
   decodeMeta,
@@ -32,7 +31,6 @@ import {
   FORMAT_VERSION,
 } from "./records.js";
 import { type IndexSource, recover, scanRange } from "./recover.js";
-import { firstIndexAfter } from "./sorted_names.js";
 import type { StreamIndex } from "./stream_index.js";
 import {
   compileFilter,
@@ -46,6 +44,7 @@ import type {
   ExpiredMessage,
   IterateOptions,
   LogBatch,
+  Operation,
   PurgeOptions,
   StoredMessage,
   StreamConfig,
@@ -62,8 +61,14 @@ export interface StreamLogOptions {
 }
 
 const VIEW = { keyEncoding: "view", valueEncoding: "view" } as const;
-/** Messages an iterator reads from LevelDB per round trip. */
-const ITERATE_CHUNK = 128;
+/**
+ * Messages an iterator reads from LevelDB per round trip, and their payload bytes (at
+ * least one message): each round trip ends a turn of the consumer (a watch sends what
+ * it got as one write), so 1024 small messages per trip, not 128, while big payloads
+ * stay bounded by bytes, not by count.
+ */
+const ITERATE_CHUNK = 1024;
+const ITERATE_CHUNK_BYTES = 1024 * 1024;
 /** Index entries an iterator inspects per step, so a sparse filter cannot stall the event loop. */
 const ITERATE_SCAN_MAX = 16_384;
 /** Reads of a subject's newest message before giving up while writers keep removing it. */
@@ -316,42 +321,44 @@ export class StreamLog {
   }
 
   /**
-   * Messages in ascending seq order from `fromSeq` to `toSeq` matching `filter`.
-   * It reads in chunks; messages appended while it runs may or may not be
-   * visited (pass `toSeq` for a fixed view); messages removed meanwhile are
-   * skipped; it ends if the stream is deleted.
+   * Messages in ascending seq order from `fromSeq` to `toSeq` matching `filter`
+   * (and `lastPerSubject`, `putsOnly`). It reads in chunks; messages appended while it
+   * runs may or may not be visited (pass `toSeq` for a fixed view); messages removed
+   * meanwhile are skipped; it ends if the stream is deleted.
    */
   async *iterate(stream: string, options: IterateOptions = {}): AsyncIterable<StoredMessage> {
     const index = this.mem.requireStream(stream);
-    const fromSeq = options.fromSeq === undefined ? 1 : checkSeq(options.fromSeq, "fromSeq");
-    const toSeq =
-      options.toSeq === undefined ? Number.MAX_SAFE_INTEGER : checkSeq(options.toSeq, "toSeq");
-    const filter = options.filter ?? ">";
-    validateFilter(filter);
-    const literal = isLiteralSubject(filter) ? filter : undefined;
-    const match = compileFilter(filter);
+    const { fromSeq, toSeq, literal, accept } = selection(index, options);
     let cursor = Math.max(fromSeq, 1);
     while (cursor <= toSeq && this.mem.streams.get(stream) === index) {
       const seqs: number[] = [];
+      let bytes = 0;
       let next = toSeq + 1;
+      const full = () => seqs.length === ITERATE_CHUNK || bytes >= ITERATE_CHUNK_BYTES;
       if (literal !== undefined) {
-        const all = index.seqsOf(literal);
-        for (let i = lowerBound(all, 0, cursor); i < all.length; i++) {
-          const seq = all[i]!;
-          if (seq > toSeq) break;
-          seqs.push(seq);
-          if (seqs.length === ITERATE_CHUNK) break;
-        }
-        if (seqs.length === ITERATE_CHUNK) next = seqs[seqs.length - 1]! + 1;
-      } else {
-        let scanned = 0;
-        index.forEachFrom(cursor, (seq, subject) => {
-          if (seq > toSeq) return false;
-          if (++scanned > ITERATE_SCAN_MAX || seqs.length === ITERATE_CHUNK) {
+        index.forEachSeqOf(literal, cursor, toSeq, (seq) => {
+          if (full()) {
             next = seq;
             return false;
           }
-          if (match(subject)) seqs.push(seq);
+          if (accept(seq, literal, index.operationOf(seq))) {
+            seqs.push(seq);
+            bytes += index.sizeOf(seq)!;
+          }
+          return true;
+        });
+      } else {
+        let scanned = 0;
+        index.forEachFrom(cursor, (seq, subject, operation, _timestampMs, size) => {
+          if (seq > toSeq) return false;
+          if (++scanned > ITERATE_SCAN_MAX || full()) {
+            next = seq;
+            return false;
+          }
+          if (accept(seq, subject, operation)) {
+            seqs.push(seq);
+            bytes += size;
+          }
           return true;
         });
       }
@@ -363,6 +370,42 @@ export class StreamLog {
       if (next <= cursor) break;
       cursor = next;
     }
+  }
+
+  /**
+   * How many messages `iterate(stream, options)` would yield if nothing changed meanwhile,
+   * from the index alone: with `lastPerSubject` a pass over the matching subjects (from
+   * the filter's literal prefix), else over their seqs in the range.
+   */
+  count(stream: string, options: IterateOptions = {}): number {
+    const index = this.mem.requireStream(stream);
+    const { fromSeq, toSeq, literal, accept } = selection(index, options);
+    const filter = options.filter ?? ">";
+    const prefix = literal === undefined ? literalPrefix(filter) : "";
+    const match = compileFilter(filter);
+    const subjects =
+      literal !== undefined
+        ? [literal]
+        : prefix === ""
+          ? index.subjectNames()
+          : index.names.from(prefix, true);
+    let n = 0;
+    for (const subject of subjects) {
+      if (!subject.startsWith(prefix)) break;
+      if (!match(subject)) continue;
+      if (options.lastPerSubject === true) {
+        const seq = index.lastAtOrBelow(subject, toSeq);
+        if (seq !== undefined && seq >= fromSeq && accept(seq, subject, index.operationOf(seq))) {
+          n++;
+        }
+        continue;
+      }
+      index.forEachSeqOf(subject, fromSeq, toSeq, (seq) => {
+        if (options.putsOnly !== true || index.operationOf(seq) === "PUT") n++;
+        return true;
+      });
+    }
+    return n;
   }
 
   async getMeta(key: string): Promise<Uint8Array | null> {
@@ -584,17 +627,45 @@ export class StreamLog {
   }
 }
 
+/** What `iterate` and `count` visit: the seq range, and which of its messages they take. */
+function selection(
+  index: StreamIndex,
+  options: IterateOptions,
+): {
+  fromSeq: number;
+  toSeq: number;
+  /** The filter when it names one subject: only its seqs are visited. */
+  literal: string | undefined;
+  accept: (seq: number, subject: string, operation: Operation) => boolean;
+} {
+  const fromSeq = options.fromSeq === undefined ? 1 : checkSeq(options.fromSeq, "fromSeq");
+  const toSeq =
+    options.toSeq === undefined ? Number.MAX_SAFE_INTEGER : checkSeq(options.toSeq, "toSeq");
+  const filter = options.filter ?? ">";
+  validateFilter(filter);
+  const match = compileFilter(filter);
+  const last = options.lastPerSubject === true;
+  const putsOnly = options.putsOnly === true;
+  return {
+    fromSeq,
+    toSeq,
+    literal: isLiteralSubject(filter) ? filter : undefined,
+    accept: (seq, subject, operation) =>
+      match(subject) &&
+      (!last || index.isLastAtOrBelow(subject, seq, toSeq)) &&
+      (!putsOnly || operation === "PUT"),
+  };
+}
+
 function* matchingSubjects(
   index: StreamIndex,
   filter: string,
   after: string,
 ): Generator<SubjectInfo> {
-  const names = index.names.view();
   const prefix = literalPrefix(filter);
   const match = compileFilter(filter);
-  const from = Math.max(firstIndexAfter(names, prefix, true), firstIndexAfter(names, after));
-  for (let i = from; i < names.length; i++) {
-    const name = names[i]!;
+  const names = after >= prefix ? index.names.from(after) : index.names.from(prefix, true);
+  for (const name of names) {
     if (!name.startsWith(prefix)) return;
     if (!match(name)) continue;
     const info = infoOf(index, name);

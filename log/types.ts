@@ -107,6 +107,14 @@ export interface IterateOptions {
   toSeq?: number;
   /** Subject filter with NATS wildcards (`*` one token, `>` one or more trailing). */
   filter?: string;
+  /**
+   * Only each subject's newest message at or below `toSeq` (NATS's last-per-subject
+   * delivery), judged from the index before anything is read, so older messages of a
+   * subject cost no read.
+   */
+  lastPerSubject?: boolean;
+  /** Of those, only PUT messages (no DEL or PURGE markers). */
+  putsOnly?: boolean;
 }
 
 /**

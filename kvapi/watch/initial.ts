@@ -7,6 +7,7 @@
  * scan reaches them; those are skipped, and the write that removed them is > B,
  * so it reaches the watcher live: no gap, no duplicate.
  */
+import type { IterateOptions } from "../../log/index.js";
 import { KvError } from "../../proto/index.js";
 import type { KvLog } from "../log_port.js";
 import type { InitialSource, WatchEvent } from "./watcher.js";
@@ -33,67 +34,42 @@ export interface InitialScan {
   recheck?: () => KvError | undefined;
 }
 
-/** The newest seq of `subject` that is <= boundary, or 0. */
-function latestAtOrBelow(log: KvLog, stream: string, subject: string, boundary: number): number {
-  const info = log.subjectInfo(stream, subject);
-  if (info === undefined) return 0;
-  if (info.lastSeq <= boundary) return info.lastSeq;
-  const seqs = log.seqsOfSubject(stream, subject);
-  for (let i = seqs.length - 1; i >= 0; i--) if (seqs[i]! <= boundary) return seqs[i]!;
-  return 0;
-}
-
-function countAtOrBelow(seqs: readonly number[], fromSeq: number, boundary: number): number {
-  let n = 0;
-  for (const seq of seqs) if (seq >= fromSeq && seq <= boundary) n++;
-  return n;
+/** What the scan reads from the log: in seq order, only what it will yield. */
+function iterateOptions(scan: InitialScan): IterateOptions {
+  return {
+    fromSeq: scan.mode.fromSeq ?? 1,
+    toSeq: scan.boundary,
+    filter: scan.filter,
+    // One pass in seq order over the stream, judged from the in-memory index before any
+    // read: each key's latest entry as of B is the one with no later seq <= B, so the
+    // entries kept are in revision order and none is read only to be dropped.
+    lastPerSubject: scan.mode.kind === "latest",
+    putsOnly: scan.ignoreDeletes,
+  };
 }
 
 /**
- * How many entries the scan should yield, for `delta`. Exact unless a write
- * removes entries during the scan, or markers are skipped (ignoreDeletes) among
- * older revisions; then it is an upper bound, and the live part is exact again.
+ * How many entries the scan should yield, for `delta`, counted from the index (no read).
+ * Exact unless a write removes entries during the scan; then it is an upper bound, and
+ * the live part is exact again.
  */
 function expectedCount(scan: InitialScan): number {
-  const { log, stream, filter, boundary, mode } = scan;
-  let n = 0;
-  // One subject at a time from the sorted index: a watch over a million keys builds no
-  // list of them (the cost is a pass over the matching keys, no memory).
-  for (const info of log.subjectsAfter(stream, filter, "")) {
-    if (mode.kind === "latest") {
-      const seq = latestAtOrBelow(log, stream, info.subject, boundary);
-      if (seq === 0 || seq < (mode.fromSeq ?? 1)) continue;
-      if (scan.ignoreDeletes && seq === info.lastSeq && info.operation !== "PUT") continue;
-      n++;
-    } else {
-      n += countAtOrBelow(log.seqsOfSubject(stream, info.subject), mode.fromSeq, boundary);
-    }
-  }
-  return n;
+  if ((scan.mode.fromSeq ?? 1) > scan.boundary) return 0;
+  return scan.log.count(scan.stream, iterateOptions(scan));
 }
 
 async function* scanEntries(scan: InitialScan): AsyncGenerator<WatchEvent> {
-  const { log, stream, filter, boundary, mode } = scan;
-  const fromSeq = mode.fromSeq ?? 1;
-  if (fromSeq > boundary) return;
+  const { log, stream, boundary, mode } = scan;
+  if ((mode.fromSeq ?? 1) > boundary) return;
   try {
-    for await (const m of log.iterate(stream, { fromSeq, toSeq: boundary, filter })) {
+    for await (const m of log.iterate(stream, iterateOptions(scan))) {
       if (m.seq > boundary) return;
-      if (scan.ignoreDeletes && m.operation !== "PUT") continue;
-      if (mode.kind === "latest" && latestAtOrBelow(log, stream, m.subject, boundary) !== m.seq) {
-        continue;
-      }
       // Before each entry, not only at the end: the client moves its resume point past
       // every entry it gets, so a removal ahead of the scan must stop it before that.
       const outgrown = scan.recheck?.();
       if (outgrown !== undefined) throw outgrown;
-      yield {
-        seq: m.seq,
-        subject: m.subject,
-        payload: m.payload,
-        operation: m.operation,
-        timestampMs: m.timestampMs,
-      };
+      // The stored message is a WatchEvent already: no copy per entry.
+      yield m;
     }
     const outgrown = scan.recheck?.();
     if (outgrown !== undefined) throw outgrown;
