@@ -10,7 +10,6 @@
  * pumping a watch is a bug here or below, so it is logged and handed to `onFatal` (the
  * node stops and restarts from disk), never dressed up as an INTERNAL answer.
  */
-import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import {
   assert,
@@ -206,8 +205,6 @@ export class ClientSession {
   private readonly backlog: Queued[] = [];
   /** Bytes handed to ws and not yet flushed (their send callback has not run). */
   private outBytes = 0;
-  /** The socket is corked until the end of this turn (corkForTurn). */
-  private corked = false;
   /** Bytes reserved by requests in flight: their frame plus the largest answer they may get. */
   private reservedBytes = 0;
   /** Set when a frame was held back or a watch ended for lack of budget; cleared once it drains. */
@@ -966,7 +963,6 @@ export class ClientSession {
         w.credit--;
         w.sent++;
         checkCredit(w);
-        this.corkForTurn();
         if (r.value === null) {
           this.send(w.id, { type: "watch_init_done", revision: w.watch.initRevision });
         } else {
@@ -987,25 +983,6 @@ export class ClientSession {
     } finally {
       w.running = false;
     }
-  }
-
-  /**
-   * Holds the socket's writes back until this turn's microtasks have run, so a burst of
-   * watch entries leaves in one writev instead of one per entry (per-entry writev was
-   * 2.7 s of the server's 9 s for 300k initial values). The frames still count against
-   * the budgets from the moment they are sent (`send`), so this buffers nothing more.
-   */
-  private corkForTurn(): void {
-    if (this.corked) return;
-    // ws has no public cork; without its socket the frames just go one by one.
-    const socket = (this.ws as unknown as { _socket?: Duplex })._socket;
-    if (socket === undefined || socket.destroyed) return;
-    this.corked = true;
-    socket.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      socket.uncork();
-    });
   }
 
   /**
