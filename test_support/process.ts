@@ -140,7 +140,14 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
         String(options.peerPort ?? 0),
         ...(options.natsPort === undefined ? [] : ["--nats-port", String(options.natsPort)]),
       ];
-  const argv = [process.execPath, ...(options.nodeArgs ?? []), binPath, "server", ...args, ...(options.args ?? [])];
+  const argv = [
+    process.execPath,
+    ...(options.nodeArgs ?? []),
+    binPath,
+    "server",
+    ...args,
+    ...(options.args ?? []),
+  ];
   const [command, ...rest] = [...(options.wrap ?? []), ...argv];
   const proc = spawn(command!, rest, {
     cwd: options.cwd ?? repoRoot,
