@@ -36,11 +36,14 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Etcd3 } from "etcd3";
 import { KvWatchInclude, connect as natsConnect } from "nats";
 import { connect, isKvError } from "../client/index.js";
@@ -569,31 +572,65 @@ async function measure(
 
 // ---- the systems ----
 
+/** `--cpu-prof=DIR`: every streamkv server runs under V8's profiler, its profile kept there. */
+let cpuProfDir: string | undefined;
+
+/**
+ * Names the main-thread profile of each server pid (V8 writes `CPU.<date>.<pid>.0.*`)
+ * `streamkv-<size>n-<role>-<pid>.cpuprofile`, so a flame graph (Chrome DevTools, speedscope)
+ * says whose it is; worker-thread profiles are dropped.
+ */
+function nameProfiles(dir: string, size: number, roles: Map<number, string>): void {
+  for (const f of readdirSync(dir)) {
+    const m = /^CPU\.\d+\.\d+\.(\d+)\.(\d+)\.\d+\.cpuprofile$/.exec(f);
+    if (!m) continue;
+    const role = roles.get(Number(m[1]));
+    if (role === undefined) continue;
+    if (m[2] === "0")
+      renameSync(join(dir, f), join(dir, `streamkv-${size}n-${role}-${m[1]}.cpuprofile`));
+    else rmSync(join(dir, f));
+  }
+}
+
 async function startStreamkv(size: number): Promise<Running> {
   let url: string;
   let pids: number[];
   let stopServers: () => Promise<void>;
+  const profDir = cpuProfDir;
+  const nodeArgs = profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : undefined;
   if (size === 1) {
     const dataDir = tempDir("streamkv-bench-");
-    const server = await startServer({ dataDir });
+    const server = await startServer({ dataDir, ...(nodeArgs ? { nodeArgs } : {}) });
     const release = killOnExit(server.proc.pid!);
     url = server.url;
     pids = [server.proc.pid!];
     stopServers = async () => {
-      await server.stop();
+      // SIGTERM: a profiled server writes its profile on the way out.
+      await server.stop("SIGTERM");
       release();
       removeDir(dataDir);
+      if (profDir) nameProfiles(profDir, size, new Map([[pids[0]!, "single"]]));
     };
   } else {
-    const c = await LocalCluster.start({ size });
+    const c = await LocalCluster.start({ size, ...(nodeArgs ? { nodeArgs } : {}) });
     pids = c.nodes.map((n) => n.proc!.proc.pid!);
     const releases = pids.map((pid) => killOnExit(pid));
+    let leader = -1;
     stopServers = async () => {
+      if (profDir) for (let i = 0; i < c.nodes.length; i++) await c.kill(i, "SIGTERM");
       await c.destroy();
       for (const release of releases) release();
+      if (profDir) {
+        nameProfiles(
+          profDir,
+          size,
+          new Map(pids.map((pid, i) => [pid, i === leader ? "leader" : "follower"])),
+        );
+      }
     };
     try {
-      url = c.nodes[await c.waitForLeader()]!.url;
+      leader = await c.waitForLeader();
+      url = c.nodes[leader]!.url;
     } catch (err) {
       await stopServers();
       throw err;
@@ -1057,6 +1094,11 @@ export async function run(args: string[]): Promise<void> {
     repeat: intFlag(args, "repeat", 1),
     workloads: workloads as WorkloadName[],
   };
+  const prof = stringFlag(args, "cpu-prof");
+  if (prof !== undefined) {
+    cpuProfDir = resolve(prof);
+    mkdirSync(cpuProfDir, { recursive: true });
+  }
   const systems = listFlag(args, "systems", systemNames);
   for (const s of systems) {
     if (!(s in starters)) throw new Error(`--systems: unknown system ${s}`);
