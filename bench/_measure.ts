@@ -112,8 +112,8 @@ export interface TimedRun {
 }
 
 /**
- * `opsPerSecond` that also keeps each op's latency (send to completion, ms): `concurrency`
- * loops run `op(i)` for i = 0.. until `total` ops ran or `seconds` passed.
+ * Runs `op(i)` for i = 0.. with `concurrency` loops until `total` ops ran or `seconds`
+ * passed (no new op starts after that), keeping each op's latency (send to completion, ms).
  */
 export async function timedOps(
   total: number,
@@ -149,17 +149,5 @@ export async function opsPerSecond(
   op: (i: number) => Promise<unknown>,
   seconds = Number.POSITIVE_INFINITY,
 ): Promise<number> {
-  let next = 0;
-  let done = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total && performance.now() < deadline) {
-        await op(next++);
-        done++;
-      }
-    }),
-  );
-  return done / ((performance.now() - started) / 1000);
+  return (await timedOps(total, concurrency, op, seconds)).perSec;
 }

@@ -4,7 +4,7 @@
  * when `tls` options (a CA, a client certificate) must reach `tls.connect`, the `ws`
  * package is loaded by a dynamic import, so a browser bundle never pulls it.
  */
-import { KvError } from "../proto/index.js";
+import { holdWritesForTurn, KvError, socketOf } from "../proto/index.js";
 import type { TlsOptions } from "./types.js";
 
 /** The part of the standard WebSocket API the client uses; `ws` implements it too. */
@@ -40,30 +40,6 @@ function socketConstructor(tls: TlsOptions | undefined): Promise<SocketConstruct
 
 /** Failures of openSocket where nothing listened at the address (TCP refused). */
 const refusals = new WeakSet<KvError>();
-
-/** The TCP socket `ws` keeps under a WebSocket in Node (a browser's has none). */
-interface Corkable {
-  cork(): void;
-  uncork(): void;
-}
-const held = new WeakSet<Corkable>();
-
-/**
- * Under `ws`, the frames a turn sends leave in one write: the socket is corked at the
- * first and uncorked once the turn is over (setImmediate), as the server does
- * (node/turn_cork.ts). A pipelining caller sends dozens per turn, each otherwise its
- * own syscall. A browser's WebSocket batches by itself and has no `_socket`.
- */
-function holdForTurn(raw: StandardSocket): void {
-  const tcp = (raw as unknown as { _socket?: Corkable })._socket;
-  if (tcp === undefined || held.has(tcp) || typeof setImmediate !== "function") return;
-  held.add(tcp);
-  tcp.cork();
-  setImmediate(() => {
-    held.delete(tcp);
-    tcp.uncork();
-  });
-}
 
 /** Whether `err` is openSocket's failure for a refused TCP connection. */
 export function isConnectionRefused(err: unknown): boolean {
@@ -115,7 +91,8 @@ export async function openSocket(
         return raw.bufferedAmount;
       },
       send: (data) => {
-        holdForTurn(raw);
+        // Under `ws`, a turn's frames leave in one write (a pipelining caller sends dozens).
+        holdWritesForTurn(socketOf(raw));
         raw.send(data);
       },
       close: (code, reason) => {

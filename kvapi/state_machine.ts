@@ -371,9 +371,8 @@ export class StateMachine {
         window: this.window.window,
       };
       this.window.add(record);
-      for (const config of [...effects.createdBuckets, ...effects.updatedBuckets]) {
-        this.buckets.set(config.bucket, config);
-      }
+      for (const config of effects.createdBuckets) this.buckets.set(config.bucket, config);
+      for (const config of effects.updatedBuckets) this.buckets.set(config.bucket, config);
       for (const bucket of effects.deletedBuckets) this.buckets.delete(bucket);
       // Object.assign, not a spread (about 1 us per entry on V8's slow clone path).
       const final: ApplyResult = Object.assign({}, result, { index, disposition });
