@@ -34,6 +34,8 @@ export interface KvLog {
   getBySeq(stream: string, seq: number): Promise<StoredMessage | null>;
   lastBySubject(stream: string, subject: string): Promise<StoredMessage | null>;
   iterate(stream: string, options?: IterateOptions): AsyncIterable<StoredMessage>;
+  /** The same messages, one read at a time (StreamLog.iterateChunks). */
+  iterateChunks(stream: string, options?: IterateOptions): AsyncIterable<StoredMessage[]>;
   /** How many messages `iterate` would yield with these options now (StreamLog.count). */
   count(stream: string, options?: IterateOptions): number;
   getMeta(key: string): Promise<Uint8Array | null>;

@@ -10,7 +10,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isKvError } from "../proto/index.js";
+import { isKvError, logSchema, messageType } from "../proto/index.js";
 import { bitFlipped, fuzz, mutatedBytes } from "../test_support/index.js";
 import { crc32c } from "./crc32c.js";
 import {
@@ -133,6 +133,67 @@ describe.each(kinds)("log $name records (fuzzed)", ({ seeds, decode }) => {
           return;
         }
         expect(safeNumbers(value)).toBe(true);
+      }),
+    );
+  });
+});
+
+describe("message records: the hand-written decoder against protobufjs", () => {
+  const MessageType = messageType(logSchema, "streamkv.log.MessageRecord");
+  const record = fc.record({
+    streamId: fc.maxSafeNat(),
+    seq: fc.maxSafeNat(),
+    subject: fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "grapheme", maxLength: 8 })),
+    payload: fc.uint8Array({ maxLength: 200 }),
+    operation: fc.constantFrom("PUT" as const, "DEL" as const, "PURGE" as const),
+    timestampMs: fc.maxSafeNat(),
+  });
+
+  it("decodes what encodeMessage wrote, from a Buffer (as LevelDB gives) or a Uint8Array", () => {
+    fuzz(
+      fc.property(record, (r) => {
+        const bytes = encodeMessage(r);
+        for (const b of [bytes, Buffer.from(bytes)]) {
+          const got = decodeMessage(b, "s", r.streamId, r.seq);
+          expect({ ...got, payload: new Uint8Array(got.payload) }).toEqual(r);
+          expect(Buffer.isBuffer(got.payload)).toBe(false);
+        }
+      }),
+    );
+  });
+
+  it("takes fields in any order, repeated (the last wins) and unknown ones, as protobuf does", () => {
+    fuzz(
+      fc.property(record, fc.uint8Array({ maxLength: 20 }), fc.maxSafeNat(), (r, junk, n) => {
+        const one = MessageType.encode({
+          stream_id: r.streamId,
+          seq: r.seq,
+          subject: r.subject,
+          payload: r.payload,
+          operation: ["PUT", "DEL", "PURGE"].indexOf(r.operation),
+          timestamp_ms: r.timestampMs,
+        }).finish();
+        // A stale subject and seq first (overridden by `one`), unknown fields 9 and 10 after.
+        const early = MessageType.encode({ subject: "stale", seq: n }).finish();
+        const unknown = new Uint8Array([
+          (9 << 3) | 2,
+          junk.length,
+          ...junk,
+          (10 << 3) | 0,
+          0x96,
+          0x01,
+        ]);
+        const body = new Uint8Array([...early, ...one, ...unknown]);
+        const ours = decodeMessage(sealed(body), "s", r.streamId, r.seq);
+        const theirs = MessageType.toObject(MessageType.decode(body), { longs: Number }) as Record<
+          string,
+          unknown
+        >;
+        expect(ours.subject).toBe(theirs.subject ?? "");
+        expect(ours.timestampMs).toBe(theirs.timestamp_ms ?? 0);
+        expect(
+          Buffer.compare(ours.payload, (theirs.payload as Uint8Array) ?? new Uint8Array(0)),
+        ).toBe(0);
       }),
     );
   });

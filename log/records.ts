@@ -170,6 +170,11 @@ export function encodeMessage(record: MessageRecord): Uint8Array {
 /**
  * Decodes a message stored under (streamId, seq) of the stream named
  * `streamName`; the record must name the same id and seq as its key.
+ *
+ * By hand rather than with protobufjs: every read of a watch, a history and a scan at
+ * open decodes one, and protobufjs allocates a Long per 64-bit field and a Buffer per
+ * slice. The rules are protobuf's (fields in any order, the last one wins, unknown
+ * fields skipped); records.fuzz.test.ts checks it against protobufjs's decoding.
  */
 export function decodeMessage(
   bytes: Uint8Array,
@@ -177,23 +182,159 @@ export function decodeMessage(
   streamId: number,
   seq: number,
 ): MessageRecord {
-  const what = `stream "${streamName}" seq ${seq}`;
-  const m = open(MessageType, bytes, what);
-  const record: MessageRecord = {
-    streamId: safeInt(m.stream_id, what, "stream_id"),
-    seq: safeInt(m.seq, what, "seq"),
-    subject: typeof m.subject === "string" ? m.subject : "",
-    payload: bytesOf(m.payload),
-    operation: OPERATIONS[Number(m.operation ?? 0)] as Operation,
-    timestampMs: safeInt(m.timestamp_ms, what, "timestamp_ms"),
-  };
-  if (record.operation === undefined)
-    throw corrupt(what, `unknown operation ${String(m.operation)}`);
-  if (record.streamId !== streamId || record.seq !== seq) {
-    throw corrupt(what, `record says stream id ${record.streamId} seq ${record.seq}`);
+  const r = reader;
+  r.begin(bytes, streamName, seq);
+  let recordStreamId = 0;
+  let recordSeq = 0;
+  let subject = "";
+  let payload: Uint8Array = EMPTY_BYTES;
+  let operationCode = 0;
+  let timestampMs = 0;
+  while (r.more()) {
+    const tag = r.varint("tag");
+    const field = Math.floor(tag / 8);
+    const wireType = tag % 8;
+    switch (wireType === 0 ? field : wireType === 2 ? -field : 0) {
+      case 1:
+        recordStreamId = r.varint("stream_id");
+        break;
+      case 2:
+        recordSeq = r.varint("seq");
+        break;
+      case -3:
+        subject = r.string();
+        break;
+      case -4:
+        payload = r.bytes();
+        break;
+      case 5:
+        operationCode = r.varint("operation");
+        break;
+      case 6:
+        timestampMs = r.varint("timestamp_ms");
+        break;
+      default:
+        if (field >= 1 && field <= 6) throw r.corrupt(`field ${field} has wire type ${wireType}`);
+        r.skip(wireType);
+    }
   }
-  return record;
+  const operation = OPERATIONS[operationCode];
+  if (operation === undefined) throw r.corrupt(`unknown operation ${operationCode}`);
+  if (recordStreamId !== streamId || recordSeq !== seq) {
+    throw r.corrupt(`record says stream id ${recordStreamId} seq ${recordSeq}`);
+  }
+  return { streamId: recordStreamId, seq: recordSeq, subject, payload, operation, timestampMs };
 }
+
+const EMPTY_BYTES = new Uint8Array(0);
+const utf8 = new TextDecoder();
+
+/**
+ * Reads the protobuf fields of one message record's body, after checking its CRC32C
+ * trailer; anything malformed is CORRUPT_RECORD naming the stream and seq. One instance
+ * serves every decode (decoding is synchronous), so a read allocates nothing of its own.
+ */
+class MessageReader {
+  private buf: Uint8Array = EMPTY_BYTES;
+  private pos = 0;
+  private end = 0;
+  private streamName = "";
+  private seq = 0;
+
+  begin(bytes: Uint8Array, streamName: string, seq: number): void {
+    this.streamName = streamName;
+    this.seq = seq;
+    if (!(bytes instanceof Uint8Array) || bytes.length < CRC_TRAILER_BYTES) {
+      throw this.corrupt("record too short");
+    }
+    const bodyLength = bytes.length - CRC_TRAILER_BYTES;
+    if (bytes[bodyLength] !== CRC_TAG) throw this.corrupt("checksum field missing");
+    const stored =
+      (bytes[bodyLength + 1]! |
+        (bytes[bodyLength + 2]! << 8) |
+        (bytes[bodyLength + 3]! << 16) |
+        (bytes[bodyLength + 4]! << 24)) >>>
+      0;
+    if (crc32c(bytes, 0, bodyLength) !== stored) throw this.corrupt("checksum mismatch");
+    this.buf = bytes;
+    this.pos = 0;
+    this.end = bodyLength;
+  }
+
+  corrupt(why: string): KvError {
+    return corrupt(`stream "${this.streamName}" seq ${this.seq}`, why);
+  }
+
+  more(): boolean {
+    return this.pos < this.end;
+  }
+
+  /** A varint that must be a safe integer (a 64-bit field beyond 2^53 is refused). */
+  varint(field: string): number {
+    const bytes = this.buf;
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw this.corrupt("undecodable: truncated varint");
+      const b = bytes[this.pos++]!;
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(value)) throw this.corrupt(`${field} is not a safe integer`);
+        return value;
+      }
+      scale *= 128;
+    }
+    throw this.corrupt("undecodable: varint longer than 10 bytes");
+  }
+
+  /** Skips a length-delimited field's bytes; returns where they start. */
+  private delimited(): number {
+    const n = this.varint("length");
+    const start = this.pos;
+    if (n > this.end - start) throw this.corrupt("undecodable: field runs past the end");
+    this.pos = start + n;
+    return start;
+  }
+
+  string(): string {
+    const start = this.delimited();
+    const bytes = this.buf;
+    // LevelDB hands out Buffers, whose native slice decodes without a copy.
+    return Buffer.isBuffer(bytes)
+      ? bytes.toString("utf8", start, this.pos)
+      : utf8.decode(bytes.subarray(start, this.pos));
+  }
+
+  /** A view into the record's bytes (a plain Uint8Array, not a Buffer). */
+  bytes(): Uint8Array {
+    const start = this.delimited();
+    return new Uint8Array(this.buf.buffer, this.buf.byteOffset + start, this.pos - start);
+  }
+
+  skip(wireType: number): void {
+    if (wireType === 0) this.skipVarint();
+    else if (wireType === 1) this.advance(8);
+    else if (wireType === 2) this.delimited();
+    else if (wireType === 5) this.advance(4);
+    else throw this.corrupt(`undecodable: wire type ${wireType}`);
+  }
+
+  /** An unknown field's varint: any 64-bit value (a later format's field) is fine. */
+  private skipVarint(): void {
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw this.corrupt("undecodable: truncated varint");
+      if (this.buf[this.pos++]! < 0x80) return;
+    }
+    throw this.corrupt("undecodable: varint longer than 10 bytes");
+  }
+
+  private advance(n: number): void {
+    if (n > this.end - this.pos) throw this.corrupt("undecodable: field runs past the end");
+    this.pos += n;
+  }
+}
+
+const reader = new MessageReader();
 
 export function encodeMeta(key: string, value: Uint8Array): Uint8Array {
   return seal(MetaType.encode({ key, value }).finish());

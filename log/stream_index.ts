@@ -157,6 +157,16 @@ export class StreamIndex {
     return slot < 0 ? undefined : this.metaAt(slot);
   }
 
+  /**
+   * Whether message `seq`, read from disk with `subject` and `size`, agrees with the
+   * index: undefined when it is no longer stored, false when it differs (corruption).
+   */
+  agreesWith(seq: number, subject: string, size: number): boolean | undefined {
+    const slot = this.table.find(seq);
+    if (slot < 0) return undefined;
+    return this.table.subjectAt(slot) === subject && this.table.sizeAt(slot) === size;
+  }
+
   /** Payload bytes of stored message `seq`. */
   sizeOf(seq: number): number | undefined {
     const slot = this.table.find(seq);

@@ -328,9 +328,29 @@ export class StreamLog {
    */
   async *iterate(stream: string, options: IterateOptions = {}): AsyncIterable<StoredMessage> {
     const index = this.mem.requireStream(stream);
+    for await (const chunk of this.iterateChunks(stream, options)) {
+      for (const message of chunk) {
+        // The consumer may remove messages between two yields; skip what is gone.
+        if (this.mem.streams.get(stream) !== index) return;
+        if (!index.has(message.seq)) continue;
+        yield message;
+      }
+    }
+  }
+
+  /**
+   * What `iterate` yields, one LevelDB read at a time: each chunk holds the messages
+   * stored when its read completed. A consumer that hands them out over time must skip
+   * those removed meanwhile itself (`payloadSize` is undefined for them).
+   */
+  async *iterateChunks(
+    stream: string,
+    options: IterateOptions = {},
+  ): AsyncIterable<StoredMessage[]> {
+    const index = this.mem.requireStream(stream);
     const { fromSeq, toSeq, literal, accept } = selection(index, options);
-    let cursor = Math.max(fromSeq, 1);
-    while (cursor <= toSeq && this.mem.streams.get(stream) === index) {
+    /** The seqs of the chunk from `cursor` on, and where the one after it starts. */
+    const select = (cursor: number): { seqs: number[]; next: number } => {
       const seqs: number[] = [];
       let bytes = 0;
       let next = toSeq + 1;
@@ -362,13 +382,25 @@ export class StreamLog {
           return true;
         });
       }
-      for (const message of await this.read(index, seqs)) {
-        // The consumer may remove messages between two yields; skip what is gone.
-        if (this.mem.streams.get(stream) !== index || !index.has(message.seq)) continue;
-        yield message;
-      }
-      if (next <= cursor) break;
-      cursor = next;
+      return { seqs, next };
+    };
+    /** Starts reading the chunk from `cursor` on; undefined past the end. */
+    const start = (cursor: number) => {
+      if (cursor > toSeq || this.mem.streams.get(stream) !== index) return undefined;
+      const { seqs, next } = select(cursor);
+      const read = this.read(index, seqs);
+      // A chunk read ahead that the consumer never asks for must not be an unhandled
+      // rejection; one that is asked for still throws where it is awaited.
+      read.catch(() => undefined);
+      return { read, next: next <= cursor ? toSeq + 1 : next };
+    };
+    let current = start(Math.max(fromSeq, 1));
+    while (current !== undefined) {
+      const chunk = await current.read;
+      // One chunk ahead: LevelDB reads the next one on its threads while this one is
+      // handed out, so a long scan overlaps reading and sending (two chunks at most).
+      current = start(current.next);
+      if (chunk.length > 0) yield chunk;
     }
   }
 
@@ -381,6 +413,16 @@ export class StreamLog {
     const index = this.mem.requireStream(stream);
     const { fromSeq, toSeq, literal, accept } = selection(index, options);
     const filter = options.filter ?? ">";
+    // The latest message of every subject, from the start through the end: one per subject.
+    if (
+      filter === ">" &&
+      options.lastPerSubject === true &&
+      options.putsOnly !== true &&
+      fromSeq <= 1 &&
+      toSeq >= index.lastSeq
+    ) {
+      return index.subjectCount;
+    }
     const prefix = literal === undefined ? literalPrefix(filter) : "";
     const match = compileFilter(filter);
     const subjects =
@@ -466,36 +508,41 @@ export class StreamLog {
   private async read(index: StreamIndex, seqs: number[]): Promise<StoredMessage[]> {
     const id = index.id;
     const name = index.config.name;
-    const stored = seqs.map((seq) => index.has(seq));
-    const bodies: Array<Uint8Array | undefined> = seqs.map((seq, i) =>
-      stored[i] ? this.mem.pendingMessages.get(pendingKey(id, seq)) : undefined,
-    );
-    const missing = seqs.filter((_, i) => bodies[i] === undefined && stored[i]);
+    // Bodies of messages staged and not yet written come from memory; most reads (a scan
+    // of a large stream) have none, so the per-seq lookup is skipped when nothing is pending.
+    const pending = this.mem.pendingMessages;
+    const bodies: Array<Uint8Array | undefined> = new Array(seqs.length);
+    const missing: number[] = [];
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i]!;
+      if (!index.has(seq)) continue;
+      const body = pending.size === 0 ? undefined : pending.get(pendingKey(id, seq));
+      if (body === undefined) missing.push(i);
+      else bodies[i] = body;
+    }
     if (missing.length > 0) {
-      const fetched = await this.db.getMany<Uint8Array, Uint8Array>(
-        missing.map((seq) => messageKey(id, seq)),
-        VIEW,
-      );
-      let j = 0;
-      for (let i = 0; i < seqs.length; i++) {
-        if (bodies[i] === undefined && missing[j] === seqs[i]) bodies[i] = fetched[j++];
-      }
+      const keys = new Array<Uint8Array>(missing.length);
+      for (let j = 0; j < missing.length; j++) keys[j] = messageKey(id, seqs[missing[j]!]!);
+      const fetched = await this.db.getMany<Uint8Array, Uint8Array>(keys, VIEW);
+      for (let j = 0; j < missing.length; j++) bodies[missing[j]!] = fetched[j];
     }
     const out: StoredMessage[] = [];
     for (let i = 0; i < seqs.length; i++) {
       const seq = seqs[i]!;
       const body = bodies[i];
       // Judge liveness now, after the await: what was removed meanwhile is gone.
-      const meta = index.id === id ? index.meta(seq) : undefined;
-      if (meta === undefined || this.mem.streams.get(name) !== index) continue;
+      if (index.id !== id || this.mem.streams.get(name) !== index) continue;
       if (body === undefined) {
+        if (!index.has(seq)) continue;
         throw new KvError(
           "CORRUPT_RECORD",
           `corrupt record: stream "${name}" seq ${seq}: indexed but missing from disk`,
         );
       }
       const record = decodeMessage(body, name, id, seq);
-      if (record.subject !== meta.subject || record.payload.length !== meta.size) {
+      const agrees = index.agreesWith(seq, record.subject, record.payload.length);
+      if (agrees === undefined) continue;
+      if (!agrees) {
         throw new KvError(
           "CORRUPT_RECORD",
           `corrupt record: stream "${name}" seq ${seq}: differs from the index`,
@@ -505,12 +552,8 @@ export class StreamLog {
         stream: name,
         seq,
         subject: record.subject,
-        // A plain Uint8Array view (LevelDB hands out Buffers).
-        payload: new Uint8Array(
-          record.payload.buffer,
-          record.payload.byteOffset,
-          record.payload.byteLength,
-        ),
+        // A plain Uint8Array view into the record (decodeMessage makes no Buffer).
+        payload: record.payload,
         operation: record.operation,
         timestampMs: record.timestampMs,
       });
@@ -652,7 +695,10 @@ function selection(
     literal: isLiteralSubject(filter) ? filter : undefined,
     accept: (seq, subject, operation) =>
       match(subject) &&
-      (!last || index.isLastAtOrBelow(subject, seq, toSeq)) &&
+      // One message per subject (history 1): each is the latest of its subject, no lookup.
+      (!last ||
+        index.messageCount === index.subjectCount ||
+        index.isLastAtOrBelow(subject, seq, toSeq)) &&
       (!putsOnly || operation === "PUT"),
   };
 }
