@@ -44,6 +44,7 @@ describe("client sources", () => {
     "types.ts",
     "snapshot_header.ts",
     "turn_cork.ts",
+    "entry_frames.ts",
   ])("the shared proto/%s imports only browser-safe modules", (file) => {
     const text = readFileSync(join(clientDir, "../proto", file), "utf8");
     const specs = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/gm)].map(
@@ -70,6 +71,7 @@ describe("client sources", () => {
       "./types.js",
       "./snapshot_header.js",
       "./turn_cork.js",
+      "./entry_frames.js",
     ];
     expect(specs.filter((s) => !ok.includes(s))).toEqual([]);
     expect(/\bBuffer\b|\bprocess\.|require\(|import\(/.test(text)).toBe(false);

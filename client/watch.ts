@@ -166,6 +166,8 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
       // A reset can only be told to an application that reads notices.
       allow_reset: o.catchUp !== false && o.notices === true,
       progress_interval_ms: this.progressMs,
+      // Initial values and bursts come several entries per frame (an older server ignores it).
+      batch_entries: true,
     };
     if (this.cursor === 0 && !this.initReceived) {
       const body: WireObject = {
@@ -214,6 +216,22 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
     }, timeoutMs);
   }
 
+  /** One entry of the watch stream, alone in its frame or one of several. */
+  private onEntry(entry: Entry): void {
+    this.window.received(entry.value.length, entry.key.length);
+    if (this.catchingUp?.reset) {
+      // A re-list: every matching key comes, also ones this watcher saw long ago.
+      if (entry.revision > this.seen) this.seen = entry.revision;
+      this.push(entry);
+      return;
+    }
+    // After a resume the server may resend what this watcher already has.
+    if (entry.revision <= this.seen) return;
+    this.seen = entry.revision;
+    if (this.catchingUp === undefined) this.cursor = entry.revision;
+    this.push(entry);
+  }
+
   private onFrame(answer: ServerAnswer): void {
     this.lastFrameAt = Date.now();
     switch (answer.type) {
@@ -236,22 +254,12 @@ export class KvWatcher<T extends WatchItem = Entry | null> implements AsyncItera
         this.conn.forgetStream(this.streamId);
         this.end(undefined);
         return;
-      case "watch_entry": {
-        const entry = answer.entry;
-        this.window.received(entry.value.length, entry.key.length);
-        if (this.catchingUp?.reset) {
-          // A re-list: every matching key comes, also ones this watcher saw long ago.
-          if (entry.revision > this.seen) this.seen = entry.revision;
-          this.push(entry);
-          return;
-        }
-        // After a resume the server may resend what this watcher already has.
-        if (entry.revision <= this.seen) return;
-        this.seen = entry.revision;
-        if (this.catchingUp === undefined) this.cursor = entry.revision;
-        this.push(entry);
+      case "watch_entry":
+        this.onEntry(answer.entry);
         return;
-      }
+      case "watch_entries":
+        for (const entry of answer.entries) this.onEntry(entry);
+        return;
       case "watch_catch_up": {
         this.catchingUp = { reset: answer.reset };
         const notice = {

@@ -127,6 +127,11 @@ export interface CatchUp {
 /** A watch: initial entries, one `null`, then live entries. */
 export interface Watcher extends AsyncIterable<Entry | null> {
   next(): Promise<IteratorResult<Entry | null, undefined>>;
+  /**
+   * The next item when it is ready now, else undefined (then `next()` waits for it): a
+   * consumer drains what is buffered without a promise per entry.
+   */
+  takeReady(): IteratorResult<Entry | null, undefined> | undefined;
   /** Ends the watch; a pending `next` resolves as done. */
   stop(): void;
   /** The last revision handed out (0 if none); where a client resumes from + 1. */

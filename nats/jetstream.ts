@@ -851,6 +851,7 @@ export class JetStreamApi {
       catchUp: true,
       allowReset: false,
       progressIntervalMs: 0,
+      batchEntries: false,
     });
     let owned = 0;
     for (const m of this.consumers.values()) {

@@ -51,6 +51,7 @@ const onBucket = (bucket: string): ClientRequest[] => [
     catchUp: true,
     allowReset: false,
     progressIntervalMs: 0,
+    batchEntries: false,
   },
   ...(["put", "create", "update", "delete", "purge"] as const).map(
     (op): ClientRequest => ({

@@ -17,6 +17,7 @@ import {
   type ClientRequestType,
   type DecodedClientFrame,
   decodeClientRequest,
+  type Entry,
   type ErrorCode,
   encodeServerAnswer,
   KvError,
@@ -153,7 +154,24 @@ interface WatchPump {
   cancelProgress: Cancel | undefined;
   /** A progress frame not yet flushed: a client that does not read gets no second one. */
   progressUnflushed: boolean;
+  /** The client takes several entries per frame (WatchRequest.batch_entries). */
+  batchEntries: boolean;
 }
+
+/**
+ * Entries of one watch pulled in this event-loop turn, waiting to leave as one frame: an
+ * initial scan or a burst costs one frame (encode, ws send, metrics) per batch, not per
+ * entry. Their bytes are reserved against the budgets until the frame is sent.
+ */
+interface EntryBatch {
+  watchId: number;
+  entries: Entry[];
+  reservedBytes: number;
+}
+
+/** A batch leaves at the end of the turn, or once it holds this many entries or bytes. */
+const MAX_BATCH_ENTRIES = 1024;
+const MAX_BATCH_BYTES = 256 * 1024;
 
 /** Bounds of a watch's progress interval (WatchRequest.progress_interval_ms). */
 const MIN_PROGRESS_MS = 50;
@@ -214,6 +232,8 @@ export class ClientSession {
   private cancelPing: Cancel | undefined;
   private missedPongs = 0;
   private readonly watches = new Map<number, WatchPump>();
+  /** Entries waiting to leave as one frame (see EntryBatch); at most one watch's at a time. */
+  private batch: EntryBatch | undefined;
   /** Backup images this connection opened: only it reads them, and they close with it. */
   private readonly snapshots = new Set<number>();
   /** Watch ids whose subscribe is under way (they count against `maxWatches`). */
@@ -325,6 +345,7 @@ export class ClientSession {
     this.opts.nodeBudget?.release(this.outBytes + this.reservedBytes);
     this.outBytes = 0;
     this.reservedBytes = 0;
+    this.batch = undefined;
     this.backlog.length = 0;
   }
 
@@ -411,6 +432,8 @@ export class ClientSession {
    * `onFlushed` runs then (or at once when nothing could be sent).
    */
   private send(id: number, reply: ServerReply, onFlushed?: () => void): void {
+    // Every other frame leaves after the batched entries, so the wire keeps the order.
+    if (this.batch !== undefined) this.flushBatch();
     if (this.closed || this.ws.readyState !== this.ws.OPEN) {
       onFlushed?.();
       return;
@@ -439,6 +462,41 @@ export class ClientSession {
       onFlushed?.();
       this.afterFlush();
     });
+  }
+
+  /** Adds `entry` (counted as `bytes`) to this turn's batch of watch `w`'s entries. */
+  private queueEntry(w: WatchPump, entry: Entry, bytes: number): void {
+    let b = this.batch;
+    if (b !== undefined && (b.watchId !== w.id || b.reservedBytes + bytes > MAX_BATCH_BYTES)) {
+      this.flushBatch();
+      b = undefined;
+    }
+    if (b === undefined) {
+      b = { watchId: w.id, entries: [], reservedBytes: 0 };
+      this.batch = b;
+      const scheduled = b;
+      setImmediate(() => {
+        if (this.batch === scheduled) this.flushBatch();
+      });
+    }
+    b.entries.push(entry);
+    b.reservedBytes += bytes;
+    this.reserve(bytes);
+    if (b.entries.length >= MAX_BATCH_ENTRIES) this.flushBatch();
+  }
+
+  /** Sends the batched entries as one frame (one entry as a plain watch_entry). */
+  private flushBatch(): void {
+    const b = this.batch;
+    if (b === undefined) return;
+    this.batch = undefined;
+    this.unreserve(b.reservedBytes);
+    this.send(
+      b.watchId,
+      b.entries.length === 1
+        ? { type: "watch_entry", entry: b.entries[0]! }
+        : { type: "watch_entries", entries: b.entries },
+    );
   }
 
   /** Logs a programmer error and stops the node through `onFatal`; nothing is answered. */
@@ -904,6 +962,7 @@ export class ClientSession {
       lastSentAt: this.clock.now(),
       cancelProgress: undefined,
       progressUnflushed: false,
+      batchEntries: req.batchEntries,
     };
     this.watches.set(id, pump);
     assert(
@@ -943,7 +1002,8 @@ export class ClientSession {
     try {
       while (!w.stopped && w.credit > 0) {
         this.checkWatchBudget(w, 0);
-        const r = await w.watch.next();
+        // What is buffered is sent without a wait (one frame per turn for a batch).
+        const r = w.watch.takeReady?.() ?? (await w.watch.next());
         if (w.stopped || this.closed) return;
         if (r.done) {
           this.endWatch(w, undefined);
@@ -951,15 +1011,14 @@ export class ClientSession {
         }
         // Checked again after the await: other frames may have taken the budget meanwhile,
         // and before encoding, so an entry that does not fit is never copied.
-        if (r.value !== null) {
-          this.checkWatchBudget(
-            w,
-            r.value.value.length +
+        const bytes =
+          r.value === null
+            ? 0
+            : r.value.value.length +
               r.value.key.length +
               r.value.bucket.length +
-              ENTRY_OVERHEAD_BYTES,
-          );
-        }
+              ENTRY_OVERHEAD_BYTES;
+        if (r.value !== null) this.checkWatchBudget(w, bytes);
         w.credit--;
         w.sent++;
         checkCredit(w);
@@ -967,7 +1026,8 @@ export class ClientSession {
           this.send(w.id, { type: "watch_init_done", revision: w.watch.initRevision });
         } else {
           w.lastRevision = r.value.revision;
-          this.send(w.id, { type: "watch_entry", entry: r.value });
+          if (w.batchEntries) this.queueEntry(w, r.value, bytes);
+          else this.send(w.id, { type: "watch_entry", entry: r.value });
         }
         w.lastSentAt = this.clock.now();
       }

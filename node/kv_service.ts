@@ -50,6 +50,8 @@ export interface WriteRequest extends ClientWriteRequest, CallOptions {}
 /** A watch as the service hands it to the client port. */
 export interface ServiceWatch {
   next(): Promise<IteratorResult<Entry | null, undefined>>;
+  /** The next item if it is ready now, else undefined (Watcher.takeReady). */
+  takeReady?(): IteratorResult<Entry | null, undefined> | undefined;
   stop(): void;
   /**
    * The revision boundary B of the initial values: every matching entry <= B comes

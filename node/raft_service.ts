@@ -534,6 +534,7 @@ export class RaftKvService implements KvService {
     // ones > B, so a client resuming an updatesOnly watch from B + 1 misses nothing.
     return {
       next: () => w.next(),
+      takeReady: () => w.takeReady(),
       stop: () => w.stop(),
       initRevision: w.boundaryRevision,
       catchUp: w.catchUp,

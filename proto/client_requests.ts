@@ -73,6 +73,8 @@ export type ClientRequest =
       allowReset: boolean;
       /** 0 = no progress events. */
       progressIntervalMs: number;
+      /** The client takes several entries per frame (watch_entries). */
+      batchEntries: boolean;
     }
   | { type: "watch_credit"; watchId: number; credit: number }
   | { type: "watch_stop"; watchId: number }
@@ -182,6 +184,7 @@ const decoders: { readonly [T in ClientRequestType]: Decoder } = {
       catchUp: boolField(b, "catch_up", "watch"),
       allowReset: boolField(b, "allow_reset", "watch"),
       progressIntervalMs: intField(b, "progress_interval_ms", "watch"),
+      batchEntries: boolField(b, "batch_entries", "watch"),
     };
   },
   watch_credit: (b) => ({

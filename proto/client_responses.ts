@@ -23,6 +23,7 @@ import {
   stringListField,
   type WireObject,
 } from "./client_codec.js";
+import { decodeEntryFrame, encodeEntryFrame } from "./entry_frames.js";
 import { KvError } from "./errors.js";
 import {
   type SnapshotHeader,
@@ -42,6 +43,8 @@ export type ServerAnswer =
   | { type: "entries_chunk"; entries: Entry[]; done: boolean }
   /** WatchEvent with an entry. */
   | { type: "watch_entry"; entry: Entry }
+  /** WatchEvent with several entries, in revision order (asked for with batch_entries). */
+  | { type: "watch_entries"; entries: Entry[] }
   /** WatchEvent InitDone: initial values are done; `revision` is the boundary (0 = unknown). */
   | { type: "watch_init_done"; revision: number }
   /** WatchEvent CatchUp: a catch-up (or, with `reset`, a re-list) of the revisions between. */
@@ -83,10 +86,16 @@ export type ServerReply =
   | { type: "cluster_status"; status: NodeStatus | ClusterStatus };
 
 export function encodeServerAnswer(id: number, reply: ServerReply): Uint8Array {
+  // Watch entries are most of what a server sends: encoded without protobufjs.
+  if (reply.type === "watch_entry") return encodeEntryFrame(id, [reply.entry], false);
+  if (reply.type === "watch_entries") return encodeEntryFrame(id, reply.entries, true);
   return encodeServerFrame({ id, ...replyToWire(reply) });
 }
 
-function replyToWire(r: ServerReply): WireObject {
+/** Every reply but watch entries (entry_frames.ts encodes those). */
+function replyToWire(
+  r: Exclude<ServerReply, { type: "watch_entry" } | { type: "watch_entries" }>,
+): WireObject {
   switch (r.type) {
     case "hello_ok":
       return {
@@ -108,8 +117,6 @@ function replyToWire(r: ServerReply): WireObject {
       return { keys_chunk: { keys: r.keys, done: r.done } };
     case "entries_chunk":
       return { entries_chunk: { entries: r.entries.map(entryToWire), done: r.done } };
-    case "watch_entry":
-      return { watch_event: { entry: entryToWire(r.entry) } };
     case "watch_init_done":
       return { watch_event: { init_done: { revision: r.revision } } };
     case "watch_catch_up":
@@ -160,6 +167,13 @@ function replyToWire(r: ServerReply): WireObject {
  * (MALFORMED_FRAME) for its id, so the call or watch waiting for it fails with that.
  */
 export function decodeServerAnswer(bytes: Uint8Array): ServerMessage {
+  // Watch entries, most frames a watching client gets, are read without protobufjs.
+  const entries = decodeEntryFrame(bytes);
+  if (entries !== undefined) {
+    return entries.batched
+      ? { id: entries.id, answer: { type: "watch_entries", entries: entries.entries } }
+      : { id: entries.id, answer: { type: "watch_entry", entry: entries.entries[0]! } };
+  }
   let frame: WireObject;
   try {
     frame = decodeServerFrame(bytes);
@@ -221,6 +235,13 @@ function answerOf(f: WireObject): ServerAnswer {
     case "watch_event": {
       if (b.entry !== undefined && b.entry !== null) {
         return { type: "watch_entry", entry: entryFromWire(messageField(b, "entry", path)) };
+      }
+      if (b.entries !== undefined && b.entries !== null) {
+        const list = messageField(b, "entries", path);
+        return {
+          type: "watch_entries",
+          entries: messageListField(list, "entries", `${path}.entries`).map(entryFromWire),
+        };
       }
       if (b.init_done !== undefined && b.init_done !== null) {
         const done = messageField(b, "init_done", path);

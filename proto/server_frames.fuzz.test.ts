@@ -47,6 +47,7 @@ const replies: ServerReply[] = [
   { type: "keys_chunk", keys: ["a", "b"], done: true },
   { type: "entries_chunk", entries: [entry], done: false },
   { type: "watch_entry", entry },
+  { type: "watch_entries", entries: [entry, { ...entry, key: "k2", revision: 4 }] },
   { type: "watch_init_done", revision: 4 },
   { type: "watch_end" },
   { type: "purge_deletes_result", purged: 2 },

@@ -58,29 +58,49 @@ function expectedCount(scan: InitialScan): number {
   return scan.log.count(scan.stream, iterateOptions(scan));
 }
 
-async function* scanEntries(scan: InitialScan): AsyncGenerator<WatchEvent> {
+/** A deleted stream is a deleted bucket to the watcher. */
+function bucketGone(scan: InitialScan, err: unknown): unknown {
+  if (err instanceof KvError && err.code === "STREAM_NOT_FOUND") {
+    return new KvError("BUCKET_NOT_FOUND", `bucket ${JSON.stringify(scan.bucket)} was deleted`);
+  }
+  return err;
+}
+
+async function* scanChunks(scan: InitialScan): AsyncGenerator<WatchEvent[]> {
   const { log, stream, boundary, mode } = scan;
   if ((mode.fromSeq ?? 1) > boundary) return;
   try {
-    for await (const m of log.iterate(stream, iterateOptions(scan))) {
-      if (m.seq > boundary) return;
-      // Before each entry, not only at the end: the client moves its resume point past
-      // every entry it gets, so a removal ahead of the scan must stop it before that.
-      const outgrown = scan.recheck?.();
-      if (outgrown !== undefined) throw outgrown;
-      // The stored message is a WatchEvent already: no copy per entry.
-      yield m;
+    // The stored messages are WatchEvents already: no copy per entry.
+    yield* log.iterateChunks(stream, iterateOptions(scan));
+  } catch (err) {
+    throw bucketGone(scan, err);
+  }
+}
+
+/**
+ * Whether `event` may be handed out now (undefined: the scan is over). An entry trimmed or
+ * purged since its chunk was read is skipped. Before each entry, not only at the end, the
+ * recheck runs: the client moves its resume point past every entry it gets, so a removal
+ * ahead of the scan must stop it before that.
+ */
+function admit(scan: InitialScan, event: WatchEvent | undefined): boolean {
+  try {
+    if (event !== undefined) {
+      if (event.seq > scan.boundary) return false;
+      if (scan.log.payloadSize(scan.stream, event.seq) === undefined) return false;
     }
     const outgrown = scan.recheck?.();
     if (outgrown !== undefined) throw outgrown;
+    return true;
   } catch (err) {
-    if (err instanceof KvError && err.code === "STREAM_NOT_FOUND") {
-      throw new KvError("BUCKET_NOT_FOUND", `bucket ${JSON.stringify(scan.bucket)} was deleted`);
-    }
-    throw err;
+    throw bucketGone(scan, err);
   }
 }
 
 export function initialSource(scan: InitialScan): InitialSource {
-  return { entries: scanEntries(scan), expected: expectedCount(scan) };
+  return {
+    chunks: scanChunks(scan),
+    admit: (event) => admit(scan, event),
+    expected: expectedCount(scan),
+  };
 }

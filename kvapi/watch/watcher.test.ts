@@ -17,11 +17,12 @@ function event(seq: number, subject = "k", operation: WatchEvent["operation"] = 
   };
 }
 
+/** The events in chunks of two (a log read at a time). */
 function source(events: WatchEvent[], expected = events.length): InitialSource {
-  async function* gen(): AsyncGenerator<WatchEvent> {
-    for (const e of events) yield e;
+  async function* gen(): AsyncGenerator<WatchEvent[]> {
+    for (let i = 0; i < events.length; i += 2) yield events.slice(i, i + 2);
   }
-  return { entries: gen(), expected };
+  return { chunks: gen(), expected };
 }
 
 function watcher(overrides: Partial<ConstructorParameters<typeof KvWatcher>[0]> = {}): KvWatcher {
@@ -112,11 +113,11 @@ describe("KvWatcher", () => {
   });
 
   it("a failing scan ends the watcher with the scan's error", async () => {
-    async function* broken(): AsyncGenerator<WatchEvent> {
-      yield event(1);
+    async function* broken(): AsyncGenerator<WatchEvent[]> {
+      yield [event(1)];
       throw new KvError("CORRUPT_RECORD", "bad record");
     }
-    const w = watcher({ boundary: 2, initial: { entries: broken(), expected: 2 } });
+    const w = watcher({ boundary: 2, initial: { chunks: broken(), expected: 2 } });
     expect(await drain(w, 1)).toEqual([1]);
     const err = await w.next().catch((e: unknown) => e);
     expect(isKvError(err, "CORRUPT_RECORD")).toBe(true);
@@ -124,20 +125,70 @@ describe("KvWatcher", () => {
 
   it("stop closes the scan's iterator", async () => {
     let closed = false;
-    async function* gen(): AsyncGenerator<WatchEvent> {
+    async function* gen(): AsyncGenerator<WatchEvent[]> {
       try {
-        yield event(1);
-        yield event(2);
+        yield [event(1)];
+        yield [event(2)];
       } finally {
         closed = true;
       }
     }
-    const w = watcher({ boundary: 2, initial: { entries: gen(), expected: 2 } });
+    const w = watcher({ boundary: 2, initial: { chunks: gen(), expected: 2 } });
     expect(await drain(w, 1)).toEqual([1]);
     w.stop();
     await Promise.resolve();
     expect(closed).toBe(true);
     expect((await w.next()).done).toBe(true);
+  });
+
+  it("takeReady hands out a read chunk without a wait, never ahead of a next() under way", async () => {
+    const w = watcher({ boundary: 4, initial: source([event(1), event(2), event(3), event(4)]) });
+    // Nothing read yet: the first chunk needs next().
+    expect(w.takeReady()).toBeUndefined();
+    const first = w.next();
+    expect(w.takeReady()).toBeUndefined();
+    expect((await first).value?.revision).toBe(1);
+    expect(w.takeReady()?.value?.revision).toBe(2);
+    expect(w.takeReady()).toBeUndefined(); // the chunk is used up
+    expect(await drain(w, 2)).toEqual([3, 4]);
+    expect(await drain(w, 1)).toEqual([null]);
+    w.push(event(5));
+    w.push(event(6));
+    expect(w.takeReady()?.value?.revision).toBe(5);
+    expect(w.takeReady()?.value?.revision).toBe(6);
+    expect(w.takeReady()).toBeUndefined();
+  });
+
+  it("admit skips entries removed since their chunk was read, and its error ends the watch", async () => {
+    const asked: Array<number | undefined> = [];
+    const removed = new Set([2]);
+    const w = watcher({
+      boundary: 3,
+      initial: {
+        ...source([event(1), event(2), event(3)]),
+        admit: (e) => {
+          asked.push(e?.seq);
+          return e === undefined || !removed.has(e.seq);
+        },
+      },
+    });
+    expect(await drain(w, 3)).toEqual([1, 3, null]);
+    expect(asked).toEqual([1, 2, 3, undefined]);
+
+    const failing = watcher({
+      boundary: 2,
+      initial: {
+        ...source([event(1), event(2)]),
+        admit: (e) => {
+          if (e?.seq === 2) throw new KvError("SLOW_CONSUMER", "outgrown");
+          return true;
+        },
+      },
+    });
+    expect(await drain(failing, 1)).toEqual([1]);
+    expect(failing.takeReady()).toBeUndefined();
+    const err = await failing.next().catch((e: unknown) => e);
+    expect(isKvError(err, "SLOW_CONSUMER")).toBe(true);
   });
 
   it("a live event at or below the boundary is a programmer error", () => {

@@ -21,7 +21,14 @@ export interface WatchEvent {
 
 /** The initial entries of a watch, all with seq <= B, in revision order. */
 export interface InitialSource {
-  entries: AsyncIterator<WatchEvent>;
+  /** The entries a chunk (one log read) at a time, so most are handed out without a wait. */
+  chunks: AsyncIterator<WatchEvent[]>;
+  /**
+   * Asked as each entry is handed out: false skips it (removed since its chunk was read);
+   * a KvError it throws ends the watch. Asked once more with undefined after the last chunk.
+   * Absent: every entry is handed out.
+   */
+  admit?: (event: WatchEvent | undefined) => boolean;
   /** How many entries the source expects to yield (for `delta`); an estimate. */
   expected: number;
 }
@@ -62,6 +69,9 @@ export class KvWatcher implements Watcher {
   private readonly options: WatcherOptions;
   private phase: Phase;
   private initial: InitialSource | undefined;
+  /** The initial chunk being handed out: `chunk[chunkAt..]` are left. */
+  private chunk: WatchEvent[] = [];
+  private chunkAt = 0;
   private expectedLeft: number;
   /** Live events, a deque: `queue[head..]` are pending. */
   private queue: WatchEvent[] = [];
@@ -73,6 +83,8 @@ export class KvWatcher implements Watcher {
   private errorThrown = false;
   private wake: (() => void) | undefined;
   private chain: Promise<unknown> = Promise.resolve();
+  /** A `next()` is under way (takeReady must not overtake it). */
+  private stepping = 0;
 
   constructor(options: WatcherOptions) {
     this.options = options;
@@ -117,9 +129,33 @@ export class KvWatcher implements Watcher {
 
   /** Calls are served one at a time, in order. */
   next(): Promise<Next> {
+    this.stepping++;
     const result = this.chain.then(() => this.step());
-    this.chain = result.catch(() => undefined);
+    this.chain = result.then(
+      () => this.stepping--,
+      () => this.stepping--,
+    );
     return result;
+  }
+
+  /**
+   * The next item when it is ready now (a buffered initial entry, the marker, a queued
+   * live entry), else undefined: then `next()` waits for it. Lets a consumer drain what is
+   * buffered without a promise per entry. Never overtakes a `next()` under way.
+   */
+  takeReady(): Next | undefined {
+    if (this.stepping > 0 || this.ended) return undefined;
+    if (this.phase === "initial") {
+      const event = this.nextFromChunk();
+      if (event === undefined) return undefined;
+      this.expectedLeft = Math.max(0, this.expectedLeft - 1);
+      return { done: false, value: this.toEntry(event, this.expectedLeft + this.pending) };
+    }
+    if (this.phase === "marker") {
+      this.phase = "live";
+      return { done: false, value: null };
+    }
+    return this.pending > 0 ? this.takeQueued() : undefined;
   }
 
   stop(): void {
@@ -163,10 +199,12 @@ export class KvWatcher implements Watcher {
     this.queue = [];
     this.head = 0;
     this.queuedBytes = 0;
+    this.chunk = [];
+    this.chunkAt = 0;
     const initial = this.initial;
     this.initial = undefined;
     // Releases the log iterator (and its LevelDB snapshot) the scan may hold.
-    initial?.entries.return?.(undefined)?.catch(() => undefined);
+    initial?.chunks.return?.(undefined)?.catch(() => undefined);
     this.options.onEnd(this);
     this.wakeUp();
   }
@@ -185,6 +223,19 @@ export class KvWatcher implements Watcher {
     return { done: true, value: undefined };
   }
 
+  /** The oldest queued live entry (there must be one). */
+  private takeQueued(): Next {
+    const event = this.queue[this.head]!;
+    this.queue[this.head] = undefined as unknown as WatchEvent;
+    this.head++;
+    if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.queuedBytes -= this.options.metaOnly ? 0 : event.payload.length;
+    return { done: false, value: this.toEntry(event, this.pending) };
+  }
+
   private toEntry(event: WatchEvent, delta: number): Entry {
     this.delivered = event.seq;
     return {
@@ -199,28 +250,56 @@ export class KvWatcher implements Watcher {
     };
   }
 
+  /** Fails the watcher with what the initial scan threw (a KvError, else INTERNAL). */
+  private failScan(cause: unknown): void {
+    if (this.ended) return;
+    this.fail(
+      cause instanceof KvError
+        ? cause
+        : new KvError("INTERNAL", "watch initial scan failed", {}, cause),
+    );
+  }
+
+  /** The next admitted entry of the current chunk, or undefined when it is used up. */
+  private nextFromChunk(): WatchEvent | undefined {
+    const admit = this.initial?.admit;
+    while (this.chunkAt < this.chunk.length) {
+      const event = this.chunk[this.chunkAt]!;
+      this.chunk[this.chunkAt++] = undefined as unknown as WatchEvent;
+      try {
+        if (admit === undefined || admit(event)) return event;
+      } catch (cause) {
+        this.failScan(cause);
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
   private async step(): Promise<Next> {
     if (this.ended) return this.finish();
-    if (this.phase === "initial") {
+    while (this.phase === "initial") {
       const initial = this.initial;
       assert(initial !== undefined, "initial phase without a source");
-      let r: IteratorResult<WatchEvent>;
+      const event = this.nextFromChunk();
+      if (this.ended) return this.finish();
+      if (event !== undefined) {
+        this.expectedLeft = Math.max(0, this.expectedLeft - 1);
+        return { done: false, value: this.toEntry(event, this.expectedLeft + this.pending) };
+      }
+      let r: IteratorResult<WatchEvent[]>;
       try {
-        r = await initial.entries.next();
+        r = await initial.chunks.next();
+        if (r.done) initial.admit?.(undefined);
       } catch (cause) {
-        if (!this.ended) {
-          this.fail(
-            cause instanceof KvError
-              ? cause
-              : new KvError("INTERNAL", "watch initial scan failed", {}, cause),
-          );
-        }
+        this.failScan(cause);
         return this.finish();
       }
       if (this.ended) return this.finish();
       if (!r.done) {
-        this.expectedLeft = Math.max(0, this.expectedLeft - 1);
-        return { done: false, value: this.toEntry(r.value, this.expectedLeft + this.pending) };
+        this.chunk = r.value;
+        this.chunkAt = 0;
+        continue;
       }
       this.initial = undefined;
       this.expectedLeft = 0;
@@ -233,17 +312,7 @@ export class KvWatcher implements Watcher {
     }
     for (;;) {
       if (this.ended) return this.finish();
-      if (this.pending > 0) {
-        const event = this.queue[this.head]!;
-        this.queue[this.head] = undefined as unknown as WatchEvent;
-        this.head++;
-        if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
-          this.queue = this.queue.slice(this.head);
-          this.head = 0;
-        }
-        this.queuedBytes -= this.options.metaOnly ? 0 : event.payload.length;
-        return { done: false, value: this.toEntry(event, this.pending) };
-      }
+      if (this.pending > 0) return this.takeQueued();
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });

@@ -455,6 +455,10 @@ export const descriptor = {
                 "progress_interval_ms": {
                   "type": "uint32",
                   "id": 11
+                },
+                "batch_entries": {
+                  "type": "bool",
+                  "id": 12
                 }
               }
             },
@@ -882,7 +886,8 @@ export const descriptor = {
                     "entry",
                     "init_done",
                     "catch_up",
-                    "progress"
+                    "progress",
+                    "entries"
                   ]
                 }
               },
@@ -902,6 +907,19 @@ export const descriptor = {
                 "progress": {
                   "type": "WatchProgress",
                   "id": 4
+                },
+                "entries": {
+                  "type": "WatchEntries",
+                  "id": 5
+                }
+              }
+            },
+            "WatchEntries": {
+              "fields": {
+                "entries": {
+                  "rule": "repeated",
+                  "type": "Entry",
+                  "id": 1
                 }
               }
             },
