@@ -16,6 +16,7 @@ export {
   type LiveSet,
   type LiveTable,
   liveSetOf,
+  TableReadBuffer,
   verifyLevelDb,
   verifyLevelDbFiles,
   verifyTable,

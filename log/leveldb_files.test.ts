@@ -18,6 +18,7 @@ import {
   checkLogFile,
   checkTableFile,
   Damage,
+  TableReadBuffer,
   verifyLevelDb,
   verifyLevelDbFiles,
 } from "./leveldb_files.js";
@@ -342,6 +343,35 @@ describe("LevelDB file checks", () => {
       writing = false;
       await writer;
       await level.close();
+    }
+  });
+});
+
+describe("TableReadBuffer", () => {
+  it("reads files into one reused buffer; a shorter, longer or missing file shows as such", async () => {
+    const tmp = tempDir();
+    const dir = tmp.path;
+    try {
+      const big = randomBytes(300_000);
+      const small = randomBytes(1000);
+      writeFileSync(join(dir, "big.ldb"), big);
+      writeFileSync(join(dir, "small.ldb"), small);
+      const reader = new TableReadBuffer();
+      const a = await reader.read(join(dir, "big.ldb"), big.length);
+      expect(Buffer.compare(a!, big)).toBe(0);
+      const b = await reader.read(join(dir, "small.ldb"), small.length);
+      expect(Buffer.compare(b!, small)).toBe(0);
+      // The second read reused the first one's memory.
+      expect(b!.buffer).toBe(a!.buffer);
+      expect((await reader.read(join(dir, "small.ldb"), small.length + 10))!.length).toBe(
+        small.length,
+      );
+      expect(
+        (await reader.read(join(dir, "small.ldb"), small.length - 10))!.length,
+      ).toBeGreaterThan(small.length - 10);
+      expect(await reader.read(join(dir, "gone.ldb"), 10)).toBeUndefined();
+    } finally {
+      tmp.remove();
     }
   });
 });

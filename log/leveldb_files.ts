@@ -607,15 +607,60 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
+ * One buffer that table reads reuse, grown to the largest table read. A scrub that read
+ * every table with readFile allocated a fresh 2 to 4 MiB buffer per table; glibc keeps
+ * such freed blocks, so a cycle over a 180 MB database left the node about 70 MB larger
+ * (RSS at rest after a restart at 1M keys: 346 MB with the scrub, 274 MB without).
+ */
+export class TableReadBuffer {
+  private buffer = new Uint8Array(0);
+
+  /** The first `size` bytes of `path` (fewer if it is shorter), or undefined if it is gone. */
+  async read(path: string, size: number): Promise<Uint8Array | undefined> {
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(path, "r");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    try {
+      if (this.buffer.length < size)
+        this.buffer = new Uint8Array(Math.max(size, this.buffer.length * 2));
+      let filled = 0;
+      while (filled < size) {
+        const { bytesRead } = await handle.read(this.buffer, filled, size - filled, filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      // One byte more tells a file longer than `size` apart from one of exactly `size`.
+      if (filled === size) {
+        const probe = new Uint8Array(1);
+        if ((await handle.read(probe, 0, 1, size)).bytesRead > 0) filled = size + 1;
+      }
+      return filled > size ? new Uint8Array(filled) : this.buffer.subarray(0, filled);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Gives the memory back (between scrub cycles). */
+  release(): void {
+    this.buffer = new Uint8Array(0);
+  }
+}
+
+/**
  * Every block of one live table (of the size the MANIFEST recorded). "gone" when it no
  * longer exists: a compaction deleted it after the listing (tables are immutable and
  * their numbers never reused, so that is not damage). With `yieldEveryBytes`, other work
- * runs between blocks (`checkTableFileYielding`).
+ * runs between blocks (`checkTableFileYielding`); with `buffer`, the table is read into
+ * it instead of a fresh buffer.
  */
 export async function verifyTable(
   dir: string,
   table: LiveTable,
-  opts: { yieldEveryBytes?: number } = {},
+  opts: { yieldEveryBytes?: number; buffer?: TableReadBuffer } = {},
 ): Promise<"gone" | { bytes: number; damage?: LevelDbDamage }> {
   const file = join(dir, table.name);
   // The size first: a file that is not the table the MANIFEST recorded is not read.
@@ -630,7 +675,10 @@ export async function verifyTable(
     const reason = `${sizeBytes} bytes where the MANIFEST recorded ${table.sizeBytes}`;
     return { bytes: 0, damage: { file, offset: 0, reason } };
   }
-  const bytes = await readIfPresent(file);
+  const bytes =
+    opts.buffer === undefined
+      ? await readIfPresent(file)
+      : await opts.buffer.read(file, table.sizeBytes);
   if (bytes === undefined) return "gone";
   try {
     if (bytes.length !== table.sizeBytes) {

@@ -22,6 +22,7 @@ import {
   damageError,
   type LevelDbDamage,
   liveSetOf,
+  TableReadBuffer,
   verifyTable,
 } from "../log/index.js";
 import type { KvError } from "../proto/index.js";
@@ -78,6 +79,8 @@ export class Scrubber {
   };
   private readonly clock: Clock;
   private stopped = false;
+  /** Every table of a cycle is read into this one buffer (released between cycles). */
+  private readonly buffer = new TableReadBuffer();
   private wake: () => void = () => {};
   /** Elapsed ms before which the next read may not start. */
   private nextReadAtMs = 0;
@@ -123,6 +126,14 @@ export class Scrubber {
 
   /** One pass over the live tables; the damage found, if any (undefined when stopped). */
   private async cycle(): Promise<LevelDbDamage | undefined> {
+    try {
+      return await this.cycleTables();
+    } finally {
+      this.buffer.release();
+    }
+  }
+
+  private async cycleTables(): Promise<LevelDbDamage | undefined> {
     const verified = new Set<number>();
     for (let listing = 0; listing < LISTINGS_PER_CYCLE && !this.stopped; listing++) {
       await this.paced();
@@ -136,6 +147,7 @@ export class Scrubber {
         if (this.stopped) return undefined;
         const checked = await verifyTable(this.opts.dbDir, table, {
           yieldEveryBytes: YIELD_EVERY_BYTES,
+          buffer: this.buffer,
         });
         verified.add(table.number);
         if (checked === "gone") {
