@@ -40,7 +40,7 @@ import { type Cancel, type Clock, systemClock } from "./clock.js";
 import type { CallOptions, KvService, ServiceWatch, WatchOptions } from "./kv_service.js";
 import type { Logger } from "./log.js";
 import type { NodeMetrics } from "./metrics.js";
-import { sendInTurn } from "./turn_cork.js";
+import { beforeTurnWrite, sendInTurn } from "./turn_cork.js";
 
 export interface ClientHandlerOptions {
   service: KvService;
@@ -475,7 +475,8 @@ export class ClientSession {
       b = { watchId: w.id, entries: [], reservedBytes: 0 };
       this.batch = b;
       const scheduled = b;
-      setImmediate(() => {
+      // Sent with this turn's other frames on the socket, in the same write.
+      beforeTurnWrite(this.ws, () => {
         if (this.batch === scheduled) this.flushBatch();
       });
     }

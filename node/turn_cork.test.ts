@@ -7,7 +7,7 @@ import { createServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { waitFor } from "../test_support/index.js";
-import { holdWritesForTurn, sendInTurn, socketOf } from "./turn_cork.js";
+import { beforeTurnWrite, holdWritesForTurn, sendInTurn, socketOf } from "./turn_cork.js";
 
 let wss: WebSocketServer | undefined;
 afterEach(async () => {
@@ -63,6 +63,22 @@ describe("turn cork", () => {
     sendInTurn(server, Buffer.from("next"));
     await waitFor(() => got.length === 201, 5000, "the next turn's frame");
     expect(writes.single + writes.gathered).toBe(2);
+  });
+
+  it("what beforeTurnWrite sends at the turn's end leaves in the turn's one write", async () => {
+    const { server, got } = await pair();
+    const writes = countWrites(socketOf(server)!);
+    // A batch gathered during the turn, sent at its end (as the client port's watch
+    // entries): before and after other frames of the same turn, one write for all.
+    const batch: string[] = [];
+    beforeTurnWrite(server, () => sendInTurn(server, Buffer.from(batch.join("+"))));
+    sendInTurn(server, Buffer.from("ack"));
+    batch.push("e1", "e2");
+    await Promise.resolve();
+    batch.push("e3");
+    await waitFor(() => got.length === 2, 5000, "two frames");
+    expect(got.map(String)).toEqual(["ack", "e1+e2+e3"]);
+    expect(writes).toEqual({ single: 0, gathered: 1 });
   });
 
   it("a close in the same turn comes after the held frames; a destroy does not throw", async () => {

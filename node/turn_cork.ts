@@ -4,7 +4,7 @@
  */
 import type { Socket } from "node:net";
 import type WebSocket from "ws";
-import { socketOf as corkableOf, holdWritesForTurn } from "../proto/index.js";
+import { atEndOfTurn, socketOf as corkableOf, holdWritesForTurn } from "../proto/index.js";
 
 export { holdWritesForTurn };
 
@@ -17,4 +17,9 @@ export function socketOf(ws: WebSocket): Socket | undefined {
 export function sendInTurn(ws: WebSocket, data: Uint8Array, cb?: (err?: Error) => void): void {
   holdWritesForTurn(corkableOf(ws));
   ws.send(data, { binary: true }, cb);
+}
+
+/** Runs `run` just before this turn's frames on `ws` leave (proto's atEndOfTurn). */
+export function beforeTurnWrite(ws: WebSocket, run: () => void): void {
+  atEndOfTurn(corkableOf(ws), run);
 }

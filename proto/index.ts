@@ -82,7 +82,7 @@ export {
   encodeSnapshotHeader,
   type SnapshotHeader,
 } from "./snapshot_header.js";
-export { type Corkable, holdWritesForTurn, socketOf } from "./turn_cork.js";
+export { atEndOfTurn, type Corkable, holdWritesForTurn, socketOf } from "./turn_cork.js";
 export type * from "./types.js";
 export {
   errorFromWire,

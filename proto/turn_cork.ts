@@ -20,19 +20,35 @@ export interface Corkable {
   readonly destroyed?: boolean;
 }
 
-const held = new WeakSet<Corkable>();
+/** Held sockets, each with what runs just before it is uncorked. */
+const held = new WeakMap<Corkable, Array<() => void>>();
 
 /** Corks `socket` until the end of this turn, once per turn. */
 export function holdWritesForTurn(socket: Corkable | undefined): void {
   if (socket === undefined || held.has(socket) || socket.destroyed) return;
   if (typeof setImmediate !== "function") return;
-  held.add(socket);
+  const beforeUncork: Array<() => void> = [];
+  held.set(socket, beforeUncork);
   socket.cork();
   setImmediate(() => {
+    // Still held: what these write joins this turn's writes.
+    for (const run of beforeUncork) run();
     held.delete(socket);
     // After a destroy uncork is a no-op; a socket still open flushes what this turn wrote.
     socket.uncork();
   });
+}
+
+/**
+ * Runs `run` at the end of this turn, just before `socket` is uncorked, so what it writes
+ * leaves in this turn's write (a batch of frames gathered during the turn). Without a
+ * socket to cork (a browser, a socket not yet upgraded) it runs on the next macrotask.
+ */
+export function atEndOfTurn(socket: Corkable | undefined, run: () => void): void {
+  holdWritesForTurn(socket);
+  const list = socket === undefined ? undefined : held.get(socket);
+  if (list !== undefined) list.push(run);
+  else setTimeout(run, 0);
 }
 
 /**
