@@ -368,6 +368,29 @@ describe("ReadIndex", () => {
     expect(c.node("1").reads).toEqual([{ index: 2, context: 7 }]);
   });
 
+  it("a burst of reads in one step shares one heartbeat round; a read after it waits for the next", () => {
+    const c = new TestCluster(["1", "2", "3"]);
+    c.elect("1");
+    c.propose("1", "a");
+    c.stabilize();
+    const from = c.transcript.length;
+    // Reads of the leader's clients and one a follower forwarded, before the next ready().
+    for (let ctx = 1; ctx <= 50; ctx++) c.node("1").core.readIndex(ctx);
+    c.node("2").core.readIndex(51);
+    c.stabilize();
+    // The follower's read reached the leader after the first round had started: a second.
+    expect(c.since(from, "MsgHeartbeat ")).toEqual([
+      "1->2 MsgHeartbeat term=1 commit=2 ctx=1",
+      "1->3 MsgHeartbeat term=1 commit=2 ctx=1",
+      "1->2 MsgHeartbeat term=1 commit=2 ctx=2",
+      "1->3 MsgHeartbeat term=1 commit=2 ctx=2",
+    ]);
+    expect(c.node("1").reads.map((r) => r.context)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    expect(c.node("2").reads).toEqual([{ index: 2, context: 51 }]);
+  });
+
   it("a leader cut off from the quorum does not answer", () => {
     const c = new TestCluster(["1", "2", "3"]);
     c.elect("1");

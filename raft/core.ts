@@ -161,6 +161,12 @@ export class RaftCore {
   private transferElapsed = 0;
 
   private readRound = NONE_ROUND;
+  /**
+   * Reads arrived since the last heartbeat round: the next `ready()` starts one round for
+   * all of them (round readRound + 1), so a burst of reads in one turn costs one
+   * heartbeat per follower, not one per read.
+   */
+  private readRoundWanted = false;
   private pendingReads: PendingRead[] = [];
   /** Reads that arrived before the leader committed an entry of its term. */
   private readsAwaitingCommit: { context: number; from: NodeId }[] = [];
@@ -376,6 +382,7 @@ export class RaftCore {
   hasReady(): boolean {
     return (
       this.appendPending ||
+      this.readRoundWanted ||
       this.msgs.length > 0 ||
       this.msgsEarly.length > 0 ||
       this.readStates.length > 0 ||
@@ -390,6 +397,14 @@ export class RaftCore {
 
   /** Hands out new work; see the ordering contract on `Ready`. */
   ready(): Ready {
+    if (this.readRoundWanted) {
+      this.readRoundWanted = false;
+      // The round starts after every read it serves arrived, as ReadIndex requires.
+      if (this.role === "leader") {
+        this.readRound++;
+        this.broadcastHeartbeat();
+      }
+    }
     if (this.appendPending) {
       this.appendPending = false;
       if (this.role === "leader") {
@@ -639,6 +654,7 @@ export class RaftCore {
     this.leadTransferee = null;
     this.transferElapsed = 0;
     this.pendingReads = [];
+    this.readRoundWanted = false;
     this.readsAwaitingCommit = [];
     this.outgoing.clear();
     this.rebuildProgress();
@@ -1195,9 +1211,8 @@ export class RaftCore {
       this.answerRead({ index: this.commit, context, from, round: 0 });
       return;
     }
-    this.readRound++;
-    this.pendingReads.push({ index: this.commit, context, from, round: this.readRound });
-    this.broadcastHeartbeat();
+    this.pendingReads.push({ index: this.commit, context, from, round: this.readRound + 1 });
+    this.readRoundWanted = true;
   }
 
   private releaseReads(): void {
