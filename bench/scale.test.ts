@@ -25,6 +25,9 @@ describe("bench scale", () => {
     const d = parseScaleArgs([]);
     expect(d.sizes).toEqual([100_000, 300_000, 1_000_000]);
     expect(d.topologies).toEqual(["single", "cluster"]);
+    expect(d.restIdleMs).toBe(120_000);
+    expect(parseScaleArgs(["--rest-idle=5"]).restIdleMs).toBe(5000);
+    expect(() => parseScaleArgs(["--rest-idle=0"])).toThrow(/--rest-idle/);
     expect(d.histories).toEqual([
       { history: 1, writesPerKey: 1 },
       { history: 16, writesPerKey: 8 },
@@ -107,6 +110,8 @@ describe("bench scale", () => {
         "--systems=streamkv",
         "--get-samples=200",
         "--phase-timeout=60",
+        // The default 120 s of idling before "at rest" is for real sizes, not 2,000 keys.
+        "--rest-idle=2",
         `--out=${out}`,
       ]);
       const lines: string[] = [];

@@ -60,6 +60,8 @@ export interface ScaleOptions {
   getSamples: number;
   /** Overrides every phase's computed timeout when set. */
   phaseTimeoutS: number | undefined;
+  /** Idle time before RSS counts as at rest (REST_IDLE_MS unless `--rest-idle`). */
+  restIdleMs: number;
   /** Where results go; undefined writes nothing. */
   outDir: string | undefined;
   /** Progress lines (load progress, phase names) go here. */
@@ -84,6 +86,7 @@ and scale-latest.{md,svg}; the table is printed too, with the issue's targets ma
   --in-flight=N       puts in flight while loading (default 256)
   --get-samples=N     gets timed one at a time (default 2000, at most 20 s)
   --phase-timeout=S   the timeout of every phase, seconds (default: by N, see README)
+  --rest-idle=S       idle seconds before RSS counts as at rest (default 120, see README)
   --out=DIR           results directory (default bench/results); --no-write for none
   --merge=A.json,B.json  measure nothing: one report (scale-merged-<date>.*, scale-latest.*)
                       from several runs' JSON, e.g. a growth series measured in parts
@@ -116,6 +119,7 @@ export function parseScaleArgs(args: string[]): ScaleOptions {
     "in-flight",
     "get-samples",
     "phase-timeout",
+    "rest-idle",
     "out",
     "no-write",
     "merge",
@@ -171,6 +175,7 @@ export function parseScaleArgs(args: string[]): ScaleOptions {
   const inFlightText = flagValue(args, "in-flight");
   const samplesText = flagValue(args, "get-samples");
   const timeoutText = flagValue(args, "phase-timeout");
+  const restIdleText = flagValue(args, "rest-idle");
   const out = flagValue(args, "out");
   return {
     sizes,
@@ -180,6 +185,8 @@ export function parseScaleArgs(args: string[]): ScaleOptions {
     etcdAllHistories: args.includes("--etcd-all"),
     inFlight: inFlightText === undefined ? 256 : positiveInt(inFlightText, "--in-flight"),
     getSamples: samplesText === undefined ? 2000 : positiveInt(samplesText, "--get-samples"),
+    restIdleMs:
+      restIdleText === undefined ? REST_IDLE_MS : positiveInt(restIdleText, "--rest-idle") * 1000,
     phaseTimeoutS:
       timeoutText === undefined ? undefined : positiveInt(timeoutText, "--phase-timeout"),
     outDir: args.includes("--no-write") ? undefined : (out ?? join(repoRoot, "bench", "results")),
@@ -338,12 +345,12 @@ async function settledRssMb(pids: number[], maxMs = 15_000): Promise<number[]> {
  */
 export const REST_IDLE_MS = 120_000;
 
-/** RSS (MB) of each pid at rest: the median of the last 10 s of REST_IDLE_MS idling. */
-async function restingRssMb(pids: number[]): Promise<number[]> {
+/** RSS (MB) of each pid at rest: the median of the last 10 s of `idleMs` idling. */
+async function restingRssMb(pids: number[], idleMs: number): Promise<number[]> {
   const samples: number[][] = [];
-  const end = Date.now() + REST_IDLE_MS;
+  const end = Date.now() + idleMs;
   while (Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, Math.min(1000, idleMs)));
     if (end - Date.now() <= 10_000) samples.push(pids.map((p) => statusKb(p, "VmRSS")));
   }
   return pids.map((_, i) => {
@@ -520,7 +527,7 @@ export interface Figures {
   restBytesPerKey?: number;
   /** Max over nodes, right after the load, settled (at most 15 s). */
   rssAfterLoadMb?: number;
-  /** Max over nodes, after the load and REST_IDLE_MS of idling. */
+  /** Max over nodes, after the load and `--rest-idle` (REST_IDLE_MS) of idling. */
   rssRestMb?: number;
   /** Max over nodes, after the restart and a settle. */
   rssRestAfterRestartMb?: number;
@@ -714,7 +721,7 @@ async function measureStreamkv(
     f.rssPeakLoadMb = Math.max(...servers.pids().map((p) => mb(statusKb(p, "VmHWM"))));
     await within("replication", phaseMs, servers.allApplied(leader, phaseMs));
     f.rssAfterLoadMb = Math.max(...(await settledRssMb(servers.pids())));
-    f.rssRestMb = Math.max(...(await restingRssMb(servers.pids())));
+    f.rssRestMb = Math.max(...(await restingRssMb(servers.pids(), opts.restIdleMs)));
     f.dataDirMb = Math.max(...(await Promise.all(servers.nodes.map((n) => duMb(n.dataDir)))));
 
     await figure(r, "get p50/p99", log, () =>
@@ -818,7 +825,7 @@ async function measureStreamkv(
         if ((await kv.get(keyOf(0))) === null) throw new Error("no value after restart");
       });
       f.restartReadyMs = performance.now() - t;
-      f.rssRestAfterRestartMb = Math.max(...(await restingRssMb(servers.pids())));
+      f.rssRestAfterRestartMb = Math.max(...(await restingRssMb(servers.pids(), opts.restIdleMs)));
     });
 
     if (size > 1) {
@@ -934,7 +941,7 @@ async function measureEtcd(opts: ScaleOptions, r: ScaleResult): Promise<void> {
     f.loadOpsPerSec = total / seconds;
     f.rssPeakLoadMb = Math.max(...pids().map((p) => mb(statusKb(p, "VmHWM"))));
     f.rssAfterLoadMb = Math.max(...(await settledRssMb(pids())));
-    f.rssRestMb = Math.max(...(await restingRssMb(pids())));
+    f.rssRestMb = Math.max(...(await restingRssMb(pids(), opts.restIdleMs)));
     f.dataDirMb = Math.max(
       ...(await Promise.all(ref.nodes.map((n) => duMb(join(ref.dataDir, n.name))))),
     );
@@ -994,7 +1001,7 @@ async function measureEtcd(opts: ScaleOptions, r: ScaleResult): Promise<void> {
         20,
       );
       f.restartReadyMs = performance.now() - t;
-      f.rssRestAfterRestartMb = Math.max(...(await restingRssMb(pids())));
+      f.rssRestAfterRestartMb = Math.max(...(await restingRssMb(pids(), opts.restIdleMs)));
     });
   } finally {
     for (const c of clients) c.close();
@@ -1453,7 +1460,7 @@ export function renderMarkdown(report: ScaleReport): string {
   out.push(
     "Notes: etcd's keys() is one keys-only range of every key (its cheapest way; streamkv pages by 1000), its first page a keys-only range with limit 1000, " +
       "its restart a SIGTERM and start of the member until a get works. streamkv's restart is to /readyz 200 and a get (/readyz caches its answer for 1 s). " +
-      `RSS at rest is VmRSS idle: the median over the last 10 s of ${REST_IDLE_MS / 1000} s without requests (V8's memory reducer returns a burst's garbage only after 30 to 90 s idle); "right after load" is VmRSS once it stopped moving (1% over 1.5 s, at most 15 s). The listKeys client is a child process (esbuild bundle of bench/_scale_list_child.ts); base is its RSS before listing.`,
+      `RSS at rest is VmRSS idle: the median over the last 10 s of ${(report.options.restIdleMs ?? REST_IDLE_MS) / 1000} s without requests (V8's memory reducer returns a burst's garbage only after 30 to 90 s idle); "right after load" is VmRSS once it stopped moving (1% over 1.5 s, at most 15 s). The listKeys client is a child process (esbuild bundle of bench/_scale_list_child.ts); base is its RSS before listing.`,
   );
   return `${out.join("\n")}\n`;
 }
