@@ -250,21 +250,25 @@ class EntryFrameReader {
     return text;
   }
 
+  /** A view of the bytes up to `to` (a plain Uint8Array into the frame). */
+  bytes(to: number): Uint8Array {
+    const view = new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.pos, to - this.pos);
+    this.pos = to;
+    return view;
+  }
+
   /** Skips an unknown field of `wireType`; false when it cannot. */
   skip(wireType: number): boolean {
+    let to: number;
     if (wireType === 0) {
       while (this.pos < this.end) if (this.buf[this.pos++]! < 0x80) return true;
       return false;
     }
-    const n = wireType === 1 ? 8 : wireType === 5 ? 4 : -1;
-    if (wireType === 2) {
-      const to = this.delimitedEnd();
-      if (to < 0) return false;
-      this.pos = to;
-      return true;
-    }
-    if (n < 0 || n > this.end - this.pos) return false;
-    this.pos += n;
+    if (wireType === 2) to = this.delimitedEnd();
+    else if (wireType === 1 || wireType === 5) to = this.pos + (wireType === 1 ? 8 : 4);
+    else return false;
+    if (to < 0 || to > this.end) return false;
+    this.pos = to;
     return true;
   }
 }
@@ -272,7 +276,7 @@ class EntryFrameReader {
 const OPERATION_NAMES: readonly Entry["operation"][] = ["PUT", "DEL", "PURGE"];
 
 /** One Entry message ending at `to`, or undefined (give up). */
-function readEntry(r: EntryFrameReader, buf: Uint8Array, to: number): Entry | undefined {
+function readEntry(r: EntryFrameReader, to: number): Entry | undefined {
   let bucket = "";
   let key = "";
   let value: Uint8Array = new Uint8Array(0);
@@ -298,10 +302,7 @@ function readEntry(r: EntryFrameReader, buf: Uint8Array, to: number): Entry | un
         if (text === undefined) return undefined;
         if (field === 1) bucket = text;
         else key = text;
-      } else {
-        value = new Uint8Array(buf.buffer, buf.byteOffset + r.pos, end - r.pos);
-        r.pos = end;
-      }
+      } else value = r.bytes(end);
     } else if (field >= 4 && field <= 8) {
       if (wireType !== 0) return undefined;
       const n = r.varint();
@@ -356,7 +357,7 @@ export function decodeEntryFrame(
       if (bodyEnd !== eventEnd) return undefined;
       entries = [];
       if (eventTag === EVENT_ENTRY) {
-        const e = readEntry(r, buf, bodyEnd);
+        const e = readEntry(r, bodyEnd);
         if (e === undefined) return undefined;
         entries.push(e);
       } else {
@@ -366,7 +367,7 @@ export function decodeEntryFrame(
           if (r.varint() !== ENTRIES_ENTRY) return undefined;
           const entryEnd = r.delimitedEnd();
           if (entryEnd < 0) return undefined;
-          const e = readEntry(r, buf, entryEnd);
+          const e = readEntry(r, entryEnd);
           if (e === undefined) return undefined;
           entries.push(e);
         }

@@ -85,9 +85,9 @@ async function* scanChunks(scan: InitialScan): AsyncGenerator<WatchEvent[]> {
  */
 function admit(scan: InitialScan, event: WatchEvent | undefined): boolean {
   try {
-    if (event !== undefined) {
-      if (event.seq > scan.boundary) return false;
-      if (scan.log.payloadSize(scan.stream, event.seq) === undefined) return false;
+    // The chunks end at the boundary (toSeq): only what was removed since is skipped.
+    if (event !== undefined && scan.log.payloadSize(scan.stream, event.seq) === undefined) {
+      return false;
     }
     const outgrown = scan.recheck?.();
     if (outgrown !== undefined) throw outgrown;

@@ -145,17 +145,8 @@ export class KvWatcher implements Watcher {
    */
   takeReady(): Next | undefined {
     if (this.stepping > 0 || this.ended) return undefined;
-    if (this.phase === "initial") {
-      const event = this.nextFromChunk();
-      if (event === undefined) return undefined;
-      this.expectedLeft = Math.max(0, this.expectedLeft - 1);
-      return { done: false, value: this.toEntry(event, this.expectedLeft + this.pending) };
-    }
-    if (this.phase === "marker") {
-      this.phase = "live";
-      return { done: false, value: null };
-    }
-    return this.pending > 0 ? this.takeQueued() : undefined;
+    const next = this.readyNow();
+    return this.ended ? undefined : next;
   }
 
   stop(): void {
@@ -276,43 +267,54 @@ export class KvWatcher implements Watcher {
     return undefined;
   }
 
-  private async step(): Promise<Next> {
-    if (this.ended) return this.finish();
-    while (this.phase === "initial") {
-      const initial = this.initial;
-      assert(initial !== undefined, "initial phase without a source");
+  /** What can be handed out without a wait: an initial entry, the marker, a live entry. */
+  private readyNow(): Next | undefined {
+    if (this.phase === "initial") {
       const event = this.nextFromChunk();
-      if (this.ended) return this.finish();
-      if (event !== undefined) {
-        this.expectedLeft = Math.max(0, this.expectedLeft - 1);
-        return { done: false, value: this.toEntry(event, this.expectedLeft + this.pending) };
-      }
-      let r: IteratorResult<WatchEvent[]>;
-      try {
-        r = await initial.chunks.next();
-        if (r.done) initial.admit?.(undefined);
-      } catch (cause) {
-        this.failScan(cause);
-        return this.finish();
-      }
-      if (this.ended) return this.finish();
-      if (!r.done) {
-        this.chunk = r.value;
-        this.chunkAt = 0;
-        continue;
-      }
-      this.initial = undefined;
-      this.expectedLeft = 0;
-      this.phase = "live";
-      return { done: false, value: null };
+      if (event === undefined) return undefined;
+      this.expectedLeft = Math.max(0, this.expectedLeft - 1);
+      return { done: false, value: this.toEntry(event, this.expectedLeft + this.pending) };
     }
     if (this.phase === "marker") {
       this.phase = "live";
       return { done: false, value: null };
     }
+    return this.pending > 0 ? this.takeQueued() : undefined;
+  }
+
+  /** Reads the next initial chunk; after the last one the marker comes next. */
+  private async readChunk(): Promise<void> {
+    const initial = this.initial;
+    assert(initial !== undefined, "initial phase without a source");
+    let r: IteratorResult<WatchEvent[]>;
+    try {
+      r = await initial.chunks.next();
+      if (r.done) initial.admit?.(undefined);
+    } catch (cause) {
+      this.failScan(cause);
+      return;
+    }
+    if (this.ended) return;
+    if (!r.done) {
+      this.chunk = r.value;
+      this.chunkAt = 0;
+      return;
+    }
+    this.initial = undefined;
+    this.expectedLeft = 0;
+    this.phase = "marker";
+  }
+
+  private async step(): Promise<Next> {
     for (;;) {
       if (this.ended) return this.finish();
-      if (this.pending > 0) return this.takeQueued();
+      const next = this.readyNow();
+      if (this.ended) return this.finish();
+      if (next !== undefined) return next;
+      if (this.phase === "initial") {
+        await this.readChunk();
+        continue;
+      }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
